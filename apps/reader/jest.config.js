@@ -1,0 +1,1 @@
+module.exports = { displayName: 'reader', preset: '../../jest.preset.js', rootDir: __dirname };

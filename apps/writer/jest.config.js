@@ -1,0 +1,1 @@
+module.exports = { displayName: 'writer', preset: '../../jest.preset.js', rootDir: __dirname };

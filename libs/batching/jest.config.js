@@ -1,0 +1,1 @@
+module.exports = { displayName: 'batching', preset: '../../jest.preset.js', rootDir: __dirname };

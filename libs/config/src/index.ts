@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { DEFAULTS, KINESIS } from '@pipeline/limits';
+
+/**
+ * The handlers' configuration, read from environment variables: the same names in Lambda (set by
+ * the CDK app) and in the local runner. Each default comes from @pipeline/limits.
+ */
+const bytes = z.coerce.number().int().positive();
+
+export const ENV = {
+  recordsStream: 'RECORDS_STREAM_NAME',
+  resultsStream: 'RESULTS_STREAM_NAME',
+  deliveryStream: 'DELIVERY_STREAM_NAME',
+  resultsBucket: 'RESULTS_BUCKET',
+  spillBucket: 'SPILL_BUCKET',
+  spillPrefix: 'SPILL_PREFIX',
+  spillThresholdBytes: 'SPILL_THRESHOLD_BYTES',
+  sourceBucket: 'SOURCE_BUCKET',
+  sourcePrefix: 'SOURCE_PREFIX',
+  sliceBytes: 'SLICE_BYTES',
+  readerConcurrency: 'READER_CONCURRENCY',
+} as const;
+
+const ConfigSchema = z.object({
+  recordsStream: z.string().min(1),
+  resultsStream: z.string().min(1),
+  deliveryStream: z.string().min(1),
+  resultsBucket: z.string().min(3),
+  spillBucket: z.string().min(3),
+  spillPrefix: z.string().default(DEFAULTS.spillPrefix),
+  spillThresholdBytes: bytes.max(KINESIS.maxRecordBytes - KINESIS.maxPartitionKeyLength).default(DEFAULTS.spillThresholdBytes),
+  sourceBucket: z.string().min(3).optional(),
+  sourcePrefix: z.string().default(''),
+  sliceBytes: bytes.max(DEFAULTS.maxSliceBytes).default(DEFAULTS.sliceBytes),
+  readerConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULTS.readerConcurrency),
+});
+export type PipelineConfig = z.infer<typeof ConfigSchema>;
+type ConfigKey = keyof typeof ENV;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Reads the keys a handler needs; a missing or invalid one fails at cold start with the variable's name.
+ * @example const config = readConfig(['recordsStream', 'spillBucket']);
+ */
+export function readConfig<K extends ConfigKey>(
+  keys: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<PipelineConfig, K> & Omit<Partial<PipelineConfig>, K> {
+  const raw: Record<string, string | undefined> = {};
+  for (const key of Object.keys(ENV) as ConfigKey[]) {
+    const value = env[ENV[key]];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const required = Object.fromEntries(keys.map((k) => [k, true])) as Record<K, true>;
+  const schema = ConfigSchema.partial().required(required);
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0]) as ConfigKey;
+      return `${ENV[key] ?? key}: ${raw[key] === undefined ? 'is not set' : issue.message}`;
+    });
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  // Defaults of optional keys apply even when the key is not required.
+  const defaults = ConfigSchema.partial().parse({});
+  return { ...withDefaults(defaults), ...parsed.data } as Pick<PipelineConfig, K> & Omit<Partial<PipelineConfig>, K>;
+}
+
+function withDefaults(partial: Partial<PipelineConfig>): Partial<PipelineConfig> {
+  return {
+    spillPrefix: partial.spillPrefix ?? DEFAULTS.spillPrefix,
+    spillThresholdBytes: partial.spillThresholdBytes ?? DEFAULTS.spillThresholdBytes,
+    sourcePrefix: partial.sourcePrefix ?? '',
+    sliceBytes: partial.sliceBytes ?? DEFAULTS.sliceBytes,
+    readerConcurrency: partial.readerConcurrency ?? DEFAULTS.readerConcurrency,
+  };
+}

@@ -1,0 +1,46 @@
+import type { z } from 'zod';
+import type { RecordId } from '@pipeline/records';
+
+/**
+ * A job: the one module a user writes to adapt the pipeline to their data.
+ *
+ * @example
+ * export const job = defineJob({
+ *   name: 'greetings',
+ *   source: { format: 'ndjson' },
+ *   input: z.object({ name: z.string() }),
+ *   result: z.object({ greeting: z.string() }),
+ *   transform: (row) => ({ greeting: `hello ${row.name}` }),
+ * });
+ */
+export interface Job<Input = unknown, Result = unknown> {
+  name: string;
+  /** How source objects are parsed into rows. */
+  source: SourceFormat;
+  /** Validates one parsed row; a row that fails is dead-lettered as invalid-input. */
+  input: z.ZodType<Input>;
+  /** Validates what transform returns; a result that fails is dead-lettered as invalid-result. */
+  result: z.ZodType<Result>;
+  /**
+   * Turns one input into one result. Throw `PermanentError` for a record that can never succeed
+   * (it is dead-lettered); any other error is treated as transient and retried.
+   */
+  transform(input: Input, context: TransformContext): Result | Promise<Result>;
+}
+
+export type SourceFormat =
+  | { format: 'ndjson' }
+  | { format: 'csv'; /** Column names; when absent the object's first line is the header. */ columns?: string[]; delimiter?: string };
+
+export interface TransformContext {
+  id: RecordId;
+}
+
+/** A failure that retrying will not fix: the record is dead-lettered as transform-failed. */
+export class PermanentError extends Error {
+  override readonly name: string = 'PermanentError';
+}
+
+export function defineJob<Input, Result>(job: Job<Input, Result>): Job<Input, Result> {
+  return job;
+}

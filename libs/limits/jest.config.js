@@ -1,0 +1,1 @@
+module.exports = { displayName: 'limits', preset: '../../jest.preset.js', rootDir: __dirname };

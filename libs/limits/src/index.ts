@@ -1,0 +1,92 @@
+/**
+ * Every AWS limit and every project default, named once.
+ *
+ * AWS limits come from the service documentation; project defaults are the values a run uses when
+ * the configuration says nothing. Code elsewhere imports these names rather than repeating numbers.
+ */
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+
+/** Kinesis Data Streams (default, non-large-record streams). */
+export const KINESIS = {
+  /** PutRecords: records per call. */
+  maxRecordsPerPut: 500,
+  /** PutRecords: data + partition keys of all records in one call. */
+  maxBytesPerPut: 5 * MiB,
+  /** One record: data + partition key. */
+  maxRecordBytes: 1 * MiB,
+  /** Partition key length in Unicode characters. */
+  maxPartitionKeyLength: 256,
+  /** GetRecords: records per call. */
+  maxRecordsPerGet: 10_000,
+} as const;
+
+/** Amazon Data Firehose. */
+export const FIREHOSE = {
+  /** PutRecordBatch: records per call. */
+  maxRecordsPerBatch: 500,
+  /** PutRecordBatch: bytes of all records in one call. */
+  maxBytesPerBatch: 4 * MiB,
+  /** One record, before base64 encoding. */
+  maxRecordBytes: 1000 * KiB,
+  /** S3 destination buffering: documented ranges and defaults. */
+  buffering: { minSizeMiB: 1, maxSizeMiB: 128, defaultSizeMiB: 5, minIntervalSeconds: 0, maxIntervalSeconds: 900, defaultIntervalSeconds: 300 },
+} as const;
+
+/** Lambda event source mapping for Kinesis: documented ranges. */
+export const EVENT_SOURCE_MAPPING = {
+  maxBatchSize: 10_000,
+  maxBatchingWindowSeconds: 300,
+  minParallelizationFactor: 1,
+  maxParallelizationFactor: 10,
+  /** -1 means "until the record expires". */
+  maxRetryAttempts: 10_000,
+  minRecordAgeSeconds: 60,
+  maxRecordAgeSeconds: 604_800,
+  /** Synchronous invoke payload. */
+  maxInvokePayloadBytes: 6 * MiB,
+} as const;
+
+/** The project's defaults; each can be overridden by configuration. */
+export const DEFAULTS = {
+  /** Envelopes whose encoded size is over this go to the spill bucket and travel as pointers. */
+  spillThresholdBytes: 256 * KiB,
+  /** Key prefix of spilled objects inside the spill bucket. */
+  spillPrefix: 'spill/',
+  /** Target size of one byte-range slice of an S3 object. */
+  sliceBytes: 8 * MiB,
+  /** Upper bound on a slice's size, whatever the configuration asks. */
+  maxSliceBytes: 256 * MiB,
+  /** Upper bound on slices in one run's plan. */
+  maxSlicesPerRun: 100_000,
+  /** Slices the reader reads at once: bounds the load on the source. */
+  readerConcurrency: 4,
+  /** Attempts (first try included) for entries a put reports as failed. */
+  putAttempts: 8,
+  /** Backoff between attempts: full jitter on base * 2^attempt, capped. */
+  backoffBaseMs: 50,
+  backoffCapMs: 2_000,
+  /** In-handler attempts for a transient failure of one record before it is reported as failed. */
+  recordAttempts: 3,
+  /** Event source mapping defaults used locally and in the CDK app. */
+  batchSize: 500,
+  batchingWindowSeconds: 1,
+  parallelizationFactor: 1,
+  maxRetryAttempts: 5,
+  maxRecordAgeSeconds: 3_600,
+  /** Records per shard: chosen so a run of one shard stays under Kinesis' 1,000 records/s. */
+  shardCount: 2,
+  /** Hours the streams keep records (Kinesis default); spilled objects live longer, see spillRetentionMarginDays. */
+  streamRetentionHours: 24,
+  spillRetentionMarginDays: 2,
+  /** Local Firehose buffering: small so a local run delivers promptly. */
+  localFirehoseBufferBytes: 1 * MiB,
+  localFirehoseBufferIntervalMs: 500,
+} as const;
+
+/** Bounds on identifiers, so that a partition key (run + slice) always fits Kinesis' limit. */
+export const IDS = {
+  maxRunIdLength: 100,
+  maxSliceIdLength: 100,
+} as const;

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'records', preset: '../../jest.preset.js', rootDir: __dirname };

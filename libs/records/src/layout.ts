@@ -1,0 +1,52 @@
+import type { DeadLetterEnvelope, RecordId } from './envelope';
+import { recordIdString } from './envelope';
+
+/**
+ * Where a run's objects live in the results bucket. One function per kind of object, so that the
+ * writer that puts an object and the command that lists it can never disagree on a key.
+ */
+export const LAYOUT = {
+  /** Firehose delivers result lines under this prefix, partitioned by run. */
+  resultsPrefix: (run: string) => `results/run=${run}/`,
+  /** Firehose's own error output prefix. */
+  deliveryErrorsPrefix: 'delivery-errors/',
+  /** Results too large for one Firehose record are written whole here; the delivered line points at them. */
+  largeResultKey: (id: RecordId) => `large-results/run=${id.run}/${id.slice}/${id.pos}.json`,
+  deadLettersPrefix: (run?: string, reason?: string) =>
+    `dead-letters/${run === undefined ? '' : `run=${run}/${reason === undefined ? '' : `reason=${reason}/`}`}`,
+  deadLetterKey(letter: DeadLetterEnvelope): string {
+    const run = letter.id?.run ?? 'unattributed';
+    const name = letter.id
+      ? `${letter.id.slice}/${letter.id.pos}`
+      : `origin/${encodeURIComponent(letter.origin?.partitionKey ?? 'unknown')}-${letter.origin?.sequenceNumber ?? 'unknown'}`;
+    return `${LAYOUT.deadLettersPrefix(run, letter.reason)}${name}.json`;
+  },
+  runPrefix: (run: string) => `runs/${run}/`,
+  manifestKey: (run: string) => `runs/${run}/manifest.json`,
+  sliceReadKey: (run: string, slice: string) => `runs/${run}/slices/${slice}/read.json`,
+  sliceDoneKey: (run: string, slice: string) => `runs/${run}/slices/${slice}/done.json`,
+  slicesPrefix: (run: string) => `runs/${run}/slices/`,
+  controlKey: (run: string) => `runs/${run}/control.json`,
+  completeKey: (run: string) => `runs/${run}/complete.json`,
+  summaryKey: (run: string) => `runs/${run}/summary.json`,
+  collatedPrefix: (run: string) => `collated/run=${run}/`,
+  collatedPartKey: (run: string, part: number) => `collated/run=${run}/part-${String(part).padStart(5, '0')}.ndjson`,
+  /** Spilled envelopes: deterministic per record, so a retry overwrites the same object. */
+  spillKey: (prefix: string, id: RecordId, of: string) => `${prefix}${id.run}/${id.slice}/${id.pos}.${of}.json`,
+} as const;
+
+/** One line of the delivered output: the record's id and the job's result for it. */
+export interface ResultLine {
+  id: string;
+  result: unknown;
+  /** Present instead of `result` when the result was too large for a Firehose record. */
+  resultKey?: string;
+}
+
+export function resultLine(id: RecordId, result: unknown): string {
+  return `${JSON.stringify({ id: recordIdString(id), result })}\n`;
+}
+
+export function largeResultLine(id: RecordId, resultKey: string): string {
+  return `${JSON.stringify({ id: recordIdString(id), resultKey })}\n`;
+}

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'slices', preset: '../../jest.preset.js', rootDir: __dirname };

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'sources', preset: '../../jest.preset.js', rootDir: __dirname };

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'spill', preset: '../../jest.preset.js', rootDir: __dirname };

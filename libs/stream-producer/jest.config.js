@@ -1,0 +1,1 @@
+module.exports = { displayName: 'stream-producer', preset: '../../jest.preset.js', rootDir: __dirname };
