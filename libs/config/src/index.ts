@@ -54,19 +54,17 @@ export function readConfig<K extends ConfigKey>(
     const value = env[ENV[key]];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  const required = Object.fromEntries(keys.map((k) => [k, true])) as Record<K, true>;
-  const schema = ConfigSchema.partial().required(required);
-  const parsed = schema.safeParse(raw);
+  const parsed = ConfigSchema.partial().safeParse(raw);
+  const problems = keys.filter((k) => raw[k] === undefined).map((k) => `${ENV[k]}: is not set`);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0]) as ConfigKey;
-      return `${ENV[key] ?? key}: ${raw[key] === undefined ? 'is not set' : issue.message}`;
-    });
-    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+    for (const issue of parsed.error.issues) problems.push(`${ENV[String(issue.path[0]) as ConfigKey]}: ${issue.message}`);
   }
-  // Defaults of optional keys apply even when the key is not required.
-  const defaults = ConfigSchema.partial().parse({});
-  return { ...withDefaults(defaults), ...parsed.data } as Pick<PipelineConfig, K> & Omit<Partial<PipelineConfig>, K>;
+  if (problems.length || !parsed.success) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  return { ...withDefaults(parsed.data), ...definedOnly(parsed.data) } as Pick<PipelineConfig, K> & Omit<Partial<PipelineConfig>, K>;
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function withDefaults(partial: Partial<PipelineConfig>): Partial<PipelineConfig> {
