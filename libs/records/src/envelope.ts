@@ -96,7 +96,8 @@ export const EndOfSliceEnvelopeSchema = z.object({
 export const PointerEnvelopeSchema = z.object({
   ...base,
   kind: z.literal('pointer'),
-  id: RecordIdSchema,
+  /** Absent only for a dead letter of an unreadable envelope, which has no id either. */
+  id: RecordIdSchema.optional(),
   /** The kind of envelope whose bytes the pointer stands for. */
   of: z.enum(['data', 'result', 'dead-letter']),
   pointer: PointerSchema,

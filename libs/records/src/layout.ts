@@ -38,15 +38,17 @@ export const LAYOUT = {
 /** One line of the delivered output: the record's id and the job's result for it. */
 export interface ResultLine {
   id: string;
+  /** The run, repeated so Firehose can partition output by run without parsing the id. */
+  run: string;
   result: unknown;
   /** Present instead of `result` when the result was too large for a Firehose record. */
   resultKey?: string;
 }
 
 export function resultLine(id: RecordId, result: unknown): string {
-  return `${JSON.stringify({ id: recordIdString(id), result })}\n`;
+  return `${JSON.stringify({ id: recordIdString(id), run: id.run, result })}\n`;
 }
 
 export function largeResultLine(id: RecordId, resultKey: string): string {
-  return `${JSON.stringify({ id: recordIdString(id), resultKey })}\n`;
+  return `${JSON.stringify({ id: recordIdString(id), run: id.run, resultKey })}\n`;
 }
