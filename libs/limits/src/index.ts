@@ -75,6 +75,14 @@ export const DEFAULTS = {
   parallelizationFactor: 1,
   maxRetryAttempts: 5,
   maxRecordAgeSeconds: 3_600,
+  /** The reader stops taking new slices when less time than this is left in its invocation. */
+  readerSliceTimeMarginMs: 60_000,
+  /** How many times a reader may hand a run on to a fresh invocation: a chain that cannot run away. */
+  readerMaxHops: 100,
+  /** Rows between two looks at the run's kill switch while a slice is read. */
+  controlCheckEveryRows: 1_000,
+  /** How long a stage trusts what it last read of a run's kill switch. */
+  controlCacheMs: 5_000,
   /** Records per shard: chosen so a run of one shard stays under Kinesis' 1,000 records/s. */
   shardCount: 2,
   /** Hours the streams keep records (Kinesis default); spilled objects live longer, see spillRetentionMarginDays. */

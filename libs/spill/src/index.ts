@@ -1,2 +1,1 @@
-export * from './object-store';
 export * from './spill';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { decodeEnvelope, encodeEnvelope, type DataEnvelope } from '@pipeline/records';
 import { LOCAL_S3_CREDENTIALS, startLocalS3, type LocalServer } from '@pipeline/local-stack';
-import { PointerError, s3ObjectStore, sha256Hex, Spill, type ObjectStore } from './index';
+import { s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
+import { PointerError, sha256Hex, Spill } from './index';
 
 const BUCKET = 'spill-bucket';
 const OTHER_BUCKET = 'other-bucket';

@@ -12,7 +12,7 @@ import {
   type RecordEnvelope,
 } from '@pipeline/records';
 import { DEFAULTS, KINESIS } from '@pipeline/limits';
-import type { ObjectStore } from './object-store';
+import type { ObjectStore } from '@pipeline/object-store';
 
 /** A pointer that cannot be resolved: deterministic, so the record is dead-lettered with `reason`. */
 export class PointerError extends Error {

@@ -1,0 +1,51 @@
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { job } from '@pipeline/active-job';
+import { kinesisClient, s3Client } from '@pipeline/aws';
+import { readConfig } from '@pipeline/config';
+import { observability, MetricUnit } from '@pipeline/observability';
+import { s3ObjectStore } from '@pipeline/object-store';
+import { ControlCache, RunLedger } from '@pipeline/run-ledger';
+import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
+import { processBatch, type ProcessorDeps } from './process-batch';
+
+export { processBatch } from './process-batch';
+export type { ProcessorDeps, BatchCounts } from './process-batch';
+
+const { logger, metrics, tracer } = observability('processor');
+let deps: ProcessorDeps | undefined;
+
+function wire(): ProcessorDeps {
+  if (deps) return deps;
+  const config = readConfig(['resultsStream', 'resultsBucket', 'spillBucket']);
+  const store = s3ObjectStore(tracer.captureAWSv3Client(s3Client()));
+  deps = {
+    job,
+    putRecords: kinesisPutRecordsPort(tracer.captureAWSv3Client(kinesisClient())),
+    resultsStream: config.resultsStream,
+    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix!, thresholdBytes: config.spillThresholdBytes! },
+    control: new ControlCache(new RunLedger(store, config.resultsBucket)),
+    parking: { store, bucket: config.resultsBucket },
+    log: (message, fields) => logger.warn(message, fields ?? {}),
+  };
+  return deps;
+}
+
+/** Lambda entry point for the records stream's event source mapping (ReportBatchItemFailures on). */
+export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+  try {
+    const { batchItemFailures, counts } = await processBatch(event, wire());
+    metrics.addMetric('Results', MetricUnit.Count, counts.results);
+    metrics.addMetric('DeadLettered', MetricUnit.Count, counts.deadLettered);
+    metrics.addMetric('RecordsParked', MetricUnit.Count, counts.parked);
+    metrics.addMetric('RecordsRetried', MetricUnit.Count, batchItemFailures.length);
+    if (batchItemFailures.length) logger.warn('batch partly failed', { ...counts, failed: batchItemFailures.length });
+    return { batchItemFailures };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
+
+/** For tests and the local runner: forget the wiring so a changed environment is read again. */
+export function resetProcessor(): void {
+  deps = undefined;
+}

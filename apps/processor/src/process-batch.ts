@@ -1,0 +1,199 @@
+import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { backoffDelay } from '@pipeline/batching';
+import { PermanentError, type Job } from '@pipeline/job';
+import { DEFAULTS } from '@pipeline/limits';
+import type { ObjectStore } from '@pipeline/object-store';
+import {
+  decodeEnvelope,
+  envelopeRun,
+  EnvelopeError,
+  formatIssues,
+  type DataEnvelope,
+  type DeadLetterEnvelope,
+  type DeadLetterReason,
+  type Envelope,
+  type RecordId,
+} from '@pipeline/records';
+import { parkRecords, type ControlCache, type ParkedRecord } from '@pipeline/run-ledger';
+import { PointerError, Spill } from '@pipeline/spill';
+import { StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
+
+export interface ProcessorDeps {
+  job: Job;
+  putRecords: PutRecordsPort;
+  resultsStream: string;
+  spill: { store: ObjectStore; bucket: string; prefix: string; thresholdBytes: number };
+  control: ControlCache;
+  /** Where records of paused runs are parked. */
+  parking: { store: ObjectStore; bucket: string };
+  recordAttempts?: number;
+  sleep?: (ms: number) => Promise<void>;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface BatchCounts {
+  results: number;
+  deadLettered: number;
+  forwarded: number;
+  markers: number;
+  parked: number;
+  failedFrom?: string;
+}
+
+/** A failure that may pass: the record is reported to the event source mapping and retried. */
+class TransientRecordError extends Error {
+  override readonly name = 'TransientRecordError';
+}
+
+const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Handles one Kinesis batch from the records stream: every record becomes a result or a dead letter
+ * on the results stream, in order per slice; end-of-slice markers follow their slice's records.
+ *
+ * Deterministic failures are dead-lettered and never block the shard. A transient failure stops the
+ * batch there: that record and every one after it are reported as failed, so none of them — above
+ * all an end-of-slice marker — passes before the record that failed.
+ */
+export async function processBatch(
+  event: KinesisStreamEvent,
+  deps: ProcessorDeps,
+): Promise<KinesisStreamBatchResponse & { counts: BatchCounts }> {
+  const spill = new Spill({ ...deps.spill });
+  const out = new StreamProducer({ streamName: deps.resultsStream, port: deps.putRecords });
+  const counts: BatchCounts = { results: 0, deadLettered: 0, forwarded: 0, markers: 0, parked: 0 };
+  const parked = new Map<string, ParkedRecord[]>();
+  const records = event.Records;
+  let failedAt = records.length;
+
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    const partitionKey = record.kinesis.partitionKey;
+    const bytes = Buffer.from(record.kinesis.data, 'base64');
+    try {
+      let envelope: Envelope;
+      try {
+        envelope = decodeEnvelope(bytes);
+      } catch (error) {
+        await out.add({ data: await spill.stage(unreadable(record, (error as EnvelopeError).message)), partitionKey });
+        counts.deadLettered += 1;
+        continue;
+      }
+      const run = envelopeRun(envelope);
+      if (run && (await deps.control.isPaused(run))) {
+        parked.set(run, [...(parked.get(run) ?? []), { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data }]);
+        counts.parked += 1;
+        continue;
+      }
+      switch (envelope.kind) {
+        case 'end-of-slice':
+          // Barrier: the marker goes out only after everything before it is acknowledged.
+          await out.flush();
+          await out.add({ data: bytes, partitionKey });
+          await out.flush();
+          counts.markers += 1;
+          break;
+        case 'dead-letter':
+          await out.add({ data: bytes, partitionKey });
+          counts.forwarded += 1;
+          break;
+        case 'pointer':
+        case 'data': {
+          if (envelope.kind === 'pointer' && envelope.of !== 'data') {
+            // A spilled dead letter passes on as it is; a spilled result does not belong here.
+            const letter = envelope.of === 'dead-letter';
+            await out.add({ data: letter ? bytes : await spill.stage(misplaced(envelope)), partitionKey });
+            counts[letter ? 'forwarded' : 'deadLettered'] += 1;
+            break;
+          }
+          let data: Envelope;
+          try {
+            data = await spill.resolve(envelope);
+          } catch (error) {
+            if (!(error instanceof PointerError)) throw new TransientRecordError((error as Error).message);
+            await out.add({ data: await spill.stage(deadLetter(envelope.id!, error.reason, error.message, envelope)), partitionKey });
+            counts.deadLettered += 1;
+            break;
+          }
+          const outcome = await processData(data as DataEnvelope, deps);
+          await out.add({ data: await spill.stage(outcome), partitionKey });
+          counts[outcome.kind === 'result' ? 'results' : 'deadLettered'] += 1;
+          break;
+        }
+        case 'result':
+          await out.add({ data: await spill.stage(misplaced(envelope)), partitionKey });
+          counts.deadLettered += 1;
+          break;
+      }
+    } catch (error) {
+      // Anything not caught as deterministic above may pass (a throttled call, a timeout): retry it.
+      deps.log?.('transient failure, reporting the rest of the batch', {
+        sequenceNumber: record.kinesis.sequenceNumber,
+        error: (error as Error).message,
+      });
+      failedAt = i;
+      break;
+    }
+  }
+
+  await out.flush();
+  for (const [run, list] of parked) await parkRecords(deps.parking.store, deps.parking.bucket, 'processor', run, list);
+
+  const failed = records.slice(failedAt).map((r) => ({ itemIdentifier: r.kinesis.sequenceNumber }));
+  if (failed.length) counts.failedFrom = failed[0].itemIdentifier;
+  return { batchItemFailures: failed, counts };
+}
+
+/** Validates, transforms and validates again; returns the result or the dead letter that explains why not. */
+async function processData(envelope: DataEnvelope, deps: ProcessorDeps) {
+  const { job, id } = { job: deps.job, id: envelope.id };
+  const input = job.input.safeParse(envelope.body);
+  if (!input.success) return deadLetter(id, 'invalid-input', `input fails the ${job.name} input schema: ${formatIssues(input.error)}`, envelope.body);
+
+  const attempts = deps.recordAttempts ?? DEFAULTS.recordAttempts;
+  let output: unknown;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      output = await job.transform(input.data, { id });
+      break;
+    } catch (error) {
+      if (error instanceof PermanentError) return deadLetter(id, 'transform-failed', error.message, envelope.body, attempt + 1);
+      if (attempt + 1 >= attempts) throw new TransientRecordError(`transform failed ${attempts} times: ${(error as Error).message}`);
+      await (deps.sleep ?? sleepFor)(backoffDelay(attempt, { baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs }));
+    }
+  }
+
+  const result = job.result.safeParse(output);
+  if (!result.success) {
+    return deadLetter(id, 'invalid-result', `result fails the ${job.name} result schema: ${formatIssues(result.error)}`, { input: envelope.body, result: output });
+  }
+  return { v: 1 as const, kind: 'result' as const, id, body: result.data };
+}
+
+function deadLetter(id: RecordId, reason: DeadLetterReason, message: string, payload: unknown, attempts?: number): DeadLetterEnvelope {
+  return { v: 1, kind: 'dead-letter', id, stage: 'processor', reason, message, payload, ...(attempts ? { attempts } : {}) };
+}
+
+function unreadable(record: KinesisStreamRecord, message: string): DeadLetterEnvelope {
+  return {
+    v: 1,
+    kind: 'dead-letter',
+    stage: 'processor',
+    reason: 'invalid-envelope',
+    message,
+    origin: { stream: record.eventSourceARN, partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber },
+    payload: record.kinesis.data,
+  };
+}
+
+function misplaced(envelope: Envelope & { id?: RecordId }): DeadLetterEnvelope {
+  return {
+    v: 1,
+    kind: 'dead-letter',
+    id: envelope.id,
+    stage: 'processor',
+    reason: 'invalid-envelope',
+    message: `a ${envelope.kind} envelope does not belong on the records stream`,
+    payload: envelope,
+  };
+}

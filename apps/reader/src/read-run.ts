@@ -1,0 +1,204 @@
+import type { Job } from '@pipeline/job';
+import { DEFAULTS } from '@pipeline/limits';
+import {
+  encodeEnvelope,
+  partitionKeyOf,
+  type DataEnvelope,
+  type DeadLetterEnvelope,
+  type EndOfSliceEnvelope,
+} from '@pipeline/records';
+import { checkRunId, runIdFromTime, type RunLedger, type RunManifest } from '@pipeline/run-ledger';
+import { planByteRanges, type ByteRangeSlice } from '@pipeline/slices';
+import { readCsvHeader, readSliceRows, type ObjectSource } from '@pipeline/sources';
+import { Spill } from '@pipeline/spill';
+import { StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
+import type { ObjectStore } from '@pipeline/object-store';
+
+/** What triggers a run: the schedule (its time names the run) or a caller (who names it). */
+export interface ReaderRequest {
+  runId?: string;
+  scheduledTime?: string;
+  source?: { bucket: string; prefix?: string };
+  /** How many invocations handed this run on so far. */
+  hop?: number;
+}
+
+export interface ReaderDeps {
+  job: Job;
+  objects: ObjectSource;
+  ledger: RunLedger;
+  putRecords: PutRecordsPort;
+  recordsStream: string;
+  spill: { store: ObjectStore; bucket: string; prefix: string; thresholdBytes: number };
+  sliceBytes: number;
+  concurrency: number;
+  defaultSource?: { bucket: string; prefix: string };
+  now?: () => Date;
+  /** Time left in this invocation; the local runner has no limit. */
+  remainingMs?: () => number;
+  /** Hands the rest of the run to a fresh invocation (Lambda invokes itself asynchronously). */
+  continueRun?: (request: ReaderRequest) => Promise<void>;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface ReaderResult {
+  runId: string;
+  /** False when the run already existed: this trigger resumed it or found nothing to do. */
+  created: boolean;
+  slices: number;
+  slicesReadNow: number;
+  slicesAlreadyRead: number;
+  /** Positions read by this invocation (data records + malformed rows). */
+  read: number;
+  malformed: number;
+  spilled: number;
+  paused: boolean;
+  /** True when the rest of the run was handed to another invocation. */
+  continued: boolean;
+  done: boolean;
+}
+
+export class RunPausedError extends Error {
+  override readonly name = 'RunPausedError';
+}
+
+export class ChainLimitError extends Error {
+  override readonly name = 'ChainLimitError';
+}
+
+/** Resolves the run id from the request: the caller's, else the schedule's time, else now. */
+export function resolveRunId(request: ReaderRequest, now: Date): string {
+  if (request.runId) return checkRunId(request.runId);
+  return runIdFromTime(request.scheduledTime ?? now);
+}
+
+/**
+ * Reads a run: plans its slices once (a repeated trigger reuses the plan), then streams every slice
+ * not yet read onto the records stream, followed by the slice's end-of-slice marker.
+ */
+export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise<ReaderResult> {
+  const now = deps.now ?? (() => new Date());
+  const runId = resolveRunId(request, now());
+  const hop = request.hop ?? 0;
+  const log = deps.log ?? (() => undefined);
+
+  const source = request.source ?? deps.defaultSource;
+  let { manifest, created } = { manifest: await deps.ledger.getManifest<ByteRangeSlice>(runId), created: false };
+  if (!manifest) {
+    if (!source) throw new RangeError('no source: pass { source: { bucket, prefix } } or set SOURCE_BUCKET');
+    const objects = [];
+    for await (const object of deps.objects.list(source.bucket, source.prefix ?? '')) objects.push(object);
+    const planned: RunManifest<ByteRangeSlice> = {
+      runId,
+      job: deps.job.name,
+      createdAt: now().toISOString(),
+      source: { bucket: source.bucket, prefix: source.prefix ?? '' },
+      slices: planByteRanges(objects, { sliceBytes: deps.sliceBytes }),
+    };
+    ({ manifest, created } = await deps.ledger.createManifest(planned));
+    log('run planned', { runId, slices: manifest.slices.length, objects: objects.length });
+  }
+
+  const result: ReaderResult = {
+    runId,
+    created,
+    slices: manifest.slices.length,
+    slicesReadNow: 0,
+    slicesAlreadyRead: 0,
+    read: 0,
+    malformed: 0,
+    spilled: 0,
+    paused: false,
+    continued: false,
+    done: false,
+  };
+
+  const isPaused = async () => (await deps.ledger.getControl(runId))?.state === 'paused';
+  if (await isPaused()) return { ...result, paused: true };
+
+  const alreadyRead = await deps.ledger.slicesRead(runId);
+  const pending = manifest.slices.filter((slice) => !alreadyRead.has(slice.id));
+  result.slicesAlreadyRead = manifest.slices.length - pending.length;
+
+  const headers = new Map<string, Promise<string[] | undefined>>();
+  const headerOf = (slice: ByteRangeSlice) => {
+    if (deps.job.source.format !== 'csv') return Promise.resolve(undefined);
+    const key = `${slice.bucket}/${slice.key}`;
+    if (!headers.has(key)) headers.set(key, readCsvHeader(deps.objects, slice.bucket, slice.key, deps.job.source));
+    return headers.get(key)!;
+  };
+
+  let next = 0;
+  let outOfTime = false;
+  const worker = async () => {
+    while (next < pending.length && !result.paused && !outOfTime) {
+      if (deps.remainingMs && deps.remainingMs() < DEFAULTS.readerSliceTimeMarginMs) {
+        outOfTime = true;
+        break;
+      }
+      const slice = pending[next++];
+      try {
+        const counts = await readSlice(runId, slice, await headerOf(slice), deps, isPaused);
+        result.slicesReadNow += 1;
+        result.read += counts.count;
+        result.malformed += counts.malformed;
+        result.spilled += counts.spilled;
+        log('slice read', { runId, slice: slice.id, ...counts });
+      } catch (error) {
+        if (error instanceof RunPausedError) result.paused = true;
+        else throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, pending.length)) }, worker));
+
+  const remaining = pending.length - result.slicesReadNow;
+  if (remaining > 0 && outOfTime && !result.paused) {
+    if (!deps.continueRun) throw new ChainLimitError('out of time with slices left and no way to continue the run');
+    if (hop + 1 > DEFAULTS.readerMaxHops) {
+      throw new ChainLimitError(`run ${runId} needed more than ${DEFAULTS.readerMaxHops} reader invocations: raise SLICE_BYTES or READER_CONCURRENCY`);
+    }
+    await deps.continueRun({ runId, hop: hop + 1 });
+    result.continued = true;
+  }
+  result.done = remaining === 0;
+  return result;
+}
+
+async function readSlice(
+  runId: string,
+  slice: ByteRangeSlice,
+  header: string[] | undefined,
+  deps: ReaderDeps,
+  isPaused: () => Promise<boolean>,
+): Promise<{ count: number; malformed: number; spilled: number }> {
+  const partitionKey = partitionKeyOf(runId, slice.id);
+  const spill = new Spill({ ...deps.spill });
+  const producer = new StreamProducer({ streamName: deps.recordsStream, port: deps.putRecords });
+  let count = 0;
+  let malformed = 0;
+  for await (const row of readSliceRows(deps.objects, slice, deps.job.source, { header })) {
+    const id = { run: runId, slice: slice.id, pos: row.pos };
+    const envelope: DataEnvelope | DeadLetterEnvelope = row.ok
+      ? { v: 1, kind: 'data', id, body: row.row }
+      : { v: 1, kind: 'dead-letter', id, stage: 'reader', reason: 'malformed-row', message: row.error, payload: row.raw };
+    if (!row.ok) malformed += 1;
+    await producer.add({ data: await spill.stage(envelope), partitionKey });
+    count += 1;
+    if (count % DEFAULTS.controlCheckEveryRows === 0 && (await isPaused())) throw new RunPausedError(`run ${runId} is paused`);
+  }
+  // The marker goes out only once every record before it is acknowledged: retries may reorder a batch.
+  await producer.flush();
+  const marker: EndOfSliceEnvelope = { v: 1, kind: 'end-of-slice', run: runId, slice: slice.id, count };
+  await producer.add({ data: encodeEnvelope(marker), partitionKey });
+  await producer.flush();
+  await deps.ledger.markSliceRead({
+    run: runId,
+    slice: slice.id,
+    count,
+    malformed,
+    spilled: spill.spilled,
+    at: (deps.now ?? (() => new Date()))().toISOString(),
+  });
+  return { count, malformed, spilled: spill.spilled };
+}

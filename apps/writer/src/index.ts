@@ -1,0 +1,52 @@
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { firehoseClient, s3Client } from '@pipeline/aws';
+import { readConfig } from '@pipeline/config';
+import { firehoseDeliveryPort } from '@pipeline/delivery';
+import { observability, MetricUnit } from '@pipeline/observability';
+import { s3ObjectStore } from '@pipeline/object-store';
+import { ControlCache, RunLedger } from '@pipeline/run-ledger';
+import { writeBatch, type WriterDeps } from './write-batch';
+
+export { writeBatch } from './write-batch';
+export type { WriterDeps, WriteCounts } from './write-batch';
+
+const { logger, metrics, tracer } = observability('writer');
+let deps: WriterDeps | undefined;
+
+function wire(): WriterDeps {
+  if (deps) return deps;
+  const config = readConfig(['deliveryStream', 'resultsBucket', 'spillBucket']);
+  const store = s3ObjectStore(tracer.captureAWSv3Client(s3Client()));
+  const ledger = new RunLedger(store, config.resultsBucket);
+  deps = {
+    deliver: firehoseDeliveryPort(tracer.captureAWSv3Client(firehoseClient())),
+    deliveryStream: config.deliveryStream,
+    store,
+    resultsBucket: config.resultsBucket,
+    ledger,
+    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix!, thresholdBytes: config.spillThresholdBytes! },
+    control: new ControlCache(ledger),
+    log: (message, fields) => logger.warn(message, fields ?? {}),
+  };
+  return deps;
+}
+
+/** Lambda entry point for the results stream's event source mapping (ReportBatchItemFailures on). */
+export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+  try {
+    const { batchItemFailures, counts } = await writeBatch(event, wire());
+    metrics.addMetric('ResultsDelivered', MetricUnit.Count, counts.delivered);
+    metrics.addMetric('DeadLettersStored', MetricUnit.Count, counts.deadLettered);
+    metrics.addMetric('SlicesDone', MetricUnit.Count, counts.slicesDone);
+    metrics.addMetric('RecordsParked', MetricUnit.Count, counts.parked);
+    if (batchItemFailures.length) logger.warn('batch partly failed', { ...counts, failed: batchItemFailures.length });
+    return { batchItemFailures };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
+
+/** For tests and the local runner: forget the wiring so a changed environment is read again. */
+export function resetWriter(): void {
+  deps = undefined;
+}

@@ -1,0 +1,167 @@
+import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { BatchPacker } from '@pipeline/batching';
+import { Deliverer, type DeliveryPort } from '@pipeline/delivery';
+import { FIREHOSE } from '@pipeline/limits';
+import { putJson, type ObjectStore } from '@pipeline/object-store';
+import {
+  decodeEnvelope,
+  envelopeRun,
+  largeResultLine,
+  LAYOUT,
+  resultLine,
+  type DeadLetterEnvelope,
+  type Envelope,
+  type ResultEnvelope,
+} from '@pipeline/records';
+import { parkRecords, type ControlCache, type ParkedRecord, type RunLedger } from '@pipeline/run-ledger';
+import { PointerError, Spill } from '@pipeline/spill';
+
+export interface WriterDeps {
+  deliver: DeliveryPort;
+  deliveryStream: string;
+  /** The results bucket: dead letters, large results, slice markers and parked records. */
+  store: ObjectStore;
+  resultsBucket: string;
+  ledger: RunLedger;
+  spill: { store: ObjectStore; bucket: string; prefix: string; thresholdBytes: number };
+  control: ControlCache;
+  now?: () => Date;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export interface WriteCounts {
+  delivered: number;
+  deadLettered: number;
+  slicesDone: number;
+  parked: number;
+  failedFrom?: string;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Handles one Kinesis batch from the results stream: results are delivered through Firehose,
+ * dead letters are stored under their run and reason, and an end-of-slice marker — once everything
+ * before it is delivered — records its slice as done.
+ *
+ * Result lines are packed several to a Firehose record (up to its 1,000 KiB limit): Firehose bills
+ * ingestion per record in 5 KB steps, so packing small results cuts that cost many times over.
+ */
+export async function writeBatch(
+  event: KinesisStreamEvent,
+  deps: WriterDeps,
+): Promise<KinesisStreamBatchResponse & { counts: WriteCounts }> {
+  const spill = new Spill({ ...deps.spill });
+  const deliverer = new Deliverer({ deliveryStreamName: deps.deliveryStream, port: deps.deliver });
+  const lines = new BatchPacker<Uint8Array>((line) => line.byteLength, {
+    maxCount: Number.MAX_SAFE_INTEGER,
+    maxBytes: FIREHOSE.maxRecordBytes,
+    maxItemBytes: FIREHOSE.maxRecordBytes,
+  });
+  const sendLines = async (packed: Uint8Array[] | undefined) => {
+    if (packed) await deliverer.add(Buffer.concat(packed));
+  };
+  const counts: WriteCounts = { delivered: 0, deadLettered: 0, slicesDone: 0, parked: 0 };
+  const parked = new Map<string, ParkedRecord[]>();
+  const now = deps.now ?? (() => new Date());
+  const records = event.Records;
+  let failedAt = records.length;
+
+  const storeDeadLetter = async (letter: DeadLetterEnvelope) => {
+    await putJson(deps.store, deps.resultsBucket, LAYOUT.deadLetterKey(letter), { ...letter, recordedAt: now().toISOString() });
+    counts.deadLettered += 1;
+  };
+
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
+    try {
+      let envelope: Envelope;
+      try {
+        envelope = decodeEnvelope(Buffer.from(record.kinesis.data, 'base64'));
+      } catch (error) {
+        await storeDeadLetter(unreadable(record, (error as Error).message));
+        continue;
+      }
+      const run = envelopeRun(envelope);
+      if (run && (await deps.control.isPaused(run))) {
+        const list = parked.get(run) ?? [];
+        list.push({ partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data });
+        parked.set(run, list);
+        counts.parked += 1;
+        continue;
+      }
+      if (envelope.kind === 'pointer') {
+        const pointer = envelope;
+        try {
+          envelope = await spill.resolve(pointer);
+        } catch (error) {
+          if (!(error instanceof PointerError)) throw error;
+          await storeDeadLetter({ v: 1, kind: 'dead-letter', id: pointer.id, stage: 'writer', reason: error.reason, message: error.message, payload: pointer });
+          continue;
+        }
+      }
+      switch (envelope.kind) {
+        case 'result':
+          await sendLines(lines.add(await lineFor(envelope, deps)));
+          counts.delivered += 1;
+          break;
+        case 'dead-letter':
+          await storeDeadLetter(envelope);
+          break;
+        case 'end-of-slice':
+          // Barrier: the slice is done only once everything before its marker is delivered.
+          await sendLines(lines.drain());
+          await deliverer.flush();
+          await deps.ledger.markSliceDone({ run: envelope.run, slice: envelope.slice, count: envelope.count, at: now().toISOString() });
+          counts.slicesDone += 1;
+          break;
+        default:
+          await storeDeadLetter({
+            v: 1,
+            kind: 'dead-letter',
+            id: envelope.id,
+            stage: 'writer',
+            reason: 'invalid-envelope',
+            message: `a ${envelope.kind} envelope does not belong on the results stream`,
+            payload: envelope,
+          });
+      }
+    } catch (error) {
+      deps.log?.('transient failure, reporting the rest of the batch', {
+        sequenceNumber: record.kinesis.sequenceNumber,
+        error: (error as Error).message,
+      });
+      failedAt = i;
+      break;
+    }
+  }
+
+  await sendLines(lines.drain());
+  await deliverer.flush();
+  for (const [run, list] of parked) await parkRecords(deps.store, deps.resultsBucket, 'writer', run, list);
+
+  const failed = records.slice(failedAt).map((r) => ({ itemIdentifier: r.kinesis.sequenceNumber }));
+  if (failed.length) counts.failedFrom = failed[0].itemIdentifier;
+  return { batchItemFailures: failed, counts };
+}
+
+/** The output line for a result; a result too large for a Firehose record is stored whole and referenced. */
+async function lineFor(envelope: ResultEnvelope, deps: WriterDeps): Promise<Uint8Array> {
+  const line = encoder.encode(resultLine(envelope.id, envelope.body));
+  if (line.byteLength <= FIREHOSE.maxRecordBytes) return line;
+  const key = LAYOUT.largeResultKey(envelope.id);
+  await putJson(deps.store, deps.resultsBucket, key, envelope.body);
+  return encoder.encode(largeResultLine(envelope.id, key));
+}
+
+function unreadable(record: KinesisStreamRecord, message: string): DeadLetterEnvelope {
+  return {
+    v: 1,
+    kind: 'dead-letter',
+    stage: 'writer',
+    reason: 'invalid-envelope',
+    message,
+    origin: { stream: record.eventSourceARN, partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber },
+    payload: record.kinesis.data,
+  };
+}

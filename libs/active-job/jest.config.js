@@ -1,0 +1,1 @@
+module.exports = { displayName: 'active-job', preset: '../../jest.preset.js', rootDir: __dirname };

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'object-store', preset: '../../jest.preset.js', rootDir: __dirname };

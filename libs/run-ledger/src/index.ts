@@ -1,0 +1,3 @@
+export * from './ledger';
+export * from './run-id';
+export * from './control';

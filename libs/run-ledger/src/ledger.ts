@@ -1,0 +1,140 @@
+import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
+import { LAYOUT } from '@pipeline/records';
+
+/** What a run reads: the planned slices, frozen when the run is first triggered. */
+export interface RunManifest<Slice extends { id: string } = { id: string }> {
+  runId: string;
+  job: string;
+  createdAt: string;
+  source: { bucket: string; prefix: string };
+  slices: Slice[];
+}
+
+/** Written by the reader once every record of a slice and its end-of-slice marker are on the stream. */
+export interface SliceRead {
+  run: string;
+  slice: string;
+  /** Positions read: data records plus rows dead-lettered as malformed. */
+  count: number;
+  malformed: number;
+  spilled: number;
+  at: string;
+}
+
+/** Written by the writer when a slice's end-of-slice marker arrives: everything before it was handled. */
+export interface SliceDone {
+  run: string;
+  slice: string;
+  count: number;
+  at: string;
+}
+
+export type RunState = 'running' | 'paused';
+export interface RunControl {
+  state: RunState;
+  at: string;
+  reason?: string;
+}
+
+export interface SliceProgress {
+  id: string;
+  read?: SliceRead;
+  done?: SliceDone;
+}
+
+export interface RunStatus {
+  runId: string;
+  manifest?: RunManifest;
+  control?: RunControl;
+  slices: SliceProgress[];
+  slicesRead: number;
+  slicesDone: number;
+  /** Positions read in the slices read so far. */
+  read: number;
+  complete: boolean;
+}
+
+/**
+ * A run's bookkeeping in the results bucket: a manifest per run and a marker per slice, never a
+ * row per record.
+ *
+ * @example
+ * const ledger = new RunLedger(store, 'results-bucket');
+ * const { manifest, created } = await ledger.createManifest(planned);
+ */
+export class RunLedger {
+  constructor(
+    private readonly store: ObjectStore,
+    readonly bucket: string,
+  ) {}
+
+  getManifest<S extends { id: string }>(run: string): Promise<RunManifest<S> | undefined> {
+    return getJson<RunManifest<S>>(this.store, this.bucket, LAYOUT.manifestKey(run));
+  }
+
+  /** Creates the manifest unless the run already has one; a repeated trigger gets the first plan back. */
+  async createManifest<S extends { id: string }>(manifest: RunManifest<S>): Promise<{ manifest: RunManifest<S>; created: boolean }> {
+    const existing = await this.getManifest<S>(manifest.runId);
+    if (existing) return { manifest: existing, created: false };
+    await putJson(this.store, this.bucket, LAYOUT.manifestKey(manifest.runId), manifest);
+    return { manifest, created: true };
+  }
+
+  markSliceRead(read: SliceRead): Promise<void> {
+    return putJson(this.store, this.bucket, LAYOUT.sliceReadKey(read.run, read.slice), read);
+  }
+
+  markSliceDone(done: SliceDone): Promise<void> {
+    return putJson(this.store, this.bucket, LAYOUT.sliceDoneKey(done.run, done.slice), done);
+  }
+
+  getControl(run: string): Promise<RunControl | undefined> {
+    return getJson<RunControl>(this.store, this.bucket, LAYOUT.controlKey(run));
+  }
+
+  setControl(run: string, control: RunControl): Promise<void> {
+    return putJson(this.store, this.bucket, LAYOUT.controlKey(run), control);
+  }
+
+  /** The slices whose read markers exist. */
+  async slicesRead(run: string): Promise<Map<string, SliceRead>> {
+    return (await this.markers(run)).read;
+  }
+
+  async status(run: string): Promise<RunStatus> {
+    const [manifest, control, markers] = await Promise.all([this.getManifest(run), this.getControl(run), this.markers(run)]);
+    const slices = (manifest?.slices ?? []).map((s) => ({ id: s.id, read: markers.read.get(s.id), done: markers.done.get(s.id) }));
+    const slicesRead = slices.filter((s) => s.read).length;
+    const slicesDone = slices.filter((s) => s.done).length;
+    return {
+      runId: run,
+      manifest,
+      control,
+      slices,
+      slicesRead,
+      slicesDone,
+      read: slices.reduce((sum, s) => sum + (s.read?.count ?? 0), 0),
+      complete: manifest !== undefined && slicesDone === manifest.slices.length,
+    };
+  }
+
+  private async markers(run: string): Promise<{ read: Map<string, SliceRead>; done: Map<string, SliceDone> }> {
+    const read = new Map<string, SliceRead>();
+    const done = new Map<string, SliceDone>();
+    const prefix = LAYOUT.slicesPrefix(run);
+    const keys: string[] = [];
+    for await (const object of this.store.list(this.bucket, prefix)) keys.push(object.key);
+    // Markers are small and listed once per status call: read them a few at a time.
+    for (let i = 0; i < keys.length; i += 16) {
+      await Promise.all(
+        keys.slice(i, i + 16).map(async (key) => {
+          const value = await getJson<SliceRead & SliceDone>(this.store, this.bucket, key);
+          if (!value) return;
+          if (key.endsWith('/read.json')) read.set(value.slice, value);
+          else if (key.endsWith('/done.json')) done.set(value.slice, value);
+        }),
+      );
+    }
+    return { read, done };
+  }
+}
