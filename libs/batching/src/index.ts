@@ -1,0 +1,4 @@
+export * from './packer';
+export * from './backoff';
+export * from './retry';
+export * from './sender';

@@ -1,0 +1,286 @@
+/**
+ * StreamProducer against a real Kinesis API (kinesalite, in memory, started here on 127.0.0.1:0).
+ * Only the partial-failure cases wrap the real port, to make Kinesis reject chosen entries.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import {
+  CreateStreamCommand,
+  DescribeStreamCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { ItemTooLargeError, type EntryFailure } from '@pipeline/batching';
+import { DEFAULTS, KINESIS } from '@pipeline/limits';
+import { kinesisPutRecordsPort, type PutRecordsPort } from './port';
+import { PutRecordsError, StreamProducer } from './producer';
+import { InvalidPartitionKeyError, recordSize, type StreamRecord } from './record';
+
+// kinesalite ships no types.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const kinesalite = require('kinesalite') as (opts: { createStreamMs: number; shardLimit: number }) => Server;
+
+const throttled = 'ProvisionedThroughputExceededException';
+const noWait = (): Promise<void> => Promise.resolve();
+
+let server: Server;
+let client: KinesisClient;
+let realPort: PutRecordsPort;
+let streamCount = 0;
+
+beforeAll(async () => {
+  server = kinesalite({ createStreamMs: 0, shardLimit: 100 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  client = new KinesisClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    requestHandler: new NodeHttpHandler(),
+  });
+  realPort = kinesisPutRecordsPort(client);
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+});
+
+/** A fresh one-shard stream per test, ACTIVE before it is used. */
+async function createStream(): Promise<string> {
+  const name = `producer-spec-${++streamCount}`;
+  await client.send(new CreateStreamCommand({ StreamName: name, ShardCount: 1 }));
+  for (;;) {
+    const { StreamDescription } = await client.send(new DescribeStreamCommand({ StreamName: name }));
+    if (StreamDescription?.StreamStatus === 'ACTIVE') return name;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Every record on the stream's only shard, in shard order. */
+async function readAll(streamName: string): Promise<StreamRecord[]> {
+  const { StreamDescription } = await client.send(new DescribeStreamCommand({ StreamName: streamName }));
+  const shardId = StreamDescription!.Shards![0].ShardId!;
+  let { ShardIterator: iterator } = await client.send(
+    new GetShardIteratorCommand({ StreamName: streamName, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+  );
+  const out: StreamRecord[] = [];
+  while (iterator) {
+    const page = await client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: KINESIS.maxRecordsPerGet }));
+    const records = page.Records ?? [];
+    if (records.length === 0) break;
+    out.push(...records.map((r) => ({ data: r.Data!, partitionKey: r.PartitionKey! })));
+    iterator = page.NextShardIterator;
+  }
+  return out;
+}
+
+/** The real port, counting calls and the records in each. */
+function countingPort(inner: PutRecordsPort = realPort): PutRecordsPort & { calls: number[] } {
+  const calls: number[] = [];
+  return {
+    calls,
+    putRecords: (streamName, records) => (calls.push(records.length), inner.putRecords(streamName, records)),
+  };
+}
+
+/**
+ * The real port, except that entries chosen by `reject(record, index, call)` never reach Kinesis
+ * and come back as throttled, as Kinesis reports a hot shard.
+ */
+function rejectingPort(reject: (record: StreamRecord, index: number, call: number) => boolean): PutRecordsPort {
+  let call = 0;
+  return {
+    async putRecords(streamName, records) {
+      call += 1;
+      const passed: number[] = [];
+      const failures: EntryFailure[] = [];
+      records.forEach((record, index) => {
+        if (reject(record, index, call)) failures.push({ index, code: throttled, message: 'Rate exceeded for shard' });
+        else passed.push(index);
+      });
+      const real = passed.length ? await realPort.putRecords(streamName, passed.map((i) => records[i])) : [];
+      failures.push(...real.map((f) => ({ ...f, index: passed[f.index] })));
+      return failures;
+    },
+  };
+}
+
+const text = (s: string): Uint8Array => new TextEncoder().encode(s);
+const asText = (r: StreamRecord): string => new TextDecoder().decode(r.data);
+const small = (count: number, key = (i: number) => `key-${i % 7}`): StreamRecord[] =>
+  Array.from({ length: count }, (_, i) => ({ data: text(`record-${i}`), partitionKey: key(i) }));
+
+/** Half-MiB records (data + key) adding up to exactly 5 MiB; with `extraByte`, the last one is a byte larger. */
+function recordsFillingOnePut(extraByte = 0): StreamRecord[] {
+  const size = KINESIS.maxRecordBytes / 2;
+  const count = KINESIS.maxBytesPerPut / size;
+  return Array.from({ length: count }, (_, i) => {
+    const partitionKey = `big-${i}`;
+    const extra = i === count - 1 ? extraByte : 0;
+    return { data: new Uint8Array(size - partitionKey.length + extra).fill(i), partitionKey };
+  });
+}
+
+const sameRecords = (a: StreamRecord[], b: StreamRecord[]): boolean =>
+  a.length === b.length && a.every((r, i) => r.partitionKey === b[i].partitionKey && Buffer.from(r.data).equals(Buffer.from(b[i].data)));
+
+describe('recordSize', () => {
+  it('counts data bytes plus the partition key in UTF-8', () => {
+    expect(recordSize({ data: new Uint8Array(10), partitionKey: 'é€' })).toBe(10 + 2 + 3);
+  });
+});
+
+describe('StreamProducer against kinesalite', () => {
+  it('puts exactly 500 records in one PutRecords call', async () => {
+    const streamName = await createStream();
+    const port = countingPort();
+    const records = small(KINESIS.maxRecordsPerPut);
+
+    await new StreamProducer({ streamName, port }).putAll(records);
+
+    expect(port.calls).toEqual([KINESIS.maxRecordsPerPut]);
+    expect((await readAll(streamName)).map(asText)).toEqual(records.map(asText));
+  });
+
+  it('puts 501 records in two calls', async () => {
+    const streamName = await createStream();
+    const port = countingPort();
+
+    await new StreamProducer({ streamName, port }).putAll(small(KINESIS.maxRecordsPerPut + 1));
+
+    expect(port.calls).toEqual([KINESIS.maxRecordsPerPut, 1]);
+    expect(await readAll(streamName)).toHaveLength(KINESIS.maxRecordsPerPut + 1);
+  });
+
+  it('puts records totalling exactly 5 MiB (data + keys) in one call, all readable back', async () => {
+    const streamName = await createStream();
+    const port = countingPort();
+    const records = recordsFillingOnePut();
+    expect(records.reduce((sum, r) => sum + recordSize(r), 0)).toBe(KINESIS.maxBytesPerPut);
+
+    await new StreamProducer({ streamName, port }).putAll(records);
+
+    expect(port.calls).toEqual([records.length]);
+    expect(sameRecords(await readAll(streamName), records)).toBe(true);
+  });
+
+  it('puts records totalling 5 MiB + 1 byte in two calls, all readable back', async () => {
+    const streamName = await createStream();
+    const port = countingPort();
+    const records = recordsFillingOnePut(1);
+    expect(records.reduce((sum, r) => sum + recordSize(r), 0)).toBe(KINESIS.maxBytesPerPut + 1);
+
+    await new StreamProducer({ streamName, port }).putAll(records);
+
+    expect(port.calls).toEqual([records.length - 1, 1]);
+    expect(sameRecords(await readAll(streamName), records)).toBe(true);
+  });
+
+  it('accepts a record of exactly 1 MiB (data + key)', async () => {
+    const streamName = await createStream();
+    const partitionKey = 'edge';
+    const record = { data: new Uint8Array(KINESIS.maxRecordBytes - partitionKey.length).fill(7), partitionKey };
+
+    await new StreamProducer({ streamName, port: realPort }).putAll([record]);
+
+    expect(sameRecords(await readAll(streamName), [record])).toBe(true);
+  });
+
+  it('throws ItemTooLargeError for a record one byte over 1 MiB, before any call', async () => {
+    const streamName = await createStream();
+    const port = countingPort();
+    const partitionKey = 'edge';
+    const record = { data: new Uint8Array(KINESIS.maxRecordBytes - partitionKey.length + 1), partitionKey };
+    const producer = new StreamProducer({ streamName, port });
+
+    await expect(producer.add(record)).rejects.toThrow(ItemTooLargeError);
+    await producer.flush();
+    expect(port.calls).toEqual([]);
+  });
+
+  it('throws InvalidPartitionKeyError for an empty or too long key, before any call', async () => {
+    const port = countingPort();
+    const producer = new StreamProducer({ streamName: 'unused', port });
+    const data = text('x');
+
+    await expect(producer.add({ data, partitionKey: '' })).rejects.toThrow(InvalidPartitionKeyError);
+    await expect(producer.add({ data, partitionKey: 'k'.repeat(KINESIS.maxPartitionKeyLength + 1) })).rejects.toThrow(InvalidPartitionKeyError);
+    expect(port.calls).toEqual([]);
+  });
+
+  it('reads records one at a time from an async iterable', async () => {
+    const streamName = await createStream();
+    const records = small(3);
+    async function* source(): AsyncGenerator<StreamRecord> {
+      yield* records;
+    }
+
+    await new StreamProducer({ streamName, port: realPort }).putAll(source());
+
+    expect((await readAll(streamName)).map(asText)).toEqual(records.map(asText));
+  });
+
+  it('retries throttled entries until every record lands exactly once', async () => {
+    const streamName = await createStream();
+    const throttledCalls = 3;
+    // A third of the entries are throttled in each of the first calls.
+    const port = rejectingPort((_record, index, call) => call <= throttledCalls && index % 3 === 0);
+    const records = small(1_200);
+    const producer = new StreamProducer({ streamName, port, sleep: noWait });
+
+    await producer.putAll(records);
+
+    const landed = (await readAll(streamName)).map(asText);
+    expect(landed.slice().sort()).toEqual(records.map(asText).sort());
+    expect(producer.stats).toMatchObject({ sent: records.length, failed: 0 });
+    expect(producer.stats.retried).toBeGreaterThan(0);
+  });
+
+  it('throws PutRecordsError naming the stream, the count and the codes when entries keep failing', async () => {
+    const streamName = await createStream();
+    const attempts = 3;
+    let calls = 0;
+    const rejecting = rejectingPort((record) => record.partitionKey === 'poison');
+    const port: PutRecordsPort = { putRecords: (name, records) => (calls++, rejecting.putRecords(name, records)) };
+    const records = [...small(4), { data: text('bad-1'), partitionKey: 'poison' }, { data: text('bad-2'), partitionKey: 'poison' }];
+    const producer = new StreamProducer({ streamName, port, attempts, sleep: noWait });
+
+    const error = await producer.putAll(records).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(PutRecordsError);
+    const { failed, message } = error as PutRecordsError;
+    expect(failed.map((f) => asText(f.item))).toEqual(['bad-1', 'bad-2']);
+    expect(message).toContain(`stream ${streamName}: 2 records not written after ${attempts} attempts (${throttled} x2)`);
+    expect(calls).toBe(attempts);
+    expect((await readAll(streamName)).map(asText)).toEqual(small(4).map(asText));
+  });
+
+  it('uses DEFAULTS.putAttempts when no attempts are given', async () => {
+    const streamName = await createStream();
+    let calls = 0;
+    const rejecting = rejectingPort(() => true);
+    const port: PutRecordsPort = { putRecords: (name, records) => (calls++, rejecting.putRecords(name, records)) };
+
+    await expect(new StreamProducer({ streamName, port, sleep: noWait }).putAll(small(1))).rejects.toThrow(PutRecordsError);
+    expect(calls).toBe(DEFAULTS.putAttempts);
+  });
+
+  it('writes every record added before flush() ahead of a record added after it, despite retries', async () => {
+    const streamName = await createStream();
+    // The first entry of each of the first two calls is throttled, so it is written late.
+    const port = rejectingPort((_record, index, call) => call <= 2 && index === 0);
+    const producer = new StreamProducer({ streamName, port, sleep: noWait });
+
+    for (const record of small(10, () => 'slice-1')) await producer.add(record);
+    await producer.flush();
+    await producer.add({ data: text('end-of-slice'), partitionKey: 'slice-1' });
+    await producer.flush();
+
+    const landed = (await readAll(streamName)).map(asText);
+    expect(landed).toHaveLength(11);
+    expect(landed[landed.length - 1]).toBe('end-of-slice');
+  });
+});

@@ -1,0 +1,101 @@
+/** Buffered, retrying Kinesis writer: the batching and retries live in @pipeline/batching. */
+import { BatchSender, putRetryOptions, summarizeCodes, type FailedItem, type SendStats } from '@pipeline/batching';
+import { KINESIS } from '@pipeline/limits';
+import type { PutRecordsPort } from './port';
+import { checkPartitionKey, recordSize, type StreamRecord } from './record';
+
+export interface StreamProducerOptions {
+  streamName: string;
+  port: PutRecordsPort;
+  /** Calls per batch, the first included. Defaults to DEFAULTS.putAttempts. */
+  attempts?: number;
+  /** Backoff between calls. Default DEFAULTS.backoffBaseMs / DEFAULTS.backoffCapMs. */
+  baseMs?: number;
+  capMs?: number;
+  /** Injectable for tests. */
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+/** Records Kinesis still rejected after the bounded attempts; they were not written. */
+export class PutRecordsError extends Error {
+  override readonly name = 'PutRecordsError';
+
+  constructor(
+    readonly streamName: string,
+    /** The records not written, with Kinesis' error code for each, for the caller to dead-letter or retry. */
+    readonly failed: FailedItem<StreamRecord>[],
+    readonly attempts: number,
+    cause?: unknown,
+  ) {
+    super(
+      `PutRecords to stream ${streamName}: ${failed.length} records not written after ${attempts} attempts ` +
+        `(${summarizeCodes(failed)}); ` +
+        'retry them later or dead-letter them; if throughput was exceeded, add shards or raise putAttempts',
+      { cause },
+    );
+  }
+}
+
+/**
+ * Writes records to one Kinesis stream in PutRecords calls within KINESIS' limits (records and bytes
+ * per call, bytes per record: data + partition key), retrying only the entries Kinesis rejects, with bounded attempts and full-jitter backoff. Holds at
+ * most one batch: await each `add`.
+ *
+ * Ordering: records go out in the order added, but a retried entry is written after the entries
+ * accepted before it, so records of one partition key can be reordered. A caller that needs every
+ * earlier record written before a later one (e.g. an end-of-slice marker) calls `flush()` first:
+ * flush resolves only once everything added before it is written.
+ *
+ * @example
+ * ```ts
+ * const producer = new StreamProducer({ streamName: 'records', port: kinesisPutRecordsPort(kinesisClient()) });
+ * for await (const record of records) await producer.add(record);
+ * await producer.flush();               // every data record is written...
+ * await producer.add(endOfSliceMarker); // ...before the marker
+ * await producer.flush();
+ * ```
+ */
+export class StreamProducer {
+  private readonly sender: BatchSender<StreamRecord>;
+
+  constructor(opts: StreamProducerOptions) {
+    const { streamName, port } = opts;
+    this.sender = new BatchSender<StreamRecord>({
+      limits: { maxCount: KINESIS.maxRecordsPerPut, maxBytes: KINESIS.maxBytesPerPut, maxItemBytes: KINESIS.maxRecordBytes },
+      measure: recordSize,
+      send: (records) => port.putRecords(streamName, records),
+      retry: putRetryOptions({ attempts: opts.attempts, baseMs: opts.baseMs, capMs: opts.capMs, sleep: opts.sleep, random: opts.random }),
+      failure: (failed, attempts, cause) => new PutRecordsError(streamName, failed, attempts, cause),
+    });
+  }
+
+  /** Records sent, failed, batches, calls and retried entries so far. */
+  get stats(): Readonly<SendStats> {
+    return this.sender.stats;
+  }
+
+  /**
+   * Buffers a record, sending the buffered batch first when the record does not fit in it.
+   * @throws InvalidPartitionKeyError / ItemTooLargeError (data + key over KINESIS.maxRecordBytes) before any call
+   * @throws PutRecordsError when records of the batch sent are still rejected after the last attempt
+   */
+  async add(record: StreamRecord): Promise<void> {
+    checkPartitionKey(record.partitionKey);
+    await this.sender.add(record);
+  }
+
+  /**
+   * Sends the buffered records and resolves once everything added before is written.
+   * @throws PutRecordsError when records are still rejected after the last attempt
+   */
+  async flush(): Promise<void> {
+    await this.sender.flush();
+  }
+
+  /** Adds every record (a stream is read one record at a time) and flushes. */
+  async putAll(records: Iterable<StreamRecord> | AsyncIterable<StreamRecord>): Promise<void> {
+    for await (const record of records) await this.add(record);
+    await this.flush();
+  }
+}
