@@ -83,6 +83,10 @@ export const DEFAULTS = {
   controlCheckEveryRows: 1_000,
   /** How long a stage trusts what it last read of a run's kill switch. */
   controlCacheMs: 5_000,
+  /** Records per collation partition: the de-duplication set of one partition is what collation holds in memory. */
+  collationPartitionRecords: 1_000_000,
+  /** A run not complete this long after it was planned is reported as stalled, with its missing slices. */
+  runDeadlineMinutes: 120,
   /** Records per shard: chosen so a run of one shard stays under Kinesis' 1,000 records/s. */
   shardCount: 2,
   /** Hours the streams keep records (Kinesis default); spilled objects live longer, see spillRetentionMarginDays. */

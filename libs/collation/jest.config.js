@@ -1,0 +1,1 @@
+module.exports = { displayName: 'collation', preset: '../../jest.preset.js', rootDir: __dirname };
