@@ -21,6 +21,8 @@ export const LAYOUT = {
       : `origin/${encodeURIComponent(letter.origin?.partitionKey ?? 'unknown')}-${letter.origin?.sequenceNumber ?? 'unknown'}`;
     return `${LAYOUT.deadLettersPrefix(run, letter.reason)}${name}.json`;
   },
+  /** What the event source mappings gave up on (their on-failure destination), one object per batch. */
+  onFailurePrefix: (stage: string) => `event-source-failures/${stage}/`,
   runPrefix: (run: string) => `runs/${run}/`,
   manifestKey: (run: string) => `runs/${run}/manifest.json`,
   sliceReadKey: (run: string, slice: string) => `runs/${run}/slices/${slice}/read.json`,

@@ -1,3 +1,4 @@
 export * from './ledger';
 export * from './run-id';
 export * from './control';
+export * from './complete';
