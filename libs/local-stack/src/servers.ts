@@ -1,7 +1,6 @@
+import { fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import kinesalite from 'kinesalite';
-import S3rver from 's3rver';
+import { join } from 'node:path';
 
 /** A local server speaking an AWS API on loopback. */
 export interface LocalServer {
@@ -9,50 +8,43 @@ export interface LocalServer {
   close(): Promise<void>;
 }
 
-const LOOPBACK = '127.0.0.1';
-
-/**
- * Starts a Kinesis API server. With `path` its streams persist on disk (LevelDB), so a later
- * process reads the same streams; without it they live in memory.
- */
-export async function startLocalKinesis(options: { path?: string; port?: number } = {}): Promise<LocalServer> {
-  if (options.path) await mkdir(options.path, { recursive: true });
-  const server = kinesalite({ path: options.path, createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, LOOPBACK, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://${LOOPBACK}:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }),
-  };
-}
-
 /** Credentials the local S3 server checks signatures with. */
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
-/** Starts an S3 API server whose buckets are folders under `directory`. */
-export async function startLocalS3(options: { directory: string; port?: number; buckets?: string[] }): Promise<LocalServer> {
-  await mkdir(options.directory, { recursive: true });
-  const server = new S3rver({
-    address: LOOPBACK,
-    port: options.port ?? 0,
-    silent: true,
-    directory: options.directory,
-    vhostBuckets: false,
-    configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
+async function startServerProcess(kind: 'kinesis' | 's3', location: string): Promise<LocalServer> {
+  const child = fork(join(__dirname, 'server-process.js'), [kind, location], {
+    execArgv: kind === 's3' ? ['--openssl-legacy-provider'] : [],
+    // The servers must not inherit a test runner's or tsx's loaders.
+    env: { ...process.env, NODE_OPTIONS: '' },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const { port } = await server.run();
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message) => resolve((message as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`the local ${kind} server exited with code ${code} before it listened`)));
+  });
   return {
-    endpoint: `http://${LOOPBACK}:${port}`,
-    close: async () => {
-      (server.httpServer as unknown as { closeAllConnections?: () => void })?.closeAllConnections?.();
-      await server.close();
+    endpoint: `http://127.0.0.1:${port}`,
+    async close() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.disconnect();
+      await exited;
     },
   };
+}
+
+/**
+ * Starts a Kinesis API server (kinesalite) in its own process. With `path` its streams persist on
+ * disk (LevelDB), so a later process reads the same streams; without it they live in memory.
+ */
+export async function startLocalKinesis(options: { path?: string } = {}): Promise<LocalServer> {
+  if (options.path) await mkdir(options.path, { recursive: true });
+  return startServerProcess('kinesis', options.path ?? '-');
+}
+
+/** Starts an S3 API server (s3rver) in its own process; buckets are folders under `directory`. */
+export async function startLocalS3(options: { directory: string; buckets?: string[] }): Promise<LocalServer> {
+  for (const bucket of options.buckets ?? []) await mkdir(join(options.directory, bucket), { recursive: true });
+  await mkdir(options.directory, { recursive: true });
+  return startServerProcess('s3', options.directory);
 }
