@@ -1,0 +1,17 @@
+import { KiB, MiB } from '@pipeline/limits';
+
+/**
+ * Bounds of the source reader, named once. They keep a reader's memory bounded whatever the data:
+ * a line is the only thing ever held whole, and only up to `maxLineBytes`.
+ */
+export const SOURCE_LIMITS = {
+  /**
+   * The longest line (bytes, newline excluded) read as a row. A longer line becomes an error entry
+   * instead of growing a buffer without end; it also bounds how far a slice reads past its end.
+   */
+  maxLineBytes: 8 * MiB,
+  /** The first read past a slice's end, to finish its last line; each further read doubles it. */
+  overrunWindowBytes: 64 * KiB,
+  /** How much of an over-long line an error entry keeps, so the user can find it. */
+  rawPreviewBytes: 1 * KiB,
+} as const;
