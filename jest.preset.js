@@ -12,4 +12,5 @@ module.exports = {
   moduleNameMapper: pathsToModuleNameMapper(compilerOptions.paths, { prefix: `${__dirname}/` }),
   testMatch: ['**/?(*.)+(spec|test).ts'],
   testTimeout: 30000,
+  setupFiles: [path.join(__dirname, 'jest.setup.js')],
 };

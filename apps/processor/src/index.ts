@@ -1,4 +1,4 @@
-import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { job } from '@pipeline/active-job';
 import { kinesisClient, s3Client } from '@pipeline/aws';
 import { readConfig } from '@pipeline/config';
@@ -31,7 +31,8 @@ function wire(): ProcessorDeps {
 }
 
 /** Lambda entry point for the records stream's event source mapping (ReportBatchItemFailures on). */
-export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
+// eslint-disable-next-line @typescript-eslint/no-unused-vars
+export async function handler(event: KinesisStreamEvent, _context?: Context): Promise<KinesisStreamBatchResponse> {
   try {
     const { batchItemFailures, counts } = await processBatch(event, wire());
     metrics.addMetric('Results', MetricUnit.Count, counts.results);

@@ -1,1 +1,3 @@
 export * from './servers';
+export * from './firehose';
+export * from './event-source';

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'local-runner', preset: '../../jest.preset.js', rootDir: __dirname };

@@ -1,0 +1,230 @@
+import './local-env';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEAD_LETTER_REASONS } from '@pipeline/records';
+import { DEFAULTS } from '@pipeline/limits';
+import { EXAMPLE_DEFAULTS } from '@pipeline/example-job';
+import { checkRunId } from '@pipeline/run-ledger';
+import { formatReport, jsonReport } from './format';
+import { LocalPipeline } from './local-pipeline';
+import { collate, CommandError, listDeadLetters, pause, redrive, replay, runStatus, unpark } from './operations';
+import { runJob } from './run-job';
+
+type Values = Record<string, string | boolean | undefined>;
+interface Verb {
+  summary: string;
+  usage: string;
+  options: ParseArgsConfig['options'];
+  run(values: Values, out: Output): Promise<number>;
+}
+interface Output {
+  json: boolean;
+  print(human: string, json: unknown): void;
+  progress(line: string): void;
+}
+
+const common = {
+  json: { type: 'boolean', default: false },
+  'data-dir': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+const runOption = { run: { type: 'string' } } as const;
+
+function requireRun(values: Values): string {
+  if (typeof values.run !== 'string') throw new CommandError('--run <id> is required');
+  try {
+    return checkRunId(values.run);
+  } catch (error) {
+    throw new CommandError((error as Error).message);
+  }
+}
+
+function int(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new CommandError(`--${name} must be a whole number of at least 1, got "${String(value)}"`);
+  return parsed;
+}
+
+async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline) => Promise<T>): Promise<T> {
+  const pipeline = await LocalPipeline.start({ dataDir: values['data-dir'] as string | undefined });
+  try {
+    return await action(pipeline);
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+const VERBS: Record<string, Verb> = {
+  run: {
+    summary: 'run the example job (or resume a run) end to end and print its summary',
+    usage: `run [--run ID] [--records N] [--shards N] [--slice-bytes N] [--json]`,
+    options: { ...runOption, records: { type: 'string' }, shards: { type: 'string' }, 'slice-bytes': { type: 'string' } },
+    async run(values, out) {
+      const report = await runJob({
+        runId: values.run === undefined ? undefined : requireRun(values),
+        dataDir: values['data-dir'] as string | undefined,
+        shardCount: int('shards', values.shards, DEFAULTS.shardCount),
+        sliceBytes: int('slice-bytes', values['slice-bytes'], 1024 * 1024),
+        data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
+        progress: out.progress,
+      });
+      out.print(formatReport(report), jsonReport(report));
+      return report.complete && report.conserved ? 0 : 1;
+    },
+  },
+  status: {
+    summary: "show a run's progress slice by slice, and whether it is complete, paused or stalled",
+    usage: 'status --run ID [--json]',
+    options: runOption,
+    async run(values, out) {
+      const runId = requireRun(values);
+      const report = await withPipeline(values, (p) => runStatus(p, runId));
+      const lines = [
+        `Run ${runId}: ${report.state} · slices read ${report.slicesRead}/${report.slices} · done ${report.slicesDone}/${report.slices} · records read ${report.read}`,
+        ...report.perSlice.map((s) => `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`),
+        ...(report.missingSlices.length ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`] : []),
+        ...(report.summary ? [`  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`] : []),
+      ];
+      out.print(lines.join('\n'), report);
+      return 0;
+    },
+  },
+  'dead-letters': {
+    summary: "list a run's dead letters by reason",
+    usage: `dead-letters --run ID [--reason R] [--limit N] [--json]   (reasons: ${DEAD_LETTER_REASONS.join(', ')})`,
+    options: { ...runOption, reason: { type: 'string' }, limit: { type: 'string' } },
+    async run(values, out) {
+      const runId = requireRun(values);
+      const listing = await withPipeline(values, (p) => listDeadLetters(p.store, runId, values.reason as string | undefined, int('limit', values.limit, 50)));
+      const lines = [
+        `Run ${runId}: ${listing.total} dead letters`,
+        ...Object.entries(listing.byReason).map(([reason, count]) => `  ${reason.padEnd(20)}${count}`),
+        ...listing.letters.map((l) => `  ${l.id}  [${l.stage}/${l.reason}] ${l.message}`),
+      ];
+      out.print(lines.join('\n'), listing);
+      return 0;
+    },
+  },
+  redrive: {
+    summary: "put a run's dead letters (all, or one reason) back through the processor",
+    usage: 'redrive --run ID [--reason R] [--json]',
+    options: { ...runOption, reason: { type: 'string' } },
+    async run(values, out) {
+      const runId = requireRun(values);
+      const report = await withPipeline(values, (p) => redrive(p, runId, values.reason as string | undefined));
+      out.print(
+        `Run ${runId}: redrove ${report.redriven} (skipped ${report.skipped}) · now delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`,
+        report,
+      );
+      return 0;
+    },
+  },
+  replay: {
+    summary: 'reprocess a run from the records stream (trim horizon or a timestamp) and collate again',
+    usage: 'replay --run ID [--from trim-horizon|<ISO time>] [--json]',
+    options: { ...runOption, from: { type: 'string', default: 'trim-horizon' } },
+    async run(values, out) {
+      const runId = requireRun(values);
+      const from = values.from === 'trim-horizon' ? 'trim-horizon' : new Date(String(values.from));
+      if (from !== 'trim-horizon' && Number.isNaN(from.getTime())) throw new CommandError(`--from must be trim-horizon or an ISO time, got "${String(values.from)}"`);
+      const report = await withPipeline(values, (p) => replay(p, runId, from));
+      out.print(
+        `Run ${runId}: replayed ${report.replayed} records from ${report.from} · delivered ${report.delivered}, dead-lettered ${report.deadLettered}, duplicates dropped ${report.duplicatesDropped} · output ${report.identical ? 'identical to' : 'DIFFERENT from'} before`,
+        report,
+      );
+      return report.identical ? 0 : 1;
+    },
+  },
+  pause: {
+    summary: "halt a run: the reader, processor and writer stop taking its records (others go on)",
+    usage: 'pause --run ID [--json]',
+    options: runOption,
+    async run(values, out) {
+      const runId = requireRun(values);
+      const result = await withPipeline(values, (p) => pause(p, runId));
+      out.print(`Run ${runId} paused. Resume it with \`npm run pipeline -- resume --run ${runId}\`.`, result);
+      return 0;
+    },
+  },
+  resume: {
+    summary: 'continue a paused run without loss and run it to completion',
+    usage: 'resume --run ID [--json]',
+    options: runOption,
+    async run(values, out) {
+      const runId = requireRun(values);
+      const report = await withPipeline(values, async (pipeline) => {
+        const manifest = await pipeline.ledger.getManifest(runId);
+        await pipeline.startConsumers();
+        const { unparked } = await unpark(pipeline, runId);
+        out.progress(`put ${unparked} parked records back on their streams`);
+        return runJob({ runId, pipeline, sourcePrefix: manifest!.source.prefix, progress: out.progress });
+      });
+      out.print(formatReport(report), jsonReport(report));
+      return report.complete && report.conserved ? 0 : 1;
+    },
+  },
+  collate: {
+    summary: "collate a run's output again and print its summary",
+    usage: 'collate --run ID [--json]',
+    options: runOption,
+    async run(values, out) {
+      const runId = requireRun(values);
+      const summary = await withPipeline(values, (p) => collate(p, runId));
+      out.print(`Run ${runId}: read ${summary.read} · delivered ${summary.delivered} · dead-lettered ${summary.deadLettered} · conserved ${summary.conserved}`, summary);
+      return summary.conserved ? 0 : 1;
+    },
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(VERBS).map((v) => v.length));
+  return [
+    'Usage: npm run pipeline -- <verb> [options]',
+    '',
+    'Verbs:',
+    ...Object.entries(VERBS).map(([name, verb]) => `  ${name.padEnd(width)}  ${verb.summary}`),
+    '',
+    'Every verb takes --help, --json (one JSON object on stdout) and --data-dir DIR (default .local/).',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(`${usage()}\n`);
+    return name ? 0 : 2;
+  }
+  const verb = VERBS[name];
+  if (!verb) {
+    io.stderr.write(`unknown verb "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  let values: Values;
+  try {
+    ({ values } = parseArgs({ args: rest, options: { ...common, ...verb.options }, strict: true, allowPositionals: false }) as { values: Values });
+  } catch (error) {
+    io.stderr.write(`${(error as Error).message}\n\nUsage: npm run pipeline -- ${verb.usage}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stdout.write(`Usage: npm run pipeline -- ${verb.usage}\n\n${verb.summary}\n`);
+    return 0;
+  }
+  const json = values.json === true;
+  const out: Output = {
+    json,
+    print: (human, data) => io.stdout.write(json ? `${JSON.stringify(data)}\n` : `${human}\n`),
+    progress: (line) => io.stderr.write(`${line}\n`),
+  };
+  try {
+    return await verb.run(values, out);
+  } catch (error) {
+    const message = error instanceof CommandError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+    io.stderr.write(`error: ${message}\n`);
+    return error instanceof CommandError ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,279 @@
+import './local-env';
+import { join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  ResourceInUseException,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateDeliveryStreamCommand, DescribeDeliveryStreamCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
+import { handler as readerHandler, resetReader, type ReaderRequest, type ReaderResult } from '@apps/reader';
+import { handler as processorHandler, resetProcessor } from '@apps/processor';
+import { handler as writerHandler, resetWriter } from '@apps/writer';
+import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
+import { ENV } from '@pipeline/config';
+import { DEFAULTS } from '@pipeline/limits';
+import {
+  createEventSourceMapping,
+  fileCheckpointStore,
+  LOCAL_S3_CREDENTIALS,
+  startLocalFirehose,
+  startLocalKinesis,
+  startLocalS3,
+  type EventSourceMapping,
+  type KinesisEventHandler,
+  type LocalFirehose,
+  type LocalServer,
+  type OnFailureRecord,
+} from '@pipeline/local-stack';
+import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
+import { LAYOUT } from '@pipeline/records';
+import { RunLedger } from '@pipeline/run-ledger';
+
+/** The names of the local resources; the same names the CDK app gives them by default. */
+export const LOCAL_RESOURCES = {
+  recordsStream: 'pipeline-records',
+  resultsStream: 'pipeline-results',
+  deliveryStream: 'pipeline-delivery',
+  sourceBucket: 'pipeline-source',
+  spillBucket: 'pipeline-spill',
+  resultsBucket: 'pipeline-results',
+} as const;
+
+/** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
+export const DEFAULT_DATA_DIR = resolve(__dirname, '../../../.local');
+
+export interface EventSourceSettings {
+  batchSize: number;
+  maximumBatchingWindowInSeconds: number;
+  parallelizationFactor: number;
+  maximumRetryAttempts: number;
+  maximumRecordAgeInSeconds: number;
+  bisectBatchOnFunctionError: boolean;
+}
+
+export interface LocalPipelineOptions {
+  dataDir?: string;
+  shardCount?: number;
+  /** Overrides of the handlers' environment (SLICE_BYTES, SPILL_THRESHOLD_BYTES, …). */
+  env?: Record<string, string>;
+  eventSource?: Partial<EventSourceSettings>;
+  /** Seconds; local runs want Firehose to deliver promptly. */
+  firehoseBufferIntervalMs?: number;
+  /** Wraps a handler, e.g. to inject a fault in a test. */
+  wrapProcessor?: (handler: KinesisEventHandler) => KinesisEventHandler;
+  wrapWriter?: (handler: KinesisEventHandler) => KinesisEventHandler;
+}
+
+const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
+  batchSize: DEFAULTS.batchSize,
+  maximumBatchingWindowInSeconds: DEFAULTS.batchingWindowSeconds,
+  parallelizationFactor: DEFAULTS.parallelizationFactor,
+  maximumRetryAttempts: DEFAULTS.maxRetryAttempts,
+  maximumRecordAgeInSeconds: DEFAULTS.maxRecordAgeSeconds,
+  bisectBatchOnFunctionError: true,
+};
+
+/**
+ * The pipeline on one machine: the embedded stack (Kinesis, S3 and Firehose API servers on
+ * loopback) — or external endpoints when the SDK's AWS_ENDPOINT_URL_* variables are set — plus
+ * event source mappings that invoke the very handlers Lambda runs.
+ */
+export class LocalPipeline {
+  readonly kinesis: KinesisClient;
+  readonly s3: S3Client;
+  readonly firehose: FirehoseClient;
+  readonly store: ObjectStore;
+  readonly ledger: RunLedger;
+  readonly embedded: boolean;
+  private mappings: EventSourceMapping[] = [];
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly servers: LocalServer[],
+    readonly localFirehose: LocalFirehose | undefined,
+    private readonly options: LocalPipelineOptions,
+  ) {
+    this.embedded = servers.length > 0;
+    this.kinesis = kinesisClient();
+    this.s3 = s3Client();
+    this.firehose = firehoseClient();
+    this.store = s3ObjectStore(this.s3);
+    this.ledger = new RunLedger(this.store, LOCAL_RESOURCES.resultsBucket);
+  }
+
+  /** Starts the embedded stack (unless endpoints are configured) and points the handlers at it. */
+  static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
+    const dataDir = resolve(options.dataDir ?? process.env.PIPELINE_DATA_DIR ?? DEFAULT_DATA_DIR);
+    await mkdir(dataDir, { recursive: true });
+    const external = Boolean(process.env.AWS_ENDPOINT_URL_KINESIS || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
+    const servers: LocalServer[] = [];
+    let localFirehose: LocalFirehose | undefined;
+    process.env.AWS_REGION ??= 'us-east-1';
+    if (!external) {
+      const kinesis = await startLocalKinesis({ path: join(dataDir, 'kinesis') });
+      const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
+      servers.push(kinesis, s3);
+      process.env.AWS_ENDPOINT_URL_KINESIS = kinesis.endpoint;
+      process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
+      process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
+      delete process.env.AWS_SESSION_TOKEN;
+      localFirehose = await startLocalFirehose({
+        s3: s3Client(),
+        stateFile: join(dataDir, 'firehose', 'state.json'),
+        bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs },
+      });
+      process.env.AWS_ENDPOINT_URL_FIREHOSE = localFirehose.endpoint;
+    }
+    const handlerEnv: Record<string, string> = {
+      [ENV.recordsStream]: LOCAL_RESOURCES.recordsStream,
+      [ENV.resultsStream]: LOCAL_RESOURCES.resultsStream,
+      [ENV.deliveryStream]: LOCAL_RESOURCES.deliveryStream,
+      [ENV.resultsBucket]: LOCAL_RESOURCES.resultsBucket,
+      [ENV.spillBucket]: LOCAL_RESOURCES.spillBucket,
+      [ENV.sourceBucket]: LOCAL_RESOURCES.sourceBucket,
+      ...options.env,
+    };
+    Object.assign(process.env, handlerEnv);
+    resetReader();
+    resetProcessor();
+    resetWriter();
+    const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
+    await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
+    return pipeline;
+  }
+
+  /** Creates the streams, buckets and delivery stream if they are missing. */
+  async ensureResources(shardCount: number): Promise<void> {
+    for (const bucket of [LOCAL_RESOURCES.sourceBucket, LOCAL_RESOURCES.spillBucket, LOCAL_RESOURCES.resultsBucket]) {
+      try {
+        await this.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      } catch (error) {
+        const name = (error as { name?: string }).name;
+        if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
+      }
+    }
+    for (const stream of [LOCAL_RESOURCES.recordsStream, LOCAL_RESOURCES.resultsStream]) {
+      try {
+        await this.kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }));
+      } catch (error) {
+        if (!(error instanceof ResourceInUseException) && (error as { name?: string }).name !== 'ResourceInUseException') throw error;
+      }
+      for (let i = 0; ; i++) {
+        const { StreamDescriptionSummary } = await this.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+        if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') break;
+        if (i > 100) throw new Error(`stream ${stream} did not become ACTIVE`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    try {
+      await this.firehose.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: LOCAL_RESOURCES.deliveryStream }));
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
+      await this.firehose.send(new CreateDeliveryStreamCommand(deliveryStreamDefinition()));
+    }
+  }
+
+  /** Starts the processor's and the writer's event source mappings, resuming from their checkpoints. */
+  async startConsumers(): Promise<void> {
+    if (this.mappings.length) return;
+    const settings = { ...DEFAULT_EVENT_SOURCE, ...this.options.eventSource };
+    const consumers: [string, string, KinesisEventHandler][] = [
+      ['processor', LOCAL_RESOURCES.recordsStream, this.options.wrapProcessor?.(processorHandler) ?? processorHandler],
+      ['writer', LOCAL_RESOURCES.resultsStream, this.options.wrapWriter?.(writerHandler) ?? writerHandler],
+    ];
+    await mkdir(join(this.dataDir, 'checkpoints'), { recursive: true });
+    for (const [stage, streamName, handler] of consumers) {
+      const mapping = createEventSourceMapping({
+        kinesis: this.kinesis,
+        streamName,
+        handler,
+        functionName: `pipeline-${stage}`,
+        startingPosition: 'TRIM_HORIZON',
+        functionResponseTypes: ['ReportBatchItemFailures'],
+        ...settings,
+        pollIntervalMs: 50,
+        checkpoints: fileCheckpointStore(join(this.dataDir, 'checkpoints', `${stage}.json`)),
+        onFailure: (record) => this.recordFailure(stage, record),
+      });
+      mapping.start();
+      this.mappings.push(mapping);
+    }
+    await Promise.all(this.mappings.map((m) => m.ready()));
+  }
+
+  /** The on-failure destination: like an S3 destination, it keeps the whole invocation record. */
+  private async recordFailure(stage: string, record: OnFailureRecord): Promise<void> {
+    const info = record.KinesisBatchInfo;
+    await putJson(this.store, LOCAL_RESOURCES.resultsBucket, `${LAYOUT.onFailurePrefix(stage)}${info.shardId}-${info.startSequenceNumber}.json`, record);
+  }
+
+  /** Invokes the reader as the schedule or a caller would. */
+  read(request: ReaderRequest): Promise<ReaderResult> {
+    return readerHandler(request);
+  }
+
+  consumerStats() {
+    return this.mappings.map((m) => m.stats());
+  }
+
+  /** Waits until both consumers have nothing left to do, then makes Firehose deliver its buffers. */
+  async drain(timeoutMs = 120_000): Promise<void> {
+    for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
+    // The writer may have been fed by the processor while it drained: check once more.
+    for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
+    await this.localFirehose?.flush();
+  }
+
+  async stopConsumers(): Promise<void> {
+    await Promise.all(this.mappings.map((m) => m.stop()));
+    this.mappings = [];
+  }
+
+  async stop(): Promise<void> {
+    await this.stopConsumers();
+    await this.localFirehose?.close();
+    for (const server of this.servers.reverse()) await server.close();
+    this.kinesis.destroy();
+    this.s3.destroy();
+    this.firehose.destroy();
+  }
+}
+
+/**
+ * The delivery stream: results partitioned by run (each packed record is split back into its JSON
+ * lines, then partitioned by the line's `run`), failures under their own prefix.
+ */
+export function deliveryStreamDefinition() {
+  return {
+    DeliveryStreamName: LOCAL_RESOURCES.deliveryStream,
+    DeliveryStreamType: 'DirectPut' as const,
+    ExtendedS3DestinationConfiguration: {
+      RoleARN: 'arn:aws:iam::000000000000:role/pipeline-delivery',
+      BucketARN: `arn:aws:s3:::${LOCAL_RESOURCES.resultsBucket}`,
+      Prefix: 'results/run=!{partitionKeyFromQuery:run}/',
+      ErrorOutputPrefix: `${LAYOUT.deliveryErrorsPrefix}!{firehose:error-output-type}/`,
+      BufferingHints: { SizeInMBs: 64, IntervalInSeconds: 60 },
+      CompressionFormat: 'UNCOMPRESSED' as const,
+      DynamicPartitioningConfiguration: { Enabled: true },
+      ProcessingConfiguration: {
+        Enabled: true,
+        Processors: [
+          { Type: 'RecordDeAggregation' as const, Parameters: [{ ParameterName: 'SubRecordType' as const, ParameterValue: 'JSON' }] },
+          {
+            Type: 'MetadataExtraction' as const,
+            Parameters: [
+              { ParameterName: 'MetadataExtractionQuery' as const, ParameterValue: '{run: .run}' },
+              { ParameterName: 'JsonParsingEngine' as const, ParameterValue: 'JQ-1.6' },
+            ],
+          },
+          // De-aggregation drops the newline between lines: put it back.
+          { Type: 'AppendDelimiterToRecord' as const },
+        ],
+      },
+    },
+  };
+}

@@ -1,0 +1,311 @@
+import { createHash } from 'node:crypto';
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { handler as processorHandler } from '@apps/processor';
+import { collateRun, parseDeadLetterKey, type RunSummary } from '@pipeline/collation';
+import { DEFAULTS } from '@pipeline/limits';
+import { createEventSourceMapping, memoryCheckpointStore } from '@pipeline/local-stack';
+import { getJson, type ObjectStore } from '@pipeline/object-store';
+import {
+  DEAD_LETTER_REASONS,
+  decodeEnvelope,
+  encodeEnvelope,
+  LAYOUT,
+  partitionKeyOf,
+  type DeadLetterEnvelope,
+  type DeadLetterReason,
+  type Envelope,
+} from '@pipeline/records';
+import { parkedPrefix, type ParkedRecord, type ParkingStage, type RunStatus } from '@pipeline/run-ledger';
+import { Spill } from '@pipeline/spill';
+import { kinesisPutRecordsPort, StreamProducer } from '@pipeline/stream-producer';
+import { job } from '@pipeline/active-job';
+import { parseRows } from '@pipeline/sources';
+import { LOCAL_RESOURCES, type LocalPipeline } from './local-pipeline';
+
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+}
+
+const bucket = LOCAL_RESOURCES.resultsBucket;
+
+/** A run's progress slice by slice, and whether it is complete, stalled or paused. */
+export interface StatusReport {
+  runId: string;
+  state: 'unknown' | 'running' | 'paused' | 'complete' | 'stalled';
+  complete: boolean;
+  slices: number;
+  slicesRead: number;
+  slicesDone: number;
+  read: number;
+  /** Slices not yet done, when the run is past its deadline. */
+  missingSlices: string[];
+  deadline?: string;
+  summary?: RunSummary;
+  perSlice: { id: string; read?: number; malformed?: number; spilled?: number; done: boolean }[];
+}
+
+export async function runStatus(pipeline: LocalPipeline, runId: string, now = new Date(), deadlineMinutes: number = DEFAULTS.runDeadlineMinutes): Promise<StatusReport> {
+  const status: RunStatus = await pipeline.ledger.status(runId);
+  if (!status.manifest) throw new CommandError(`run ${runId} does not exist: no manifest at s3://${bucket}/${LAYOUT.manifestKey(runId)}`);
+  const deadline = new Date(new Date(status.manifest.createdAt).getTime() + deadlineMinutes * 60_000);
+  const stalled = !status.complete && now > deadline;
+  const paused = status.control?.state === 'paused';
+  return {
+    runId,
+    state: status.complete ? 'complete' : paused ? 'paused' : stalled ? 'stalled' : 'running',
+    complete: status.complete,
+    slices: status.slices.length,
+    slicesRead: status.slicesRead,
+    slicesDone: status.slicesDone,
+    read: status.read,
+    missingSlices: stalled ? status.slices.filter((s) => !s.done).map((s) => s.id) : [],
+    deadline: deadline.toISOString(),
+    summary: await getJson<RunSummary>(pipeline.store, bucket, LAYOUT.summaryKey(runId)),
+    perSlice: status.slices.map((s) => ({ id: s.id, read: s.read?.count, malformed: s.read?.malformed, spilled: s.read?.spilled, done: Boolean(s.done) })),
+  };
+}
+
+export interface DeadLetterListing {
+  runId: string;
+  total: number;
+  byReason: Record<string, number>;
+  letters: { id: string; reason: string; stage: string; message: string; key: string }[];
+}
+
+/** Lists a run's dead letters, optionally of one reason; reads at most `limit` of them in full. */
+export async function listDeadLetters(store: ObjectStore, runId: string, reason?: string, limit = 50): Promise<DeadLetterListing> {
+  checkReason(reason);
+  const byReason: Record<string, number> = {};
+  const letters: DeadLetterListing['letters'] = [];
+  for await (const object of store.list(bucket, LAYOUT.deadLettersPrefix(runId, reason))) {
+    const parsed = parseDeadLetterKey(runId, object.key);
+    if (!parsed) continue;
+    byReason[parsed.reason] = (byReason[parsed.reason] ?? 0) + 1;
+    if (letters.length < limit) {
+      const letter = await getJson<DeadLetterEnvelope>(store, bucket, object.key);
+      if (letter) letters.push({ id: parsed.id, reason: parsed.reason, stage: letter.stage, message: letter.message, key: object.key });
+    }
+  }
+  return { runId, total: Object.values(byReason).reduce((a, b) => a + b, 0), byReason, letters };
+}
+
+function checkReason(reason?: string): asserts reason is DeadLetterReason | undefined {
+  if (reason !== undefined && !(DEAD_LETTER_REASONS as readonly string[]).includes(reason)) {
+    throw new CommandError(`unknown reason "${reason}": use one of ${DEAD_LETTER_REASONS.join(', ')}`);
+  }
+}
+
+/**
+ * What a dead letter is redriven as: the data envelope the processor should see again, or
+ * undefined when nothing can be redriven (an unreadable envelope has no record to rebuild).
+ */
+export async function redriveEnvelope(letter: DeadLetterEnvelope): Promise<Envelope | undefined> {
+  if (!letter.id) return undefined;
+  switch (letter.reason) {
+    case 'malformed-row': {
+      // Parse the raw row again with the job's current parser: a fixed parser now accepts it.
+      for await (const row of parseRows((async function* () { yield { pos: letter.id!.pos, ok: true as const, line: String(letter.payload) }; })(), job.source)) {
+        return row.ok ? { v: 1, kind: 'data', id: letter.id, body: row.row } : letter;
+      }
+      return letter;
+    }
+    case 'invalid-result':
+      return { v: 1, kind: 'data', id: letter.id, body: (letter.payload as { input: unknown }).input };
+    case 'pointer-rejected':
+    case 'pointer-mismatch':
+    case 'pointer-missing':
+    case 'invalid-envelope':
+      // The payload is the envelope as it arrived (a pointer): put it back as it was.
+      return letter.payload as Envelope;
+    default:
+      return { v: 1, kind: 'data', id: letter.id, body: letter.payload };
+  }
+}
+
+export interface RedriveReport {
+  runId: string;
+  redriven: number;
+  skipped: number;
+  summary: RunSummary;
+}
+
+/**
+ * Puts a run's dead letters (all, or one reason's) back through the processor. Each is archived
+ * first; a record that fails again is dead-lettered anew. The redriven records travel behind their
+ * own end-of-slice marker, so the writer says when the redrive is through, and the run is collated
+ * again: a redriven record reaches the output once, and no longer counts as dead-lettered.
+ */
+export async function redrive(pipeline: LocalPipeline, runId: string, reason?: string): Promise<RedriveReport> {
+  checkReason(reason);
+  await requireManifest(pipeline, runId);
+  const redriveSlice = `redrive-${Date.now()}`;
+  const partitionKey = partitionKeyOf(runId, redriveSlice);
+  const producer = new StreamProducer({ streamName: LOCAL_RESOURCES.recordsStream, port: kinesisPutRecordsPort(pipeline.kinesis) });
+  const spill = new Spill({ store: pipeline.store, bucket: LOCAL_RESOURCES.spillBucket, prefix: process.env.SPILL_PREFIX || DEFAULTS.spillPrefix });
+  let redriven = 0;
+  let skipped = 0;
+  await pipeline.startConsumers();
+  for await (const object of pipeline.store.list(bucket, LAYOUT.deadLettersPrefix(runId, reason))) {
+    const letter = await getJson<DeadLetterEnvelope>(pipeline.store, bucket, object.key);
+    const envelope = letter && (await redriveEnvelope(letter));
+    if (!envelope || envelope.kind === 'end-of-slice') {
+      skipped += 1;
+      continue;
+    }
+    await pipeline.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
+    await pipeline.store.delete(bucket, object.key);
+    await producer.add({ data: envelope.kind === 'pointer' ? encodeEnvelope(envelope) : await spill.stage(envelope), partitionKey });
+    redriven += 1;
+  }
+  await producer.flush();
+  await producer.add({ data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: runId, slice: redriveSlice, count: redriven }), partitionKey });
+  await producer.flush();
+  await waitFor(async () => (await getJson(pipeline.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined, 'the redrive to be written');
+  await pipeline.drain();
+  return { runId, redriven, skipped, summary: await collate(pipeline, runId) };
+}
+
+/** Collates a run again from what is in the results bucket. */
+export async function collate(pipeline: LocalPipeline, runId: string): Promise<RunSummary> {
+  const status = await pipeline.ledger.status(runId);
+  return collateRun({
+    store: pipeline.store,
+    bucket,
+    runId,
+    read: status.read,
+    spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
+    complete: status.complete,
+  });
+}
+
+export interface ReplayReport extends RunSummary {
+  from: string;
+  replayed: number;
+  outputDigest: string;
+  outputDigestBefore: string;
+  identical: boolean;
+}
+
+/**
+ * Re-reads the records stream from its trim horizon (or a timestamp) and processes one run's
+ * records again, then collates: the output, de-duplicated by record id, is the same as before.
+ */
+export async function replay(pipeline: LocalPipeline, runId: string, from: 'trim-horizon' | Date): Promise<ReplayReport> {
+  await requireManifest(pipeline, runId);
+  const before = await outputDigest(pipeline.store, runId);
+  await pipeline.startConsumers();
+  let replayed = 0;
+  const prefix = `${runId}/`;
+  const mapping = createEventSourceMapping({
+    kinesis: pipeline.kinesis,
+    streamName: LOCAL_RESOURCES.recordsStream,
+    functionName: 'pipeline-processor-replay',
+    startingPosition: from === 'trim-horizon' ? 'TRIM_HORIZON' : 'AT_TIMESTAMP',
+    startingPositionTimestamp: from === 'trim-horizon' ? undefined : from,
+    functionResponseTypes: ['ReportBatchItemFailures'],
+    batchSize: DEFAULTS.batchSize,
+    bisectBatchOnFunctionError: true,
+    maximumRetryAttempts: DEFAULTS.maxRetryAttempts,
+    pollIntervalMs: 50,
+    checkpoints: memoryCheckpointStore(),
+    handler: async (event: KinesisStreamEvent, context) => {
+      // Only this run's records: the stream carries other runs too.
+      const mine = event.Records.filter((r) => r.kinesis.partitionKey.startsWith(prefix));
+      replayed += mine.length;
+      if (!mine.length) return { batchItemFailures: [] };
+      return processorHandler({ Records: mine }, context);
+    },
+  });
+  mapping.start();
+  try {
+    await mapping.drain({ idleMs: 200, timeoutMs: 10 * 60_000 });
+  } finally {
+    await mapping.stop();
+  }
+  await pipeline.drain();
+  const summary = await collate(pipeline, runId);
+  const after = await outputDigest(pipeline.store, runId);
+  return {
+    ...summary,
+    from: from === 'trim-horizon' ? 'trim-horizon' : from.toISOString(),
+    replayed,
+    outputDigest: after,
+    outputDigestBefore: before,
+    identical: before === after,
+  };
+}
+
+/**
+ * A digest of a run's collated output that does not depend on line order: the sum of the lines'
+ * SHA-256 values. Lines are unique by id after collation, so equal digests mean equal outputs.
+ */
+export async function outputDigest(store: ObjectStore, runId: string): Promise<string> {
+  const { createInterface } = await import('node:readline');
+  let sum = 0n;
+  const modulus = 1n << 256n;
+  for await (const object of store.list(bucket, LAYOUT.collatedPrefix(runId))) {
+    for await (const line of createInterface({ input: await store.stream(bucket, object.key), crlfDelay: Infinity })) {
+      if (!line) continue;
+      sum = (sum + BigInt(`0x${createHash('sha256').update(line).digest('hex')}`)) % modulus;
+    }
+  }
+  return sum.toString(16).padStart(64, '0');
+}
+
+/** Pauses a run: every stage stops taking its records within a few seconds; nothing is lost. */
+export async function pause(pipeline: LocalPipeline, runId: string, reason = 'paused by operator'): Promise<{ runId: string; state: 'paused' }> {
+  await requireManifest(pipeline, runId);
+  await pipeline.ledger.setControl(runId, { state: 'paused', at: new Date().toISOString(), reason });
+  return { runId, state: 'paused' };
+}
+
+/**
+ * Resumes a paused run: marks it running, waits until no stage can still be parking its records,
+ * then puts every parked record back on the stream it came from, in order.
+ */
+export async function unpark(pipeline: LocalPipeline, runId: string): Promise<{ runId: string; unparked: number }> {
+  await requireManifest(pipeline, runId);
+  await pipeline.ledger.setControl(runId, { state: 'running', at: new Date().toISOString() });
+  await new Promise((r) => setTimeout(r, DEFAULTS.controlCacheMs + 100));
+  let unparked = 0;
+  const streams: Record<ParkingStage, string> = { processor: LOCAL_RESOURCES.recordsStream, writer: LOCAL_RESOURCES.resultsStream };
+  for (const stage of ['processor', 'writer'] as const) {
+    const producer = new StreamProducer({ streamName: streams[stage], port: kinesisPutRecordsPort(pipeline.kinesis) });
+    // Keys sort by first sequence number: batches go back in the order they arrived.
+    for await (const object of pipeline.store.list(bucket, parkedPrefix(runId, stage))) {
+      const parked = await getJson<{ records: ParkedRecord[] }>(pipeline.store, bucket, object.key);
+      for (const record of parked?.records ?? []) {
+        const data = Buffer.from(record.data, 'base64');
+        // End-of-slice markers go out only after the records before them are acknowledged.
+        const isMarker = isEndOfSlice(data);
+        if (isMarker) await producer.flush();
+        await producer.add({ data, partitionKey: record.partitionKey });
+        if (isMarker) await producer.flush();
+        unparked += 1;
+      }
+      await producer.flush();
+      await pipeline.store.delete(bucket, object.key);
+    }
+  }
+  return { runId, unparked };
+}
+
+function isEndOfSlice(data: Uint8Array): boolean {
+  try {
+    return decodeEnvelope(data).kind === 'end-of-slice';
+  } catch {
+    return false;
+  }
+}
+
+async function requireManifest(pipeline: LocalPipeline, runId: string): Promise<void> {
+  if (!(await pipeline.ledger.getManifest(runId))) throw new CommandError(`run ${runId} does not exist: start it with \`npm run pipeline -- run --run ${runId}\``);
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10 * 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new CommandError(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
