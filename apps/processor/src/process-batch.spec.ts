@@ -161,6 +161,25 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     expect((await newResults()).map((e) => e.kind)).toEqual(['result']);
   });
 
+  it('dead-letters a record that fails in every one of its bounded invocations, so the rest of its slice goes on', async () => {
+    const poison = { ...upperJob, transform: (input: { word: string }) => {
+      if (input.word === 'poison') throw new Error('downstream keeps timing out');
+      return { upper: input.word.toUpperCase() };
+    } } as unknown as Job;
+    const marker = { data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }), partitionKey: pk };
+    const batch = [data(20, { word: 'poison' }), data(21, { word: 'fine' }), marker];
+    for (let invocation = 1; invocation < 3; invocation++) {
+      const response = await processBatch(kinesisEvent(batch), deps(poison));
+      expect(response.batchItemFailures).toHaveLength(3);
+    }
+    const third = await processBatch(kinesisEvent(batch), deps(poison));
+    expect(third.batchItemFailures).toEqual([]);
+    const out = await newResults();
+    expect(out.map((e) => e.kind)).toEqual(['dead-letter', 'result', 'end-of-slice']);
+    expect(out[0]).toMatchObject({ id: id(20), reason: 'retries-exhausted', attempts: 3, payload: { word: 'poison' } });
+    expect((out[0] as DeadLetterEnvelope).message).toMatch(/downstream keeps timing out/);
+  });
+
   it('parks the records of a paused run in one object and puts none of them on the stream', async () => {
     const ledger = new RunLedger(stack.store, LEDGER);
     await ledger.setControl('run-paused', { state: 'paused', at: new Date().toISOString() });

@@ -14,7 +14,7 @@ import {
   type Envelope,
   type RecordId,
 } from '@pipeline/records';
-import { parkRecords, type ControlCache, type ParkedRecord } from '@pipeline/run-ledger';
+import { countFailure, parkRecords, type ControlCache, type ParkedRecord } from '@pipeline/run-ledger';
 import { PointerError, Spill } from '@pipeline/spill';
 import { StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
 
@@ -24,8 +24,10 @@ export interface ProcessorDeps {
   resultsStream: string;
   spill: { store: ObjectStore; bucket: string; prefix: string; thresholdBytes: number };
   control: ControlCache;
-  /** Where records of paused runs are parked. */
+  /** The results bucket: records of paused runs are parked there, and failing records counted. */
   parking: { store: ObjectStore; bucket: string };
+  /** Invocations a record may fail in before it is dead-lettered as retries-exhausted. */
+  recordInvocations?: number;
   recordAttempts?: number;
   sleep?: (ms: number) => Promise<void>;
   log?: (message: string, fields?: Record<string, unknown>) => void;
@@ -70,6 +72,7 @@ export async function processBatch(
     const record = records[i];
     const partitionKey = record.kinesis.partitionKey;
     const bytes = Buffer.from(record.kinesis.data, 'base64');
+    let current: { id?: RecordId; envelope?: Envelope } = {};
     try {
       let envelope: Envelope;
       try {
@@ -79,6 +82,7 @@ export async function processBatch(
         counts.deadLettered += 1;
         continue;
       }
+      current = { id: 'id' in envelope ? envelope.id : undefined, envelope };
       const run = envelopeRun(envelope);
       if (run && (await deps.control.isPaused(run))) {
         parked.set(run, [...(parked.get(run) ?? []), { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data }]);
@@ -126,11 +130,19 @@ export async function processBatch(
           break;
       }
     } catch (error) {
-      // Anything not caught as deterministic above may pass (a throttled call, a timeout): retry it.
-      deps.log?.('transient failure, reporting the rest of the batch', {
-        sequenceNumber: record.kinesis.sequenceNumber,
-        error: (error as Error).message,
-      });
+      // Anything not caught as deterministic above may pass (a throttled call, a timeout): retry it,
+      // a bounded number of invocations, then dead-letter it so the shard moves on.
+      const message = (error as Error).message;
+      if (current.id && (await givenUp(current.id, message, deps))) {
+        try {
+          await out.add({ data: await spill.stage(retriesExhausted(current.id, message, current.envelope, deps)), partitionKey });
+          counts.deadLettered += 1;
+          continue;
+        } catch {
+          // Could not even dead-letter it: report it like any transient failure.
+        }
+      }
+      deps.log?.('transient failure, reporting the rest of the batch', { sequenceNumber: record.kinesis.sequenceNumber, error: message });
       failedAt = i;
       break;
     }
@@ -142,6 +154,21 @@ export async function processBatch(
   const failed = records.slice(failedAt).map((r) => ({ itemIdentifier: r.kinesis.sequenceNumber }));
   if (failed.length) counts.failedFrom = failed[0].itemIdentifier;
   return { batchItemFailures: failed, counts };
+}
+
+async function givenUp(id: RecordId, message: string, deps: ProcessorDeps): Promise<boolean> {
+  try {
+    const invocations = await countFailure(deps.parking.store, deps.parking.bucket, id, message);
+    return invocations >= (deps.recordInvocations ?? DEFAULTS.recordInvocations);
+  } catch {
+    return false; // the count itself failed: leave the record to the event source mapping's retries
+  }
+}
+
+function retriesExhausted(id: RecordId, message: string, envelope: Envelope | undefined, deps: ProcessorDeps): DeadLetterEnvelope {
+  const invocations = deps.recordInvocations ?? DEFAULTS.recordInvocations;
+  const payload = envelope && envelope.kind === 'data' ? envelope.body : envelope;
+  return deadLetter(id, 'retries-exhausted', `failed in ${invocations} invocations, last: ${message}`, payload, invocations);
 }
 
 /** Validates, transforms and validates again; returns the result or the dead letter that explains why not. */

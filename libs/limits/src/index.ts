@@ -69,6 +69,12 @@ export const DEFAULTS = {
   backoffCapMs: 2_000,
   /** In-handler attempts for a transient failure of one record before it is reported as failed. */
   recordAttempts: 3,
+  /**
+   * Invocations in which one record may fail transiently before the processor dead-letters it as
+   * retries-exhausted. Kept below maxRetryAttempts, so the processor, not the event source mapping,
+   * gives up on a poison pill: the shard moves on and the record is counted.
+   */
+  recordInvocations: 3,
   /** Event source mapping defaults used locally and in the CDK app. */
   batchSize: 500,
   batchingWindowSeconds: 1,

@@ -27,6 +27,9 @@ import {
   type LocalFirehose,
   type LocalServer,
   type OnFailureRecord,
+  startKinesisFaultProxy,
+  type KinesisFaultProxy,
+  type KinesisFaults,
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
@@ -41,6 +44,8 @@ export const LOCAL_RESOURCES = {
   spillBucket: 'pipeline-spill',
   resultsBucket: 'pipeline-results',
 } as const;
+
+const EMBEDDED_MARK = 'PIPELINE_EMBEDDED_STACK';
 
 /** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
 export const DEFAULT_DATA_DIR = resolve(__dirname, '../../../.local');
@@ -62,6 +67,8 @@ export interface LocalPipelineOptions {
   eventSource?: Partial<EventSourceSettings>;
   /** Seconds; local runs want Firehose to deliver promptly. */
   firehoseBufferIntervalMs?: number;
+  /** Throttle a share of PutRecords entries (a fault proxy in front of the local Kinesis). */
+  kinesisFaults?: KinesisFaults;
   /** Wraps a handler, e.g. to inject a fault in a test. */
   wrapProcessor?: (handler: KinesisEventHandler) => KinesisEventHandler;
   wrapWriter?: (handler: KinesisEventHandler) => KinesisEventHandler;
@@ -89,6 +96,7 @@ export class LocalPipeline {
   readonly ledger: RunLedger;
   readonly embedded: boolean;
   private mappings: EventSourceMapping[] = [];
+  faultProxy?: KinesisFaultProxy;
 
   private constructor(
     readonly dataDir: string,
@@ -108,15 +116,24 @@ export class LocalPipeline {
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
     const dataDir = resolve(options.dataDir ?? process.env.PIPELINE_DATA_DIR ?? DEFAULT_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
-    const external = Boolean(process.env.AWS_ENDPOINT_URL_KINESIS || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
+    // Endpoints an earlier embedded stack of this process set are ours to replace, not the user's.
+    const external =
+      process.env[EMBEDDED_MARK] !== 'true' &&
+      Boolean(process.env.AWS_ENDPOINT_URL_KINESIS || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
     const servers: LocalServer[] = [];
     let localFirehose: LocalFirehose | undefined;
+    let faultProxy: KinesisFaultProxy | undefined;
     process.env.AWS_REGION ??= 'us-east-1';
     if (!external) {
       const kinesis = await startLocalKinesis({ path: join(dataDir, 'kinesis') });
       const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
       servers.push(kinesis, s3);
-      process.env.AWS_ENDPOINT_URL_KINESIS = kinesis.endpoint;
+      if (options.kinesisFaults) {
+        faultProxy = await startKinesisFaultProxy(kinesis.endpoint, options.kinesisFaults);
+        servers.push(faultProxy);
+      }
+      process.env[EMBEDDED_MARK] = 'true';
+      process.env.AWS_ENDPOINT_URL_KINESIS = faultProxy?.endpoint ?? kinesis.endpoint;
       process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
       process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
       process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
@@ -142,6 +159,7 @@ export class LocalPipeline {
     resetProcessor();
     resetWriter();
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
+    pipeline.faultProxy = faultProxy;
     await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
     return pipeline;
   }
@@ -237,6 +255,9 @@ export class LocalPipeline {
     await this.stopConsumers();
     await this.localFirehose?.close();
     for (const server of this.servers.reverse()) await server.close();
+    if (this.embedded) {
+      for (const name of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_FIREHOSE', EMBEDDED_MARK]) delete process.env[name];
+    }
     this.kinesis.destroy();
     this.s3.destroy();
     this.firehose.destroy();

@@ -1,3 +1,4 @@
 export * from './servers';
 export * from './firehose';
 export * from './event-source';
+export * from './kinesis-faults';

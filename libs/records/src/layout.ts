@@ -29,6 +29,8 @@ export const LAYOUT = {
   sliceDoneKey: (run: string, slice: string) => `runs/${run}/slices/${slice}/done.json`,
   slicesPrefix: (run: string) => `runs/${run}/slices/`,
   controlKey: (run: string) => `runs/${run}/control.json`,
+  /** Transient failures of one record so far: written only for records that fail, never per record. */
+  failuresKey: (id: RecordId) => `runs/${id.run}/failures/${id.slice}/${id.pos}.json`,
   completeKey: (run: string) => `runs/${run}/complete.json`,
   summaryKey: (run: string) => `runs/${run}/summary.json`,
   collatedPrefix: (run: string) => `collated/run=${run}/`,

@@ -1,5 +1,6 @@
 import { DEFAULTS } from '@pipeline/limits';
-import { putJson, type ObjectStore } from '@pipeline/object-store';
+import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
+import { LAYOUT, type RecordId } from '@pipeline/records';
 import type { RunLedger } from './ledger';
 
 /**
@@ -22,6 +23,18 @@ export class ControlCache {
     this.seen.set(run, { paused, at: this.clock() });
     return paused;
   }
+}
+
+/**
+ * Counts the invocations in which a record failed transiently, so that a poison pill is given up on
+ * after a bounded number of them. Only failing records cost a write.
+ */
+export async function countFailure(store: ObjectStore, bucket: string, id: RecordId, message: string): Promise<number> {
+  const key = LAYOUT.failuresKey(id);
+  const previous = await getJson<{ invocations: number }>(store, bucket, key);
+  const invocations = (previous?.invocations ?? 0) + 1;
+  await putJson(store, bucket, key, { invocations, lastError: message, at: new Date().toISOString() });
+  return invocations;
 }
 
 /** A stream record as it was delivered, kept whole so it can be put back on its stream unchanged. */
