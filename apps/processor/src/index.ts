@@ -26,6 +26,7 @@ function wire(): ProcessorDeps {
     control: new ControlCache(new RunLedger(store, config.resultsBucket)),
     parking: { store, bucket: config.resultsBucket },
     log: (message, fields) => logger.warn(message, fields ?? {}),
+    ...overrides,
   };
   return deps;
 }
@@ -46,7 +47,13 @@ export async function handler(event: KinesisStreamEvent, _context?: Context): Pr
   }
 }
 
-/** For tests and the local runner: forget the wiring so a changed environment is read again. */
-export function resetProcessor(): void {
+let overrides: Partial<ProcessorDeps> = {};
+
+/**
+ * For the local runner and tests: forget the wiring so a changed environment is read again, and
+ * optionally replace parts of it (another job, say).
+ */
+export function resetProcessor(replace: Partial<ProcessorDeps> = {}): void {
   deps = undefined;
+  overrides = replace;
 }

@@ -33,6 +33,7 @@ function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
     concurrency: config.readerConcurrency!,
     defaultSource: config.sourceBucket ? { bucket: config.sourceBucket, prefix: config.sourcePrefix ?? '' } : undefined,
     log: (message, fields) => logger.info(message, fields ?? {}),
+    ...overrides,
   };
   return deps;
 }
@@ -66,7 +67,13 @@ export async function handler(event: ReaderRequest, context?: Context): Promise<
   }
 }
 
-/** For tests and the local runner: forget the wiring so a changed environment is read again. */
-export function resetReader(): void {
+let overrides: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {};
+
+/**
+ * For the local runner and tests: forget the wiring so a changed environment is read again, and
+ * optionally replace parts of it (another job, say).
+ */
+export function resetReader(replace: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {}): void {
   deps = undefined;
+  overrides = replace;
 }

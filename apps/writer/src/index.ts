@@ -27,6 +27,7 @@ function wire(): WriterDeps {
     spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix!, thresholdBytes: config.spillThresholdBytes! },
     control: new ControlCache(ledger),
     log: (message, fields) => logger.warn(message, fields ?? {}),
+    ...overrides,
   };
   return deps;
 }
@@ -46,7 +47,13 @@ export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamB
   }
 }
 
-/** For tests and the local runner: forget the wiring so a changed environment is read again. */
-export function resetWriter(): void {
+let overrides: Partial<WriterDeps> = {};
+
+/**
+ * For the local runner and tests: forget the wiring so a changed environment is read again, and
+ * optionally replace parts of it (another job, say).
+ */
+export function resetWriter(replace: Partial<WriterDeps> = {}): void {
   deps = undefined;
+  overrides = replace;
 }

@@ -14,6 +14,7 @@ import { handler as processorHandler, resetProcessor } from '@apps/processor';
 import { handler as writerHandler, resetWriter } from '@apps/writer';
 import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
+import type { Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import {
   createEventSourceMapping,
@@ -67,6 +68,8 @@ export interface LocalPipelineOptions {
   eventSource?: Partial<EventSourceSettings>;
   /** Seconds; local runs want Firehose to deliver promptly. */
   firehoseBufferIntervalMs?: number;
+  /** Run another job than the active one (its source format and transform). */
+  job?: Job;
   /** Throttle a share of PutRecords entries (a fault proxy in front of the local Kinesis). */
   kinesisFaults?: KinesisFaults;
   /** Wraps a handler, e.g. to inject a fault in a test. */
@@ -155,8 +158,9 @@ export class LocalPipeline {
       ...options.env,
     };
     Object.assign(process.env, handlerEnv);
-    resetReader();
-    resetProcessor();
+    const job = options.job ? { job: options.job } : {};
+    resetReader(job);
+    resetProcessor(job);
     resetWriter();
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;

@@ -78,7 +78,7 @@ export async function listDeadLetters(store: ObjectStore, runId: string, reason?
   const byReason: Record<string, number> = {};
   const letters: DeadLetterListing['letters'] = [];
   for await (const object of store.list(bucket, LAYOUT.deadLettersPrefix(runId, reason))) {
-    const parsed = parseDeadLetterKey(runId, object.key);
+    const parsed = parseDeadLetterKey(runId, object.key) ?? unattributedKey(runId, object.key);
     if (!parsed) continue;
     byReason[parsed.reason] = (byReason[parsed.reason] ?? 0) + 1;
     if (letters.length < limit) {
@@ -87,6 +87,12 @@ export async function listDeadLetters(store: ObjectStore, runId: string, reason?
     }
   }
   return { runId, total: Object.values(byReason).reduce((a, b) => a + b, 0), byReason, letters };
+}
+
+/** Dead letters of unreadable envelopes have no record id: they are named by where they were on the stream. */
+function unattributedKey(runId: string, key: string): { id: string; reason: string } | undefined {
+  const match = /^reason=([a-z-]+)\/origin\/(.+)\.json$/.exec(key.slice(LAYOUT.deadLettersPrefix(runId).length));
+  return match ? { reason: match[1], id: `origin:${decodeURIComponent(match[2])}` } : undefined;
 }
 
 function checkReason(reason?: string): asserts reason is DeadLetterReason | undefined {

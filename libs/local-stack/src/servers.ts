@@ -38,8 +38,40 @@ async function startServerProcess(kind: 'kinesis' | 's3', location: string): Pro
  * disk (LevelDB), so a later process reads the same streams; without it they live in memory.
  */
 export async function startLocalKinesis(options: { path?: string } = {}): Promise<LocalServer> {
-  if (options.path) await mkdir(options.path, { recursive: true });
-  return startServerProcess('kinesis', options.path ?? '-');
+  if (!options.path) return startServerProcess('kinesis', '-');
+  await mkdir(options.path, { recursive: true });
+  // The data folder stays locked until the last process that used it has gone (a killed run's
+  // server exits a moment after it): wait for it, a bounded while.
+  for (let attempt = 0; ; attempt++) {
+    const server = await startServerProcess('kinesis', options.path);
+    if (await answers(server.endpoint)) return server;
+    await server.close();
+    if (attempt >= LOCK_WAIT_ATTEMPTS) throw new Error(`the Kinesis data in ${options.path} stays locked by another process`);
+    await new Promise((resolve) => setTimeout(resolve, LOCK_WAIT_MS));
+  }
+}
+
+const LOCK_WAIT_ATTEMPTS = 50;
+const LOCK_WAIT_MS = 100;
+
+/** Whether the server answers a ListStreams call (kinesalite opens its data on the first call). */
+async function answers(endpoint: string): Promise<boolean> {
+  try {
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amz-target': 'Kinesis_20131202.ListStreams',
+        // kinesalite checks that a signature is there, not that it is right.
+        'x-amz-date': '20260101T000000Z',
+        authorization: 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0',
+      },
+      body: '{}',
+    });
+    return response.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** Starts an S3 API server (s3rver) in its own process; buckets are folders under `directory`. */

@@ -1,0 +1,333 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { exampleJob, exampleRow, type Customer, type ExampleDataOptions } from '@pipeline/example-job';
+import type { Job, TransformContext } from '@pipeline/job';
+import type { KinesisEventHandler } from '@pipeline/local-stack';
+import { decodeEnvelope, encodeEnvelope, recordIdString, type Envelope } from '@pipeline/records';
+import type { ByteRangeSlice } from '@pipeline/slices';
+import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
+import { listDeadLetters, outputDigest, pause, redrive, replay, unpark } from './operations';
+import { runJob, type RunReport } from './run-job';
+import { collatedLines, E2E_DATA as DATA, E2E_PIPELINE, expectedOutcome, tempDataDir } from './testing';
+
+interface Harness {
+  pipeline: LocalPipeline;
+  run(runId: string): Promise<RunReport>;
+  close(): Promise<void>;
+}
+
+async function harness(options: Partial<LocalPipelineOptions> = {}): Promise<Harness> {
+  const data = await tempDataDir();
+  const pipeline = await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE, ...options });
+  return {
+    pipeline,
+    run: (runId) => runJob({ runId, pipeline, data: DATA, timeoutMs: 120_000 }),
+    async close() {
+      await pipeline.stop();
+      await data.remove();
+    },
+  };
+}
+
+/** Which slice and position each source row has, from the run's manifest and the rows' byte offsets. */
+async function rowPlacement(pipeline: LocalPipeline, runId: string) {
+  const manifest = await pipeline.ledger.getManifest<ByteRangeSlice>(runId);
+  const slices = manifest!.slices;
+  const placement: { slice: string; pos: number }[] = [];
+  let offset = 0;
+  let k = 0;
+  let pos = 0;
+  for (let i = 0; i < DATA.records; i++) {
+    while (offset >= slices[k].end) {
+      k += 1;
+      pos = 0;
+    }
+    placement.push({ slice: slices[k].id, pos: pos++ });
+    offset += Buffer.byteLength(`${exampleRow(i, DATA)}\n`);
+  }
+  return (row: number) => placement[row];
+}
+
+/** Asserts the invariant of every run: exact conservation, and an output with no duplicate and no missing id. */
+async function expectExactOutcome(h: Harness, report: RunReport, deadLetterOverrides: Record<string, string> = {}) {
+  const expected = expectedOutcome(report.runId, DATA, await rowPlacement(h.pipeline, report.runId));
+  for (const [id, reason] of Object.entries(deadLetterOverrides)) {
+    expected.results.delete(id);
+    expected.deadLetters.set(id, reason);
+  }
+  const lines = await collatedLines(h.pipeline.store, report.runId);
+  const ids = lines.map((l) => l.id);
+  expect(report.complete).toBe(true);
+  expect(report.read).toBe(DATA.records);
+  expect(report.delivered).toBe(expected.results.size);
+  expect(report.deadLettered).toBe(expected.deadLetters.size);
+  expect(report.conserved).toBe(true);
+  expect(new Set(ids).size).toBe(ids.length);
+  expect(new Set(ids)).toEqual(new Set(expected.results.keys()));
+  for (const line of lines) expect(line.result).toEqual(expected.results.get(line.id));
+  const byReason: Record<string, number> = {};
+  for (const reason of expected.deadLetters.values()) byReason[reason] = (byReason[reason] ?? 0) + 1;
+  expect(report.deadLetteredByReason).toEqual(byReason);
+  const listed = await listDeadLetters(h.pipeline.store, report.runId, undefined, 1_000);
+  expect(new Map(listed.letters.map((l) => [l.id, l.reason]))).toEqual(expected.deadLetters);
+}
+
+/** Rewrites the records a processor invocation sees (the fault is in the data, not in our code). */
+function tamper(change: (envelope: Envelope, data: Buffer) => Buffer | undefined) {
+  return (handler: KinesisEventHandler): KinesisEventHandler =>
+    (event, context) => {
+      const Records = event.Records.map((record) => {
+        const data = Buffer.from(record.kinesis.data, 'base64');
+        let envelope: Envelope;
+        try {
+          envelope = decodeEnvelope(data);
+        } catch {
+          return record;
+        }
+        const changed = change(envelope, data);
+        return changed ? { ...record, kinesis: { ...record.kinesis, data: changed.toString('base64') } } : record;
+      });
+      return handler({ Records }, context);
+    };
+}
+
+describe('the pipeline end to end on the embedded stack', () => {
+  jest.setTimeout(180_000);
+
+  it('reads, processes and delivers every record once, dead-letters the bad ones with reasons, and counts balance', async () => {
+    const h = await harness();
+    try {
+      const report = await h.run('run-e2e');
+      expect(report.slices).toBeGreaterThan(3);
+      expect(report.spilled).toBe(3); // rows 396, 793 and 1190 carry 40 KiB of notes
+      await expectExactOutcome(h, report);
+      expect(report.duplicatesDropped).toBe(0);
+      // The spilled rows' results were spilled too and came back whole.
+      const lines = await collatedLines(h.pipeline.store, 'run-e2e');
+      expect(lines.filter((l) => (l.result as { notesBytes: number }).notesBytes === 40 * 1024)).toHaveLength(3);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('triggering the same run again finds it complete and does not double the work', async () => {
+    const h = await harness();
+    try {
+      const first = await h.run('run-twice');
+      const second = await h.run('run-twice');
+      expect(second).toMatchObject({ read: first.read, delivered: first.delivered, deadLettered: first.deadLettered, duplicatesDropped: 0 });
+      const [processor] = h.pipeline.consumerStats();
+      expect(processor.recordsSucceeded).toBe(first.read + first.slices); // records + end-of-slice markers, once
+    } finally {
+      await h.close();
+    }
+  });
+
+  describe('bad input ends dead-lettered with a reason, and nothing else is lost', () => {
+    it('a pointer into another bucket, a tampered spill object and a missing one', async () => {
+      const targets = new Map<number, 'elsewhere' | 'tamper' | 'delete'>();
+      const h = await harness({
+        wrapProcessor: tamper((envelope, _data) => {
+          if (envelope.kind !== 'pointer' || !envelope.id) return undefined;
+          const order = targets.get(envelope.id.pos) ?? (['elsewhere', 'tamper', 'delete'] as const)[targets.size];
+          targets.set(envelope.id.pos, order);
+          if (order === 'elsewhere') return Buffer.from(encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, bucket: LOCAL_RESOURCES.resultsBucket } }));
+          if (order === 'tamper') return Buffer.from(encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, sha256: '0'.repeat(64) } }));
+          return Buffer.from(encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, key: `${envelope.pointer.key}.gone` } }));
+        }),
+      });
+      try {
+        const report = await h.run('run-pointers');
+        const place = await rowPlacement(h.pipeline, 'run-pointers');
+        const id = (row: number) => recordIdString({ run: 'run-pointers', ...place(row) });
+        const reasons = { elsewhere: 'pointer-rejected', tamper: 'pointer-mismatch', delete: 'pointer-missing' };
+        const overrides: Record<string, string> = {};
+        for (const row of [396, 793, 1190]) {
+          const how = targets.get(place(row).pos);
+          if (how) overrides[id(row)] = reasons[how];
+        }
+        expect(Object.values(overrides).sort()).toEqual(['pointer-mismatch', 'pointer-missing', 'pointer-rejected']);
+        await expectExactOutcome(h, report, overrides);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('bytes on the stream that are not an envelope', async () => {
+      let injected = false;
+      const h = await harness({
+        wrapProcessor: (handler) => (event, context) => {
+          if (injected || !event.Records.length) return handler(event, context);
+          injected = true;
+          // Someone put a broken record on the stream, beside the run's own records.
+          const first = event.Records[0];
+          const garbage = { ...first, kinesis: { ...first.kinesis, sequenceNumber: `${first.kinesis.sequenceNumber}0`, data: Buffer.from('{"v":1,"kind":"data"').toString('base64') } };
+          return handler({ Records: [garbage, ...event.Records] }, context);
+        },
+      });
+      try {
+        const report = await h.run('run-garbage');
+        expect(report.unattributed).toBe(1);
+        await expectExactOutcome(h, report);
+        const [letter] = (await listDeadLetters(h.pipeline.store, 'unattributed')).letters;
+        expect(letter).toMatchObject({ reason: 'invalid-envelope', stage: 'processor' });
+        expect(letter.message).toMatch(/envelope is not JSON/);
+      } finally {
+        await h.close();
+      }
+    });
+  });
+
+  describe('faults lose nothing and duplicate nothing', () => {
+    it('the processor crashing mid-batch', async () => {
+      let crashes = 0;
+      const h = await harness({
+        wrapProcessor: (handler) => async (event: KinesisStreamEvent, context) => {
+          if (crashes < 3 && event.Records.length > 4) {
+            crashes += 1;
+            // Half the batch is handled (its results are on the stream), then the function dies.
+            await handler({ Records: event.Records.slice(0, Math.floor(event.Records.length / 2)) }, context);
+            throw new Error('function crashed');
+          }
+          return handler(event, context);
+        },
+      });
+      try {
+        const report = await h.run('run-crash');
+        expect(crashes).toBe(3);
+        expect(report.duplicatesDropped).toBeGreaterThan(0);
+        await expectExactOutcome(h, report);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('throttled PutRecords (a share of entries failing)', async () => {
+      const h = await harness({ kinesisFaults: { throttleShare: 0.2 } });
+      try {
+        const report = await h.run('run-throttled');
+        expect(h.pipeline.faultProxy!.stats().entriesThrottled).toBeGreaterThan(100);
+        await expectExactOutcome(h, report);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('Firehose partial failures', async () => {
+      const h = await harness();
+      h.pipeline.localFirehose!.setFaults({ failShare: 0.3 });
+      try {
+        const report = await h.run('run-firehose');
+        expect(h.pipeline.localFirehose!.stats().recordsFailed).toBeGreaterThan(0);
+        await expectExactOutcome(h, report);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('a poison pill is dead-lettered after bounded attempts, and redriven once its cause is fixed', async () => {
+      let downstreamBroken = true;
+      const POISON = 'c000000005';
+      const job = {
+        ...exampleJob,
+        transform: (customer: Customer, context: TransformContext) => {
+          if (downstreamBroken && customer.customerId === POISON) throw new Error('downstream unavailable');
+          return exampleJob.transform(customer, context);
+        },
+      } as Job;
+      const h = await harness({ job });
+      try {
+        const report = await h.run('run-poison');
+        const poisonId = recordIdString({ run: 'run-poison', ...(await rowPlacement(h.pipeline, 'run-poison'))(5) });
+        // The shard moved on: the run completed with the poison pill counted as a dead letter.
+        await expectExactOutcome(h, report, { [poisonId]: 'retries-exhausted' });
+
+        downstreamBroken = false;
+        const redriven = await redrive(h.pipeline, 'run-poison', 'retries-exhausted');
+        expect(redriven.redriven).toBe(1);
+        await expectExactOutcome(h, { ...report, ...redriven.summary });
+      } finally {
+        await h.close();
+      }
+    });
+  });
+
+  it('a replay from the trim horizon leaves the same output and the same counts', async () => {
+    const h = await harness();
+    try {
+      const before = await h.run('run-replay');
+      const digest = await outputDigest(h.pipeline.store, 'run-replay');
+      const after = await replay(h.pipeline, 'run-replay', 'trim-horizon');
+      expect(after.replayed).toBe(before.read + before.slices);
+      expect(after).toMatchObject({ delivered: before.delivered, deadLettered: before.deadLettered, conserved: true, identical: true });
+      expect(after.duplicatesDropped).toBeGreaterThanOrEqual(before.delivered);
+      expect(after.outputDigest).toBe(digest);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('pause halts a run and resume continues it without loss', async () => {
+    const h = await harness();
+    try {
+      const runId = 'run-pause';
+      await h.pipeline.startConsumers();
+      // Pause as soon as the run exists, while its records are in flight.
+      const pausing = (async () => {
+        while (!(await h.pipeline.ledger.getManifest(runId))) await new Promise((r) => setTimeout(r, 20));
+        await pause(h.pipeline, runId);
+      })();
+      const paused = await h.run(runId);
+      await pausing;
+      expect(paused.complete).toBe(false);
+      await unpark(h.pipeline, runId);
+      const resumed = await runJob({ runId, pipeline: h.pipeline, sourcePrefix: 'example/', timeoutMs: 120_000 });
+      await expectExactOutcome(h, resumed);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('a local run killed with SIGKILL', () => {
+  jest.setTimeout(180_000);
+
+  it('resumes from where it was and ends with exact counts and no duplicate', async () => {
+    const data = await tempDataDir();
+    const runId = 'run-killed';
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'kill-fixture.ts'), data.dir, runId], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, NODE_OPTIONS: '' },
+      });
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      // Kill it once some slices are read and some written, before the run completes.
+      await new Promise<void>((resolve, reject) => {
+        let seen = '';
+        child.stderr!.on('data', (chunk: Buffer) => {
+          seen += chunk.toString();
+          const progress = /slices read (\d+)\/(\d+) · done (\d+)/.exec(seen.split('\n').slice(-2).join('\n'));
+          if (progress && Number(progress[1]) > 0) {
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+        child.once('exit', () => reject(new Error(`the run exited before it could be killed:\n${seen}`)));
+      });
+      await exited;
+
+      const h: Harness = { pipeline: await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE }), run: undefined as never, close: async () => undefined };
+      try {
+        const before = await h.pipeline.ledger.status(runId);
+        expect(before.complete).toBe(false);
+        const report = await runJob({ runId, pipeline: h.pipeline, data: DATA, timeoutMs: 120_000 });
+        await expectExactOutcome(h, report);
+      } finally {
+        await h.pipeline.stop();
+      }
+    } finally {
+      await data.remove();
+    }
+  });
+});
