@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { defineJob, type Job } from '@pipeline/job';
+import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
+import { decodeEnvelope, type Envelope } from '@pipeline/records';
+import { RunLedger } from '@pipeline/run-ledger';
+import { s3ObjectSource } from '@pipeline/sources';
+import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
+import { ChainLimitError, readRun, resolveRunId, type ReaderDeps } from './read-run';
+
+const SOURCE = 'source-bucket';
+const RESULTS = 'results-bucket';
+const SPILL = 'spill-bucket';
+const STREAM = 'records';
+
+const csvJob = defineJob({
+  name: 'csv-words',
+  source: { format: 'csv' },
+  input: z.object({ word: z.string(), n: z.string() }),
+  result: z.unknown(),
+  transform: (row) => row,
+}) as Job;
+
+describe('readRun: the reader against real S3 and Kinesis servers', () => {
+  let stack: TestStack;
+  let deps: (overrides?: Partial<ReaderDeps>) => ReaderDeps;
+  const envelopes = async (): Promise<Envelope[]> => (await stack.readStream(STREAM)).map((r) => decodeEnvelope(r.data));
+
+  beforeAll(async () => {
+    stack = await startTestStack({ buckets: [SOURCE, RESULTS, SPILL], streams: [{ name: STREAM, shards: 2 }] });
+    const rows = ['word,n', ...Array.from({ length: 40 }, (_, i) => (i === 17 ? 'broken,row,too,many' : `w${i},${i}`))];
+    await stack.store.put(SOURCE, 'words/a.csv', `${rows.join('\n')}\n`);
+    await stack.store.put(SOURCE, 'words/b.csv', 'word,n\nlong,' + 'x'.repeat(3000) + '\n');
+    deps = (overrides = {}) => ({
+      job: csvJob,
+      objects: s3ObjectSource(stack.s3),
+      ledger: new RunLedger(stack.store, RESULTS),
+      putRecords: kinesisPutRecordsPort(stack.kinesis),
+      recordsStream: STREAM,
+      spill: { store: stack.store, bucket: SPILL, prefix: 'spill/', thresholdBytes: 1024 },
+      sliceBytes: 100,
+      concurrency: 2,
+      ...overrides,
+    });
+  });
+  afterAll(() => stack.close());
+
+  it('names a scheduled run after its scheduled time, and a caller\'s run as the caller says', () => {
+    expect(resolveRunId({ scheduledTime: '2026-11-23T06:00:00Z' }, new Date())).toBe('run-20261123T060000Z');
+    expect(resolveRunId({ runId: 'backfill-7' }, new Date())).toBe('backfill-7');
+    expect(() => resolveRunId({ runId: 'no/slashes' }, new Date())).toThrow(/run id/);
+  });
+
+  it('plans slices, streams every row of every slice, dead-letters malformed rows, and closes each slice with a marker', async () => {
+    const result = await readRun({ runId: 'run-csv', source: { bucket: SOURCE, prefix: 'words/' } }, deps());
+    expect(result).toMatchObject({ created: true, read: 41, malformed: 1, spilled: 1, done: true, paused: false });
+    const all = await envelopes();
+    const markers = all.filter((e) => e.kind === 'end-of-slice');
+    expect(markers).toHaveLength(result.slices);
+    expect(markers.reduce((sum, m) => sum + (m.kind === 'end-of-slice' ? m.count : 0), 0)).toBe(41);
+    const data = all.filter((e) => e.kind === 'data');
+    expect(data).toHaveLength(39);
+    expect(data.map((e) => e.kind === 'data' && e.body)).toContainEqual({ word: 'w3', n: '3' });
+    expect(all.filter((e) => e.kind === 'dead-letter')).toEqual([
+      expect.objectContaining({ stage: 'reader', reason: 'malformed-row', payload: 'broken,row,too,many' }),
+    ]);
+    expect(all.filter((e) => e.kind === 'pointer')).toHaveLength(1); // the long row is spilled
+  });
+
+  it("keeps every record of a slice before that slice's marker, on the slice's partition key", async () => {
+    const records = await stack.readStream(STREAM);
+    const lastData = new Map<string, number>();
+    const markerAt = new Map<string, number>();
+    records.forEach((r, i) => {
+      const e = decodeEnvelope(r.data);
+      if (e.kind === 'end-of-slice') markerAt.set(r.partitionKey, i);
+      else lastData.set(r.partitionKey, i);
+    });
+    for (const [key, at] of lastData) expect(at).toBeLessThan(markerAt.get(key)!);
+  });
+
+  it('does nothing when the same run is triggered again: the plan is reused and read slices are skipped', async () => {
+    const before = (await envelopes()).length;
+    const again = await readRun({ runId: 'run-csv', source: { bucket: SOURCE, prefix: 'words/' } }, deps());
+    expect(again).toMatchObject({ created: false, read: 0, slicesReadNow: 0, done: true });
+    expect(again.slicesAlreadyRead).toBe(again.slices);
+    expect((await envelopes()).length).toBe(before);
+  });
+
+  it('does not read a paused run', async () => {
+    const ledger = new RunLedger(stack.store, RESULTS);
+    await readRun({ runId: 'run-held', source: { bucket: SOURCE, prefix: 'nothing-here/' } }, deps());
+    await ledger.setControl('run-held', { state: 'paused', at: new Date().toISOString() });
+    expect(await readRun({ runId: 'run-held' }, deps())).toMatchObject({ paused: true, read: 0 });
+  });
+
+  it('hands the rest of a run to a fresh invocation when its time runs short, one hop further', async () => {
+    const continued: unknown[] = [];
+    const result = await readRun(
+      { runId: 'run-chain', source: { bucket: SOURCE, prefix: 'words/' }, hop: 4 },
+      deps({ remainingMs: () => 1_000, continueRun: async (request) => void continued.push(request) }),
+    );
+    expect(result).toMatchObject({ slicesReadNow: 0, continued: true, done: false });
+    expect(continued).toEqual([{ runId: 'run-chain', hop: 5 }]);
+  });
+
+  it('refuses to hand a run on past the chain limit, so a chain cannot run away', async () => {
+    await expect(
+      readRun({ runId: 'run-chain', hop: 100 }, deps({ remainingMs: () => 1_000, continueRun: async () => undefined })),
+    ).rejects.toBeInstanceOf(ChainLimitError);
+  });
+
+  it('says what to do when a run has no source', async () => {
+    await expect(readRun({ runId: 'run-nowhere' }, deps())).rejects.toThrow(/SOURCE_BUCKET/);
+  });
+});
