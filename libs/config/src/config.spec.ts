@@ -1,0 +1,30 @@
+import { DEFAULTS } from '@pipeline/limits';
+import { ConfigError, readConfig } from './index';
+
+describe('readConfig', () => {
+  it('reads the variables a handler needs and fills in the defaults', () => {
+    const config = readConfig(['recordsStream', 'spillBucket'], { RECORDS_STREAM_NAME: 'records', SPILL_BUCKET: 'spill-bucket' });
+    expect(config).toMatchObject({
+      recordsStream: 'records',
+      spillBucket: 'spill-bucket',
+      spillPrefix: DEFAULTS.spillPrefix,
+      spillThresholdBytes: DEFAULTS.spillThresholdBytes,
+      sliceBytes: DEFAULTS.sliceBytes,
+      readerConcurrency: DEFAULTS.readerConcurrency,
+    });
+  });
+
+  it('names every missing variable', () => {
+    expect(() => readConfig(['recordsStream', 'resultsBucket'], {})).toThrow(
+      new ConfigError('invalid configuration: RECORDS_STREAM_NAME: is not set; RESULTS_BUCKET: is not set'),
+    );
+  });
+
+  it('refuses a spill threshold too large for a Kinesis record, naming the variable', () => {
+    expect(() => readConfig(['spillBucket'], { SPILL_BUCKET: 'spill-bucket', SPILL_THRESHOLD_BYTES: String(1024 * 1024) })).toThrow(/SPILL_THRESHOLD_BYTES/);
+  });
+
+  it('reads numbers from their text', () => {
+    expect(readConfig([], { SLICE_BYTES: '1024', READER_CONCURRENCY: '8' })).toMatchObject({ sliceBytes: 1024, readerConcurrency: 8 });
+  });
+});

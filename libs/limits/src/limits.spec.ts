@@ -1,0 +1,27 @@
+import { DEFAULTS, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS, MiB } from './index';
+
+describe('Limits and defaults', () => {
+  it('states the AWS limits as documented', () => {
+    expect(KINESIS).toMatchObject({ maxRecordsPerPut: 500, maxBytesPerPut: 5 * MiB, maxRecordBytes: MiB, maxPartitionKeyLength: 256 });
+    expect(FIREHOSE).toMatchObject({ maxRecordsPerBatch: 500, maxBytesPerBatch: 4 * MiB, maxRecordBytes: 1_024_000 });
+  });
+
+  it('keeps the default spill threshold small enough that a spilled-or-not record always fits on the stream', () => {
+    expect(DEFAULTS.spillThresholdBytes + KINESIS.maxPartitionKeyLength).toBeLessThanOrEqual(KINESIS.maxRecordBytes);
+  });
+
+  it('lets the processor give up on a poison pill before the event source mapping does', () => {
+    expect(DEFAULTS.recordInvocations).toBeLessThan(DEFAULTS.maxRetryAttempts);
+  });
+
+  it('keeps the event source mapping defaults inside what AWS accepts', () => {
+    expect(DEFAULTS.batchSize).toBeLessThanOrEqual(EVENT_SOURCE_MAPPING.maxBatchSize);
+    expect(DEFAULTS.batchingWindowSeconds).toBeLessThanOrEqual(EVENT_SOURCE_MAPPING.maxBatchingWindowSeconds);
+    expect(DEFAULTS.maxRecordAgeSeconds).toBeGreaterThanOrEqual(EVENT_SOURCE_MAPPING.minRecordAgeSeconds);
+    expect(DEFAULTS.maxRecordAgeSeconds).toBeLessThanOrEqual(EVENT_SOURCE_MAPPING.maxRecordAgeSeconds);
+  });
+
+  it('keeps a default slice under the largest slice allowed', () => {
+    expect(DEFAULTS.sliceBytes).toBeLessThanOrEqual(DEFAULTS.maxSliceBytes);
+  });
+});

@@ -1,0 +1,30 @@
+import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
+import { getJson, putJson } from './index';
+
+describe('ObjectStore on a real S3 server', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ buckets: ['store-bucket'] });
+  });
+  afterAll(() => stack.close());
+
+  it('reads back what it wrote, and undefined for a key that does not exist', async () => {
+    await putJson(stack.store, 'store-bucket', 'a/b.json', { x: 1 });
+    expect(await getJson(stack.store, 'store-bucket', 'a/b.json')).toEqual({ x: 1 });
+    expect(await stack.store.get('store-bucket', 'a/missing.json')).toBeUndefined();
+  });
+
+  it('lists every object under a prefix across pages, in key order', async () => {
+    const keys = Array.from({ length: 1_005 }, (_, i) => `many/${String(i).padStart(4, '0')}`);
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => stack.store.put('store-bucket', k, 'x')));
+    const listed: string[] = [];
+    for await (const object of stack.store.list('store-bucket', 'many/')) listed.push(object.key);
+    expect(listed).toEqual(keys);
+  });
+
+  it('deletes', async () => {
+    await stack.store.put('store-bucket', 'gone', 'x');
+    await stack.store.delete('store-bucket', 'gone');
+    expect(await stack.store.get('store-bucket', 'gone')).toBeUndefined();
+  });
+});

@@ -1,0 +1,68 @@
+import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
+import { ControlCache, RunLedger, runIdFromTime, checkRunId } from './index';
+
+const BUCKET = 'results-bucket';
+
+describe('RunLedger against a real S3 server', () => {
+  let stack: TestStack;
+  let ledger: RunLedger;
+  const manifest = (runId: string, slices = ['s000000', 's000001']) => ({
+    runId,
+    job: 'job',
+    createdAt: '2026-11-23T06:00:00.000Z',
+    source: { bucket: 'in', prefix: '' },
+    slices: slices.map((id) => ({ id })),
+  });
+
+  beforeAll(async () => {
+    stack = await startTestStack({ buckets: [BUCKET] });
+    ledger = new RunLedger(stack.store, BUCKET);
+  });
+  afterAll(() => stack.close());
+
+  it('keeps the first plan of a run when it is triggered again', async () => {
+    expect(await ledger.createManifest(manifest('run-a'))).toMatchObject({ created: true });
+    const again = await ledger.createManifest(manifest('run-a', ['s000000']));
+    expect(again.created).toBe(false);
+    expect(again.manifest.slices).toHaveLength(2);
+  });
+
+  it('is complete only when every planned slice is done, and counts what was read', async () => {
+    await ledger.createManifest(manifest('run-b'));
+    await ledger.markSliceRead({ run: 'run-b', slice: 's000000', count: 10, malformed: 1, spilled: 0, at: 'now' });
+    await ledger.markSliceDone({ run: 'run-b', slice: 's000000', count: 10, at: 'now' });
+    expect(await ledger.status('run-b')).toMatchObject({ slicesRead: 1, slicesDone: 1, read: 10, complete: false });
+    await ledger.markSliceRead({ run: 'run-b', slice: 's000001', count: 5, malformed: 0, spilled: 1, at: 'now' });
+    await ledger.markSliceDone({ run: 'run-b', slice: 's000001', count: 5, at: 'now' });
+    // A marker of a slice outside the plan (a redrive's) does not count toward completion.
+    await ledger.markSliceDone({ run: 'run-b', slice: 'redrive-1', count: 3, at: 'now' });
+    expect(await ledger.status('run-b')).toMatchObject({ slicesRead: 2, slicesDone: 2, read: 15, complete: true });
+  });
+
+  it('reads the kill switch at most once per interval per run', async () => {
+    let reads = 0;
+    let now = 0;
+    const counting = { getControl: async (run: string) => (reads++, ledger.getControl(run)) };
+    const cache = new ControlCache(counting, 1_000, () => now);
+    await ledger.setControl('run-c', { state: 'paused', at: 'now' });
+    expect(await cache.isPaused('run-c')).toBe(true);
+    await ledger.setControl('run-c', { state: 'running', at: 'now' });
+    expect(await cache.isPaused('run-c')).toBe(true);
+    expect(reads).toBe(1);
+    now = 1_000;
+    expect(await cache.isPaused('run-c')).toBe(false);
+    expect(reads).toBe(2);
+  });
+});
+
+describe('Run ids', () => {
+  it('come from the scheduled time, to the second', () => {
+    expect(runIdFromTime('2026-11-23T06:00:00.999Z')).toBe('run-20261123T060000Z');
+    expect(() => runIdFromTime('yesterday')).toThrow(/not a date/);
+  });
+
+  it('from a caller are checked', () => {
+    expect(checkRunId('backfill-2026.11')).toBe('backfill-2026.11');
+    expect(() => checkRunId('a b')).toThrow(/run id "a b" is invalid/);
+  });
+});
