@@ -90,7 +90,7 @@ export const DEFAULTS = {
   /** How long a stage trusts what it last read of a run's kill switch. */
   controlCacheMs: 5_000,
   /** Records per collation partition: the de-duplication set of one partition is what collation holds in memory. */
-  collationPartitionRecords: 1_000_000,
+  collationPartitionRecords: 100_000,
   /** A run not complete this long after it was planned is reported as stalled, with its missing slices. */
   runDeadlineMinutes: 120,
   /** Records per shard: chosen so a run of one shard stays under Kinesis' 1,000 records/s. */
