@@ -1,14 +1,11 @@
-import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { LOCAL_S3_CREDENTIALS, startLocalS3 as startServer } from '@pipeline/local-stack';
 
-/**
- * A real S3 API server (s3rver) in a fresh temp dir on 127.0.0.1, any free port. It runs in a child
- * process started with --openssl-legacy-provider: see s3rver-process.js for why.
- */
+/** A real S3 API server (s3rver, from the embedded stack) in a fresh temp dir on 127.0.0.1. */
 export interface LocalS3 {
   client: S3Client;
   put(bucket: string, key: string, body: string | Uint8Array): Promise<void>;
@@ -18,19 +15,12 @@ export interface LocalS3 {
 
 export async function startLocalS3(): Promise<LocalS3> {
   const directory = mkdtempSync(join(tmpdir(), 'sources-s3rver-'));
-  const child = fork(join(__dirname, 's3rver-process.js'), [directory], {
-    execArgv: ['--openssl-legacy-provider'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (message) => resolve((message as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`s3rver exited with code ${code} before it listened`)));
-  });
+  const server = await startServer({ directory });
   const client = new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: server.endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    credentials: LOCAL_S3_CREDENTIALS,
     requestHandler: new NodeHttpHandler(),
   });
   return {
@@ -44,9 +34,7 @@ export async function startLocalS3(): Promise<LocalS3> {
     },
     async stop() {
       client.destroy();
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.disconnect();
-      await exited;
+      await server.close();
       rmSync(directory, { recursive: true, force: true });
     },
   };
