@@ -14,6 +14,7 @@ import { handler as processorHandler, resetProcessor } from '@apps/processor';
 import { handler as writerHandler, resetWriter } from '@apps/writer';
 import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
+import { DELIVERY_FORMAT } from '@pipeline/delivery';
 import type { Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import {
@@ -268,10 +269,7 @@ export class LocalPipeline {
   }
 }
 
-/**
- * The delivery stream: results partitioned by run (each packed record is split back into its JSON
- * lines, then partitioned by the line's `run`), failures under their own prefix.
- */
+/** The delivery stream, as the CDK app defines it (DELIVERY_FORMAT), buffering aside. */
 export function deliveryStreamDefinition() {
   return {
     DeliveryStreamName: LOCAL_RESOURCES.deliveryStream,
@@ -279,25 +277,17 @@ export function deliveryStreamDefinition() {
     ExtendedS3DestinationConfiguration: {
       RoleARN: 'arn:aws:iam::000000000000:role/pipeline-delivery',
       BucketARN: `arn:aws:s3:::${LOCAL_RESOURCES.resultsBucket}`,
-      Prefix: 'results/run=!{partitionKeyFromQuery:run}/',
-      ErrorOutputPrefix: `${LAYOUT.deliveryErrorsPrefix}!{firehose:error-output-type}/`,
+      Prefix: DELIVERY_FORMAT.prefix,
+      ErrorOutputPrefix: DELIVERY_FORMAT.errorOutputPrefix,
       BufferingHints: { SizeInMBs: 64, IntervalInSeconds: 60 },
       CompressionFormat: 'UNCOMPRESSED' as const,
       DynamicPartitioningConfiguration: { Enabled: true },
       ProcessingConfiguration: {
         Enabled: true,
-        Processors: [
-          { Type: 'RecordDeAggregation' as const, Parameters: [{ ParameterName: 'SubRecordType' as const, ParameterValue: 'JSON' }] },
-          {
-            Type: 'MetadataExtraction' as const,
-            Parameters: [
-              { ParameterName: 'MetadataExtractionQuery' as const, ParameterValue: '{run: .run}' },
-              { ParameterName: 'JsonParsingEngine' as const, ParameterValue: 'JQ-1.6' },
-            ],
-          },
-          // De-aggregation drops the newline between lines: put it back.
-          { Type: 'AppendDelimiterToRecord' as const },
-        ],
+        Processors: DELIVERY_FORMAT.processors.map((p) => ({
+          Type: p.type,
+          Parameters: p.parameters.map((q) => ({ ParameterName: q.name, ParameterValue: q.value })),
+        })),
       },
     },
   };

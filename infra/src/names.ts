@@ -1,0 +1,90 @@
+import { DELIVERY_FORMAT } from '@pipeline/delivery';
+import { LAYOUT } from '@pipeline/records';
+import { parkedPrefix } from '@pipeline/run-ledger';
+import type { AppName } from './config';
+
+/** The buckets of one environment. */
+export const BUCKET_KINDS = ['source', 'spill', 'results', 'failures', 'access-logs'] as const;
+export type BucketKind = (typeof BUCKET_KINDS)[number];
+
+/**
+ * Physical names of every resource of one environment, derived from its name alone.
+ *
+ * The app stacks find the shared stack's streams, buckets and delivery stream by these names, not
+ * through CloudFormation exports: an app stack deploys on its own, and the shared stack never gets
+ * stuck on an export that some app stack still imports.
+ *
+ * @example pipelineNames('dev').recordsStream; // 'dev-pipeline-records'
+ */
+export function pipelineNames(envName: string) {
+  const prefix = `${envName}-pipeline`;
+  return {
+    prefix,
+    stacks: {
+      shared: `${prefix}-shared`,
+      reader: `${prefix}-reader`,
+      processor: `${prefix}-processor`,
+      writer: `${prefix}-writer`,
+    } satisfies Record<AppName | 'shared', string>,
+    recordsStream: `${prefix}-records`,
+    resultsStream: `${prefix}-results`,
+    deliveryStream: `${prefix}-delivery`,
+    functions: {
+      reader: `${prefix}-reader`,
+      processor: `${prefix}-processor`,
+      writer: `${prefix}-writer`,
+    } satisfies Record<AppName, string>,
+    /** The processor function that serves replays, beside the live one (a stream maps to a function once). */
+    replayFunction: `${prefix}-processor-replay`,
+    scheduleGroup: prefix,
+    schedule: `${prefix}-reader`,
+    dashboard: prefix,
+    deliveryLogGroup: `/aws/kinesisfirehose/${prefix}-delivery`,
+    /** Globally unique: the account and region (tokens in an environment-agnostic stack) end the name. */
+    bucket: (kind: BucketKind, account: string, region: string) => `${prefix}-${kind}-${account}-${region}`,
+    /** Alarm names: the stacks create them, the dashboard shows their state. */
+    alarms: {
+      errors: (functionName: string) => `${functionName}-errors`,
+      iteratorAge: (functionName: string) => `${functionName}-iterator-age`,
+      onFailure: (functionName: string) => `${functionName}-on-failure`,
+      dropped: (functionName: string) => `${functionName}-dropped`,
+      destinationFailures: (functionName: string) => `${functionName}-destination-failures`,
+      scheduleDropped: `${prefix}-schedule-dropped`,
+      deliveryFailures: `${prefix}-delivery-failures`,
+      deliveryFreshness: `${prefix}-delivery-freshness`,
+    },
+  };
+}
+export type PipelineNames = ReturnType<typeof pipelineNames>;
+
+/** The first path segment of a key, with its slash: `runs/a/b.json` → `runs/`. */
+function topLevel(key: string): string {
+  return key.slice(0, key.indexOf('/') + 1);
+}
+
+const sample = { run: 'run', slice: 'slice', pos: 0 };
+
+/**
+ * Key prefixes in the results bucket, taken from the layout the apps write with, so a permission
+ * can never drift from the keys it guards.
+ */
+export const RESULTS_PREFIXES = {
+  /** Run ledger: manifests, slice markers, the kill switch, completion and summary. */
+  runs: topLevel(LAYOUT.runPrefix(sample.run)),
+  /** Where the processor parks records of a paused run (inside a run's prefix). */
+  processorParking: parkedPrefix('*', 'processor'),
+  deadLetters: LAYOUT.deadLettersPrefix(),
+  largeResults: topLevel(LAYOUT.largeResultKey(sample)),
+  /** Firehose's delivery, partitioned by run. */
+  results: topLevel(LAYOUT.resultsPrefix(sample.run)),
+  deliveryErrors: LAYOUT.deliveryErrorsPrefix,
+} as const;
+
+/** Where Lambda writes on-failure records in an S3 destination (`aws/lambda/<mapping>/…`, `aws/lambda/async/<function>/…`). */
+export const ON_FAILURE_PREFIX = 'aws/lambda/';
+
+/**
+ * Firehose's dynamic partitioning: the run is the first part of each delivered line's id
+ * (`{"id":"<run>/<slice>/<pos>",…}`), and the prefix is the layout's results prefix for that run.
+ */
+export const DELIVERY_PARTITIONING = DELIVERY_FORMAT;

@@ -1,0 +1,10 @@
+import type { StackProps } from 'aws-cdk-lib';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type { InfraConfig } from '../config';
+
+/** What every app stack is built from: the environment's configuration and the app's bundle. */
+export interface AppStackProps extends StackProps {
+  config: InfraConfig;
+  /** The app's Lambda code: its bundle from dist/ (see bundleCode), inline code in tests. */
+  code: lambda.Code;
+}

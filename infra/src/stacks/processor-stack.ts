@@ -1,0 +1,99 @@
+import { CfnOutput, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { Construct } from 'constructs';
+import { PipelineFunction } from '../constructs/pipeline-function';
+import { StreamConsumer } from '../constructs/stream-consumer';
+import { RESULTS_PREFIXES } from '../names';
+import { acknowledgeWildcard } from '../nag';
+import { SharedRefs } from '../shared-refs';
+import type { AppStackProps } from './app-stack-props';
+
+/**
+ * The processor: its function and the event source mapping on the records stream; with a replay
+ * configured, a second function of the same code and role whose own mapping re-reads the records
+ * stream from the trim horizon or a time (a stream maps to one function only once).
+ */
+export class ProcessorStack extends Stack {
+  readonly processor: PipelineFunction;
+  readonly consumer: StreamConsumer;
+  readonly replay?: { processor: PipelineFunction; consumer: StreamConsumer };
+
+  constructor(scope: Construct, id: string, props: AppStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const refs = new SharedRefs(this, config);
+    const { names } = refs;
+    const settings = config.processor;
+
+    const processor = (id: string, functionName: string, description: string, role?: iam.Role) =>
+      new PipelineFunction(this, id, {
+        config,
+        functionName,
+        description,
+        code: props.code,
+        environment: refs.handlerEnvironment('processor', functionName),
+        memoryMiB: settings.memoryMiB,
+        timeoutSeconds: settings.timeoutSeconds,
+        reservedConcurrency: settings.reservedConcurrency,
+        role,
+      });
+    this.processor = processor('Processor', names.functions.processor, 'Runs the job on each record of the records stream and puts results on the results stream');
+    const { role } = this.processor;
+
+    const spilled = refs.objectsArn('spill', config.spill.prefix);
+    const ledger = refs.objectsArn('results', RESULTS_PREFIXES.runs);
+    const parking = refs.objectsArn('results', RESULTS_PREFIXES.processorParking);
+    const statements = [
+      // Listing lets a missing object read as "not found" rather than "access denied".
+      new iam.PolicyStatement({ sid: 'ListSpill', actions: ['s3:ListBucket'], resources: [refs.bucketArn('spill')] }),
+      new iam.PolicyStatement({ sid: 'Spill', actions: ['s3:GetObject', 's3:PutObject'], resources: [spilled] }),
+      new iam.PolicyStatement({ sid: 'ListResults', actions: ['s3:ListBucket'], resources: [refs.bucketArn('results')] }),
+      new iam.PolicyStatement({ sid: 'KillSwitch', actions: ['s3:GetObject'], resources: [ledger] }),
+      new iam.PolicyStatement({ sid: 'ParkPausedRuns', actions: ['s3:PutObject'], resources: [parking] }),
+      new iam.PolicyStatement({ sid: 'PutResults', actions: ['kinesis:PutRecords'], resources: [refs.resultsStreamArn] }),
+    ];
+    for (const statement of statements) role.addToPrincipalPolicy(statement);
+    acknowledgeWildcard(role, spilled, 'Spilled records are keyed by run, slice and position under the spill prefix: the processor resolves pointers and spills large results');
+    acknowledgeWildcard(role, ledger, "The kill switch is one object per run (runs/<run>/control.json); read-only");
+    acknowledgeWildcard(role, parking, 'Records of a paused run are parked per run under runs/<run>/parked/processor/; put-only');
+
+    this.consumer = new StreamConsumer(this, 'RecordsMapping', {
+      config,
+      fn: this.processor.function,
+      functionName: names.functions.processor,
+      streamArn: refs.recordsStreamArn,
+      streamName: names.recordsStream,
+      settings: settings.eventSource,
+      failuresBucketArn: refs.bucketArn('failures'),
+    });
+
+    new CfnOutput(this, 'ProcessorFunctionName', { value: names.functions.processor, description: 'Processor function' });
+    new CfnOutput(this, 'ProcessorMappingUuid', {
+      value: this.consumer.eventSource.eventSourceMappingId,
+      description: 'Records-stream event source mapping of the processor: disable it to stop processing at once',
+    });
+
+    if (config.replay) {
+      const replayProcessor = processor('ReplayProcessor', names.replayFunction, 'Replays the records stream through the processor', role);
+      const replay = config.replay;
+      const replayConsumer = new StreamConsumer(this, 'ReplayMapping', {
+        config,
+        fn: replayProcessor.function,
+        functionName: names.replayFunction,
+        streamArn: refs.recordsStreamArn,
+        streamName: names.recordsStream,
+        settings: { ...settings.eventSource, startingPosition: 'TRIM_HORIZON' },
+        failuresBucketArn: refs.bucketArn('failures'),
+        startingTimestamp: replay.from === 'trim-horizon' ? undefined : new Date(replay.from),
+        onlyRun: replay.run,
+        enabled: replay.enabled,
+      });
+      this.replay = { processor: replayProcessor, consumer: replayConsumer };
+      new CfnOutput(this, 'ReplayFunctionName', { value: names.replayFunction, description: 'Replay processor function' });
+      new CfnOutput(this, 'ReplayMappingUuid', {
+        value: replayConsumer.eventSource.eventSourceMappingId,
+        description: 'Replay event source mapping: enable or disable it with aws lambda update-event-source-mapping',
+      });
+    }
+  }
+}
