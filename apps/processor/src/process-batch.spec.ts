@@ -3,6 +3,7 @@ import { defineJob, PermanentError, type Job } from '@pipeline/job';
 import { kinesisEvent, startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import {
   decodeEnvelope,
+  decodeRecord,
   encodeEnvelope,
   partitionKeyOf,
   type DeadLetterEnvelope,
@@ -37,7 +38,8 @@ const data = (pos: number, body: unknown) => ({ data: encodeEnvelope({ v: 1, kin
 describe('processBatch: the processor against real Kinesis and S3 servers', () => {
   let stack: TestStack;
   let deps: (job?: Job) => ProcessorDeps;
-  const results = async (): Promise<Envelope[]> => (await stack.readStream(RESULTS)).map((r) => decodeEnvelope(r.data));
+  const results = async (): Promise<Envelope[]> =>
+    (await stack.readStream(RESULTS)).flatMap((r) => decodeRecord(r.data).map((line) => (line.ok ? line.envelope : raise(line.error))));
   let seen = 0;
   /** Envelopes put on the results stream since the last call. */
   const newResults = async () => {
@@ -192,3 +194,7 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     expect(parked).toHaveLength(1);
   });
 });
+
+function raise(error: Error): never {
+  throw error;
+}

@@ -4,9 +4,9 @@ import { PermanentError, type Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import type { ObjectStore } from '@pipeline/object-store';
 import {
-  decodeEnvelope,
+  decodeRecord,
   envelopeRun,
-  EnvelopeError,
+  originOf,
   formatIssues,
   type DataEnvelope,
   type DeadLetterEnvelope,
@@ -62,89 +62,91 @@ export async function processBatch(
   deps: ProcessorDeps,
 ): Promise<KinesisStreamBatchResponse & { counts: BatchCounts }> {
   const spill = new Spill({ ...deps.spill });
-  const out = new StreamProducer({ streamName: deps.resultsStream, port: deps.putRecords });
+  const out = new StreamProducer({ streamName: deps.resultsStream, port: deps.putRecords, aggregateBytes: DEFAULTS.aggregateBytes });
   const counts: BatchCounts = { results: 0, deadLettered: 0, forwarded: 0, markers: 0, parked: 0 };
   const parked = new Map<string, ParkedRecord[]>();
   const records = event.Records;
   let failedAt = records.length;
 
-  for (let i = 0; i < records.length; i++) {
+  records: for (let i = 0; i < records.length; i++) {
     const record = records[i];
     const partitionKey = record.kinesis.partitionKey;
-    const bytes = Buffer.from(record.kinesis.data, 'base64');
-    let current: { id?: RecordId; envelope?: Envelope } = {};
-    try {
-      let envelope: Envelope;
+    const lines = decodeRecord(Buffer.from(record.kinesis.data, 'base64'));
+    for (let j = 0; j < lines.length; j++) {
+      const line = lines[j];
+      let current: { id?: RecordId; envelope?: Envelope } = {};
       try {
-        envelope = decodeEnvelope(bytes);
-      } catch (error) {
-        await out.add({ data: await spill.stage(unreadable(record, (error as EnvelopeError).message)), partitionKey });
-        counts.deadLettered += 1;
-        continue;
-      }
-      current = { id: 'id' in envelope ? envelope.id : undefined, envelope };
-      const run = envelopeRun(envelope);
-      if (run && (await deps.control.isPaused(run))) {
-        parked.set(run, [...(parked.get(run) ?? []), { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data }]);
-        counts.parked += 1;
-        continue;
-      }
-      switch (envelope.kind) {
-        case 'end-of-slice':
-          // Barrier: the marker goes out only after everything before it is acknowledged.
-          await out.flush();
-          await out.add({ data: bytes, partitionKey });
-          await out.flush();
-          counts.markers += 1;
-          break;
-        case 'dead-letter':
-          await out.add({ data: bytes, partitionKey });
-          counts.forwarded += 1;
-          break;
-        case 'pointer':
-        case 'data': {
-          if (envelope.kind === 'pointer' && envelope.of !== 'data') {
-            // A spilled dead letter passes on as it is; a spilled result does not belong here.
-            const letter = envelope.of === 'dead-letter';
-            await out.add({ data: letter ? bytes : await spill.stage(misplaced(envelope)), partitionKey });
-            counts[letter ? 'forwarded' : 'deadLettered'] += 1;
-            break;
-          }
-          let data: Envelope;
-          try {
-            data = await spill.resolve(envelope);
-          } catch (error) {
-            if (!(error instanceof PointerError)) throw new TransientRecordError((error as Error).message);
-            await out.add({ data: await spill.stage(deadLetter(envelope.id!, error.reason, error.message, envelope)), partitionKey });
-            counts.deadLettered += 1;
-            break;
-          }
-          const outcome = await processData(data as DataEnvelope, deps);
-          await out.add({ data: await spill.stage(outcome), partitionKey });
-          counts[outcome.kind === 'result' ? 'results' : 'deadLettered'] += 1;
-          break;
-        }
-        case 'result':
-          await out.add({ data: await spill.stage(misplaced(envelope)), partitionKey });
-          counts.deadLettered += 1;
-          break;
-      }
-    } catch (error) {
-      // Anything not caught as deterministic above may pass (a throttled call, a timeout): retry it,
-      // a bounded number of invocations, then dead-letter it so the shard moves on.
-      const message = (error as Error).message;
-      if (current.id && (await givenUp(current.id, message, deps))) {
-        try {
-          await out.add({ data: await spill.stage(retriesExhausted(current.id, message, current.envelope, deps)), partitionKey });
+        if (!line.ok) {
+          await out.add({ data: await spill.stage(unreadable(record, j, line.error.message, line.bytes)), partitionKey });
           counts.deadLettered += 1;
           continue;
-        } catch {
-          // Could not even dead-letter it: report it like any transient failure.
         }
+        const { envelope, bytes } = line;
+        current = { id: 'id' in envelope ? envelope.id : undefined, envelope };
+        const run = envelopeRun(envelope);
+        if (run && (await deps.control.isPaused(run))) {
+          // A record holds one slice's envelopes: park it whole, as it came.
+          parked.set(run, [...(parked.get(run) ?? []), { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data }]);
+          counts.parked += lines.length - j;
+          continue records;
+        }
+        switch (envelope.kind) {
+          case 'end-of-slice':
+            // Barrier: the marker goes out only after everything before it is acknowledged.
+            await out.flush();
+            await out.add({ data: bytes, partitionKey });
+            await out.flush();
+            counts.markers += 1;
+            break;
+          case 'dead-letter':
+            await out.add({ data: bytes, partitionKey });
+            counts.forwarded += 1;
+            break;
+          case 'pointer':
+          case 'data': {
+            if (envelope.kind === 'pointer' && envelope.of !== 'data') {
+              // A spilled dead letter passes on as it is; a spilled result does not belong here.
+              const letter = envelope.of === 'dead-letter';
+              await out.add({ data: letter ? bytes : await spill.stage(misplaced(envelope)), partitionKey });
+              counts[letter ? 'forwarded' : 'deadLettered'] += 1;
+              break;
+            }
+            let data: Envelope;
+            try {
+              data = await spill.resolve(envelope);
+            } catch (error) {
+              if (!(error instanceof PointerError)) throw error;
+              await out.add({ data: await spill.stage(deadLetter(envelope.id!, error.reason, error.message, envelope)), partitionKey });
+              counts.deadLettered += 1;
+              break;
+            }
+            const outcome = await processData(data as DataEnvelope, deps);
+            await out.add({ data: await spill.stage(outcome), partitionKey });
+            counts[outcome.kind === 'result' ? 'results' : 'deadLettered'] += 1;
+            break;
+          }
+          case 'result':
+            await out.add({ data: await spill.stage(misplaced(envelope)), partitionKey });
+            counts.deadLettered += 1;
+            break;
+        }
+      } catch (error) {
+        // Anything not caught as deterministic above may pass (a throttled call, a timeout): retry it,
+        // a bounded number of invocations, then dead-letter it so the shard moves on.
+        const message = (error as Error).message;
+        if (current.id && (await givenUp(current.id, message, deps))) {
+          try {
+            await out.add({ data: await spill.stage(retriesExhausted(current.id, message, current.envelope, deps)), partitionKey });
+            counts.deadLettered += 1;
+            continue;
+          } catch {
+            // Could not even dead-letter it: report it like any transient failure.
+          }
+        }
+        deps.log?.('transient failure, reporting the rest of the batch', { sequenceNumber: record.kinesis.sequenceNumber, error: message });
+        failedAt = i;
+        break records;
       }
-      deps.log?.('transient failure, reporting the rest of the batch', { sequenceNumber: record.kinesis.sequenceNumber, error: message });
-      failedAt = i;
-      break;
     }
   }
 
@@ -201,15 +203,15 @@ function deadLetter(id: RecordId, reason: DeadLetterReason, message: string, pay
   return { v: 1, kind: 'dead-letter', id, stage: 'processor', reason, message, payload, ...(attempts ? { attempts } : {}) };
 }
 
-function unreadable(record: KinesisStreamRecord, message: string): DeadLetterEnvelope {
+function unreadable(record: KinesisStreamRecord, line: number, message: string, bytes: Uint8Array): DeadLetterEnvelope {
   return {
     v: 1,
     kind: 'dead-letter',
     stage: 'processor',
     reason: 'invalid-envelope',
     message,
-    origin: { stream: record.eventSourceARN, partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber },
-    payload: record.kinesis.data,
+    origin: originOf(record, line),
+    payload: Buffer.from(bytes).toString('base64'),
   };
 }
 

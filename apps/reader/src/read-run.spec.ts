@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { defineJob, type Job } from '@pipeline/job';
 import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
-import { decodeEnvelope, type Envelope } from '@pipeline/records';
+import { decodeRecord, type Envelope } from '@pipeline/records';
 import { RunLedger } from '@pipeline/run-ledger';
 import { s3ObjectSource } from '@pipeline/sources';
 import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
@@ -23,7 +23,8 @@ const csvJob = defineJob({
 describe('readRun: the reader against real S3 and Kinesis servers', () => {
   let stack: TestStack;
   let deps: (overrides?: Partial<ReaderDeps>) => ReaderDeps;
-  const envelopes = async (): Promise<Envelope[]> => (await stack.readStream(STREAM)).map((r) => decodeEnvelope(r.data));
+  const envelopes = async (): Promise<Envelope[]> =>
+    (await stack.readStream(STREAM)).flatMap((r) => decodeRecord(r.data).map((line) => (line.ok ? line.envelope : raise(line.error))));
 
   beforeAll(async () => {
     stack = await startTestStack({ buckets: [SOURCE, RESULTS, SPILL], streams: [{ name: STREAM, shards: 2 }] });
@@ -71,9 +72,10 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
     const lastData = new Map<string, number>();
     const markerAt = new Map<string, number>();
     records.forEach((r, i) => {
-      const e = decodeEnvelope(r.data);
-      if (e.kind === 'end-of-slice') markerAt.set(r.partitionKey, i);
-      else lastData.set(r.partitionKey, i);
+      for (const line of decodeRecord(r.data)) {
+        if (line.ok && line.envelope.kind === 'end-of-slice') markerAt.set(r.partitionKey, i);
+        else lastData.set(r.partitionKey, i);
+      }
     });
     for (const [key, at] of lastData) expect(at).toBeLessThan(markerAt.get(key)!);
   });
@@ -113,3 +115,7 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
     await expect(readRun({ runId: 'run-nowhere' }, deps())).rejects.toThrow(/SOURCE_BUCKET/);
   });
 });
+
+function raise(error: Error): never {
+  throw error;
+}

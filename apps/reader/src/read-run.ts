@@ -174,7 +174,7 @@ async function readSlice(
 ): Promise<{ count: number; malformed: number; spilled: number }> {
   const partitionKey = partitionKeyOf(runId, slice.id);
   const spill = new Spill({ ...deps.spill });
-  const producer = new StreamProducer({ streamName: deps.recordsStream, port: deps.putRecords });
+  const producer = new StreamProducer({ streamName: deps.recordsStream, port: deps.putRecords, aggregateBytes: DEFAULTS.aggregateBytes });
   let count = 0;
   let malformed = 0;
   for await (const row of readSliceRows(deps.objects, slice, deps.job.source, { header })) {

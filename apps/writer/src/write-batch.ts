@@ -4,8 +4,9 @@ import { Deliverer, type DeliveryPort } from '@pipeline/delivery';
 import { FIREHOSE } from '@pipeline/limits';
 import { putJson, type ObjectStore } from '@pipeline/object-store';
 import {
-  decodeEnvelope,
+  decodeRecord,
   envelopeRun,
+  originOf,
   largeResultLine,
   LAYOUT,
   resultLine,
@@ -72,67 +73,70 @@ export async function writeBatch(
     counts.deadLettered += 1;
   };
 
-  for (let i = 0; i < records.length; i++) {
+  records: for (let i = 0; i < records.length; i++) {
     const record = records[i];
-    try {
-      let envelope: Envelope;
+    const unpacked = decodeRecord(Buffer.from(record.kinesis.data, 'base64'));
+    for (let j = 0; j < unpacked.length; j++) {
+      const line = unpacked[j];
       try {
-        envelope = decodeEnvelope(Buffer.from(record.kinesis.data, 'base64'));
-      } catch (error) {
-        await storeDeadLetter(unreadable(record, (error as Error).message));
-        continue;
-      }
-      const run = envelopeRun(envelope);
-      if (run && (await deps.control.isPaused(run))) {
-        const list = parked.get(run) ?? [];
-        list.push({ partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data });
-        parked.set(run, list);
-        counts.parked += 1;
-        continue;
-      }
-      if (envelope.kind === 'pointer') {
-        const pointer = envelope;
-        try {
-          envelope = await spill.resolve(pointer);
-        } catch (error) {
-          if (!(error instanceof PointerError)) throw error;
-          await storeDeadLetter({ v: 1, kind: 'dead-letter', id: pointer.id, stage: 'writer', reason: error.reason, message: error.message, payload: pointer });
+        if (!line.ok) {
+          await storeDeadLetter(unreadable(record, j, line.error.message, line.bytes));
           continue;
         }
+        let envelope: Envelope = line.envelope;
+        const run = envelopeRun(envelope);
+        if (run && (await deps.control.isPaused(run))) {
+          // A record holds one slice's envelopes: park it whole, as it came.
+          const list = parked.get(run) ?? [];
+          list.push({ partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data });
+          parked.set(run, list);
+          counts.parked += unpacked.length - j;
+          continue records;
+        }
+        if (envelope.kind === 'pointer') {
+          const pointer = envelope;
+          try {
+            envelope = await spill.resolve(pointer);
+          } catch (error) {
+            if (!(error instanceof PointerError)) throw error;
+            await storeDeadLetter({ v: 1, kind: 'dead-letter', id: pointer.id, stage: 'writer', reason: error.reason, message: error.message, payload: pointer });
+            continue;
+          }
+        }
+        switch (envelope.kind) {
+          case 'result':
+            await sendLines(lines.add(await lineFor(envelope, deps)));
+            counts.delivered += 1;
+            break;
+          case 'dead-letter':
+            await storeDeadLetter(envelope);
+            break;
+          case 'end-of-slice':
+            // Barrier: the slice is done only once everything before its marker is delivered.
+            await sendLines(lines.drain());
+            await deliverer.flush();
+            await deps.ledger.markSliceDone({ run: envelope.run, slice: envelope.slice, count: envelope.count, at: now().toISOString() });
+            counts.slicesDone += 1;
+            break;
+          default:
+            await storeDeadLetter({
+              v: 1,
+              kind: 'dead-letter',
+              id: envelope.id,
+              stage: 'writer',
+              reason: 'invalid-envelope',
+              message: `a ${envelope.kind} envelope does not belong on the results stream`,
+              payload: envelope,
+            });
+        }
+      } catch (error) {
+        deps.log?.('transient failure, reporting the rest of the batch', {
+          sequenceNumber: record.kinesis.sequenceNumber,
+          error: (error as Error).message,
+        });
+        failedAt = i;
+        break records;
       }
-      switch (envelope.kind) {
-        case 'result':
-          await sendLines(lines.add(await lineFor(envelope, deps)));
-          counts.delivered += 1;
-          break;
-        case 'dead-letter':
-          await storeDeadLetter(envelope);
-          break;
-        case 'end-of-slice':
-          // Barrier: the slice is done only once everything before its marker is delivered.
-          await sendLines(lines.drain());
-          await deliverer.flush();
-          await deps.ledger.markSliceDone({ run: envelope.run, slice: envelope.slice, count: envelope.count, at: now().toISOString() });
-          counts.slicesDone += 1;
-          break;
-        default:
-          await storeDeadLetter({
-            v: 1,
-            kind: 'dead-letter',
-            id: envelope.id,
-            stage: 'writer',
-            reason: 'invalid-envelope',
-            message: `a ${envelope.kind} envelope does not belong on the results stream`,
-            payload: envelope,
-          });
-      }
-    } catch (error) {
-      deps.log?.('transient failure, reporting the rest of the batch', {
-        sequenceNumber: record.kinesis.sequenceNumber,
-        error: (error as Error).message,
-      });
-      failedAt = i;
-      break;
     }
   }
 
@@ -154,14 +158,14 @@ async function lineFor(envelope: ResultEnvelope, deps: WriterDeps): Promise<Uint
   return encoder.encode(largeResultLine(envelope.id, key));
 }
 
-function unreadable(record: KinesisStreamRecord, message: string): DeadLetterEnvelope {
+function unreadable(record: KinesisStreamRecord, line: number, message: string, bytes: Uint8Array): DeadLetterEnvelope {
   return {
     v: 1,
     kind: 'dead-letter',
     stage: 'writer',
     reason: 'invalid-envelope',
     message,
-    origin: { stream: record.eventSourceARN, partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber },
-    payload: record.kinesis.data,
+    origin: originOf(record, line),
+    payload: Buffer.from(bytes).toString('base64'),
   };
 }

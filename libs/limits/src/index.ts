@@ -52,6 +52,12 @@ export const EVENT_SOURCE_MAPPING = {
 export const DEFAULTS = {
   /** Envelopes whose encoded size is over this go to the spill bucket and travel as pointers. */
   spillThresholdBytes: 256 * KiB,
+  /**
+   * Envelopes of one partition key are packed into one Kinesis record up to this size, one per line:
+   * Kinesis bills PUT payload units of 25 KB per record, so 1 KB records packed 24 to a record cost a
+   * twenty-fourth of what they would alone, and every record put, read and checkpointed is one less.
+   */
+  aggregateBytes: 24 * KiB,
   /** Key prefix of spilled objects inside the spill bucket. */
   spillPrefix: 'spill/',
   /** Target size of one byte-range slice of an S3 object. */

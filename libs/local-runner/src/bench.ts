@@ -69,7 +69,7 @@ async function rawPutCeiling(pipeline: LocalPipeline, records: number, shards: n
 /** One size, in this process: raw ceiling, the run, then the processor alone over a replay of the run. */
 async function measureSize(records: number, shards: number): Promise<SizeResult> {
   const data = await tempDataDir();
-  const pipeline = await LocalPipeline.start({ dataDir: data.dir, shardCount: shards });
+  const pipeline = await LocalPipeline.start({ dataDir: data.dir, shardCount: shards, streamsInMemory: process.env.BENCH_MEMORY === '1' });
   try {
     const rawPutPerSecond = await rawPutCeiling(pipeline, Math.min(records, 100_000), shards);
     const report = await runJob({ runId: 'bench', pipeline, data: benchData(records), timeoutMs: 60 * 60_000, progress: (l) => process.stderr.write(`${l}\n`) });

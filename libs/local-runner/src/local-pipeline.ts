@@ -69,6 +69,8 @@ export interface LocalPipelineOptions {
   eventSource?: Partial<EventSourceSettings>;
   /** Seconds; local runs want Firehose to deliver promptly. */
   firehoseBufferIntervalMs?: number;
+  /** Keep the streams in memory instead of under the data folder (they do not outlive the process). */
+  streamsInMemory?: boolean;
   /** Run another job than the active one (its source format and transform). */
   job?: Job;
   /** Throttle a share of PutRecords entries (a fault proxy in front of the local Kinesis). */
@@ -129,7 +131,7 @@ export class LocalPipeline {
     let faultProxy: KinesisFaultProxy | undefined;
     process.env.AWS_REGION ??= 'us-east-1';
     if (!external) {
-      const kinesis = await startLocalKinesis({ path: join(dataDir, 'kinesis') });
+      const kinesis = await startLocalKinesis({ path: options.streamsInMemory ? undefined : join(dataDir, 'kinesis') });
       const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
       servers.push(kinesis, s3);
       if (options.kinesisFaults) {

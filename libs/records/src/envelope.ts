@@ -65,6 +65,8 @@ export const OriginSchema = z.object({
   stream: z.string().optional(),
   partitionKey: z.string(),
   sequenceNumber: z.string(),
+  /** The line within a packed record, when it is not the first. */
+  line: z.number().int().positive().optional(),
 });
 export type Origin = z.infer<typeof OriginSchema>;
 
@@ -152,6 +154,16 @@ export function parsePartitionKey(key: string): { run: string; slice: string } |
   const [run, slice, ...rest] = key.split('/');
   if (rest.length || !RunIdSchema.safeParse(run).success || !SliceIdSchema.safeParse(slice).success) return undefined;
   return { run, slice };
+}
+
+/** Where line `line` of a stream record was. */
+export function originOf(record: { eventSourceARN?: string; kinesis: { partitionKey: string; sequenceNumber: string } }, line = 0): Origin {
+  return {
+    stream: record.eventSourceARN,
+    partitionKey: record.kinesis.partitionKey,
+    sequenceNumber: record.kinesis.sequenceNumber,
+    ...(line > 0 ? { line } : {}),
+  };
 }
 
 export function envelopeRun(envelope: Envelope): string | undefined {

@@ -18,7 +18,7 @@ export const LAYOUT = {
     const run = letter.id?.run ?? 'unattributed';
     const name = letter.id
       ? `${letter.id.slice}/${letter.id.pos}`
-      : `origin/${encodeURIComponent(letter.origin?.partitionKey ?? 'unknown')}-${letter.origin?.sequenceNumber ?? 'unknown'}`;
+      : `origin/${encodeURIComponent(letter.origin?.partitionKey ?? 'unknown')}-${letter.origin?.sequenceNumber ?? 'unknown'}${letter.origin?.line ? `-${letter.origin.line}` : ''}`;
     return `${LAYOUT.deadLettersPrefix(run, letter.reason)}${name}.json`;
   },
   /** What the event source mappings gave up on (their on-failure destination), one object per batch. */

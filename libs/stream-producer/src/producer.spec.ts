@@ -15,6 +15,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ItemTooLargeError, type EntryFailure } from '@pipeline/batching';
 import { DEFAULTS, KINESIS } from '@pipeline/limits';
 import { kinesisPutRecordsPort, type PutRecordsPort } from './port';
+import { unpackLines } from '@pipeline/records';
 import { PutRecordsError, StreamProducer } from './producer';
 import { InvalidPartitionKeyError, recordSize, type StreamRecord } from './record';
 
@@ -282,5 +283,50 @@ describe('StreamProducer against kinesalite', () => {
     const landed = (await readAll(streamName)).map(asText);
     expect(landed).toHaveLength(11);
     expect(landed[landed.length - 1]).toBe('end-of-slice');
+  });
+});
+
+describe('StreamProducer packing (aggregateBytes)', () => {
+  const calls: StreamRecord[][] = [];
+  const port: PutRecordsPort = {
+    async putRecords(_stream, records) {
+      calls.push(records);
+      return [];
+    },
+  };
+  const bytes = (n: number, fill = 'x') => new TextEncoder().encode(fill.repeat(n));
+  beforeEach(() => (calls.length = 0));
+
+  it('packs the records of one partition key into records of at most aggregateBytes, in order', async () => {
+    const producer = new StreamProducer({ streamName: 's', port, aggregateBytes: 100 });
+    for (let i = 0; i < 10; i++) await producer.add({ data: bytes(19, String(i)), partitionKey: 'k' });
+    await producer.flush();
+    const sent = calls.flat();
+    expect(sent.map((r) => r.data.byteLength)).toEqual([99, 99]); // 5 lines of 19 bytes and 4 newlines each
+    expect(sent.flatMap((r) => unpackLines(r.data).map((l) => String.fromCharCode(l[0])))).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  });
+
+  it('never packs records of different partition keys together', async () => {
+    const producer = new StreamProducer({ streamName: 's', port, aggregateBytes: 1_000 });
+    await producer.add({ data: bytes(10), partitionKey: 'a' });
+    await producer.add({ data: bytes(10), partitionKey: 'b' });
+    await producer.flush();
+    expect(calls.flat().map((r) => r.partitionKey).sort()).toEqual(['a', 'b']);
+  });
+
+  it('sends a record at least aggregateBytes long on its own, after what was packed before it', async () => {
+    const producer = new StreamProducer({ streamName: 's', port, aggregateBytes: 100 });
+    await producer.add({ data: bytes(10, 'a'), partitionKey: 'k' });
+    await producer.add({ data: bytes(100, 'b'), partitionKey: 'k' });
+    await producer.flush();
+    expect(calls.flat().map((r) => String.fromCharCode(r.data[0]) + r.data.byteLength)).toEqual(['a10', 'b100']);
+  });
+
+  it('sends nothing before flush while the packed record is not full, and everything after', async () => {
+    const producer = new StreamProducer({ streamName: 's', port, aggregateBytes: 1_000 });
+    await producer.add({ data: bytes(10), partitionKey: 'k' });
+    expect(calls).toHaveLength(0);
+    await producer.flush();
+    expect(calls.flat()).toHaveLength(1);
   });
 });

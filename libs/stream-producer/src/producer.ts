@@ -1,4 +1,5 @@
 /** Buffered, retrying Kinesis writer: the batching and retries live in @pipeline/batching. */
+import { packLines } from '@pipeline/records';
 import { BatchSender, putRetryOptions, summarizeCodes, type FailedItem, type SendStats } from '@pipeline/batching';
 import { KINESIS } from '@pipeline/limits';
 import type { PutRecordsPort } from './port';
@@ -7,6 +8,11 @@ import { checkPartitionKey, recordSize, type StreamRecord } from './record';
 export interface StreamProducerOptions {
   streamName: string;
   port: PutRecordsPort;
+  /**
+   * Pack the records of one partition key into one Kinesis record up to this many bytes, one per
+   * line (the data must hold no newline: JSON text never does). 0, the default, packs nothing.
+   */
+  aggregateBytes?: number;
   /** Calls per batch, the first included. Defaults to DEFAULTS.putAttempts. */
   attempts?: number;
   /** Backoff between calls. Default DEFAULTS.backoffBaseMs / DEFAULTS.backoffCapMs. */
@@ -58,9 +64,13 @@ export class PutRecordsError extends Error {
  */
 export class StreamProducer {
   private readonly sender: BatchSender<StreamRecord>;
+  private readonly aggregateBytes: number;
+  /** Lines waiting to be packed into one record, per partition key. */
+  private readonly packing = new Map<string, { lines: Uint8Array[]; bytes: number }>();
 
   constructor(opts: StreamProducerOptions) {
     const { streamName, port } = opts;
+    this.aggregateBytes = opts.aggregateBytes ?? 0;
     this.sender = new BatchSender<StreamRecord>({
       limits: { maxCount: KINESIS.maxRecordsPerPut, maxBytes: KINESIS.maxBytesPerPut, maxItemBytes: KINESIS.maxRecordBytes },
       measure: recordSize,
@@ -82,7 +92,26 @@ export class StreamProducer {
    */
   async add(record: StreamRecord): Promise<void> {
     checkPartitionKey(record.partitionKey);
-    await this.sender.add(record);
+    if (this.aggregateBytes <= 0) return this.sender.add(record);
+    // Packed records are lines: a record of this size alone, or one that would not fit, goes as it is.
+    const line = record.data.byteLength + 1;
+    if (line >= this.aggregateBytes) {
+      await this.sendPacked(record.partitionKey);
+      return this.sender.add(record);
+    }
+    const packing = this.packing.get(record.partitionKey) ?? { lines: [], bytes: 0 };
+    if (packing.bytes + line > this.aggregateBytes) await this.sendPacked(record.partitionKey);
+    const current = this.packing.get(record.partitionKey) ?? { lines: [], bytes: 0 };
+    current.lines.push(record.data);
+    current.bytes += line;
+    this.packing.set(record.partitionKey, current);
+  }
+
+  private async sendPacked(partitionKey: string): Promise<void> {
+    const packing = this.packing.get(partitionKey);
+    if (!packing) return;
+    this.packing.delete(partitionKey);
+    await this.sender.add({ data: packLines(packing.lines), partitionKey });
   }
 
   /**
@@ -90,6 +119,7 @@ export class StreamProducer {
    * @throws PutRecordsError when records are still rejected after the last attempt
    */
   async flush(): Promise<void> {
+    for (const partitionKey of [...this.packing.keys()]) await this.sendPacked(partitionKey);
     await this.sender.flush();
   }
 
