@@ -11,16 +11,16 @@ import { processBatch, type ProcessorDeps } from './process-batch';
 export { processBatch } from './process-batch';
 export type { ProcessorDeps, BatchCounts } from './process-batch';
 
-const { logger, metrics, tracer } = observability('processor');
+const { logger, metrics, captureClient } = observability('processor');
 let deps: ProcessorDeps | undefined;
 
 function wire(): ProcessorDeps {
   if (deps) return deps;
   const config = readConfig(['resultsStream', 'resultsBucket', 'spillBucket']);
-  const store = s3ObjectStore(tracer.captureAWSv3Client(s3Client()));
+  const store = s3ObjectStore(captureClient(s3Client()));
   deps = {
     job,
-    putRecords: kinesisPutRecordsPort(tracer.captureAWSv3Client(kinesisClient())),
+    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient())),
     resultsStream: config.resultsStream,
     spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix!, thresholdBytes: config.spillThresholdBytes! },
     control: new ControlCache(new RunLedger(store, config.resultsBucket)),

@@ -13,20 +13,20 @@ import { readRun, type ReaderDeps, type ReaderRequest, type ReaderResult } from 
 export { readRun, resolveRunId, RunPausedError, ChainLimitError } from './read-run';
 export type { ReaderDeps, ReaderRequest, ReaderResult } from './read-run';
 
-const { logger, metrics, tracer } = observability('reader');
+const { logger, metrics, captureClient } = observability('reader');
 let deps: Omit<ReaderDeps, 'remainingMs' | 'continueRun'> | undefined;
 
 /** Built on first use, so configuration is read from the environment the function runs in. */
 function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
   if (deps) return deps;
   const config = readConfig(['recordsStream', 'resultsBucket', 'spillBucket']);
-  const s3 = tracer.captureAWSv3Client(s3Client());
+  const s3 = captureClient(s3Client());
   const store = s3ObjectStore(s3);
   deps = {
     job,
     objects: s3ObjectSource(s3),
     ledger: new RunLedger(store, config.resultsBucket),
-    putRecords: kinesisPutRecordsPort(tracer.captureAWSv3Client(kinesisClient())),
+    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient())),
     recordsStream: config.recordsStream,
     spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix!, thresholdBytes: config.spillThresholdBytes! },
     sliceBytes: config.sliceBytes!,

@@ -10,16 +10,16 @@ import { writeBatch, type WriterDeps } from './write-batch';
 export { writeBatch } from './write-batch';
 export type { WriterDeps, WriteCounts } from './write-batch';
 
-const { logger, metrics, tracer } = observability('writer');
+const { logger, metrics, captureClient } = observability('writer');
 let deps: WriterDeps | undefined;
 
 function wire(): WriterDeps {
   if (deps) return deps;
   const config = readConfig(['deliveryStream', 'resultsBucket', 'spillBucket']);
-  const store = s3ObjectStore(tracer.captureAWSv3Client(s3Client()));
+  const store = s3ObjectStore(captureClient(s3Client()));
   const ledger = new RunLedger(store, config.resultsBucket);
   deps = {
-    deliver: firehoseDeliveryPort(tracer.captureAWSv3Client(firehoseClient())),
+    deliver: firehoseDeliveryPort(captureClient(firehoseClient())),
     deliveryStream: config.deliveryStream,
     store,
     resultsBucket: config.resultsBucket,

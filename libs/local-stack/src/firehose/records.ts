@@ -12,7 +12,8 @@ import { FIREHOSE } from '@pipeline/limits';
 import { invalidArgument, serializationError, validationError } from './errors';
 import { streamNameViolations } from './destination';
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// Padded base64: the alphabet, at most two '=' at the end, a length that is a multiple of 4.
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 export interface PutBatchRequest {
   streamName: string;
@@ -69,7 +70,7 @@ function decodeData(record: unknown, at: string, violations: string[]): Buffer |
     violations.push(`Value null at '${at}' failed to satisfy constraint: Member must not be null`);
     return undefined;
   }
-  if (typeof data !== 'string' || !BASE64.test(data)) throw serializationError(`'${at}' is not valid base64`);
+  if (typeof data !== 'string' || data.length % 4 !== 0 || !BASE64.test(data)) throw serializationError(`'${at}' is not valid base64`);
   const bytes = Buffer.from(data, 'base64');
   if (bytes.length > FIREHOSE.maxRecordBytes) {
     violations.push(
