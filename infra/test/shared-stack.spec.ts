@@ -73,6 +73,14 @@ describe('GIVEN the default configuration', () => {
       });
     });
 
+    it('THEN the results bucket sends its object events to EventBridge, so a run\'s complete.json is its completion event', () => {
+      shared().hasResourceProperties('AWS::S3::Bucket', {
+        BucketName: bucketName('results'),
+        NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
+      });
+      shared().hasResourceProperties('AWS::S3::Bucket', { BucketName: bucketName('spill'), NotificationConfiguration: Match.absent() });
+    });
+
     it('THEN nothing but spilled objects and on-failure records expire on their own', () => {
       shared().hasResourceProperties('AWS::S3::Bucket', {
         BucketName: bucketName('results'),

@@ -137,6 +137,23 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     expect(await getJson(stack.store, RESULTS, `dead-letters/run=${RUN}/reason=invalid-envelope/s000000/9.json`)).toMatchObject({ stage: 'writer' });
   });
 
+  it('marks a run complete, with its counts, when the marker of its last planned slice arrives', async () => {
+    const run = 'run-done';
+    const slices = ['s000000', 's000001'].map((sliceId) => ({ id: sliceId }));
+    await deps.ledger.createManifest({ runId: run, job: 'job', createdAt: 'now', source: { bucket: 'in', prefix: '' }, slices });
+    const mark = (slice: string) => ({ data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run, slice, count: 3 }), partitionKey: partitionKeyOf(run, slice) });
+    for (const slice of ['s000000', 's000001']) await deps.ledger.markSliceRead({ run, slice, count: 3, malformed: 0, spilled: 1, at: 'now' });
+
+    await writeBatch(kinesisEvent([mark('s000000')]), deps);
+    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toBeUndefined();
+
+    await writeBatch(kinesisEvent([mark('s000001')]), deps);
+    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toMatchObject({
+      detailType: 'Run Completed',
+      detail: { runId: run, read: 6, slices: 2, spilled: 2 },
+    });
+  });
+
   it('parks the records of a paused run instead of delivering them', async () => {
     await deps.ledger.setControl('run-paused', { state: 'paused', at: new Date().toISOString() });
     const paused = { data: encodeEnvelope({ v: 1, kind: 'result', id: { run: 'run-paused', slice: 's000000', pos: 0 }, body: {} }), partitionKey: 'run-paused/s000000' };

@@ -2,7 +2,7 @@ import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecor
 import { BatchPacker } from '@pipeline/batching';
 import { Deliverer, type DeliveryPort } from '@pipeline/delivery';
 import { FIREHOSE } from '@pipeline/limits';
-import { putJson, type ObjectStore } from '@pipeline/object-store';
+import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
 import {
   decodeRecord,
   envelopeRun,
@@ -14,7 +14,7 @@ import {
   type Envelope,
   type ResultEnvelope,
 } from '@pipeline/records';
-import { parkRecords, type ControlCache, type ParkedRecord, type RunLedger } from '@pipeline/run-ledger';
+import { completeRun, parkRecords, type ControlCache, type ParkedRecord, type RunLedger } from '@pipeline/run-ledger';
 import { PointerError, Spill } from '@pipeline/spill';
 
 export interface WriterDeps {
@@ -66,6 +66,7 @@ export async function writeBatch(
   const parked = new Map<string, ParkedRecord[]>();
   const now = deps.now ?? (() => new Date());
   const records = event.Records;
+  const slicesDoneIn = new Set<string>();
   let failedAt = records.length;
 
   const storeDeadLetter = async (letter: DeadLetterEnvelope) => {
@@ -117,6 +118,7 @@ export async function writeBatch(
             await deliverer.flush();
             await deps.ledger.markSliceDone({ run: envelope.run, slice: envelope.slice, count: envelope.count, at: now().toISOString() });
             counts.slicesDone += 1;
+            slicesDoneIn.add(envelope.run);
             break;
           default:
             await storeDeadLetter({
@@ -142,11 +144,30 @@ export async function writeBatch(
 
   await sendLines(lines.drain());
   await deliverer.flush();
+  for (const run of slicesDoneIn) await completeIfDone(run, deps, now);
   for (const [run, list] of parked) await parkRecords(deps.store, deps.resultsBucket, 'writer', run, list);
 
   const failed = records.slice(failedAt).map((r) => ({ itemIdentifier: r.kinesis.sequenceNumber }));
   if (failed.length) counts.failedFrom = failed[0].itemIdentifier;
   return { batchItemFailures: failed, counts };
+}
+
+/**
+ * When a run's last slice is done, marks the run complete: runs/<run>/complete.json, whose creation
+ * is the run's completion event (the results bucket sends its events to EventBridge). Checked once
+ * per batch that finished a slice, with one listing.
+ */
+async function completeIfDone(run: string, deps: WriterDeps, now: () => Date): Promise<void> {
+  if (!(await deps.ledger.allSlicesDone(run))) return;
+  if (await getJson(deps.store, deps.resultsBucket, LAYOUT.completeKey(run))) return;
+  const status = await deps.ledger.status(run);
+  await completeRun(deps.store, deps.resultsBucket, {
+    runId: run,
+    read: status.read,
+    slices: status.slices.length,
+    spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
+    completedAt: now().toISOString(),
+  });
 }
 
 /** The output line for a result; a result too large for a Firehose record is stored whole and referenced. */

@@ -8,6 +8,8 @@ export interface SecureBucketProps {
   /** Where server access logs go; unset only for the access-log bucket itself. */
   accessLogs?: s3.IBucket;
   lifecycleRules?: s3.LifecycleRule[];
+  /** Send the bucket's object events to EventBridge (the results bucket: a run's complete.json is its completion event). */
+  eventBridge?: boolean;
 }
 
 /** Days after which an unfinished multipart upload is cleaned up. */
@@ -36,5 +38,9 @@ export class SecureBucket extends s3.Bucket {
       ],
       removalPolicy: props.removalPolicy,
     });
+    if (props.eventBridge) {
+      // Set on the CloudFormation resource itself: CDK's eventBridgeEnabled would add a custom resource (a Lambda) for it.
+      (this.node.defaultChild as s3.CfnBucket).addPropertyOverride('NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled', true);
+    }
   }
 }

@@ -42,8 +42,8 @@ export class SharedStack extends Stack {
     });
     acknowledge(accessLogs, 'AwsSolutions-S1', 'This bucket receives the server access logs of the other buckets; logging it to itself would log without end');
 
-    const bucket = (id: string, kind: BucketKind, lifecycleRules?: s3.LifecycleRule[]) =>
-      new SecureBucket(this, id, { bucketName: this.refs.bucketName(kind), removalPolicy, accessLogs, lifecycleRules });
+    const bucket = (id: string, kind: BucketKind, lifecycleRules?: s3.LifecycleRule[], eventBridge = false) =>
+      new SecureBucket(this, id, { bucketName: this.refs.bucketName(kind), removalPolicy, accessLogs, lifecycleRules, eventBridge });
     this.buckets = {
       accessLogs,
       spill: bucket('Spill', 'spill', [
@@ -54,7 +54,8 @@ export class SharedStack extends Stack {
           expiration: Duration.days(spillExpirationDays(config)),
         },
       ]),
-      results: bucket('Results', 'results'),
+      // Its object events go to EventBridge: runs/<run>/complete.json appearing is the run's completion event.
+      results: bucket('Results', 'results', undefined, true),
       failures: bucket('Failures', 'failures', [
         { id: 'expire-on-failure-records', prefix: ON_FAILURE_PREFIX, expiration: Duration.days(config.failures.retentionDays) },
       ]),

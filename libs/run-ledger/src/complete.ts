@@ -8,7 +8,8 @@ export interface RunCompletedEvent {
   source: 'slice-pipeline';
   detailType: 'Run Completed';
   time: string;
-  detail: { runId: string; read: number; delivered: number; deadLettered: number; conserved: boolean; [key: string]: unknown };
+  /** The run's counts: what the slice markers say, and after collation its summary. */
+  detail: { runId: string; read: number; delivered?: number; deadLettered?: number; conserved?: boolean; [key: string]: unknown };
 }
 
 /**

@@ -101,6 +101,19 @@ export class RunLedger {
     return (await this.markers(run)).read;
   }
 
+  /** Whether every planned slice has its done marker, from one listing (no marker is read). */
+  async allSlicesDone(run: string): Promise<boolean> {
+    const manifest = await this.getManifest(run);
+    if (!manifest) return false;
+    const planned = new Set(manifest.slices.map((s) => s.id));
+    let done = 0;
+    for await (const object of this.store.list(this.bucket, LAYOUT.slicesPrefix(run))) {
+      const match = /\/slices\/([^/]+)\/done\.json$/.exec(object.key);
+      if (match && planned.has(match[1])) done += 1;
+    }
+    return done === planned.size;
+  }
+
   async status(run: string): Promise<RunStatus> {
     const [manifest, control, markers] = await Promise.all([this.getManifest(run), this.getControl(run), this.markers(run)]);
     const slices = (manifest?.slices ?? []).map((s) => ({ id: s.id, read: markers.read.get(s.id), done: markers.done.get(s.id) }));

@@ -251,7 +251,7 @@ export class FirehoseEngine {
     return this.exclusive(async () => {
       this.recheck(stream);
       const routed = routeRecords(stream.compiled, request.data, this.clock());
-      await this.options.files?.append(routed.map((r) => journalEntry(stream, r)));
+      await this.options.files?.append(journalEntries(stream, routed));
       for (const r of routed) this.addToBuffer(stream, r, true);
       this.counters.recordsAccepted += 1;
       return { RecordId: recordId(), Encrypted: false };
@@ -274,7 +274,7 @@ export class FirehoseEngine {
         accepted.push(...routeRecords(stream.compiled, data, arrival));
         return { RecordId: recordId() };
       });
-      await this.options.files?.append(accepted.map((routed) => journalEntry(stream, routed)));
+      await this.options.files?.append(journalEntries(stream, accepted));
       for (const routed of accepted) this.addToBuffer(stream, routed, true);
       const failed = responses.filter((r) => 'ErrorCode' in r).length;
       this.counters.recordsAccepted += responses.length - failed;
@@ -389,12 +389,10 @@ export class FirehoseEngine {
     const entries: JournalEntry[] = [];
     for (const pending of this.inFlight.values()) {
       if (this.streams.get(pending.stream.stored.name) !== pending.stream) continue;
-      for (const record of pending.records) entries.push(journalEntry(pending.stream, record));
+      entries.push(...journalEntries(pending.stream, pending.records));
     }
     for (const stream of this.streams.values()) {
-      for (const pending of stream.buffers.values()) {
-        for (const record of pending.records) entries.push(journalEntry(stream, record));
-      }
+      for (const pending of stream.buffers.values()) entries.push(...journalEntries(stream, pending.records));
     }
     await files.rewrite(entries);
   }
@@ -408,6 +406,29 @@ export class FirehoseEngine {
     this.serial = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * Journal entries for records, with runs of records bound for the same buffer merged into one entry
+ * (their bytes are concatenated in the object anyway): a de-aggregated batch of thousands of lines is
+ * one entry, not thousands. A merged entry keeps the earliest arrival, so it is never delivered late.
+ */
+function journalEntries(stream: StreamEntry, records: readonly RoutedRecord[]): JournalEntry[] {
+  const entries: JournalEntry[] = [];
+  let run: RoutedRecord[] = [];
+  const close = () => {
+    if (!run.length) return;
+    const first = run[0];
+    const merged = run.length === 1 ? first : { ...first, bytes: Buffer.concat(run.map((r) => r.bytes)), arrival: run.reduce((oldest, r) => Math.min(oldest, r.arrival), Infinity) };
+    entries.push(journalEntry(stream, merged));
+    run = [];
+  };
+  for (const record of records) {
+    if (run.length && run[0].bufferKey !== record.bufferKey) close();
+    run.push(record);
+  }
+  close();
+  return entries;
 }
 
 function journalEntry(stream: StreamEntry, routed: RoutedRecord): JournalEntry {

@@ -1,0 +1,73 @@
+import { main } from './cli';
+import { tempDataDir } from './testing';
+
+/** Runs the CLI as `npm run pipeline -- …` would, capturing what it prints. */
+async function pipeline(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    stdout: { write: (text: string) => ((stdout += text), true) },
+    stderr: { write: (text: string) => ((stderr += text), true) },
+  } as unknown as { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
+  const code = await main(argv, io);
+  return { code, stdout, stderr };
+}
+
+describe('npm run pipeline', () => {
+  jest.setTimeout(180_000);
+
+  it('lists its verbs without one, and fails on an unknown one', async () => {
+    const help = await pipeline('--help');
+    expect(help.code).toBe(0);
+    for (const verb of ['run', 'status', 'dead-letters', 'redrive', 'replay', 'pause', 'resume']) expect(help.stdout).toContain(`  ${verb}`);
+    const unknown = await pipeline('launch');
+    expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown verb "launch"') });
+  });
+
+  it('explains each verb with --help', async () => {
+    expect(await pipeline('replay', '--help')).toMatchObject({ code: 0, stdout: expect.stringContaining('replay --run ID [--from trim-horizon|<ISO time>]') });
+  });
+
+  it('says what is wrong with its input', async () => {
+    expect(await pipeline('status')).toMatchObject({ code: 2, stderr: 'error: --run <id> is required\n' });
+    expect(await pipeline('status', '--run', 'a/b')).toMatchObject({ code: 2, stderr: expect.stringContaining('run id "a/b" is invalid') });
+    expect(await pipeline('status', '--run', 'x', '--bogus')).toMatchObject({ code: 2, stderr: expect.stringContaining("Unknown option '--bogus'") });
+    expect(await pipeline('dead-letters', '--run', 'x', '--reason', 'typo')).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown reason "typo"') });
+  });
+
+  it('runs, reports, lists dead letters and replays a run, each as one JSON object with --json', async () => {
+    const data = await tempDataDir();
+    const at = ['--data-dir', data.dir];
+    try {
+      const run = await pipeline('run', '--run', 'run-cli', '--records', '600', '--json', ...at);
+      expect(run.code).toBe(0);
+      const summary = JSON.parse(run.stdout);
+      expect(summary).toMatchObject({ runId: 'run-cli', read: 600, complete: true, conserved: true, spilled: 0, duplicatesDropped: 0 });
+      expect(summary.delivered + summary.deadLettered).toBe(600);
+
+      const status = JSON.parse((await pipeline('status', '--run', 'run-cli', '--json', ...at)).stdout);
+      expect(status).toMatchObject({ runId: 'run-cli', state: 'complete', read: 600 });
+      expect(status.perSlice.every((s: { done: boolean }) => s.done)).toBe(true);
+
+      const letters = JSON.parse((await pipeline('dead-letters', '--run', 'run-cli', '--reason', 'malformed-row', '--json', ...at)).stdout);
+      expect(letters).toMatchObject({ total: 1, byReason: { 'malformed-row': 1 } });
+
+      const replayed = await pipeline('replay', '--run', 'run-cli', '--from', 'trim-horizon', '--json', ...at);
+      expect(replayed.code).toBe(0);
+      expect(JSON.parse(replayed.stdout)).toMatchObject({
+        runId: 'run-cli',
+        read: 600,
+        delivered: summary.delivered,
+        deadLettered: summary.deadLettered,
+        spilled: 0,
+        complete: true,
+        identical: true,
+      });
+      expect(JSON.parse(replayed.stdout).duplicatesDropped).toBeGreaterThanOrEqual(summary.delivered);
+
+      expect(await pipeline('status', '--run', 'run-none', ...at)).toMatchObject({ code: 2, stderr: expect.stringContaining('run run-none does not exist') });
+    } finally {
+      await data.remove();
+    }
+  });
+});
