@@ -13,6 +13,7 @@ export type { ProcessorDeps, BatchCounts } from './process-batch';
 
 const { logger, metrics, captureClient } = observability('processor');
 let deps: ProcessorDeps | undefined;
+let overrides: Partial<ProcessorDeps> = {};
 
 function wire(): ProcessorDeps {
   if (deps) return deps;
@@ -32,7 +33,6 @@ function wire(): ProcessorDeps {
 }
 
 /** Lambda entry point for the records stream's event source mapping (ReportBatchItemFailures on). */
-// eslint-disable-next-line @typescript-eslint/no-unused-vars
 export async function handler(event: KinesisStreamEvent, _context?: Context): Promise<KinesisStreamBatchResponse> {
   try {
     const { batchItemFailures, counts } = await processBatch(event, wire());
@@ -47,7 +47,6 @@ export async function handler(event: KinesisStreamEvent, _context?: Context): Pr
   }
 }
 
-let overrides: Partial<ProcessorDeps> = {};
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and

@@ -15,6 +15,7 @@ export type { ReaderDeps, ReaderRequest, ReaderResult } from './read-run';
 
 const { logger, metrics, captureClient } = observability('reader');
 let deps: Omit<ReaderDeps, 'remainingMs' | 'continueRun'> | undefined;
+let overrides: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {};
 
 /** Built on first use, so configuration is read from the environment the function runs in. */
 function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
@@ -67,7 +68,6 @@ export async function handler(event: ReaderRequest, context?: Context): Promise<
   }
 }
 
-let overrides: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {};
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and

@@ -12,6 +12,7 @@ export type { WriterDeps, WriteCounts } from './write-batch';
 
 const { logger, metrics, captureClient } = observability('writer');
 let deps: WriterDeps | undefined;
+let overrides: Partial<WriterDeps> = {};
 
 function wire(): WriterDeps {
   if (deps) return deps;
@@ -47,7 +48,6 @@ export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamB
   }
 }
 
-let overrides: Partial<WriterDeps> = {};
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -105,10 +105,9 @@ export async function collateRun(options: CollateOptions): Promise<RunSummary> {
         if (seen.has(id)) continue; // redriven into the output: it counts as delivered
         byReason[reason] = (byReason[reason] ?? 0) + 1;
       }
-      const size = (await stat(outFile)).size;
-      const { readFile } = await import('node:fs/promises');
-      await store.put(bucket, LAYOUT.collatedPartKey(runId, p), size ? await readFile(outFile) : new Uint8Array(), 'application/x-ndjson');
+      await store.putFile(bucket, LAYOUT.collatedPartKey(runId, p), outFile, 'application/x-ndjson');
       await rm(outFile, { force: true });
+      await rm(files[p], { force: true });
     }
     const deadLettered = Object.values(byReason).reduce((a, b) => a + b, 0);
     const summary: RunSummary = {

@@ -65,6 +65,14 @@ describe('npm run pipeline', () => {
       });
       expect(JSON.parse(replayed.stdout).duplicatesDropped).toBeGreaterThanOrEqual(summary.delivered);
 
+      // A run past its deadline is reported as stalled with the slices still missing.
+      await (await import('./local-pipeline')).LocalPipeline.start({ dataDir: data.dir }).then(async (p) => {
+        await p.ledger.createManifest({ runId: 'run-stuck', job: 'j', createdAt: '2020-01-01T00:00:00Z', source: { bucket: 'b', prefix: '' }, slices: [{ id: 's000000' }] });
+        await p.stop();
+      });
+      const stuck = JSON.parse((await pipeline('status', '--run', 'run-stuck', '--deadline-minutes', '5', '--json', ...at)).stdout);
+      expect(stuck).toMatchObject({ state: 'stalled', missingSlices: ['s000000'] });
+
       expect(await pipeline('status', '--run', 'run-none', ...at)).toMatchObject({ code: 2, stderr: expect.stringContaining('run run-none does not exist') });
     } finally {
       await data.remove();

@@ -74,11 +74,12 @@ const VERBS: Record<string, Verb> = {
   },
   status: {
     summary: "show a run's progress slice by slice, and whether it is complete, paused or stalled",
-    usage: 'status --run ID [--json]',
-    options: runOption,
+    usage: `status --run ID [--deadline-minutes N] [--json]   (a run not complete N minutes after it was planned is stalled; default ${DEFAULTS.runDeadlineMinutes})`,
+    options: { ...runOption, 'deadline-minutes': { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
-      const report = await withPipeline(values, (p) => runStatus(p, runId));
+      const deadline = int('deadline-minutes', values['deadline-minutes'], DEFAULTS.runDeadlineMinutes);
+      const report = await withPipeline(values, (p) => runStatus(p, runId, new Date(), deadline));
       const lines = [
         `Run ${runId}: ${report.state} · slices read ${report.slicesRead}/${report.slices} · done ${report.slicesDone}/${report.slices} · records read ${report.read}`,
         ...report.perSlice.map((s) => `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`),

@@ -141,6 +141,8 @@ export class LocalPipeline {
       process.env[EMBEDDED_MARK] = 'true';
       process.env.AWS_ENDPOINT_URL_KINESIS = faultProxy?.endpoint ?? kinesis.endpoint;
       process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
+      // s3rver does not read aws-chunked uploads (streamed bodies with trailing checksums).
+      process.env.AWS_REQUEST_CHECKSUM_CALCULATION = 'WHEN_REQUIRED';
       process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
       process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
       delete process.env.AWS_SESSION_TOKEN;

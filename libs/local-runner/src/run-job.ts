@@ -3,7 +3,7 @@ import { collateRun, type RunSummary } from '@pipeline/collation';
 import { EXAMPLE_DEFAULTS, type ExampleDataOptions } from '@pipeline/example-job';
 import { DEFAULTS } from '@pipeline/limits';
 import { LAYOUT } from '@pipeline/records';
-import { completeRun, type RunStatus } from '@pipeline/run-ledger';
+import { completeRun, type RunManifest } from '@pipeline/run-ledger';
 import { loadExampleData } from './example-data';
 import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
 
@@ -60,33 +60,37 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
     started = Date.now();
 
     let reading = true;
-    let status: RunStatus | undefined;
+    let manifest: RunManifest | undefined;
+    const progress = async () => {
+      manifest ??= await pipeline.ledger.getManifest(runId);
+      return pipeline.ledger.progress(runId, manifest);
+    };
     const ticker = setInterval(() => {
-      void pipeline.ledger.status(runId).then((s) => {
-        status = s;
-        const [processor, writer] = pipeline.consumerStats();
-        log(
-          `${runId}: ${reading ? 'reading' : 'draining'} · slices read ${s.slicesRead}/${s.manifest?.slices.length ?? '?'} · done ${s.slicesDone} · ` +
-            `records read ${s.read} · processed ${processor?.recordsSucceeded ?? 0} · written ${writer?.recordsSucceeded ?? 0}`,
-        );
+      void progress().then((p) => {
+        const seconds = ((Date.now() - started) / 1000).toFixed(0);
+        log(`${runId}: ${reading ? 'reading' : 'draining'} · slices read ${p.read}/${p.planned || '?'} · done ${p.done}/${p.planned || '?'} · ${seconds} s`);
       }, () => undefined);
     }, 1000);
+    let paused = false;
     try {
       const read = await pipeline.read({ runId, source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix } });
       reading = false;
+      paused = read.paused;
       if (read.paused) log(`${runId} is paused: resume it with \`npm run pipeline -- resume --run ${runId}\``);
       const deadline = Date.now() + (options.timeoutMs ?? DEFAULTS.runDeadlineMinutes * 60_000);
+      // Poll with one listing a time: reading every marker would load the store as the run grows.
       for (;;) {
-        status = await pipeline.ledger.status(runId);
-        if (status.complete || read.paused || status.control?.state === 'paused') break;
+        const p = await progress();
+        if (p.planned > 0 && p.done === p.planned) break;
+        if (paused || (await pipeline.ledger.getControl(runId))?.state === 'paused') break;
         if (Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 250));
       }
       await pipeline.drain();
     } finally {
       clearInterval(ticker);
     }
-    status = await pipeline.ledger.status(runId);
+    const status = await pipeline.ledger.status(runId);
     const summary = await collateRun({
       store: pipeline.store,
       bucket: LOCAL_RESOURCES.resultsBucket,

@@ -39,7 +39,15 @@ export async function startTestStack(options: { buckets?: string[]; streams?: { 
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
     requestHandler: new NodeHttpHandler(),
   });
-  const s3 = new S3Client({ endpoint: s3Server.endpoint, region: REGION, forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS });
+  // s3rver does not read aws-chunked uploads, which the SDK sends for streamed bodies unless a
+  // checksum is only added when required (the SDK's standard AWS_REQUEST_CHECKSUM_CALCULATION setting).
+  const s3 = new S3Client({
+    endpoint: s3Server.endpoint,
+    region: REGION,
+    forcePathStyle: true,
+    credentials: LOCAL_S3_CREDENTIALS,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+  });
   for (const stream of options.streams ?? []) {
     await kinesis.send(new CreateStreamCommand({ StreamName: stream.name, ShardCount: stream.shards ?? 1 }));
   }

@@ -28,3 +28,24 @@ describe('ObjectStore on a real S3 server', () => {
     expect(await stack.store.get('store-bucket', 'gone')).toBeUndefined();
   });
 });
+
+describe('ObjectStore.putFile', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ buckets: ['file-bucket'] });
+  });
+  afterAll(() => stack.close());
+
+  it('uploads a file as it is read', async () => {
+    const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'put-file-'));
+    const path = join(dir, 'part');
+    const text = 'line\n'.repeat(100_000);
+    await writeFile(path, text);
+    await stack.store.putFile('file-bucket', 'part.ndjson', path);
+    expect(Buffer.from((await stack.store.get('file-bucket', 'part.ndjson'))!).toString()).toBe(text);
+    await rm(dir, { recursive: true });
+  });
+});

@@ -1,3 +1,5 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -11,6 +13,8 @@ import {
 /** The little of S3 the pipeline needs: small objects by key, listings by prefix, streamed reads. */
 export interface ObjectStore {
   put(bucket: string, key: string, body: Uint8Array | string, contentType?: string): Promise<void>;
+  /** Uploads a local file as it is read, never whole in memory. */
+  putFile(bucket: string, key: string, path: string, contentType?: string): Promise<void>;
   /** The object's bytes, or undefined when it does not exist. */
   get(bucket: string, key: string): Promise<Uint8Array | undefined>;
   /** The object's bytes as a stream, for objects too large to hold. */
@@ -28,6 +32,10 @@ export function s3ObjectStore(client: S3Client): ObjectStore {
   return {
     async put(bucket, key, body, contentType = 'application/json') {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+    async putFile(bucket, key, path, contentType = 'application/octet-stream') {
+      const { size } = await stat(path);
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(path), ContentLength: size, ContentType: contentType }));
     },
     async get(bucket, key) {
       try {

@@ -103,15 +103,24 @@ export class RunLedger {
 
   /** Whether every planned slice has its done marker, from one listing (no marker is read). */
   async allSlicesDone(run: string): Promise<boolean> {
-    const manifest = await this.getManifest(run);
-    if (!manifest) return false;
-    const planned = new Set(manifest.slices.map((s) => s.id));
-    let done = 0;
+    const progress = await this.progress(run);
+    return progress.planned > 0 && progress.done === progress.planned;
+  }
+
+  /**
+   * How many planned slices are read and done, from the manifest and one listing of the markers:
+   * cheap enough to poll while a run goes on (status reads every marker).
+   */
+  async progress(run: string, manifest?: RunManifest): Promise<{ planned: number; read: number; done: number }> {
+    const plan = manifest ?? (await this.getManifest(run));
+    if (!plan) return { planned: 0, read: 0, done: 0 };
+    const planned = new Set(plan.slices.map((s) => s.id));
+    const counts = { planned: planned.size, read: 0, done: 0 };
     for await (const object of this.store.list(this.bucket, LAYOUT.slicesPrefix(run))) {
-      const match = /\/slices\/([^/]+)\/done\.json$/.exec(object.key);
-      if (match && planned.has(match[1])) done += 1;
+      const match = /\/slices\/([^/]+)\/(read|done)\.json$/.exec(object.key);
+      if (match && planned.has(match[1])) counts[match[2] as 'read' | 'done'] += 1;
     }
-    return done === planned.size;
+    return counts;
   }
 
   async status(run: string): Promise<RunStatus> {
