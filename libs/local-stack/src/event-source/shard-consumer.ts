@@ -199,9 +199,18 @@ export class ShardConsumer {
     return this.buffered < cap.records && this.bufferedBytes < cap.bytes;
   }
 
+  // Bound a read by bytes too, from the size of the records read so far: a read of large records
+  // must not bring in far more than the read-ahead is meant to hold.
   private readLimit(): number {
-    return this.capacity().records - this.buffered;
+    const cap = this.capacity();
+    const byRecords = cap.records - this.buffered;
+    if (this.averageRecordBytes === 0) return Math.min(byRecords, this.rt.settings.batchSize);
+    const byBytes = Math.floor((cap.bytes - this.bufferedBytes) / this.averageRecordBytes);
+    return Math.max(1, Math.min(byRecords, byBytes));
   }
+
+  /** Running mean of the event records' bytes, for readLimit. */
+  private averageRecordBytes = 0;
 
   private accept(records: readonly StreamRecord[]): void {
     const now = this.rt.settings.clock();
@@ -212,6 +221,7 @@ export class ShardConsumer {
       this.lanes[laneOf(record.partitionKey, this.lanes.length)].queue.push({ record, event, bytes, readAt: now });
       this.buffered += 1;
       this.bufferedBytes += bytes;
+      this.averageRecordBytes = this.averageRecordBytes === 0 ? bytes : this.averageRecordBytes * 0.9 + bytes * 0.1;
     }
     this.rt.counters.recordsRead += records.length;
     this.lastReadSequence = records[records.length - 1].sequenceNumber;
