@@ -26,7 +26,7 @@ export const benchData = (records: number): ExampleDataOptions => ({
   rejectedEvery: 0,
 });
 
-const HEAP_CAP_MIB = 512;
+const HEAP_CAP_MIB = 384;
 
 interface SizeResult {
   records: number;
