@@ -5,7 +5,7 @@ import { DEFAULTS } from '@pipeline/limits';
 import { EXAMPLE_DEFAULTS } from '@pipeline/example-job';
 import { checkRunId } from '@pipeline/run-ledger';
 import { formatReport, jsonReport } from './format';
-import { LocalPipeline } from './local-pipeline';
+import { LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
 import { collate, CommandError, listDeadLetters, pause, redrive, replay, runStatus, unpark } from './operations';
 import { runJob } from './run-job';
 
@@ -85,6 +85,9 @@ const VERBS: Record<string, Verb> = {
         ...report.perSlice.map((s) => `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`),
         ...(report.missingSlices.length ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`] : []),
         ...(report.summary ? [`  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`] : []),
+        ...(report.eventSourceFailures
+          ? [`  the event source mappings gave up on ${report.eventSourceFailures} batches: see s3://${LOCAL_RESOURCES.resultsBucket}/event-source-failures/`]
+          : []),
       ];
       out.print(lines.join('\n'), report);
       return 0;

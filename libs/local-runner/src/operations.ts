@@ -41,6 +41,8 @@ export interface StatusReport {
   missingSlices: string[];
   deadline?: string;
   summary?: RunSummary;
+  /** Batches the event source mappings gave up on (their on-failure destination), for every run. */
+  eventSourceFailures: number;
   perSlice: { id: string; read?: number; malformed?: number; spilled?: number; done: boolean }[];
 }
 
@@ -61,6 +63,7 @@ export async function runStatus(pipeline: LocalPipeline, runId: string, now = ne
     missingSlices: stalled ? status.slices.filter((s) => !s.done).map((s) => s.id) : [],
     deadline: deadline.toISOString(),
     summary: await getJson<RunSummary>(pipeline.store, bucket, LAYOUT.summaryKey(runId)),
+    eventSourceFailures: await countObjects(pipeline.store, LAYOUT.onFailurePrefix()),
     perSlice: status.slices.map((s) => ({ id: s.id, read: s.read?.count, malformed: s.read?.malformed, spilled: s.read?.spilled, done: Boolean(s.done) })),
   };
 }
@@ -294,6 +297,12 @@ export async function unpark(pipeline: LocalPipeline, runId: string): Promise<{ 
     }
   }
   return { runId, unparked };
+}
+
+async function countObjects(store: ObjectStore, prefix: string): Promise<number> {
+  let count = 0;
+  for await (const _object of store.list(bucket, prefix)) count += 1;
+  return count;
 }
 
 function isEndOfSlice(data: Uint8Array): boolean {

@@ -22,7 +22,7 @@ export const LAYOUT = {
     return `${LAYOUT.deadLettersPrefix(run, letter.reason)}${name}.json`;
   },
   /** What the event source mappings gave up on (their on-failure destination), one object per batch. */
-  onFailurePrefix: (stage: string) => `event-source-failures/${stage}/`,
+  onFailurePrefix: (stage?: string) => `event-source-failures/${stage ? `${stage}/` : ''}`,
   runPrefix: (run: string) => `runs/${run}/`,
   manifestKey: (run: string) => `runs/${run}/manifest.json`,
   sliceReadKey: (run: string, slice: string) => `runs/${run}/slices/${slice}/read.json`,

@@ -54,7 +54,7 @@ export const LOCAL_POLLER = {
   /** A Kinesis call that takes longer than this is abandoned and retried (an unanswered call must not stall a shard). */
   kinesisCallTimeoutMs: 10_000,
   /** Records read ahead per lane, in batches: bounds memory while keeping the next batch ready. */
-  readAheadBatchesPerLane: 2,
+  readAheadBatchesPerLane: 1,
   /** drain() gives up after this long unless told otherwise. */
   drainTimeoutMs: 30_000,
   /** How often drain() looks at the shards. */
