@@ -1,4 +1,4 @@
-import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { backoffDelay } from '@pipeline/batching';
 import { PermanentError, type Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
@@ -6,7 +6,7 @@ import type { ObjectStore } from '@pipeline/object-store';
 import {
   decodeRecord,
   envelopeRun,
-  originOf,
+  unreadableLine,
   formatIssues,
   type DataEnvelope,
   type DeadLetterEnvelope,
@@ -77,7 +77,7 @@ export async function processBatch(
       let current: { id?: RecordId; envelope?: Envelope } = {};
       try {
         if (!line.ok) {
-          await out.add({ data: await spill.stage(unreadable(record, j, line.error.message, line.bytes)), partitionKey });
+          await out.add({ data: await spill.stage(unreadableLine('processor', record, j, line.error, line.bytes)), partitionKey });
           counts.deadLettered += 1;
           continue;
         }
@@ -203,17 +203,6 @@ function deadLetter(id: RecordId, reason: DeadLetterReason, message: string, pay
   return { v: 1, kind: 'dead-letter', id, stage: 'processor', reason, message, payload, ...(attempts ? { attempts } : {}) };
 }
 
-function unreadable(record: KinesisStreamRecord, line: number, message: string, bytes: Uint8Array): DeadLetterEnvelope {
-  return {
-    v: 1,
-    kind: 'dead-letter',
-    stage: 'processor',
-    reason: 'invalid-envelope',
-    message,
-    origin: originOf(record, line),
-    payload: Buffer.from(bytes).toString('base64'),
-  };
-}
 
 function misplaced(envelope: Envelope & { id?: RecordId }): DeadLetterEnvelope {
   return {

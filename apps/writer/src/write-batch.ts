@@ -1,4 +1,4 @@
-import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { BatchPacker } from '@pipeline/batching';
 import { Deliverer, type DeliveryPort } from '@pipeline/delivery';
 import { FIREHOSE } from '@pipeline/limits';
@@ -6,7 +6,7 @@ import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
 import {
   decodeRecord,
   envelopeRun,
-  originOf,
+  unreadableLine,
   largeResultLine,
   LAYOUT,
   resultLine,
@@ -81,7 +81,7 @@ export async function writeBatch(
       const line = unpacked[j];
       try {
         if (!line.ok) {
-          await storeDeadLetter(unreadable(record, j, line.error.message, line.bytes));
+          await storeDeadLetter(unreadableLine('writer', record, j, line.error, line.bytes));
           continue;
         }
         let envelope: Envelope = line.envelope;
@@ -179,14 +179,3 @@ async function lineFor(envelope: ResultEnvelope, deps: WriterDeps): Promise<Uint
   return encoder.encode(largeResultLine(envelope.id, key));
 }
 
-function unreadable(record: KinesisStreamRecord, line: number, message: string, bytes: Uint8Array): DeadLetterEnvelope {
-  return {
-    v: 1,
-    kind: 'dead-letter',
-    stage: 'writer',
-    reason: 'invalid-envelope',
-    message,
-    origin: originOf(record, line),
-    payload: Buffer.from(bytes).toString('base64'),
-  };
-}

@@ -1,4 +1,4 @@
-import { decodeEnvelope, EnvelopeError, type Envelope } from './envelope';
+import { decodeEnvelope, EnvelopeError, originOf, type DeadLetterEnvelope, type Envelope, type Stage } from './envelope';
 
 /**
  * A Kinesis record holds one envelope, or several of one partition key packed one per line (JSON
@@ -43,4 +43,26 @@ export function decodeRecord(data: Uint8Array): UnpackedEnvelope[] {
       return { ok: false, error: error as EnvelopeError, bytes };
     }
   });
+}
+
+/**
+ * The dead letter of a line that is not an envelope: it has no record id, so it is named by where
+ * it was on the stream, and keeps its bytes (base64).
+ */
+export function unreadableLine(
+  stage: Stage,
+  record: { eventSourceARN?: string; kinesis: { partitionKey: string; sequenceNumber: string } },
+  line: number,
+  error: EnvelopeError,
+  bytes: Uint8Array,
+): DeadLetterEnvelope {
+  return {
+    v: 1,
+    kind: 'dead-letter',
+    stage,
+    reason: 'invalid-envelope',
+    message: error.message,
+    origin: originOf(record, line),
+    payload: Buffer.from(bytes).toString('base64'),
+  };
 }
