@@ -182,6 +182,14 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     expect((out[0] as DeadLetterEnvelope).message).toMatch(/downstream keeps timing out/);
   });
 
+  it('fails the whole invocation when the results stream keeps refusing puts, so no earlier record loses its output', async () => {
+    const refusing = { putRecords: async () => { throw Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }); } };
+    const marker = { data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }), partitionKey: pk };
+    await expect(processBatch(kinesisEvent([data(30, { word: 'a' }), marker]), { ...deps(), putRecords: refusing })).rejects.toMatchObject({
+      name: 'PutRecordsError',
+    });
+  });
+
   it('parks the records of a paused run in one object and puts none of them on the stream', async () => {
     const ledger = new RunLedger(stack.store, LEDGER);
     await ledger.setControl('run-paused', { state: 'paused', at: new Date().toISOString() });

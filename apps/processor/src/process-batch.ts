@@ -16,7 +16,7 @@ import {
 } from '@pipeline/records';
 import { countFailure, parkRecords, type ControlCache, type ParkedRecord } from '@pipeline/run-ledger';
 import { PointerError, Spill } from '@pipeline/spill';
-import { StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
+import { PutRecordsError, StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
 
 export interface ProcessorDeps {
   job: Job;
@@ -131,15 +131,19 @@ export async function processBatch(
             break;
         }
       } catch (error) {
-        // Anything not caught as deterministic above may pass (a throttled call, a timeout): retry it,
-        // a bounded number of invocations, then dead-letter it so the shard moves on.
+        // The results stream refused a batch after its bounded attempts: that batch held output of
+        // earlier records too, so the whole invocation must be retried, not just this record.
+        if (error instanceof PutRecordsError) throw error;
+        // Anything else not caught as deterministic above may pass (a throttled call, a timeout):
+        // retry this record, a bounded number of invocations, then dead-letter it so the shard moves on.
         const message = (error as Error).message;
         if (current.id && (await givenUp(current.id, message, deps))) {
           try {
             await out.add({ data: await spill.stage(retriesExhausted(current.id, message, current.envelope, deps)), partitionKey });
             counts.deadLettered += 1;
             continue;
-          } catch {
+          } catch (failure) {
+            if (failure instanceof PutRecordsError) throw failure;
             // Could not even dead-letter it: report it like any transient failure.
           }
         }

@@ -137,6 +137,10 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
         break;
       }
       const slice = pending[next++];
+      if (await isPaused()) {
+        result.paused = true;
+        break;
+      }
       try {
         const counts = await readSlice(runId, slice, await headerOf(slice), deps, isPaused);
         result.slicesReadNow += 1;

@@ -1,6 +1,6 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { BatchPacker } from '@pipeline/batching';
-import { Deliverer, type DeliveryPort } from '@pipeline/delivery';
+import { Deliverer, DeliveryError, type DeliveryPort } from '@pipeline/delivery';
 import { FIREHOSE } from '@pipeline/limits';
 import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
 import {
@@ -132,6 +132,9 @@ export async function writeBatch(
             });
         }
       } catch (error) {
+        // Firehose refused a batch after its bounded attempts: it held results of earlier records
+        // too, so the whole invocation must be retried, not just this record.
+        if (error instanceof DeliveryError) throw error;
         deps.log?.('transient failure, reporting the rest of the batch', {
           sequenceNumber: record.kinesis.sequenceNumber,
           error: (error as Error).message,

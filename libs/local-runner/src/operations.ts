@@ -126,8 +126,12 @@ export async function redriveEnvelope(letter: DeadLetterEnvelope): Promise<Envel
     case 'invalid-envelope':
       // The payload is the envelope as it arrived (a pointer): put it back as it was.
       return letter.payload as Envelope;
-    default:
+    default: {
+      // A spilled record's dead letter keeps its pointer: put the pointer back as it was.
+      const payload = letter.payload as { kind?: string } | undefined;
+      if (payload && typeof payload === 'object' && payload.kind === 'pointer') return letter.payload as Envelope;
       return { v: 1, kind: 'data', id: letter.id, body: letter.payload };
+    }
   }
 }
 
@@ -139,8 +143,9 @@ export interface RedriveReport {
 }
 
 /**
- * Puts a run's dead letters (all, or one reason's) back through the processor. Each is archived
- * first; a record that fails again is dead-lettered anew. The redriven records travel behind their
+ * Puts a run's dead letters (all, or one reason's) back through the processor. Each is copied to
+ * an archive first and removed only once the redrive is through; a record that fails again is
+ * dead-lettered anew. The redriven records travel behind their
  * own end-of-slice marker, so the writer says when the redrive is through, and the run is collated
  * again: a redriven record reaches the output once, and no longer counts as dead-lettered.
  */
@@ -153,17 +158,18 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
   const spill = new Spill({ store: pipeline.store, bucket: LOCAL_RESOURCES.spillBucket, prefix: process.env.SPILL_PREFIX || DEFAULTS.spillPrefix });
   let redriven = 0;
   let skipped = 0;
+  const moved: { key: string; recordedAt?: string }[] = [];
   await pipeline.startConsumers();
   for await (const object of pipeline.store.list(bucket, LAYOUT.deadLettersPrefix(runId, reason))) {
-    const letter = await getJson<DeadLetterEnvelope>(pipeline.store, bucket, object.key);
+    const letter = await getJson<DeadLetterEnvelope & { recordedAt?: string }>(pipeline.store, bucket, object.key);
     const envelope = letter && (await redriveEnvelope(letter));
     if (!envelope || envelope.kind === 'end-of-slice') {
       skipped += 1;
       continue;
     }
     await pipeline.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
-    await pipeline.store.delete(bucket, object.key);
     await producer.add({ data: envelope.kind === 'pointer' ? encodeEnvelope(envelope) : await spill.stage(envelope), partitionKey });
+    moved.push({ key: object.key, recordedAt: letter.recordedAt });
     redriven += 1;
   }
   await producer.flush();
@@ -171,6 +177,12 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
   await producer.flush();
   await waitFor(async () => (await getJson(pipeline.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined, 'the redrive to be written');
   await pipeline.drain();
+  // Only now is each redriven record delivered or dead-lettered anew: remove the old dead letters,
+  // but not one the writer has just written again at the same key (the record failed again).
+  for (const { key, recordedAt } of moved) {
+    const current = await getJson<{ recordedAt?: string }>(pipeline.store, bucket, key);
+    if (current && current.recordedAt === recordedAt) await pipeline.store.delete(bucket, key);
+  }
   return { runId, redriven, skipped, summary: await collate(pipeline, runId) };
 }
 
@@ -269,17 +281,31 @@ export async function pause(pipeline: LocalPipeline, runId: string, reason = 'pa
 }
 
 /**
- * Resumes a paused run: marks it running, waits until no stage can still be parking its records,
- * then puts every parked record back on the stream it came from, in order.
+ * Resumes a paused run without loss or reordering:
+ * 1. while the run is still paused, both stages consume what is on their streams, so every record
+ *    of the run that is still travelling is parked too (none can pass the records parked before it);
+ * 2. with the stages stopped, the run is marked running and, once no stage can still be trusting
+ *    its cached "paused", the parked records go back on their streams — the writer's first (they
+ *    had already passed the processor, so they are the older), each stage's in arrival order;
+ * 3. the stages start again.
  */
 export async function unpark(pipeline: LocalPipeline, runId: string): Promise<{ runId: string; unparked: number }> {
   await requireManifest(pipeline, runId);
+  if ((await pipeline.ledger.getControl(runId))?.state !== 'paused') {
+    await pipeline.ledger.setControl(runId, { state: 'paused', at: new Date().toISOString(), reason: 'resuming' });
+  }
+  await pipeline.startConsumers();
+  await new Promise((r) => setTimeout(r, DEFAULTS.controlCacheMs + 100));
+  await pipeline.drain();
+  await pipeline.stopConsumers();
+
   await pipeline.ledger.setControl(runId, { state: 'running', at: new Date().toISOString() });
   await new Promise((r) => setTimeout(r, DEFAULTS.controlCacheMs + 100));
   let unparked = 0;
   const streams: Record<ParkingStage, string> = { processor: LOCAL_RESOURCES.recordsStream, writer: LOCAL_RESOURCES.resultsStream };
-  for (const stage of ['processor', 'writer'] as const) {
+  for (const stage of ['writer', 'processor'] as const) {
     const producer = new StreamProducer({ streamName: streams[stage], port: kinesisPutRecordsPort(pipeline.kinesis) });
+    const done: string[] = [];
     // Keys sort by first sequence number: batches go back in the order they arrived.
     for await (const object of pipeline.store.list(bucket, parkedPrefix(runId, stage))) {
       const parked = await getJson<{ records: ParkedRecord[] }>(pipeline.store, bucket, object.key);
@@ -292,10 +318,12 @@ export async function unpark(pipeline: LocalPipeline, runId: string): Promise<{ 
         if (isMarker) await producer.flush();
         unparked += 1;
       }
-      await producer.flush();
-      await pipeline.store.delete(bucket, object.key);
+      done.push(object.key);
     }
+    await producer.flush();
+    for (const key of done) await pipeline.store.delete(bucket, key);
   }
+  await pipeline.startConsumers();
   return { runId, unparked };
 }
 

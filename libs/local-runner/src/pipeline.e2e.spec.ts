@@ -272,19 +272,23 @@ describe('the pipeline end to end on the embedded stack', () => {
   });
 
   it('pause halts a run and resume continues it without loss', async () => {
-    const h = await harness();
+    const runId = 'run-pause';
+    let paused = false;
+    const h = await harness({
+      // The operator pauses the run just as the processor sees its first records.
+      wrapProcessor: (handler) => async (event, context) => {
+        if (!paused) {
+          paused = true;
+          await pause(h.pipeline, runId);
+        }
+        return handler(event, context);
+      },
+    });
     try {
-      const runId = 'run-pause';
-      await h.pipeline.startConsumers();
-      // Pause as soon as the run exists, while its records are in flight.
-      const pausing = (async () => {
-        while (!(await h.pipeline.ledger.getManifest(runId))) await new Promise((r) => setTimeout(r, 20));
-        await pause(h.pipeline, runId);
-      })();
-      const paused = await h.run(runId);
-      await pausing;
-      expect(paused.complete).toBe(false);
-      await unpark(h.pipeline, runId);
+      const halted = await h.run(runId);
+      expect(halted.complete).toBe(false);
+      const { unparked } = await unpark(h.pipeline, runId);
+      expect(unparked).toBeGreaterThan(0);
       const resumed = await runJob({ runId, pipeline: h.pipeline, sourcePrefix: 'example/', timeoutMs: 120_000 });
       await expectExactOutcome(h, resumed);
     } finally {

@@ -49,7 +49,10 @@ export interface RunStatus {
   slices: SliceProgress[];
   slicesRead: number;
   slicesDone: number;
-  /** Positions read in the slices read so far. */
+  /**
+   * Positions read so far: a done slice counts what its end-of-slice marker carried (the writer saw
+   * it), a slice only read counts its read marker.
+   */
   read: number;
   complete: boolean;
 }
@@ -135,7 +138,7 @@ export class RunLedger {
       slices,
       slicesRead,
       slicesDone,
-      read: slices.reduce((sum, s) => sum + (s.read?.count ?? 0), 0),
+      read: slices.reduce((sum, s) => sum + (s.done?.count ?? s.read?.count ?? 0), 0),
       complete: manifest !== undefined && slicesDone === manifest.slices.length,
     };
   }
