@@ -23,7 +23,7 @@ function wire(): ProcessorDeps {
     job,
     putRecords: kinesisPutRecordsPort(captureClient(kinesisClient())),
     resultsStream: config.resultsStream,
-    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix!, thresholdBytes: config.spillThresholdBytes! },
+    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix, thresholdBytes: config.spillThresholdBytes },
     control: new ControlCache(new RunLedger(store, config.resultsBucket)),
     parking: { store, bucket: config.resultsBucket },
     log: (message, fields) => logger.warn(message, fields ?? {}),

@@ -25,7 +25,7 @@ function wire(): WriterDeps {
     store,
     resultsBucket: config.resultsBucket,
     ledger,
-    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix!, thresholdBytes: config.spillThresholdBytes! },
+    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix, thresholdBytes: config.spillThresholdBytes },
     control: new ControlCache(ledger),
     log: (message, fields) => logger.warn(message, fields ?? {}),
     ...overrides,

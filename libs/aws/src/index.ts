@@ -17,7 +17,7 @@ function customEndpoint(service: 'KINESIS' | 'S3' | 'FIREHOSE', env: NodeJS.Proc
   return env[`AWS_ENDPOINT_URL_${service}`] ?? env.AWS_ENDPOINT_URL;
 }
 
-export function kinesisClient(env: NodeJS.ProcessEnv = process.env): KinesisClient {
+export function kinesisClient(): KinesisClient {
   return new KinesisClient({ requestHandler: httpHandler(), maxAttempts: 5 });
 }
 
@@ -27,7 +27,7 @@ export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
   return new S3Client({ forcePathStyle, requestHandler: httpHandler(), maxAttempts: 5 });
 }
 
-export function firehoseClient(env: NodeJS.ProcessEnv = process.env): FirehoseClient {
+export function firehoseClient(): FirehoseClient {
   return new FirehoseClient({ requestHandler: httpHandler(), maxAttempts: 5 });
 }
 

@@ -21,12 +21,13 @@ export const ENV = {
   readerConcurrency: 'READER_CONCURRENCY',
 } as const;
 
+/** Names and buckets are optional here (a handler says which it needs); every other key has its default. */
 const ConfigSchema = z.object({
-  recordsStream: z.string().min(1),
-  resultsStream: z.string().min(1),
-  deliveryStream: z.string().min(1),
-  resultsBucket: z.string().min(3),
-  spillBucket: z.string().min(3),
+  recordsStream: z.string().min(1).optional(),
+  resultsStream: z.string().min(1).optional(),
+  deliveryStream: z.string().min(1).optional(),
+  resultsBucket: z.string().min(3).optional(),
+  spillBucket: z.string().min(3).optional(),
   spillPrefix: z.string().default(DEFAULTS.spillPrefix),
   spillThresholdBytes: bytes.max(KINESIS.maxRecordBytes - KINESIS.maxPartitionKeyLength).default(DEFAULTS.spillThresholdBytes),
   sourceBucket: z.string().min(3).optional(),
@@ -36,6 +37,8 @@ const ConfigSchema = z.object({
 });
 export type PipelineConfig = z.infer<typeof ConfigSchema>;
 type ConfigKey = keyof typeof ENV;
+/** The configuration with the keys a handler asked for known to be set. */
+export type ConfigWith<K extends ConfigKey> = PipelineConfig & { [P in K]-?: NonNullable<PipelineConfig[P]> };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -45,34 +48,17 @@ export class ConfigError extends Error {
  * Reads the keys a handler needs; a missing or invalid one fails at cold start with the variable's name.
  * @example const config = readConfig(['recordsStream', 'spillBucket']);
  */
-export function readConfig<K extends ConfigKey>(
-  keys: readonly K[],
-  env: NodeJS.ProcessEnv = process.env,
-): Pick<PipelineConfig, K> & Omit<Partial<PipelineConfig>, K> {
-  const raw: Record<string, string | undefined> = {};
+export function readConfig<K extends ConfigKey>(keys: readonly K[], env: NodeJS.ProcessEnv = process.env): ConfigWith<K> {
+  const raw: Record<string, string> = {};
   for (const key of Object.keys(ENV) as ConfigKey[]) {
     const value = env[ENV[key]];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  const parsed = ConfigSchema.partial().safeParse(raw);
   const problems = keys.filter((k) => raw[k] === undefined).map((k) => `${ENV[k]}: is not set`);
+  const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(`${ENV[String(issue.path[0]) as ConfigKey]}: ${issue.message}`);
   }
   if (problems.length || !parsed.success) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
-  return { ...withDefaults(parsed.data), ...definedOnly(parsed.data) } as Pick<PipelineConfig, K> & Omit<Partial<PipelineConfig>, K>;
-}
-
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function withDefaults(partial: Partial<PipelineConfig>): Partial<PipelineConfig> {
-  return {
-    spillPrefix: partial.spillPrefix ?? DEFAULTS.spillPrefix,
-    spillThresholdBytes: partial.spillThresholdBytes ?? DEFAULTS.spillThresholdBytes,
-    sourcePrefix: partial.sourcePrefix ?? '',
-    sliceBytes: partial.sliceBytes ?? DEFAULTS.sliceBytes,
-    readerConcurrency: partial.readerConcurrency ?? DEFAULTS.readerConcurrency,
-  };
+  return parsed.data as ConfigWith<K>;
 }

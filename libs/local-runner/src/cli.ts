@@ -28,6 +28,8 @@ const common = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 const runOption = { run: { type: 'string' } } as const;
+/** Local runs use smaller slices than AWS (DEFAULTS.sliceBytes) so the example shows several in flight. */
+const LOCAL_SLICE_BYTES = 1024 * 1024;
 
 function requireRun(values: Values): string {
   if (typeof values.run !== 'string') throw new CommandError('--run <id> is required');
@@ -56,15 +58,15 @@ async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline)
 
 const VERBS: Record<string, Verb> = {
   run: {
-    summary: 'run the example job (or resume a run) end to end and print its summary',
-    usage: `run [--run ID] [--records N] [--shards N] [--slice-bytes N] [--json]`,
+    summary: 'run the example job (or resume a run) end to end and print its summary (what `npm start` does)',
+    usage: `run [--run ID] [--records N] [--shards N] [--slice-bytes N] [--json]   (defaults: ${EXAMPLE_DEFAULTS.records} records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run)`,
     options: { ...runOption, records: { type: 'string' }, shards: { type: 'string' }, 'slice-bytes': { type: 'string' } },
     async run(values, out) {
       const report = await runJob({
         runId: values.run === undefined ? undefined : requireRun(values),
         dataDir: values['data-dir'] as string | undefined,
         shardCount: int('shards', values.shards, DEFAULTS.shardCount),
-        sliceBytes: int('slice-bytes', values['slice-bytes'], 1024 * 1024),
+        sliceBytes: int('slice-bytes', values['slice-bytes'], LOCAL_SLICE_BYTES),
         data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
         progress: out.progress,
       });
@@ -157,9 +159,8 @@ const VERBS: Record<string, Verb> = {
     async run(values, out) {
       const runId = requireRun(values);
       const report = await withPipeline(values, async (pipeline) => {
-        const manifest = await pipeline.ledger.getManifest(runId);
-        await pipeline.startConsumers();
         const { unparked } = await unpark(pipeline, runId);
+        const manifest = await pipeline.ledger.getManifest(runId);
         out.progress(`put ${unparked} parked records back on their streams`);
         return runJob({ runId, pipeline, sourcePrefix: manifest!.source.prefix, progress: out.progress });
       });

@@ -17,6 +17,7 @@ import {
 } from '@pipeline/records';
 import { parkedPrefix, type ParkedRecord, type ParkingStage, type RunStatus } from '@pipeline/run-ledger';
 import { Spill } from '@pipeline/spill';
+import { readConfig } from '@pipeline/config';
 import { kinesisPutRecordsPort, StreamProducer } from '@pipeline/stream-producer';
 import { job } from '@pipeline/active-job';
 import { parseRows } from '@pipeline/sources';
@@ -155,7 +156,9 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
   const redriveSlice = `redrive-${Date.now()}`;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
   const producer = new StreamProducer({ streamName: LOCAL_RESOURCES.recordsStream, port: kinesisPutRecordsPort(pipeline.kinesis) });
-  const spill = new Spill({ store: pipeline.store, bucket: LOCAL_RESOURCES.spillBucket, prefix: process.env.SPILL_PREFIX || DEFAULTS.spillPrefix });
+  // Spill as the reader does: the same bucket, prefix and threshold the handlers were given.
+  const config = readConfig(['spillBucket']);
+  const spill = new Spill({ store: pipeline.store, bucket: config.spillBucket, prefix: config.spillPrefix, thresholdBytes: config.spillThresholdBytes });
   let redriven = 0;
   let skipped = 0;
   const moved: { key: string; recordedAt?: string }[] = [];
