@@ -14,4 +14,9 @@ export const SOURCE_LIMITS = {
   overrunWindowBytes: 64 * KiB,
   /** How much of an over-long line an error entry keeps, so the user can find it. */
   rawPreviewBytes: 1 * KiB,
+  /**
+   * Requests (the first included) for one byte range whose body breaks off mid-way (a reset or
+   * aborted connection): each resumes at the first byte not yet read.
+   */
+  rangeReadAttempts: 3,
 } as const;

@@ -55,3 +55,38 @@ describe('s3ObjectSource', () => {
     await expect(source.getRange(BUCKET, 'missing.txt', 0, 1)).rejects.toThrow(/NoSuchKey|does not exist/);
   });
 });
+
+describe('s3ObjectSource when a range body breaks off', () => {
+  /** A stand-in client (the edge case cannot be made to happen on demand against a real server). */
+  function flakyClient(text: string, breaksAfter: number[]) {
+    const ranges: string[] = [];
+    const client = {
+      async send(command: { input: { Range: string } }) {
+        ranges.push(command.input.Range);
+        const [from, to] = /bytes=(\d+)-(\d+)/.exec(command.input.Range)!.slice(1).map(Number);
+        const bytes = Buffer.from(text).subarray(from, to + 1);
+        const cut = breaksAfter.shift();
+        return {
+          Body: (async function* () {
+            if (cut === undefined) return yield bytes;
+            yield bytes.subarray(0, cut);
+            throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+          })(),
+        };
+      },
+    };
+    return { source: s3ObjectSource(client as never), ranges };
+  }
+
+  it('asks for the rest from the first byte not yet read, and yields every byte once', async () => {
+    const { source, ranges } = flakyClient('0123456789', [3, 2]);
+    const chunks = await collect(await source.getRange('b', 'k', 1, 8));
+    expect(Buffer.concat(chunks).toString()).toBe('12345678');
+    expect(ranges).toEqual(['bytes=1-8', 'bytes=4-8', 'bytes=6-8']);
+  });
+
+  it('gives up after its bounded attempts with the error that broke the body', async () => {
+    const { source } = flakyClient('0123456789', [1, 1, 1, 1]);
+    await expect(collect(await source.getRange('b', 'k', 0, 9))).rejects.toThrow('aborted');
+  });
+});

@@ -1,3 +1,4 @@
+import { SOURCE_LIMITS } from './limits';
 import { GetObjectCommand, paginateListObjectsV2, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
 
 /** One object as a listing returns it. */
@@ -49,21 +50,56 @@ export function s3ObjectSource(client: S3Client, opts: { pageSize?: number } = {
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(endInclusive) || start < 0 || endInclusive < start) {
         throw new ObjectRangeError(`byte range ${start}-${endInclusive} of s3://${bucket}/${key} is not a valid range`);
       }
-      try {
-        const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${endInclusive}` }));
-        const body = response.Body as unknown;
-        if (body === undefined || body === null) return empty();
-        if (typeof body === 'object' && Symbol.asyncIterator in body) return body as AsyncIterable<Uint8Array>;
-        throw new ObjectRangeError(`GetObject for s3://${bucket}/${key} returned a body that cannot be streamed`);
-      } catch (error) {
-        // S3 answers 416 for a range that starts past the end: nothing to read, not a failure.
-        if (error instanceof S3ServiceException && (error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416)) {
-          return empty();
+      const open = async (from: number): Promise<AsyncIterable<Uint8Array>> => {
+        try {
+          const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${from}-${endInclusive}` }));
+          const body = response.Body as unknown;
+          if (body === undefined || body === null) return empty();
+          if (typeof body === 'object' && Symbol.asyncIterator in body) return body as AsyncIterable<Uint8Array>;
+          throw new ObjectRangeError(`GetObject for s3://${bucket}/${key} returned a body that cannot be streamed`);
+        } catch (error) {
+          // S3 answers 416 for a range that starts past the end: nothing to read, not a failure.
+          if (error instanceof S3ServiceException && (error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416)) {
+            return empty();
+          }
+          throw error;
         }
-        throw error;
-      }
+      };
+      return resuming(await open(start), start, endInclusive, open);
     },
   };
 }
 
 async function* empty(): AsyncIterable<Uint8Array> {}
+
+/** A body that broke off mid-way: the connection was reset or aborted, not refused. */
+function isBrokenBody(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || message === 'aborted';
+}
+
+/**
+ * Streams a range, and when its body breaks off, requests the rest from the first byte not yet
+ * read: a bounded number of times (SOURCE_LIMITS.rangeReadAttempts), so a long slice survives a
+ * dropped connection without being read again from its start.
+ */
+async function* resuming(
+  body: AsyncIterable<Uint8Array>,
+  start: number,
+  endInclusive: number,
+  open: (from: number) => Promise<AsyncIterable<Uint8Array>>,
+): AsyncIterable<Uint8Array> {
+  let next = start;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      for await (const chunk of body) {
+        next += chunk.byteLength;
+        yield chunk;
+      }
+      return;
+    } catch (error) {
+      if (!isBrokenBody(error) || attempt >= SOURCE_LIMITS.rangeReadAttempts || next > endInclusive) throw error;
+      body = await open(next);
+    }
+  }
+}
