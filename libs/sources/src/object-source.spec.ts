@@ -67,8 +67,11 @@ describe('s3ObjectSource when a range body breaks off', () => {
         const bytes = Buffer.from(text).subarray(from, to + 1);
         const cut = breaksAfter.shift();
         return {
-          Body: (async function* () {
-            if (cut === undefined) return yield bytes;
+          Body: (async function* (): AsyncGenerator<Uint8Array> {
+            if (cut === undefined) {
+              yield bytes;
+              return;
+            }
             yield bytes.subarray(0, cut);
             throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
           })(),
