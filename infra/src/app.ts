@@ -65,18 +65,34 @@ export function buildPipeline(app: App, props: PipelineProps): PipelineStacks {
     tags: { ...tags, app: stack },
   });
 
-  const shared = new SharedStack(app, STACK_IDS.shared, { ...stackProps('shared', 'Streams, buckets, Firehose and dashboard shared by the pipeline apps'), config });
+  const shared = new SharedStack(app, STACK_IDS.shared, {
+    ...stackProps('shared', 'Streams, buckets, Firehose and dashboard shared by the pipeline apps'),
+    config,
+  });
   const stacks: PipelineStacks = { shared };
   if (apps.includes('reader')) {
-    stacks.reader = new ReaderStack(app, STACK_IDS.reader, { ...stackProps('reader', 'Scheduled reader'), config, code: props.code('reader') });
+    stacks.reader = new ReaderStack(app, STACK_IDS.reader, {
+      ...stackProps('reader', 'Scheduled reader'),
+      config,
+      code: props.code('reader'),
+    });
   }
   if (apps.includes('processor')) {
-    stacks.processor = new ProcessorStack(app, STACK_IDS.processor, { ...stackProps('processor', 'Processor on the records stream'), config, code: props.code('processor') });
+    stacks.processor = new ProcessorStack(app, STACK_IDS.processor, {
+      ...stackProps('processor', 'Processor on the records stream'),
+      config,
+      code: props.code('processor'),
+    });
   }
   if (apps.includes('writer')) {
-    stacks.writer = new WriterStack(app, STACK_IDS.writer, { ...stackProps('writer', 'Writer on the results stream'), config, code: props.code('writer') });
+    stacks.writer = new WriterStack(app, STACK_IDS.writer, {
+      ...stackProps('writer', 'Writer on the results stream'),
+      config,
+      code: props.code('writer'),
+    });
   }
-  for (const stack of [stacks.reader, stacks.processor, stacks.writer]) stack?.addStackDependency(shared, 'uses the shared streams and buckets by name');
+  for (const stack of [stacks.reader, stacks.processor, stacks.writer])
+    stack?.addStackDependency(shared, 'uses the shared streams and buckets by name');
   if (props.nag ?? true) registerNag(app);
   return stacks;
 }

@@ -94,7 +94,9 @@ export interface InfraConfig {
   };
 }
 
-type DeepPartial<T> = { [K in keyof T]?: NonNullable<T[K]> extends object ? DeepPartial<NonNullable<T[K]>> | null : T[K] | null };
+type DeepPartial<T> = {
+  [K in keyof T]?: NonNullable<T[K]> extends object ? DeepPartial<NonNullable<T[K]>> | null : T[K] | null;
+};
 /** What an environment or PIPELINE_OVERRIDES may set; `null` unsets an optional setting. */
 export type InfraConfigOverrides = DeepPartial<InfraConfig>;
 
@@ -187,9 +189,16 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const EventSourceSchema = z.strictObject({
   batchSize: int(1, EVENT_SOURCE_MAPPING.maxBatchSize),
   batchingWindowSeconds: int(0, EVENT_SOURCE_MAPPING.maxBatchingWindowSeconds),
-  parallelizationFactor: int(EVENT_SOURCE_MAPPING.minParallelizationFactor, EVENT_SOURCE_MAPPING.maxParallelizationFactor),
+  parallelizationFactor: int(
+    EVENT_SOURCE_MAPPING.minParallelizationFactor,
+    EVENT_SOURCE_MAPPING.maxParallelizationFactor,
+  ),
   bisectBatchOnError: z.boolean(),
-  retryAttempts: int(0, EVENT_SOURCE_MAPPING.maxRetryAttempts, 'bounded: -1, retrying until the record expires, is not allowed'),
+  retryAttempts: int(
+    0,
+    EVENT_SOURCE_MAPPING.maxRetryAttempts,
+    'bounded: -1, retrying until the record expires, is not allowed',
+  ),
   maxRecordAgeSeconds: int(
     EVENT_SOURCE_MAPPING.minRecordAgeSeconds,
     EVENT_SOURCE_MAPPING.maxRecordAgeSeconds,
@@ -218,7 +227,10 @@ const ConfigSchema = z
       message: `must be one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
     }),
     accessLogsRetentionDays: positiveInt,
-    alarmTopicArn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, 'must be an SNS topic ARN').optional(),
+    alarmTopicArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]+$/, 'must be an SNS topic ARN')
+      .optional(),
     metricsNamespace: z.string().min(1),
     streams: z.strictObject({
       recordsShardCount: positiveInt,
@@ -241,7 +253,9 @@ const ConfigSchema = z
       cron: z.string().refine((c) => cronFields(c).length === 6, {
         message: 'must have 6 fields (minutes hours day-of-month month day-of-week year), e.g. "0 2 * * ? *"',
       }),
-      timezone: z.string().refine(isTimeZone, { message: 'must be an IANA time zone such as "UTC" or "Europe/Berlin"' }),
+      timezone: z
+        .string()
+        .refine(isTimeZone, { message: 'must be an IANA time zone such as "UTC" or "Europe/Berlin"' }),
       enabled: z.boolean(),
       retryAttempts: int(0, AWS_LIMITS.scheduler.maxRetryAttempts),
       maxEventAgeSeconds: int(AWS_LIMITS.scheduler.minEventAgeSeconds, AWS_LIMITS.scheduler.maxEventAgeSeconds),
@@ -250,7 +264,10 @@ const ConfigSchema = z
       ...lambdaSettings,
       reservedConcurrency: positiveInt,
       asyncRetryAttempts: int(0, AWS_LIMITS.lambdaAsync.maxRetryAttempts),
-      asyncMaxEventAgeSeconds: int(AWS_LIMITS.lambdaAsync.minEventAgeSeconds, AWS_LIMITS.lambdaAsync.maxEventAgeSeconds),
+      asyncMaxEventAgeSeconds: int(
+        AWS_LIMITS.lambdaAsync.minEventAgeSeconds,
+        AWS_LIMITS.lambdaAsync.maxEventAgeSeconds,
+      ),
     }),
     processor: ConsumerSchema,
     writer: ConsumerSchema,
@@ -265,7 +282,10 @@ const ConfigSchema = z
       .optional(),
     firehose: z.strictObject({
       bufferSizeMiB: int(AWS_LIMITS.dynamicPartitioning.minBufferSizeMiB, FIREHOSE.buffering.maxSizeMiB),
-      bufferIntervalSeconds: int(AWS_LIMITS.dynamicPartitioning.minBufferIntervalSeconds, FIREHOSE.buffering.maxIntervalSeconds),
+      bufferIntervalSeconds: int(
+        AWS_LIMITS.dynamicPartitioning.minBufferIntervalSeconds,
+        FIREHOSE.buffering.maxIntervalSeconds,
+      ),
       compression: z.enum(['GZIP', 'UNCOMPRESSED']),
       partitioningRetrySeconds: int(0, AWS_LIMITS.firehosePartitioningMaxRetrySeconds),
     }),
@@ -311,7 +331,8 @@ function deepMerge(base: Record<string, unknown>, override: Record<string, unkno
   const merged: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(override)) {
     if (value === null) delete merged[key];
-    else if (isPlainObject(value) && isPlainObject(merged[key])) merged[key] = deepMerge(merged[key] as Record<string, unknown>, value);
+    else if (isPlainObject(value) && isPlainObject(merged[key]))
+      merged[key] = deepMerge(merged[key] as Record<string, unknown>, value);
     else merged[key] = value;
   }
   return merged;
@@ -341,9 +362,13 @@ export function resolveConfig(sources: ConfigSources = {}): InfraConfig {
     [`environment "${envName}"`, environment],
     ['overrides', overrides],
   ] as const) {
-    if (!isPlainObject(value)) throw new InfraConfigError(`invalid infrastructure configuration: ${what} must be an object of settings`);
+    if (!isPlainObject(value))
+      throw new InfraConfigError(`invalid infrastructure configuration: ${what} must be an object of settings`);
   }
-  let merged = deepMerge(deepMerge(defaultConfig(envName) as unknown as Record<string, unknown>, environment as Record<string, unknown>), overrides as Record<string, unknown>);
+  let merged = deepMerge(
+    deepMerge(defaultConfig(envName) as unknown as Record<string, unknown>, environment as Record<string, unknown>),
+    overrides as Record<string, unknown>,
+  );
   if (isPlainObject(merged.replay)) merged = { ...merged, replay: { enabled: true, ...merged.replay } };
   const parsed = ConfigSchema.safeParse(merged);
   if (!parsed.success) {
@@ -378,7 +403,9 @@ function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new InfraConfigError(`PIPELINE_OVERRIDES is not JSON (${(error as Error).message}): pass an object such as '{"replay":{"from":"trim-horizon"}}'`);
+    throw new InfraConfigError(
+      `PIPELINE_OVERRIDES is not JSON (${(error as Error).message}): pass an object such as '{"replay":{"from":"trim-horizon"}}'`,
+    );
   }
 }
 
@@ -394,15 +421,24 @@ export function scheduleExpression(config: InfraConfig): string {
  * @example spillExpirationDays(defaultConfig()); // 1 + 2 = 3
  */
 export function spillExpirationDays(config: InfraConfig): number {
-  return Math.ceil(Duration.hours(config.streams.retentionHours).toDays({ integral: false })) + config.spill.retentionMarginDays;
+  return (
+    Math.ceil(Duration.hours(config.streams.retentionHours).toDays({ integral: false })) +
+    config.spill.retentionMarginDays
+  );
 }
 
 /** The iterator-age alarm threshold for one mapping, in seconds. */
 export function iteratorAgeAlarmSeconds(config: InfraConfig, settings: EventSourceSettings): number {
-  return config.alarms.iteratorAgeSeconds ?? Math.floor(settings.maxRecordAgeSeconds * INFRA_DEFAULTS.iteratorAgeAlarmShareOfMaxAge);
+  return (
+    config.alarms.iteratorAgeSeconds ??
+    Math.floor(settings.maxRecordAgeSeconds * INFRA_DEFAULTS.iteratorAgeAlarmShareOfMaxAge)
+  );
 }
 
 /** The Firehose data-freshness alarm threshold, in seconds. */
 export function firehoseFreshnessAlarmSeconds(config: InfraConfig): number {
-  return config.alarms.firehoseFreshnessSeconds ?? config.firehose.bufferIntervalSeconds * INFRA_DEFAULTS.firehoseFreshnessAlarmIntervals;
+  return (
+    config.alarms.firehoseFreshnessSeconds ??
+    config.firehose.bufferIntervalSeconds * INFRA_DEFAULTS.firehoseFreshnessAlarmIntervals
+  );
 }

@@ -25,7 +25,8 @@ export interface SynthOptions {
   context: Record<string, string>;
 }
 
-const USAGE = 'usage: tsx infra/src/main.ts [--app reader|processor|writer]… [--shared-only] [--outdir <dir>] [-c key=value]…';
+const USAGE =
+  'usage: tsx infra/src/main.ts [--app reader|processor|writer]… [--shared-only] [--outdir <dir>] [-c key=value]…';
 
 /**
  * @example parseArgs(['--app', 'reader', '-c', 'env=prod']); // { apps: ['reader'], context: { env: 'prod' } }
@@ -44,7 +45,8 @@ export function parseArgs(argv: readonly string[]): SynthOptions {
     };
     if (arg === '--app') {
       const app = value();
-      if (!(APP_NAMES as readonly string[]).includes(app)) throw new UsageError(`unknown app "${app}": choose one of ${APP_NAMES.join(', ')}`);
+      if (!(APP_NAMES as readonly string[]).includes(app))
+        throw new UsageError(`unknown app "${app}": choose one of ${APP_NAMES.join(', ')}`);
       apps.push(app as AppName);
     } else if (arg === '--shared-only') sharedOnly = true;
     else if (arg === '--outdir' || arg === '-o') outdir = value();
@@ -71,7 +73,11 @@ export function cdkJsonContext(root: string = WORKSPACE_ROOT): Record<string, un
  *
  * @example synthesize(['--app', 'reader', '--outdir', 'infra/cdk.out/reader']);
  */
-export function synthesize(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, root: string = WORKSPACE_ROOT): cx_api.CloudAssembly {
+export function synthesize(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  root: string = WORKSPACE_ROOT,
+): cx_api.CloudAssembly {
   const options = parseArgs(argv);
   const app = createApp({
     outdir: options.outdir ? path.resolve(options.outdir) : undefined,

@@ -43,11 +43,20 @@ export class SharedRefs {
   }
 
   get deliveryStreamArn(): string {
-    return this.stack.formatArn({ service: 'firehose', resource: 'deliverystream', resourceName: this.names.deliveryStream });
+    return this.stack.formatArn({
+      service: 'firehose',
+      resource: 'deliverystream',
+      resourceName: this.names.deliveryStream,
+    });
   }
 
   functionArn(functionName: string): string {
-    return this.stack.formatArn({ service: 'lambda', resource: 'function', resourceName: functionName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    return this.stack.formatArn({
+      service: 'lambda',
+      resource: 'function',
+      resourceName: functionName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
   }
 
   private streamArn(name: string): string {

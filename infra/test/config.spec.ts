@@ -29,7 +29,11 @@ describe('infrastructure configuration', () => {
         thresholdBytes: DEFAULTS.spillThresholdBytes,
         retentionMarginDays: DEFAULTS.spillRetentionMarginDays,
       });
-      expect(config.source).toEqual({ prefix: '', sliceBytes: DEFAULTS.sliceBytes, readerConcurrency: DEFAULTS.readerConcurrency });
+      expect(config.source).toEqual({
+        prefix: '',
+        sliceBytes: DEFAULTS.sliceBytes,
+        readerConcurrency: DEFAULTS.readerConcurrency,
+      });
       for (const app of ['processor', 'writer'] as const) {
         expect(config[app].eventSource).toEqual({
           batchSize: DEFAULTS.batchSize,
@@ -66,13 +70,19 @@ describe('infrastructure configuration', () => {
   });
 
   describe('GIVEN per-environment settings in context', () => {
-    const environments = { prod: { streams: { recordsShardCount: 8 }, processor: { eventSource: { batchSize: 1_000 } } } };
+    const environments = {
+      prod: { streams: { recordsShardCount: 8 }, processor: { eventSource: { batchSize: 1_000 } } },
+    };
 
     it('WHEN that environment is chosen THEN its settings override the defaults, key by key', () => {
       const config = resolveConfig({ envName: 'prod', environments });
 
       expect(config.envName).toBe('prod');
-      expect(config.streams).toEqual({ recordsShardCount: 8, resultsShardCount: DEFAULTS.shardCount, retentionHours: DEFAULTS.streamRetentionHours });
+      expect(config.streams).toEqual({
+        recordsShardCount: 8,
+        resultsShardCount: DEFAULTS.shardCount,
+        retentionHours: DEFAULTS.streamRetentionHours,
+      });
       expect(config.processor.eventSource.batchSize).toBe(1_000);
       expect(config.processor.eventSource.retryAttempts).toBe(DEFAULTS.maxRetryAttempts);
       expect(config.writer.eventSource.batchSize).toBe(DEFAULTS.batchSize);
@@ -89,7 +99,10 @@ describe('infrastructure configuration', () => {
     });
 
     it('WHEN an override is null THEN the optional setting is unset', () => {
-      const config = resolveConfig({ environments: { dev: { processor: { reservedConcurrency: 5 } } }, overrides: { processor: { reservedConcurrency: null } } });
+      const config = resolveConfig({
+        environments: { dev: { processor: { reservedConcurrency: 5 } } },
+        overrides: { processor: { reservedConcurrency: null } },
+      });
 
       expect(config.processor.reservedConcurrency).toBeUndefined();
     });
@@ -105,41 +118,85 @@ describe('infrastructure configuration', () => {
     });
 
     it('WHEN only PIPELINE_ENV and PIPELINE_OVERRIDES are set THEN they are used, the overrides parsed as JSON', () => {
-      const sources = configSourcesFrom(() => undefined, { PIPELINE_ENV: 'test', PIPELINE_OVERRIDES: '{"replay":{"from":"trim-horizon"}}' });
+      const sources = configSourcesFrom(() => undefined, {
+        PIPELINE_ENV: 'test',
+        PIPELINE_OVERRIDES: '{"replay":{"from":"trim-horizon"}}',
+      });
 
-      expect(sources).toEqual({ envName: 'test', environments: undefined, overrides: { replay: { from: 'trim-horizon' } } });
+      expect(sources).toEqual({
+        envName: 'test',
+        environments: undefined,
+        overrides: { replay: { from: 'trim-horizon' } },
+      });
     });
 
     it('WHEN PIPELINE_OVERRIDES is not JSON THEN the error says what to pass', () => {
-      expect(() => configSourcesFrom(() => undefined, { PIPELINE_OVERRIDES: '{replay' })).toThrow(/PIPELINE_OVERRIDES is not JSON.*such as/);
+      expect(() => configSourcesFrom(() => undefined, { PIPELINE_OVERRIDES: '{replay' })).toThrow(
+        /PIPELINE_OVERRIDES is not JSON.*such as/,
+      );
     });
   });
 
   describe('GIVEN a replay', () => {
     it('WHEN only its start is given THEN it is enabled', () => {
-      expect(resolveConfig({ overrides: { replay: { from: 'trim-horizon' } } }).replay).toEqual({ from: 'trim-horizon', enabled: true });
+      expect(resolveConfig({ overrides: { replay: { from: 'trim-horizon' } } }).replay).toEqual({
+        from: 'trim-horizon',
+        enabled: true,
+      });
     });
 
     it('WHEN it starts at a time that is not ISO-8601 THEN the configuration is refused', () => {
-      expect(() => resolveConfig({ overrides: { replay: { from: 'yesterday' } } })).toThrow(/replay\.from: must be "trim-horizon" or an ISO-8601 time/);
+      expect(() => resolveConfig({ overrides: { replay: { from: 'yesterday' } } })).toThrow(
+        /replay\.from: must be "trim-horizon" or an ISO-8601 time/,
+      );
     });
 
     it('WHEN its run id could not be a run id THEN the configuration is refused', () => {
-      expect(() => resolveConfig({ overrides: { replay: { from: 'trim-horizon', run: 'a/b' } } })).toThrow(InfraConfigError);
+      expect(() => resolveConfig({ overrides: { replay: { from: 'trim-horizon', run: 'a/b' } } })).toThrow(
+        InfraConfigError,
+      );
     });
   });
 
   describe('GIVEN settings outside what AWS or the pipeline allows', () => {
     it.each([
-      ['unbounded retries', { processor: { eventSource: { retryAttempts: -1 } } }, /processor\.eventSource\.retryAttempts: .*bounded/],
-      ['unbounded record age', { writer: { eventSource: { maxRecordAgeSeconds: -1 } } }, /writer\.eventSource\.maxRecordAgeSeconds: .*bounded/],
-      ['a batch over 10,000', { processor: { eventSource: { batchSize: EVENT_SOURCE_MAPPING.maxBatchSize + 1 } } }, /batchSize: must be a whole number from 1 to 10000/],
-      ['a parallelization factor of 11', { writer: { eventSource: { parallelizationFactor: 11 } } }, /parallelizationFactor/],
-      ['a record age beyond the retention', { streams: { retentionHours: 24 }, processor: { eventSource: { maxRecordAgeSeconds: 86_401 } } }, /must not exceed the streams' retention/],
+      [
+        'unbounded retries',
+        { processor: { eventSource: { retryAttempts: -1 } } },
+        /processor\.eventSource\.retryAttempts: .*bounded/,
+      ],
+      [
+        'unbounded record age',
+        { writer: { eventSource: { maxRecordAgeSeconds: -1 } } },
+        /writer\.eventSource\.maxRecordAgeSeconds: .*bounded/,
+      ],
+      [
+        'a batch over 10,000',
+        { processor: { eventSource: { batchSize: EVENT_SOURCE_MAPPING.maxBatchSize + 1 } } },
+        /batchSize: must be a whole number from 1 to 10000/,
+      ],
+      [
+        'a parallelization factor of 11',
+        { writer: { eventSource: { parallelizationFactor: 11 } } },
+        /parallelizationFactor/,
+      ],
+      [
+        'a record age beyond the retention',
+        { streams: { retentionHours: 24 }, processor: { eventSource: { maxRecordAgeSeconds: 86_401 } } },
+        /must not exceed the streams' retention/,
+      ],
       ['a retention under 24 hours', { streams: { retentionHours: 12 } }, /streams\.retentionHours/],
-      ['a Firehose buffer under dynamic partitioning’s minimum', { firehose: { bufferSizeMiB: 5 } }, /firehose\.bufferSizeMiB: must be a whole number from 64 to 128/],
+      [
+        'a Firehose buffer under dynamic partitioning’s minimum',
+        { firehose: { bufferSizeMiB: 5 } },
+        /firehose\.bufferSizeMiB: must be a whole number from 64 to 128/,
+      ],
       ['a five-field cron', { schedule: { cron: '0 2 * * *' } }, /schedule\.cron: must have 6 fields/],
-      ['an unknown time zone', { schedule: { timezone: 'Mars/Olympus' } }, /schedule\.timezone: must be an IANA time zone/],
+      [
+        'an unknown time zone',
+        { schedule: { timezone: 'Mars/Olympus' } },
+        /schedule\.timezone: must be an IANA time zone/,
+      ],
       ['a log retention CloudWatch does not offer', { logRetentionDays: 31 }, /logRetentionDays: must be one of/],
       ['a spill prefix without a slash', { spill: { prefix: 'spill' } }, /spill\.prefix: must end with "\/"/],
       ['a mistyped setting', { streams: { shardCount: 2 } }, /streams/],
@@ -149,9 +206,15 @@ describe('infrastructure configuration', () => {
     });
 
     it('THEN every problem is reported at once, with where to fix it', () => {
-      const act = () => resolveConfig({ envName: 'prod', environments: { prod: { streams: { retentionHours: 1 }, reader: { reservedConcurrency: 0 } } } });
+      const act = () =>
+        resolveConfig({
+          envName: 'prod',
+          environments: { prod: { streams: { retentionHours: 1 }, reader: { reservedConcurrency: 0 } } },
+        });
 
-      expect(act).toThrow(/environment "prod".*streams\.retentionHours.*reader\.reservedConcurrency.*pipeline:environments/);
+      expect(act).toThrow(
+        /environment "prod".*streams\.retentionHours.*reader\.reservedConcurrency.*pipeline:environments/,
+      );
     });
   });
 });
@@ -159,14 +222,23 @@ describe('infrastructure configuration', () => {
 describe('derived settings', () => {
   it('spilled objects outlive the stream retention, rounded up to days, by the margin', () => {
     expect(spillExpirationDays(defaultConfig())).toBe(1 + DEFAULTS.spillRetentionMarginDays);
-    expect(spillExpirationDays(resolveConfig({ overrides: { streams: { retentionHours: 25 }, spill: { retentionMarginDays: 3 } } }))).toBe(2 + 3);
+    expect(
+      spillExpirationDays(
+        resolveConfig({ overrides: { streams: { retentionHours: 25 }, spill: { retentionMarginDays: 3 } } }),
+      ),
+    ).toBe(2 + 3);
   });
 
   it('the iterator-age alarm fires at half the maximum record age unless configured', () => {
     const config = defaultConfig();
 
     expect(iteratorAgeAlarmSeconds(config, config.processor.eventSource)).toBe(DEFAULTS.maxRecordAgeSeconds / 2);
-    expect(iteratorAgeAlarmSeconds(resolveConfig({ overrides: { alarms: { iteratorAgeSeconds: 60 } } }), config.processor.eventSource)).toBe(60);
+    expect(
+      iteratorAgeAlarmSeconds(
+        resolveConfig({ overrides: { alarms: { iteratorAgeSeconds: 60 } } }),
+        config.processor.eventSource,
+      ),
+    ).toBe(60);
   });
 
   it('the Firehose freshness alarm fires after three buffer intervals unless configured', () => {
@@ -174,8 +246,12 @@ describe('derived settings', () => {
   });
 
   it('the schedule expression wraps the configured fields in cron(…)', () => {
-    expect(scheduleExpression(resolveConfig({ overrides: { schedule: { cron: '30 6,18 * * ? *' } } }))).toBe('cron(30 6,18 * * ? *)');
-    expect(scheduleExpression(resolveConfig({ overrides: { schedule: { cron: 'cron(0 1 * * ? *)' } } }))).toBe('cron(0 1 * * ? *)');
+    expect(scheduleExpression(resolveConfig({ overrides: { schedule: { cron: '30 6,18 * * ? *' } } }))).toBe(
+      'cron(30 6,18 * * ? *)',
+    );
+    expect(scheduleExpression(resolveConfig({ overrides: { schedule: { cron: 'cron(0 1 * * ? *)' } } }))).toBe(
+      'cron(0 1 * * ? *)',
+    );
   });
 });
 

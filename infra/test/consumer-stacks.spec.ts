@@ -8,8 +8,18 @@ import { ARN, synthPipeline, type SynthesizedPipeline } from './helpers';
 const names = pipelineNames('dev');
 
 const consumers = [
-  { app: 'processor', stream: names.recordsStream, fn: names.functions.processor, template: (p: SynthesizedPipeline) => p.templates.processor },
-  { app: 'writer', stream: names.resultsStream, fn: names.functions.writer, template: (p: SynthesizedPipeline) => p.templates.writer },
+  {
+    app: 'processor',
+    stream: names.recordsStream,
+    fn: names.functions.processor,
+    template: (p: SynthesizedPipeline) => p.templates.processor,
+  },
+  {
+    app: 'writer',
+    stream: names.resultsStream,
+    fn: names.functions.writer,
+    template: (p: SynthesizedPipeline) => p.templates.writer,
+  },
 ] as const;
 
 describe('GIVEN the default configuration', () => {
@@ -44,7 +54,10 @@ describe('GIVEN the default configuration', () => {
     });
 
     it(`THEN the ${app} has no reserved concurrency unless configured: shards × parallelization factor bound it`, () => {
-      t().hasResourceProperties('AWS::Lambda::Function', { FunctionName: fn, ReservedConcurrentExecutions: Match.absent() });
+      t().hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: fn,
+        ReservedConcurrentExecutions: Match.absent(),
+      });
     });
 
     it(`THEN the ${app} reads ${stream} with the default batch settings, bisect on error, bounded retries and record age, and ReportBatchItemFailures`, () => {
@@ -89,12 +102,23 @@ describe('GIVEN the default configuration', () => {
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       });
-      t().hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: names.alarms.dropped(fn), MetricName: 'DroppedEventCount', Dimensions: [mapping] });
-      t().hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: names.alarms.destinationFailures(fn), MetricName: 'DestinationDeliveryFailures' });
+      t().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: names.alarms.dropped(fn),
+        MetricName: 'DroppedEventCount',
+        Dimensions: [mapping],
+      });
+      t().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: names.alarms.destinationFailures(fn),
+        MetricName: 'DestinationDeliveryFailures',
+      });
     });
 
     it(`THEN an alarm fires on ${app} handler errors`, () => {
-      t().hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: names.alarms.errors(fn), MetricName: 'Errors', Threshold: 1 });
+      t().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: names.alarms.errors(fn),
+        MetricName: 'Errors',
+        Threshold: 1,
+      });
     });
 
     it(`THEN the ${app}'s outputs name its function and mapping, so the CLI can stop it`, () => {
@@ -132,7 +156,14 @@ describe('GIVEN other batch settings for each consumer and a processor concurren
       {
         processor: {
           reservedConcurrency: 20,
-          eventSource: { batchSize: 100, batchingWindowSeconds: 5, parallelizationFactor: 4, retryAttempts: 2, maxRecordAgeSeconds: 600, bisectBatchOnError: false },
+          eventSource: {
+            batchSize: 100,
+            batchingWindowSeconds: 5,
+            parallelizationFactor: 4,
+            retryAttempts: 2,
+            maxRecordAgeSeconds: 600,
+            bisectBatchOnError: false,
+          },
         },
         writer: { eventSource: { batchSize: 2_000, startingPosition: 'LATEST' } },
         alarms: { iteratorAgeSeconds: 120 },
@@ -164,7 +195,10 @@ describe('GIVEN other batch settings for each consumer and a processor concurren
     });
 
     it('THEN the iterator-age alarms fire at the configured age', () => {
-      pipeline.templates.writer.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'IteratorAge', Threshold: 120_000 });
+      pipeline.templates.writer.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'IteratorAge',
+        Threshold: 120_000,
+      });
     });
   });
 });
@@ -172,13 +206,18 @@ describe('GIVEN other batch settings for each consumer and a processor concurren
 describe('GIVEN a replay of one run from the trim horizon', () => {
   let pipeline: SynthesizedPipeline;
   beforeAll(() => {
-    pipeline = synthPipeline({ replay: { from: 'trim-horizon', run: '2026-01-31T02-00-00Z' } }, { apps: ['processor'] });
+    pipeline = synthPipeline(
+      { replay: { from: 'trim-horizon', run: '2026-01-31T02-00-00Z' } },
+      { apps: ['processor'] },
+    );
   });
   afterAll(() => pipeline.cleanup());
 
   describe('WHEN the processor stack is synthesized', () => {
     it('THEN a replay function with the processor’s code and role reads the records stream from the trim horizon', () => {
-      const processorRole = Object.keys(pipeline.templates.processor.findResources('AWS::IAM::Role')).find((id) => id.startsWith('ProcessorRole'));
+      const processorRole = Object.keys(pipeline.templates.processor.findResources('AWS::IAM::Role')).find((id) =>
+        id.startsWith('ProcessorRole'),
+      );
       pipeline.templates.processor.hasResourceProperties('AWS::Lambda::Function', {
         FunctionName: names.replayFunction,
         Role: { 'Fn::GetAtt': [processorRole, 'Arn'] },
@@ -211,7 +250,9 @@ describe('GIVEN a replay of one run from the trim horizon', () => {
 
     it('THEN the outputs name the replay function and mapping', () => {
       pipeline.templates.processor.hasOutput('ReplayFunctionName', { Value: names.replayFunction });
-      pipeline.templates.processor.hasOutput('ReplayMappingUuid', { Value: { Ref: Match.stringLikeRegexp('KinesisEventSource') } });
+      pipeline.templates.processor.hasOutput('ReplayMappingUuid', {
+        Value: { Ref: Match.stringLikeRegexp('KinesisEventSource') },
+      });
     });
   });
 });

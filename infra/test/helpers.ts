@@ -26,14 +26,25 @@ export interface SynthesizedPipeline {
  * Builds the whole pipeline for the test account and synthesizes it once; each stack's template
  * is then read from the one cloud assembly.
  */
-export function synthPipeline(overrides: InfraConfigOverrides = {}, options: { nag?: boolean; apps?: AppName[] } = {}): SynthesizedPipeline {
+export function synthPipeline(
+  overrides: InfraConfigOverrides = {},
+  options: { nag?: boolean; apps?: AppName[] } = {},
+): SynthesizedPipeline {
   const outdir = mkdtempSync(path.join(tmpdir(), 'infra-synth-'));
   const app = createApp({ outdir });
   const config = resolveConfig({ overrides });
-  const stacks = buildPipeline(app, { config, code: () => INLINE_CODE, env: TEST_ENV, nag: options.nag ?? false, apps: options.apps });
+  const stacks = buildPipeline(app, {
+    config,
+    code: () => INLINE_CODE,
+    env: TEST_ENV,
+    nag: options.nag ?? false,
+    apps: options.apps,
+  });
   const assembly = app.synth();
   const template = (stack: { artifactId: string } | undefined) =>
-    stack ? Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template as Record<string, unknown>) : (undefined as unknown as Template);
+    stack
+      ? Template.fromJSON(assembly.getStackArtifact(stack.artifactId).template as Record<string, unknown>)
+      : (undefined as unknown as Template);
   return {
     app,
     config,
@@ -77,8 +88,11 @@ const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [val
  * role by the start of its logical id (e.g. `ReaderRole`).
  */
 export function grantsOf(template: Template, roleLogicalIdPrefix: string): Grant[] {
-  const roles = Object.keys(template.findResources('AWS::IAM::Role')).filter((id) => id.startsWith(roleLogicalIdPrefix));
-  if (roles.length !== 1) throw new Error(`expected one role starting with ${roleLogicalIdPrefix}, found ${roles.join(', ') || 'none'}`);
+  const roles = Object.keys(template.findResources('AWS::IAM::Role')).filter((id) =>
+    id.startsWith(roleLogicalIdPrefix),
+  );
+  if (roles.length !== 1)
+    throw new Error(`expected one role starting with ${roleLogicalIdPrefix}, found ${roles.join(', ') || 'none'}`);
   const [role] = roles;
   const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
     (policy.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === role),
@@ -94,7 +108,12 @@ export function grantsOf(template: Template, roleLogicalIdPrefix: string): Grant
 }
 
 function globMatches(pattern: string, value: string): boolean {
-  const regex = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const regex = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return regex.test(value);
 }
 
@@ -104,7 +123,10 @@ function globMatches(pattern: string, value: string): boolean {
  * stacks use.
  */
 export function allows(grants: Grant[], action: string, resource: string): boolean {
-  return grants.some((grant) => grant.actions.some((a) => globMatches(a, action)) && grant.resources.some((r) => globMatches(r, resource)));
+  return grants.some(
+    (grant) =>
+      grant.actions.some((a) => globMatches(a, action)) && grant.resources.some((r) => globMatches(r, resource)),
+  );
 }
 
 /**

@@ -28,7 +28,12 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
 
   describe('WHEN the reader’s role is examined', () => {
     it('THEN it can put records on the records stream', () => {
-      expect(actionsOn(reader, records)).toEqual(['kinesis:DescribeStream', 'kinesis:DescribeStreamSummary', 'kinesis:PutRecord', 'kinesis:PutRecords']);
+      expect(actionsOn(reader, records)).toEqual([
+        'kinesis:DescribeStream',
+        'kinesis:DescribeStreamSummary',
+        'kinesis:PutRecord',
+        'kinesis:PutRecords',
+      ]);
     });
 
     it('THEN it cannot read the records stream, nor touch the results stream', () => {
@@ -116,7 +121,11 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
     });
 
     it('THEN it keeps the ledger, dead letters and large results, and cannot write Firehose’s own prefix', () => {
-      for (const k of ['runs/r1/slices/s1/done.json', 'dead-letters/run=r1/reason=x/s/0.json', 'large-results/run=r1/s/0.json']) {
+      for (const k of [
+        'runs/r1/slices/s1/done.json',
+        'dead-letters/run=r1/reason=x/s/0.json',
+        'large-results/run=r1/s/0.json',
+      ]) {
         expect(actionsOn(writer, key('results', k))).toEqual(['s3:GetObject', 's3:PutObject']);
       }
       expect(allows(writer, 's3:PutObject', key('results', 'results/run=r1/part.gz'))).toBe(false);

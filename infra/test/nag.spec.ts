@@ -12,7 +12,10 @@ import { INLINE_CODE, TEST_ENV } from './helpers';
 /** Every configuration that adds resources: replay and an existing source bucket change what is built. */
 const CONFIGURATIONS = {
   'the default configuration': {},
-  'a replay and an existing source bucket': { replay: { from: 'trim-horizon', run: 'r1' }, source: { bucketName: 'my-data' } },
+  'a replay and an existing source bucket': {
+    replay: { from: 'trim-horizon', run: 'r1' },
+    source: { bucketName: 'my-data' },
+  },
 } as const;
 
 describe.each(Object.entries(CONFIGURATIONS))('GIVEN %s', (_name, overrides) => {
@@ -32,7 +35,9 @@ describe.each(Object.entries(CONFIGURATIONS))('GIVEN %s', (_name, overrides) => 
     it('THEN there is no finding that is not acknowledged', () => {
       const report = new AwsSolutionsChecks().validateScope(app);
 
-      expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+      expect(
+        report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+      ).toEqual([]);
       expect(report.success).toBe(true);
     });
 
@@ -81,7 +86,9 @@ describe('GIVEN a stack with a bucket that breaks the baseline', () => {
         const report = pack.validateScope(app);
 
         expect(report.success).toBe(false);
-        expect(report.violations.map((v) => v.ruleName)).toEqual(expect.arrayContaining(['AwsSolutions-S1', 'AwsSolutions-S10']));
+        expect(report.violations.map((v) => v.ruleName)).toEqual(
+          expect.arrayContaining(['AwsSolutions-S1', 'AwsSolutions-S10']),
+        );
         expect(() => app.synth()).toThrow(/AwsSolutions-S1/);
       } finally {
         rmSync(outdir, { recursive: true, force: true });

@@ -1,5 +1,14 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { STACK_IDS } from '../src/app';
@@ -14,7 +23,8 @@ interface Target {
   cache?: boolean;
 }
 const targetsOf = (projectJson: string): Record<string, Target> =>
-  (JSON.parse(readFileSync(path.join(WORKSPACE_ROOT, projectJson), 'utf8')) as { targets: Record<string, Target> }).targets;
+  (JSON.parse(readFileSync(path.join(WORKSPACE_ROOT, projectJson), 'utf8')) as { targets: Record<string, Target> })
+    .targets;
 
 describe.each(APP_NAMES)('the %s project’s synth and deploy targets', (app) => {
   const targets = targetsOf(`apps/${app}/project.json`);
@@ -28,7 +38,9 @@ describe.each(APP_NAMES)('the %s project’s synth and deploy targets', (app) =>
 
   it('deploy deploys the synthesized stack of this app exclusively, after the shared stack is deployed once', () => {
     expect(targets.deploy.dependsOn).toEqual(['synth', { projects: ['infra'], target: 'deploy-shared' }]);
-    expect(targets.deploy.options?.command).toMatch(new RegExp(`^cdk deploy --app infra/cdk\\.out/${app} ${STACK_IDS[app]} --exclusively `));
+    expect(targets.deploy.options?.command).toMatch(
+      new RegExp(`^cdk deploy --app infra/cdk\\.out/${app} ${STACK_IDS[app]} --exclusively `),
+    );
     expect(targets.deploy.cache).toBeUndefined();
   });
 });
@@ -71,7 +83,10 @@ class ScratchRepo {
   };
 
   constructor(source: string) {
-    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], { cwd: source, encoding: 'utf8' })
+    const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], {
+      cwd: source,
+      encoding: 'utf8',
+    })
       .split('\0')
       .filter((file) => file && existsSync(path.join(source, file)));
     for (const file of files) {
@@ -91,7 +106,12 @@ class ScratchRepo {
   }
 
   nx(...args: string[]): string {
-    return execFileSync(path.join(this.root, 'node_modules', '.bin', 'nx'), args, { cwd: this.root, env: this.env, encoding: 'utf8', stdio: 'pipe' });
+    return execFileSync(path.join(this.root, 'node_modules', '.bin', 'nx'), args, {
+      cwd: this.root,
+      env: this.env,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
   }
 
   /** Commits a one-line change to a file on a new branch from `base`; HEAD is then the change. */
@@ -103,7 +123,16 @@ class ScratchRepo {
 
   /** Projects with a deploy target that `nx affected -t deploy` would run between base and HEAD. */
   affectedDeploys(base: string): string[] {
-    const json = this.nx('show', 'projects', '--affected', `--base=${base}`, '--head=HEAD', '--withTarget', 'deploy', '--json');
+    const json = this.nx(
+      'show',
+      'projects',
+      '--affected',
+      `--base=${base}`,
+      '--head=HEAD',
+      '--withTarget',
+      'deploy',
+      '--json',
+    );
     return (JSON.parse(json) as string[]).sort();
   }
 
@@ -117,7 +146,9 @@ describe('GIVEN a scratch copy of the workspace with one base commit', () => {
   let base: string;
   const entry = (project: string) => targetsOf(`apps/${project}/project.json`).build.options?.main as string;
   const libEntry = (alias: string) => {
-    const { compilerOptions } = JSON.parse(readFileSync(path.join(WORKSPACE_ROOT, 'tsconfig.base.json'), 'utf8')) as { compilerOptions: { paths: Record<string, string[]> } };
+    const { compilerOptions } = JSON.parse(readFileSync(path.join(WORKSPACE_ROOT, 'tsconfig.base.json'), 'utf8')) as {
+      compilerOptions: { paths: Record<string, string[]> };
+    };
     return compilerOptions.paths[alias][0];
   };
   beforeAll(() => {

@@ -54,8 +54,13 @@ describe('GIVEN the default configuration', () => {
     });
 
     it('THEN the reader logs to its own log group, kept for the configured days', () => {
-      reader().hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: `/aws/lambda/${names.functions.reader}`, RetentionInDays: INFRA_DEFAULTS.logRetentionDays });
-      reader().hasResourceProperties('AWS::Lambda::Function', { LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^ReaderLogs') } } });
+      reader().hasResourceProperties('AWS::Logs::LogGroup', {
+        LogGroupName: `/aws/lambda/${names.functions.reader}`,
+        RetentionInDays: INFRA_DEFAULTS.logRetentionDays,
+      });
+      reader().hasResourceProperties('AWS::Lambda::Function', {
+        LoggingConfig: { LogGroup: { Ref: Match.stringLikeRegexp('^ReaderLogs') } },
+      });
     });
 
     it('THEN the schedule fires on the configured cron in the configured time zone, at the exact time', () => {
@@ -81,7 +86,10 @@ describe('GIVEN the default configuration', () => {
     it('THEN a trigger that cannot be delivered is retried a bounded number of times within a bounded age', () => {
       reader().hasResourceProperties('AWS::Scheduler::Schedule', {
         Target: Match.objectLike({
-          RetryPolicy: { MaximumRetryAttempts: INFRA_DEFAULTS.scheduleRetryAttempts, MaximumEventAgeInSeconds: INFRA_DEFAULTS.scheduleMaxEventAgeSeconds },
+          RetryPolicy: {
+            MaximumRetryAttempts: INFRA_DEFAULTS.scheduleRetryAttempts,
+            MaximumEventAgeInSeconds: INFRA_DEFAULTS.scheduleMaxEventAgeSeconds,
+          },
         }),
       });
     });
@@ -90,7 +98,10 @@ describe('GIVEN the default configuration', () => {
       reader().hasResourceProperties('AWS::IAM::Role', {
         AssumeRolePolicyDocument: {
           Statement: [
-            Match.objectLike({ Principal: { Service: 'scheduler.amazonaws.com' }, Condition: { StringEquals: { 'aws:SourceAccount': TEST_ENV.account } } }),
+            Match.objectLike({
+              Principal: { Service: 'scheduler.amazonaws.com' },
+              Condition: { StringEquals: { 'aws:SourceAccount': TEST_ENV.account } },
+            }),
           ],
         },
       });
@@ -117,7 +128,10 @@ describe('GIVEN the default configuration', () => {
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       });
-      reader().hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: names.alarms.destinationFailures(names.functions.reader), MetricName: 'DestinationDeliveryFailures' });
+      reader().hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: names.alarms.destinationFailures(names.functions.reader),
+        MetricName: 'DestinationDeliveryFailures',
+      });
       reader().hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: names.alarms.scheduleDropped,
         Namespace: 'AWS/Scheduler',

@@ -25,18 +25,29 @@ const OPTIONAL = [
 ];
 
 describe('infra/README.md', () => {
-  it.each(leaves(defaultConfig()))('documents `%s` with its default, %j, in the configuration table', (setting, value) => {
-    const row = rows.find((line) => line.split('|')[1]?.includes(`\`${setting}\``));
+  it.each(leaves(defaultConfig()))(
+    'documents `%s` with its default, %j, in the configuration table',
+    (setting, value) => {
+      const row = rows.find((line) => line.split('|')[1]?.includes(`\`${setting}\``));
 
-    expect(row).toBeDefined();
-    if (value !== '') expect(row!.split('|')[2]).toContain(`\`${String(value)}\``);
-  });
+      expect(row).toBeDefined();
+      if (value !== '') expect(row!.split('|')[2]).toContain(`\`${String(value)}\``);
+    },
+  );
 
   it.each(OPTIONAL)('documents the optional `%s`', (setting) => {
     expect(rows.some((line) => line.split('|')[1]?.includes(`\`${setting}\``))).toBe(true);
   });
 
-  it.each(['Bootstrap', 'First deploy', 'Deploy app by app', 'Configuration', 'Replay in AWS', 'Stopping', 'Tear down'])('has a section on %s', (title) => {
+  it.each([
+    'Bootstrap',
+    'First deploy',
+    'Deploy app by app',
+    'Configuration',
+    'Replay in AWS',
+    'Stopping',
+    'Tear down',
+  ])('has a section on %s', (title) => {
     expect(readme).toMatch(new RegExp(`^#{2,3} ${title}`, 'm'));
   });
 });

@@ -20,76 +20,120 @@ describe('GIVEN the default configuration', () => {
     it.each([
       [names.recordsStream, 'records'],
       [names.resultsStream, 'results'],
-    ])('THEN the %s stream is encrypted with the aws/kinesis key, keeps records for the default retention and has the default shards', (streamName) => {
-      shared().hasResourceProperties('AWS::Kinesis::Stream', {
-        Name: streamName,
-        ShardCount: DEFAULTS.shardCount,
-        RetentionPeriodHours: DEFAULTS.streamRetentionHours,
-        StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
-        StreamModeDetails: { StreamMode: 'PROVISIONED' },
-      });
-    });
+    ])(
+      'THEN the %s stream is encrypted with the aws/kinesis key, keeps records for the default retention and has the default shards',
+      (streamName) => {
+        shared().hasResourceProperties('AWS::Kinesis::Stream', {
+          Name: streamName,
+          ShardCount: DEFAULTS.shardCount,
+          RetentionPeriodHours: DEFAULTS.streamRetentionHours,
+          StreamEncryption: { EncryptionType: 'KMS', KeyId: 'alias/aws/kinesis' },
+          StreamModeDetails: { StreamMode: 'PROVISIONED' },
+        });
+      },
+    );
 
     it.each(['source', 'spill', 'results', 'failures', 'access-logs'])(
       'THEN the %s bucket is encrypted at rest, blocks public access and disables ACLs',
       (kind) => {
         shared().hasResourceProperties('AWS::S3::Bucket', {
           BucketName: bucketName(kind),
-          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-          PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+          BucketEncryption: {
+            ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+          },
+          PublicAccessBlockConfiguration: {
+            BlockPublicAcls: true,
+            BlockPublicPolicy: true,
+            IgnorePublicAcls: true,
+            RestrictPublicBuckets: true,
+          },
           OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
         });
       },
     );
 
-    it.each(['source', 'spill', 'results', 'failures', 'access-logs'])('THEN the %s bucket refuses requests without TLS 1.2 or later', (kind) => {
-      const bucketRef = { Ref: Match.stringLikeRegexp(`^${kind === 'access-logs' ? 'AccessLogs' : kind[0].toUpperCase() + kind.slice(1)}`) };
-      shared().hasResourceProperties('AWS::S3::BucketPolicy', {
-        Bucket: bucketRef,
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } }, Principal: { AWS: '*' } }),
-            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } }, Principal: { AWS: '*' } }),
-          ]),
-        },
-      });
-    });
+    it.each(['source', 'spill', 'results', 'failures', 'access-logs'])(
+      'THEN the %s bucket refuses requests without TLS 1.2 or later',
+      (kind) => {
+        const bucketRef = {
+          Ref: Match.stringLikeRegexp(
+            `^${kind === 'access-logs' ? 'AccessLogs' : kind[0].toUpperCase() + kind.slice(1)}`,
+          ),
+        };
+        shared().hasResourceProperties('AWS::S3::BucketPolicy', {
+          Bucket: bucketRef,
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 's3:*',
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+                Principal: { AWS: '*' },
+              }),
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 's3:*',
+                Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } },
+                Principal: { AWS: '*' },
+              }),
+            ]),
+          },
+        });
+      },
+    );
 
-    it.each(['source', 'spill', 'results', 'failures'])('THEN the %s bucket logs its accesses to the access-log bucket', (kind) => {
-      shared().hasResourceProperties('AWS::S3::Bucket', {
-        BucketName: bucketName(kind),
-        LoggingConfiguration: { DestinationBucketName: { Ref: Match.stringLikeRegexp('^AccessLogs') }, LogFilePrefix: Match.stringLikeRegexp('/$') },
-      });
-    });
+    it.each(['source', 'spill', 'results', 'failures'])(
+      'THEN the %s bucket logs its accesses to the access-log bucket',
+      (kind) => {
+        shared().hasResourceProperties('AWS::S3::Bucket', {
+          BucketName: bucketName(kind),
+          LoggingConfiguration: {
+            DestinationBucketName: { Ref: Match.stringLikeRegexp('^AccessLogs') },
+            LogFilePrefix: Match.stringLikeRegexp('/$'),
+          },
+        });
+      },
+    );
 
     it('THEN spilled objects expire after the stream retention plus the margin, so a replay from the trim horizon finds them', () => {
       shared().hasResourceProperties('AWS::S3::Bucket', {
         BucketName: bucketName('spill'),
         LifecycleConfiguration: {
           Rules: Match.arrayWith([
-            Match.objectLike({ Prefix: DEFAULTS.spillPrefix, ExpirationInDays: DEFAULTS.streamRetentionHours / 24 + DEFAULTS.spillRetentionMarginDays, Status: 'Enabled' }),
+            Match.objectLike({
+              Prefix: DEFAULTS.spillPrefix,
+              ExpirationInDays: DEFAULTS.streamRetentionHours / 24 + DEFAULTS.spillRetentionMarginDays,
+              Status: 'Enabled',
+            }),
           ]),
         },
       });
     });
 
-    it('THEN the results bucket sends its object events to EventBridge, so a run\'s complete.json is its completion event', () => {
+    it("THEN the results bucket sends its object events to EventBridge, so a run's complete.json is its completion event", () => {
       shared().hasResourceProperties('AWS::S3::Bucket', {
         BucketName: bucketName('results'),
         NotificationConfiguration: { EventBridgeConfiguration: { EventBridgeEnabled: true } },
       });
-      shared().hasResourceProperties('AWS::S3::Bucket', { BucketName: bucketName('spill'), NotificationConfiguration: Match.absent() });
+      shared().hasResourceProperties('AWS::S3::Bucket', {
+        BucketName: bucketName('spill'),
+        NotificationConfiguration: Match.absent(),
+      });
     });
 
     it('THEN nothing but spilled objects and on-failure records expire on their own', () => {
       shared().hasResourceProperties('AWS::S3::Bucket', {
         BucketName: bucketName('results'),
-        LifecycleConfiguration: { Rules: [Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })] },
+        LifecycleConfiguration: {
+          Rules: [Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })],
+        },
       });
       shared().hasResourceProperties('AWS::S3::Bucket', {
         BucketName: bucketName('failures'),
         LifecycleConfiguration: {
-          Rules: Match.arrayWith([Match.objectLike({ Prefix: 'aws/lambda/', ExpirationInDays: INFRA_DEFAULTS.failuresRetentionDays })]),
+          Rules: Match.arrayWith([
+            Match.objectLike({ Prefix: 'aws/lambda/', ExpirationInDays: INFRA_DEFAULTS.failuresRetentionDays }),
+          ]),
         },
       });
     });
@@ -98,7 +142,8 @@ describe('GIVEN the default configuration', () => {
       for (const type of ['AWS::S3::Bucket', 'AWS::Kinesis::Stream', 'AWS::Logs::LogGroup']) {
         const resources = Object.values(shared().findResources(type));
         expect(resources.length).toBeGreaterThan(0);
-        for (const resource of resources) expect(resource).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+        for (const resource of resources)
+          expect(resource).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
       }
     });
 
@@ -112,7 +157,10 @@ describe('GIVEN the default configuration', () => {
           CompressionFormat: 'GZIP',
           Prefix: 'results/run=!{partitionKeyFromQuery:run}/',
           ErrorOutputPrefix: 'delivery-errors/!{firehose:error-output-type}/',
-          DynamicPartitioningConfiguration: { Enabled: true, RetryOptions: { DurationInSeconds: INFRA_DEFAULTS.firehosePartitioningRetrySeconds } },
+          DynamicPartitioningConfiguration: {
+            Enabled: true,
+            RetryOptions: { DurationInSeconds: INFRA_DEFAULTS.firehosePartitioningRetrySeconds },
+          },
           ProcessingConfiguration: {
             Enabled: true,
             // The writer packs several result lines into one record: split them, partition each by run, end each with a newline.
@@ -135,15 +183,26 @@ describe('GIVEN the default configuration', () => {
     it('THEN Firehose logs delivery errors to its own log group and stream', () => {
       shared().hasResourceProperties('AWS::KinesisFirehose::DeliveryStream', {
         ExtendedS3DestinationConfiguration: Match.objectLike({
-          CloudWatchLoggingOptions: { Enabled: true, LogGroupName: { Ref: Match.anyValue() }, LogStreamName: { Ref: Match.anyValue() } },
+          CloudWatchLoggingOptions: {
+            Enabled: true,
+            LogGroupName: { Ref: Match.anyValue() },
+            LogStreamName: { Ref: Match.anyValue() },
+          },
         }),
       });
-      shared().hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: names.deliveryLogGroup, RetentionInDays: INFRA_DEFAULTS.logRetentionDays });
+      shared().hasResourceProperties('AWS::Logs::LogGroup', {
+        LogGroupName: names.deliveryLogGroup,
+        RetentionInDays: INFRA_DEFAULTS.logRetentionDays,
+      });
     });
 
     it('THEN Firehose is created only after its role may write to the results bucket', () => {
       const [stream] = Object.values(shared().findResources('AWS::KinesisFirehose::DeliveryStream'));
-      const [policyId] = Object.keys(shared().findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('DeliveryPolicy') } }));
+      const [policyId] = Object.keys(
+        shared().findResources('AWS::IAM::Policy', {
+          Properties: { PolicyName: Match.stringLikeRegexp('DeliveryPolicy') },
+        }),
+      );
 
       expect(stream.DependsOn).toContain(policyId);
     });
@@ -194,12 +253,24 @@ describe('GIVEN the default configuration', () => {
       const body = JSON.stringify(dashboard.Properties.DashboardBody);
 
       for (const [app, metrics] of Object.entries(HANDLER_METRICS)) {
-        for (const metric of metrics) expect(body).toContain(`SlicePipeline\\",\\"${metric}\\",\\"service\\",\\"${names.functions[app as 'reader']}`);
+        for (const metric of metrics)
+          expect(body).toContain(
+            `SlicePipeline\\",\\"${metric}\\",\\"service\\",\\"${names.functions[app as 'reader']}`,
+          );
       }
     });
 
     it('THEN its outputs name every shared resource for the CLI', () => {
-      for (const output of ['RecordsStreamName', 'ResultsStreamName', 'DeliveryStreamName', 'SourceBucketName', 'SpillBucketName', 'ResultsBucketName', 'FailuresBucketName', 'DashboardName']) {
+      for (const output of [
+        'RecordsStreamName',
+        'ResultsStreamName',
+        'DeliveryStreamName',
+        'SourceBucketName',
+        'SpillBucketName',
+        'ResultsBucketName',
+        'FailuresBucketName',
+        'DashboardName',
+      ]) {
         shared().hasOutput(output, {});
       }
       shared().hasOutput('ResultsBucketName', { Value: bucketName('results') });
@@ -213,7 +284,8 @@ describe('GIVEN the default configuration', () => {
       expect(processorPolicies).toContain(ARN.stream(names.recordsStream));
       expect(processorPolicies).toContain(ARN.bucket('spill'));
       expect(JSON.stringify(pipeline.templates.shared.toJSON())).not.toContain('Export');
-      for (const app of ['reader', 'processor', 'writer'] as const) expect(JSON.stringify(pipeline.templates[app].toJSON())).not.toContain('Fn::ImportValue');
+      for (const app of ['reader', 'processor', 'writer'] as const)
+        expect(JSON.stringify(pipeline.templates[app].toJSON())).not.toContain('Fn::ImportValue');
     });
   });
 });
@@ -244,8 +316,16 @@ describe('GIVEN an existing source bucket, other retention and shard counts, an 
     });
 
     it('THEN the streams take the configured shards and retention', () => {
-      pipeline.templates.shared.hasResourceProperties('AWS::Kinesis::Stream', { Name: names.recordsStream, ShardCount: 4, RetentionPeriodHours: 72 });
-      pipeline.templates.shared.hasResourceProperties('AWS::Kinesis::Stream', { Name: names.resultsStream, ShardCount: 3, RetentionPeriodHours: 72 });
+      pipeline.templates.shared.hasResourceProperties('AWS::Kinesis::Stream', {
+        Name: names.recordsStream,
+        ShardCount: 4,
+        RetentionPeriodHours: 72,
+      });
+      pipeline.templates.shared.hasResourceProperties('AWS::Kinesis::Stream', {
+        Name: names.resultsStream,
+        ShardCount: 3,
+        RetentionPeriodHours: 72,
+      });
     });
 
     it('THEN spilled objects live the longer retention plus the margin', () => {

@@ -22,7 +22,8 @@ function scratchRoot(apps: string[]): string {
   return root;
 }
 
-const templateOf = (assembly: cx_api.CloudAssembly, id: string) => JSON.stringify(assembly.getStackArtifact(id).template);
+const templateOf = (assembly: cx_api.CloudAssembly, id: string) =>
+  JSON.stringify(assembly.getStackArtifact(id).template);
 
 describe('the CDK app’s command line', () => {
   it('builds every app stack when no app is named', () => {
@@ -30,7 +31,11 @@ describe('the CDK app’s command line', () => {
   });
 
   it('builds only the named apps, with context and an output directory', () => {
-    expect(parseArgs(['--app', 'writer', '-c', 'env=prod', '--outdir', 'x'])).toEqual({ apps: ['writer'], outdir: 'x', context: { env: 'prod' } });
+    expect(parseArgs(['--app', 'writer', '-c', 'env=prod', '--outdir', 'x'])).toEqual({
+      apps: ['writer'],
+      outdir: 'x',
+      context: { env: 'prod' },
+    });
   });
 
   it('builds only the shared stack when asked', () => {
@@ -68,7 +73,10 @@ describe('GIVEN only the reader’s bundle is built', () => {
     });
 
     it('THEN the assembly holds the shared stack and the reader stack only', () => {
-      expect(assembly.stacks.map((s) => `${s.hierarchicalId}=${s.stackName}`).sort()).toEqual(['Reader=dev-pipeline-reader', 'Shared=dev-pipeline-shared']);
+      expect(assembly.stacks.map((s) => `${s.hierarchicalId}=${s.stackName}`).sort()).toEqual([
+        'Reader=dev-pipeline-reader',
+        'Shared=dev-pipeline-shared',
+      ]);
     });
 
     it('THEN the reader stack is deployed after the shared stack', () => {
@@ -87,7 +95,10 @@ describe('GIVEN only the reader’s bundle is built', () => {
     });
 
     it('THEN the stacks are environment-agnostic: the deploying credentials choose account and region', () => {
-      expect(assembly.getStackArtifact('Reader').environment).toMatchObject({ account: 'unknown-account', region: 'unknown-region' });
+      expect(assembly.getStackArtifact('Reader').environment).toMatchObject({
+        account: 'unknown-account',
+        region: 'unknown-region',
+      });
     });
   });
 
@@ -111,10 +122,21 @@ describe('GIVEN only the reader’s bundle is built', () => {
 
   describe('WHEN another environment is chosen, on the command line or through PIPELINE_ENV', () => {
     it('THEN every stack is named after it and its settings from infra/cdk.json apply', () => {
-      const viaContext = synthesize(['--app', 'reader', '-c', 'env=prod', '--outdir', path.join(out, 'prod')], {}, root);
-      const viaEnv = synthesize(['--shared-only', '--outdir', path.join(out, 'prod-env')], { PIPELINE_ENV: 'prod' }, root);
+      const viaContext = synthesize(
+        ['--app', 'reader', '-c', 'env=prod', '--outdir', path.join(out, 'prod')],
+        {},
+        root,
+      );
+      const viaEnv = synthesize(
+        ['--shared-only', '--outdir', path.join(out, 'prod-env')],
+        { PIPELINE_ENV: 'prod' },
+        root,
+      );
 
-      expect(viaContext.stacks.map((s) => s.stackName).sort()).toEqual(['prod-pipeline-reader', 'prod-pipeline-shared']);
+      expect(viaContext.stacks.map((s) => s.stackName).sort()).toEqual([
+        'prod-pipeline-reader',
+        'prod-pipeline-shared',
+      ]);
       expect(templateOf(viaContext, 'Reader')).toContain('"RetentionInDays":90');
       expect(viaEnv.stacks.map((s) => s.stackName)).toEqual(['prod-pipeline-shared']);
     });
@@ -122,7 +144,12 @@ describe('GIVEN only the reader’s bundle is built', () => {
 
   describe('WHEN the configuration is invalid', () => {
     it('THEN synthesis stops with the setting named', () => {
-      const act = () => synthesize(['--shared-only', '--outdir', path.join(out, 'bad')], { PIPELINE_OVERRIDES: '{"streams":{"retentionHours":1}}' }, root);
+      const act = () =>
+        synthesize(
+          ['--shared-only', '--outdir', path.join(out, 'bad')],
+          { PIPELINE_OVERRIDES: '{"streams":{"retentionHours":1}}' },
+          root,
+        );
 
       expect(act).toThrow(InfraConfigError);
       expect(act).toThrow(/streams\.retentionHours/);
@@ -158,13 +185,21 @@ describe('GIVEN a synthesized assembly', () => {
       const cli = path.join(WORKSPACE_ROOT, 'node_modules', '.bin', 'cdk');
       let listed: string;
       try {
-        listed = execFileSync(cli, ['ls', '--app', out, '--no-notices'], { encoding: 'utf8', stdio: 'pipe', env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' } });
+        listed = execFileSync(cli, ['ls', '--app', out, '--no-notices'], {
+          encoding: 'utf8',
+          stdio: 'pipe',
+          env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' },
+        });
       } catch (error) {
         const stderr = String((error as { stderr?: string }).stderr ?? error);
-        throw new Error(`the installed aws-cdk CLI cannot read this assembly; pin a CLI that reads aws-cdk-lib's schema (e.g. "aws-cdk": "2.1148.1"):\n${stderr}`);
+        throw new Error(
+          `the installed aws-cdk CLI cannot read this assembly; pin a CLI that reads aws-cdk-lib's schema (e.g. "aws-cdk": "2.1148.1"):\n${stderr}`,
+        );
       }
 
-      expect(listed.split('\n')).toEqual(expect.arrayContaining(['Shared (dev-pipeline-shared)', 'Writer (dev-pipeline-writer)']));
+      expect(listed.split('\n')).toEqual(
+        expect.arrayContaining(['Shared (dev-pipeline-shared)', 'Writer (dev-pipeline-writer)']),
+      );
     });
   });
 });

@@ -23,7 +23,12 @@ function wire(): ProcessorDeps {
     job,
     putRecords: kinesisPutRecordsPort(captureClient(kinesisClient())),
     resultsStream: config.resultsStream,
-    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix, thresholdBytes: config.spillThresholdBytes },
+    spill: {
+      store,
+      bucket: config.spillBucket,
+      prefix: config.spillPrefix,
+      thresholdBytes: config.spillThresholdBytes,
+    },
     control: new ControlCache(new RunLedger(store, config.resultsBucket)),
     parking: { store, bucket: config.resultsBucket },
     log: (message, fields) => logger.warn(message, fields ?? {}),
@@ -46,7 +51,6 @@ export async function handler(event: KinesisStreamEvent, _context?: Context): Pr
     metrics.publishStoredMetrics();
   }
 }
-
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and

@@ -33,13 +33,18 @@ const upperJob = defineJob({
   },
 });
 
-const data = (pos: number, body: unknown) => ({ data: encodeEnvelope({ v: 1, kind: 'data', id: id(pos), body }), partitionKey: pk });
+const data = (pos: number, body: unknown) => ({
+  data: encodeEnvelope({ v: 1, kind: 'data', id: id(pos), body }),
+  partitionKey: pk,
+});
 
 describe('processBatch: the processor against real Kinesis and S3 servers', () => {
   let stack: TestStack;
   let deps: (job?: Job) => ProcessorDeps;
   const results = async (): Promise<Envelope[]> =>
-    (await stack.readStream(RESULTS)).flatMap((r) => decodeRecord(r.data).map((line) => (line.ok ? line.envelope : raise(line.error))));
+    (await stack.readStream(RESULTS)).flatMap((r) =>
+      decodeRecord(r.data).map((line) => (line.ok ? line.envelope : raise(line.error))),
+    );
   let seen = 0;
   /** Envelopes put on the results stream since the last call. */
   const newResults = async () => {
@@ -77,14 +82,22 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     const response = await processBatch(kinesisEvent([data(2, { nope: 1 }), data(3, { word: 'c' })]), deps());
     expect(response.batchItemFailures).toEqual([]);
     const [letter, result] = await newResults();
-    expect(letter).toMatchObject({ kind: 'dead-letter', id: id(2), stage: 'processor', reason: 'invalid-input', payload: { nope: 1 } });
+    expect(letter).toMatchObject({
+      kind: 'dead-letter',
+      id: id(2),
+      stage: 'processor',
+      reason: 'invalid-input',
+      payload: { nope: 1 },
+    });
     expect((letter as DeadLetterEnvelope).message).toMatch(/word/);
     expect(result).toMatchObject({ kind: 'result', id: id(3) });
   });
 
   it('dead-letters a record the transform rejects for good as transform-failed', async () => {
     await processBatch(kinesisEvent([data(4, { word: 'forbidden' })]), deps());
-    expect(await newResults()).toEqual([expect.objectContaining({ kind: 'dead-letter', reason: 'transform-failed', message: 'forbidden word' })]);
+    expect(await newResults()).toEqual([
+      expect.objectContaining({ kind: 'dead-letter', reason: 'transform-failed', message: 'forbidden word' }),
+    ]);
   });
 
   it('dead-letters a result that fails the result schema as invalid-result', async () => {
@@ -120,24 +133,56 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
 
   it('dead-letters a pointer into another bucket as pointer-rejected', async () => {
     const pointer = { bucket: LEDGER, key: 'spill/x.json', size: 2, sha256: sha256Hex(Buffer.from('{}')) };
-    await processBatch(kinesisEvent([{ data: encodeEnvelope({ v: 1, kind: 'pointer', id: id(8), of: 'data', pointer }), partitionKey: pk }]), deps());
-    expect(await newResults()).toEqual([expect.objectContaining({ kind: 'dead-letter', id: id(8), reason: 'pointer-rejected', payload: expect.objectContaining({ pointer }) })]);
+    await processBatch(
+      kinesisEvent([
+        { data: encodeEnvelope({ v: 1, kind: 'pointer', id: id(8), of: 'data', pointer }), partitionKey: pk },
+      ]),
+      deps(),
+    );
+    expect(await newResults()).toEqual([
+      expect.objectContaining({
+        kind: 'dead-letter',
+        id: id(8),
+        reason: 'pointer-rejected',
+        payload: expect.objectContaining({ pointer }),
+      }),
+    ]);
   });
 
   it('dead-letters a pointer whose spilled object was tampered with as pointer-mismatch', async () => {
     const spill = new Spill(deps().spill);
-    const pointer = decodeEnvelope(await spill.stage({ v: 1, kind: 'data', id: id(9), body: { word: 'z'.repeat(3000) } }));
+    const pointer = decodeEnvelope(
+      await spill.stage({ v: 1, kind: 'data', id: id(9), body: { word: 'z'.repeat(3000) } }),
+    );
     if (pointer.kind !== 'pointer') throw new Error('expected a pointer');
-    await stack.store.put(SPILL, pointer.pointer.key, encodeEnvelope({ v: 1, kind: 'data', id: id(9), body: { word: 'y'.repeat(3000) } }));
+    await stack.store.put(
+      SPILL,
+      pointer.pointer.key,
+      encodeEnvelope({ v: 1, kind: 'data', id: id(9), body: { word: 'y'.repeat(3000) } }),
+    );
     await processBatch(kinesisEvent([{ data: encodeEnvelope(pointer), partitionKey: pk }]), deps());
-    expect(await newResults()).toEqual([expect.objectContaining({ kind: 'dead-letter', id: id(9), reason: 'pointer-mismatch' })]);
+    expect(await newResults()).toEqual([
+      expect.objectContaining({ kind: 'dead-letter', id: id(9), reason: 'pointer-mismatch' }),
+    ]);
   });
 
   it('passes reader dead letters and end-of-slice markers through unchanged, markers after the records before them', async () => {
-    const letter: DeadLetterEnvelope = { v: 1, kind: 'dead-letter', id: id(10), stage: 'reader', reason: 'malformed-row', message: 'bad', payload: '{' };
+    const letter: DeadLetterEnvelope = {
+      v: 1,
+      kind: 'dead-letter',
+      id: id(10),
+      stage: 'reader',
+      reason: 'malformed-row',
+      message: 'bad',
+      payload: '{',
+    };
     const marker: Envelope = { v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 12 };
     await processBatch(
-      kinesisEvent([{ data: encodeEnvelope(letter), partitionKey: pk }, data(11, { word: 'e' }), { data: encodeEnvelope(marker), partitionKey: pk }]),
+      kinesisEvent([
+        { data: encodeEnvelope(letter), partitionKey: pk },
+        data(11, { word: 'e' }),
+        { data: encodeEnvelope(marker), partitionKey: pk },
+      ]),
       deps(),
     );
     const out = await newResults();
@@ -148,11 +193,20 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
 
   it('reports a transient failure and every record after it, and puts nothing after it on the stream', async () => {
     let calls = 0;
-    const flaky = { ...upperJob, transform: (input: { word: string }) => {
-      if (input.word === 'flaky') { calls += 1; throw new Error('source timed out'); }
-      return { upper: input.word.toUpperCase() };
-    } } as unknown as Job;
-    const marker = { data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 3 }), partitionKey: pk };
+    const flaky = {
+      ...upperJob,
+      transform: (input: { word: string }) => {
+        if (input.word === 'flaky') {
+          calls += 1;
+          throw new Error('source timed out');
+        }
+        return { upper: input.word.toUpperCase() };
+      },
+    } as unknown as Job;
+    const marker = {
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 3 }),
+      partitionKey: pk,
+    };
     const event = kinesisEvent([data(12, { word: 'f' }), data(13, { word: 'flaky' }), marker]);
     const response = await processBatch(event, deps(flaky));
     expect(calls).toBe(2); // bounded attempts inside the invocation
@@ -164,11 +218,17 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
   });
 
   it('dead-letters a record that fails in every one of its bounded invocations, so the rest of its slice goes on', async () => {
-    const poison = { ...upperJob, transform: (input: { word: string }) => {
-      if (input.word === 'poison') throw new Error('downstream keeps timing out');
-      return { upper: input.word.toUpperCase() };
-    } } as unknown as Job;
-    const marker = { data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }), partitionKey: pk };
+    const poison = {
+      ...upperJob,
+      transform: (input: { word: string }) => {
+        if (input.word === 'poison') throw new Error('downstream keeps timing out');
+        return { upper: input.word.toUpperCase() };
+      },
+    } as unknown as Job;
+    const marker = {
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }),
+      partitionKey: pk,
+    };
     const batch = [data(20, { word: 'poison' }), data(21, { word: 'fine' }), marker];
     for (let invocation = 1; invocation < 3; invocation++) {
       const response = await processBatch(kinesisEvent(batch), deps(poison));
@@ -183,9 +243,18 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
   });
 
   it('fails the whole invocation when the results stream keeps refusing puts, so no earlier record loses its output', async () => {
-    const refusing = { putRecords: async () => { throw Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }); } };
-    const marker = { data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }), partitionKey: pk };
-    await expect(processBatch(kinesisEvent([data(30, { word: 'a' }), marker]), { ...deps(), putRecords: refusing })).rejects.toMatchObject({
+    const refusing = {
+      putRecords: async () => {
+        throw Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' });
+      },
+    };
+    const marker = {
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }),
+      partitionKey: pk,
+    };
+    await expect(
+      processBatch(kinesisEvent([data(30, { word: 'a' }), marker]), { ...deps(), putRecords: refusing }),
+    ).rejects.toMatchObject({
       name: 'PutRecordsError',
     });
   });
@@ -193,7 +262,15 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
   it('parks the records of a paused run in one object and puts none of them on the stream', async () => {
     const ledger = new RunLedger(stack.store, LEDGER);
     await ledger.setControl('run-paused', { state: 'paused', at: new Date().toISOString() });
-    const paused = { data: encodeEnvelope({ v: 1, kind: 'data', id: { run: 'run-paused', slice: 's000000', pos: 0 }, body: { word: 'p' } }), partitionKey: 'run-paused/s000000' };
+    const paused = {
+      data: encodeEnvelope({
+        v: 1,
+        kind: 'data',
+        id: { run: 'run-paused', slice: 's000000', pos: 0 },
+        body: { word: 'p' },
+      }),
+      partitionKey: 'run-paused/s000000',
+    };
     const response = await processBatch(kinesisEvent([paused, data(14, { word: 'g' })]), deps());
     expect(response.counts.parked).toBe(1);
     expect((await newResults()).map((e) => e.kind === 'result' && e.id.pos)).toEqual([14]);

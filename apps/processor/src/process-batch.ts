@@ -62,7 +62,11 @@ export async function processBatch(
   deps: ProcessorDeps,
 ): Promise<KinesisStreamBatchResponse & { counts: BatchCounts }> {
   const spill = new Spill({ ...deps.spill });
-  const out = new StreamProducer({ streamName: deps.resultsStream, port: deps.putRecords, aggregateBytes: DEFAULTS.aggregateBytes });
+  const out = new StreamProducer({
+    streamName: deps.resultsStream,
+    port: deps.putRecords,
+    aggregateBytes: DEFAULTS.aggregateBytes,
+  });
   const counts: BatchCounts = { results: 0, deadLettered: 0, forwarded: 0, markers: 0, parked: 0 };
   const parked = new Map<string, ParkedRecord[]>();
   const records = event.Records;
@@ -77,7 +81,10 @@ export async function processBatch(
       let current: { id?: RecordId; envelope?: Envelope } = {};
       try {
         if (!line.ok) {
-          await out.add({ data: await spill.stage(unreadableLine('processor', record, j, line.error, line.bytes)), partitionKey });
+          await out.add({
+            data: await spill.stage(unreadableLine('processor', record, j, line.error, line.bytes)),
+            partitionKey,
+          });
           counts.deadLettered += 1;
           continue;
         }
@@ -86,7 +93,10 @@ export async function processBatch(
         const run = envelopeRun(envelope);
         if (run && (await deps.control.isPaused(run))) {
           // A record holds one slice's envelopes: park it whole, as it came.
-          parked.set(run, [...(parked.get(run) ?? []), { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data }]);
+          parked.set(run, [
+            ...(parked.get(run) ?? []),
+            { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data },
+          ]);
           counts.parked += lines.length - j;
           continue records;
         }
@@ -116,7 +126,10 @@ export async function processBatch(
               data = await spill.resolve(envelope);
             } catch (error) {
               if (!(error instanceof PointerError)) throw error;
-              await out.add({ data: await spill.stage(deadLetter(envelope.id!, error.reason, error.message, envelope)), partitionKey });
+              await out.add({
+                data: await spill.stage(deadLetter(envelope.id!, error.reason, error.message, envelope)),
+                partitionKey,
+              });
               counts.deadLettered += 1;
               break;
             }
@@ -139,7 +152,10 @@ export async function processBatch(
         const message = (error as Error).message;
         if (current.id && (await givenUp(current.id, message, deps))) {
           try {
-            await out.add({ data: await spill.stage(retriesExhausted(current.id, message, current.envelope, deps)), partitionKey });
+            await out.add({
+              data: await spill.stage(retriesExhausted(current.id, message, current.envelope, deps)),
+              partitionKey,
+            });
             counts.deadLettered += 1;
             continue;
           } catch (failure) {
@@ -147,7 +163,10 @@ export async function processBatch(
             // Could not even dead-letter it: report it like any transient failure.
           }
         }
-        deps.log?.('transient failure, reporting the rest of the batch', { sequenceNumber: record.kinesis.sequenceNumber, error: message });
+        deps.log?.('transient failure, reporting the rest of the batch', {
+          sequenceNumber: record.kinesis.sequenceNumber,
+          error: message,
+        });
         failedAt = i;
         break records;
       }
@@ -171,17 +190,34 @@ async function givenUp(id: RecordId, message: string, deps: ProcessorDeps): Prom
   }
 }
 
-function retriesExhausted(id: RecordId, message: string, envelope: Envelope | undefined, deps: ProcessorDeps): DeadLetterEnvelope {
+function retriesExhausted(
+  id: RecordId,
+  message: string,
+  envelope: Envelope | undefined,
+  deps: ProcessorDeps,
+): DeadLetterEnvelope {
   const invocations = deps.recordInvocations ?? DEFAULTS.recordInvocations;
   const payload = envelope && envelope.kind === 'data' ? envelope.body : envelope;
-  return deadLetter(id, 'retries-exhausted', `failed in ${invocations} invocations, last: ${message}`, payload, invocations);
+  return deadLetter(
+    id,
+    'retries-exhausted',
+    `failed in ${invocations} invocations, last: ${message}`,
+    payload,
+    invocations,
+  );
 }
 
 /** Validates, transforms and validates again; returns the result or the dead letter that explains why not. */
 async function processData(envelope: DataEnvelope, deps: ProcessorDeps) {
   const { job, id } = { job: deps.job, id: envelope.id };
   const input = job.input.safeParse(envelope.body);
-  if (!input.success) return deadLetter(id, 'invalid-input', `input fails the ${job.name} input schema: ${formatIssues(input.error)}`, envelope.body);
+  if (!input.success)
+    return deadLetter(
+      id,
+      'invalid-input',
+      `input fails the ${job.name} input schema: ${formatIssues(input.error)}`,
+      envelope.body,
+    );
 
   const attempts = deps.recordAttempts ?? DEFAULTS.recordAttempts;
   let output: unknown;
@@ -190,23 +226,46 @@ async function processData(envelope: DataEnvelope, deps: ProcessorDeps) {
       output = await job.transform(input.data, { id });
       break;
     } catch (error) {
-      if (error instanceof PermanentError) return deadLetter(id, 'transform-failed', error.message, envelope.body, attempt + 1);
-      if (attempt + 1 >= attempts) throw new TransientRecordError(`transform failed ${attempts} times: ${(error as Error).message}`);
-      await (deps.sleep ?? sleepFor)(backoffDelay(attempt, { baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs }));
+      if (error instanceof PermanentError)
+        return deadLetter(id, 'transform-failed', error.message, envelope.body, attempt + 1);
+      if (attempt + 1 >= attempts)
+        throw new TransientRecordError(`transform failed ${attempts} times: ${(error as Error).message}`);
+      await (deps.sleep ?? sleepFor)(
+        backoffDelay(attempt, { baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs }),
+      );
     }
   }
 
   const result = job.result.safeParse(output);
   if (!result.success) {
-    return deadLetter(id, 'invalid-result', `result fails the ${job.name} result schema: ${formatIssues(result.error)}`, { input: envelope.body, result: output });
+    return deadLetter(
+      id,
+      'invalid-result',
+      `result fails the ${job.name} result schema: ${formatIssues(result.error)}`,
+      { input: envelope.body, result: output },
+    );
   }
   return { v: 1 as const, kind: 'result' as const, id, body: result.data };
 }
 
-function deadLetter(id: RecordId, reason: DeadLetterReason, message: string, payload: unknown, attempts?: number): DeadLetterEnvelope {
-  return { v: 1, kind: 'dead-letter', id, stage: 'processor', reason, message, payload, ...(attempts ? { attempts } : {}) };
+function deadLetter(
+  id: RecordId,
+  reason: DeadLetterReason,
+  message: string,
+  payload: unknown,
+  attempts?: number,
+): DeadLetterEnvelope {
+  return {
+    v: 1,
+    kind: 'dead-letter',
+    id,
+    stage: 'processor',
+    reason,
+    message,
+    payload,
+    ...(attempts ? { attempts } : {}),
+  };
 }
-
 
 function misplaced(envelope: Envelope & { id?: RecordId }): DeadLetterEnvelope {
   return {

@@ -29,7 +29,12 @@ function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
     ledger: new RunLedger(store, config.resultsBucket),
     putRecords: kinesisPutRecordsPort(captureClient(kinesisClient())),
     recordsStream: config.recordsStream,
-    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix, thresholdBytes: config.spillThresholdBytes },
+    spill: {
+      store,
+      bucket: config.spillBucket,
+      prefix: config.spillPrefix,
+      thresholdBytes: config.spillThresholdBytes,
+    },
     sliceBytes: config.sliceBytes,
     concurrency: config.readerConcurrency,
     defaultSource: config.sourceBucket ? { bucket: config.sourceBucket, prefix: config.sourcePrefix ?? '' } : undefined,
@@ -43,7 +48,11 @@ function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
 async function continueRun(context: Context, request: ReaderRequest): Promise<void> {
   const lambda = new LambdaClient({});
   await lambda.send(
-    new InvokeCommand({ FunctionName: context.invokedFunctionArn, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify(request)) }),
+    new InvokeCommand({
+      FunctionName: context.invokedFunctionArn,
+      InvocationType: 'Event',
+      Payload: Buffer.from(JSON.stringify(request)),
+    }),
   );
 }
 
@@ -67,7 +76,6 @@ export async function handler(event: ReaderRequest, context?: Context): Promise<
     metrics.publishStoredMetrics();
   }
 }
-
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and

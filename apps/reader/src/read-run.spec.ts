@@ -24,7 +24,9 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
   let stack: TestStack;
   let deps: (overrides?: Partial<ReaderDeps>) => ReaderDeps;
   const envelopes = async (): Promise<Envelope[]> =>
-    (await stack.readStream(STREAM)).flatMap((r) => decodeRecord(r.data).map((line) => (line.ok ? line.envelope : raise(line.error))));
+    (await stack.readStream(STREAM)).flatMap((r) =>
+      decodeRecord(r.data).map((line) => (line.ok ? line.envelope : raise(line.error))),
+    );
 
   beforeAll(async () => {
     stack = await startTestStack({ buckets: [SOURCE, RESULTS, SPILL], streams: [{ name: STREAM, shards: 2 }] });
@@ -45,7 +47,7 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
   });
   afterAll(() => stack.close());
 
-  it('names a scheduled run after its scheduled time, and a caller\'s run as the caller says', () => {
+  it("names a scheduled run after its scheduled time, and a caller's run as the caller says", () => {
     expect(resolveRunId({ scheduledTime: '2026-11-23T06:00:00Z' }, new Date())).toBe('run-20261123T060000Z');
     expect(resolveRunId({ runId: 'backfill-7' }, new Date())).toBe('backfill-7');
     expect(() => resolveRunId({ runId: 'no/slashes' }, new Date())).toThrow(/run id/);

@@ -160,7 +160,9 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   if (remaining > 0 && outOfTime && !result.paused) {
     if (!deps.continueRun) throw new ChainLimitError('out of time with slices left and no way to continue the run');
     if (hop + 1 > DEFAULTS.readerMaxHops) {
-      throw new ChainLimitError(`run ${runId} needed more than ${DEFAULTS.readerMaxHops} reader invocations: raise SLICE_BYTES or READER_CONCURRENCY`);
+      throw new ChainLimitError(
+        `run ${runId} needed more than ${DEFAULTS.readerMaxHops} reader invocations: raise SLICE_BYTES or READER_CONCURRENCY`,
+      );
     }
     await deps.continueRun({ runId, hop: hop + 1 });
     result.continued = true;
@@ -178,18 +180,31 @@ async function readSlice(
 ): Promise<{ count: number; malformed: number; spilled: number }> {
   const partitionKey = partitionKeyOf(runId, slice.id);
   const spill = new Spill({ ...deps.spill });
-  const producer = new StreamProducer({ streamName: deps.recordsStream, port: deps.putRecords, aggregateBytes: DEFAULTS.aggregateBytes });
+  const producer = new StreamProducer({
+    streamName: deps.recordsStream,
+    port: deps.putRecords,
+    aggregateBytes: DEFAULTS.aggregateBytes,
+  });
   let count = 0;
   let malformed = 0;
   for await (const row of readSliceRows(deps.objects, slice, deps.job.source, { header })) {
     const id = { run: runId, slice: slice.id, pos: row.pos };
     const envelope: DataEnvelope | DeadLetterEnvelope = row.ok
       ? { v: 1, kind: 'data', id, body: row.row }
-      : { v: 1, kind: 'dead-letter', id, stage: 'reader', reason: 'malformed-row', message: row.error, payload: row.raw };
+      : {
+          v: 1,
+          kind: 'dead-letter',
+          id,
+          stage: 'reader',
+          reason: 'malformed-row',
+          message: row.error,
+          payload: row.raw,
+        };
     if (!row.ok) malformed += 1;
     await producer.add({ data: await spill.stage(envelope), partitionKey });
     count += 1;
-    if (count % DEFAULTS.controlCheckEveryRows === 0 && (await isPaused())) throw new RunPausedError(`run ${runId} is paused`);
+    if (count % DEFAULTS.controlCheckEveryRows === 0 && (await isPaused()))
+      throw new RunPausedError(`run ${runId} is paused`);
   }
   // The marker goes out only once every record before it is acknowledged: retries may reorder a batch.
   await producer.flush();

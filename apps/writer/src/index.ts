@@ -25,7 +25,12 @@ function wire(): WriterDeps {
     store,
     resultsBucket: config.resultsBucket,
     ledger,
-    spill: { store, bucket: config.spillBucket, prefix: config.spillPrefix, thresholdBytes: config.spillThresholdBytes },
+    spill: {
+      store,
+      bucket: config.spillBucket,
+      prefix: config.spillPrefix,
+      thresholdBytes: config.spillThresholdBytes,
+    },
     control: new ControlCache(ledger),
     log: (message, fields) => logger.warn(message, fields ?? {}),
     ...overrides,
@@ -47,7 +52,6 @@ export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamB
     metrics.publishStoredMetrics();
   }
 }
-
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and

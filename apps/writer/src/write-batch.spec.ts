@@ -5,7 +5,14 @@ import { FIREHOSE } from '@pipeline/limits';
 import { startLocalFirehose, type LocalFirehose } from '@pipeline/local-stack';
 import { kinesisEvent, startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import { getJson } from '@pipeline/object-store';
-import { encodeEnvelope, LAYOUT, partitionKeyOf, type DeadLetterEnvelope, type Envelope, type RecordId } from '@pipeline/records';
+import {
+  encodeEnvelope,
+  LAYOUT,
+  partitionKeyOf,
+  type DeadLetterEnvelope,
+  type Envelope,
+  type RecordId,
+} from '@pipeline/records';
 import { ControlCache, RunLedger } from '@pipeline/run-ledger';
 import { Spill } from '@pipeline/spill';
 import { writeBatch, type WriterDeps } from './write-batch';
@@ -16,8 +23,14 @@ const STREAM = 'deliveries';
 const RUN = 'run-w';
 const pk = partitionKeyOf(RUN, 's000000');
 const id = (pos: number): RecordId => ({ run: RUN, slice: 's000000', pos });
-const result = (pos: number, body: unknown = { n: pos }) => ({ data: encodeEnvelope({ v: 1, kind: 'result', id: id(pos), body }), partitionKey: pk });
-const marker = (count: number) => ({ data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count }), partitionKey: pk });
+const result = (pos: number, body: unknown = { n: pos }) => ({
+  data: encodeEnvelope({ v: 1, kind: 'result', id: id(pos), body }),
+  partitionKey: pk,
+});
+const marker = (count: number) => ({
+  data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count }),
+  partitionKey: pk,
+});
 
 describe('writeBatch: the writer against real S3 and the local Firehose endpoint', () => {
   let stack: TestStack;
@@ -30,7 +43,12 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     const lines = [];
     for await (const object of stack.store.list(RESULTS, LAYOUT.resultsPrefix(RUN))) {
       const body = Buffer.from((await stack.store.get(RESULTS, object.key))!).toString('utf8');
-      lines.push(...body.split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+      lines.push(
+        ...body
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+      );
     }
     return lines;
   };
@@ -38,7 +56,12 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
   beforeAll(async () => {
     stack = await startTestStack({ buckets: [RESULTS, SPILL] });
     firehose = await startLocalFirehose({ s3: stack.s3, bufferOverride: { intervalMs: 60_000 } });
-    client = new FirehoseClient({ endpoint: firehose.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, requestHandler: new NodeHttpHandler() });
+    client = new FirehoseClient({
+      endpoint: firehose.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      requestHandler: new NodeHttpHandler(),
+    });
     await client.send(
       new CreateDeliveryStreamCommand({
         DeliveryStreamName: STREAM,
@@ -52,7 +75,13 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
             Enabled: true,
             Processors: [
               { Type: 'RecordDeAggregation', Parameters: [{ ParameterName: 'SubRecordType', ParameterValue: 'JSON' }] },
-              { Type: 'MetadataExtraction', Parameters: [{ ParameterName: 'MetadataExtractionQuery', ParameterValue: '{run: .run}' }, { ParameterName: 'JsonParsingEngine', ParameterValue: 'JQ-1.6' }] },
+              {
+                Type: 'MetadataExtraction',
+                Parameters: [
+                  { ParameterName: 'MetadataExtractionQuery', ParameterValue: '{run: .run}' },
+                  { ParameterName: 'JsonParsingEngine', ParameterValue: 'JQ-1.6' },
+                ],
+              },
               { Type: 'AppendDelimiterToRecord' },
             ],
           },
@@ -81,19 +110,37 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     const response = await writeBatch(kinesisEvent([result(0), result(1), result(2)]), deps);
     expect(response).toMatchObject({ batchItemFailures: [], counts: { delivered: 3 } });
     expect(firehose.stats().recordsAccepted - before).toBe(1);
-    expect(await delivered()).toEqual(expect.arrayContaining([0, 1, 2].map((pos) => ({ id: `${RUN}/s000000/${pos}`, run: RUN, result: { n: pos } }))));
+    expect(await delivered()).toEqual(
+      expect.arrayContaining([0, 1, 2].map((pos) => ({ id: `${RUN}/s000000/${pos}`, run: RUN, result: { n: pos } }))),
+    );
   });
 
   it('stores a dead letter under its run and reason, with the reason, the stage and the record', async () => {
-    const letter: DeadLetterEnvelope = { v: 1, kind: 'dead-letter', id: id(3), stage: 'processor', reason: 'invalid-input', message: 'email: invalid', payload: { email: 'x' } };
+    const letter: DeadLetterEnvelope = {
+      v: 1,
+      kind: 'dead-letter',
+      id: id(3),
+      stage: 'processor',
+      reason: 'invalid-input',
+      message: 'email: invalid',
+      payload: { email: 'x' },
+    };
     await writeBatch(kinesisEvent([{ data: encodeEnvelope(letter), partitionKey: pk }]), deps);
-    const stored = await getJson<DeadLetterEnvelope & { recordedAt: string }>(stack.store, RESULTS, `dead-letters/run=${RUN}/reason=invalid-input/s000000/3.json`);
+    const stored = await getJson<DeadLetterEnvelope & { recordedAt: string }>(
+      stack.store,
+      RESULTS,
+      `dead-letters/run=${RUN}/reason=invalid-input/s000000/3.json`,
+    );
     expect(stored).toMatchObject({ ...letter, recordedAt: expect.any(String) });
   });
 
   it('records a slice as done when its marker arrives, after the results before it are delivered', async () => {
     await writeBatch(kinesisEvent([result(4), marker(5)]), deps);
-    expect(await getJson(stack.store, RESULTS, LAYOUT.sliceDoneKey(RUN, 's000000'))).toMatchObject({ run: RUN, slice: 's000000', count: 5 });
+    expect(await getJson(stack.store, RESULTS, LAYOUT.sliceDoneKey(RUN, 's000000'))).toMatchObject({
+      run: RUN,
+      slice: 's000000',
+      count: 5,
+    });
     expect((await delivered()).map((l) => l.id)).toContain(`${RUN}/s000000/4`);
   });
 
@@ -102,13 +149,20 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     const body = { text: 'r'.repeat(5000) };
     const bytes = await spill.stage({ v: 1, kind: 'result', id: id(6), body });
     await writeBatch(kinesisEvent([{ data: bytes, partitionKey: pk }]), deps);
-    expect((await delivered()).find((l) => l.id === `${RUN}/s000000/6`)).toEqual({ id: `${RUN}/s000000/6`, run: RUN, result: body });
+    expect((await delivered()).find((l) => l.id === `${RUN}/s000000/6`)).toEqual({
+      id: `${RUN}/s000000/6`,
+      run: RUN,
+      result: body,
+    });
   });
 
   it('stores a result too large for a Firehose record whole and delivers a line that points at it', async () => {
     const spill = new Spill(deps.spill);
     const body = { text: 'L'.repeat(FIREHOSE.maxRecordBytes) };
-    await writeBatch(kinesisEvent([{ data: await spill.stage({ v: 1, kind: 'result', id: id(7), body }), partitionKey: pk }]), deps);
+    await writeBatch(
+      kinesisEvent([{ data: await spill.stage({ v: 1, kind: 'result', id: id(7), body }), partitionKey: pk }]),
+      deps,
+    );
     const line = (await delivered()).find((l) => l.id === `${RUN}/s000000/7`);
     expect(line).toEqual({ id: `${RUN}/s000000/7`, run: RUN, resultKey: LAYOUT.largeResultKey(id(7)) });
     expect(await getJson(stack.store, RESULTS, line!.resultKey!)).toEqual(body);
@@ -116,11 +170,15 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
 
   it('dead-letters a pointer whose spilled object was tampered with, at the writer stage', async () => {
     const spill = new Spill(deps.spill);
-    const pointer = JSON.parse(Buffer.from(await spill.stage({ v: 1, kind: 'result', id: id(8), body: { t: 'q'.repeat(3000) } })).toString()) as Envelope;
+    const pointer = JSON.parse(
+      Buffer.from(await spill.stage({ v: 1, kind: 'result', id: id(8), body: { t: 'q'.repeat(3000) } })).toString(),
+    ) as Envelope;
     if (pointer.kind !== 'pointer') throw new Error('expected a pointer');
     await stack.store.put(SPILL, pointer.pointer.key, 'tampered');
     await writeBatch(kinesisEvent([{ data: encodeEnvelope(pointer), partitionKey: pk }]), deps);
-    expect(await getJson(stack.store, RESULTS, `dead-letters/run=${RUN}/reason=pointer-mismatch/s000000/8.json`)).toMatchObject({ stage: 'writer' });
+    expect(
+      await getJson(stack.store, RESULTS, `dead-letters/run=${RUN}/reason=pointer-mismatch/s000000/8.json`),
+    ).toMatchObject({ stage: 'writer' });
   });
 
   it('dead-letters bytes that are not an envelope, named by where they were on the stream', async () => {
@@ -128,21 +186,37 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     const response = await writeBatch(event, deps);
     expect(response.counts.deadLettered).toBe(1);
     const keys = [];
-    for await (const o of stack.store.list(RESULTS, 'dead-letters/run=unattributed/reason=invalid-envelope/')) keys.push(o.key);
+    for await (const o of stack.store.list(RESULTS, 'dead-letters/run=unattributed/reason=invalid-envelope/'))
+      keys.push(o.key);
     expect(keys.some((k) => k.endsWith(`-${event.Records[0].kinesis.sequenceNumber}.json`))).toBe(true);
   });
 
   it('dead-letters a data envelope, which does not belong on the results stream', async () => {
-    await writeBatch(kinesisEvent([{ data: encodeEnvelope({ v: 1, kind: 'data', id: id(9), body: {} }), partitionKey: pk }]), deps);
-    expect(await getJson(stack.store, RESULTS, `dead-letters/run=${RUN}/reason=invalid-envelope/s000000/9.json`)).toMatchObject({ stage: 'writer' });
+    await writeBatch(
+      kinesisEvent([{ data: encodeEnvelope({ v: 1, kind: 'data', id: id(9), body: {} }), partitionKey: pk }]),
+      deps,
+    );
+    expect(
+      await getJson(stack.store, RESULTS, `dead-letters/run=${RUN}/reason=invalid-envelope/s000000/9.json`),
+    ).toMatchObject({ stage: 'writer' });
   });
 
   it('marks a run complete, with its counts, when the marker of its last planned slice arrives', async () => {
     const run = 'run-done';
     const slices = ['s000000', 's000001'].map((sliceId) => ({ id: sliceId }));
-    await deps.ledger.createManifest({ runId: run, job: 'job', createdAt: 'now', source: { bucket: 'in', prefix: '' }, slices });
-    const mark = (slice: string) => ({ data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run, slice, count: 3 }), partitionKey: partitionKeyOf(run, slice) });
-    for (const slice of ['s000000', 's000001']) await deps.ledger.markSliceRead({ run, slice, count: 3, malformed: 0, spilled: 1, at: 'now' });
+    await deps.ledger.createManifest({
+      runId: run,
+      job: 'job',
+      createdAt: 'now',
+      source: { bucket: 'in', prefix: '' },
+      slices,
+    });
+    const mark = (slice: string) => ({
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run, slice, count: 3 }),
+      partitionKey: partitionKeyOf(run, slice),
+    });
+    for (const slice of ['s000000', 's000001'])
+      await deps.ledger.markSliceRead({ run, slice, count: 3, malformed: 0, spilled: 1, at: 'now' });
 
     await writeBatch(kinesisEvent([mark('s000000')]), deps);
     expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toBeUndefined();
@@ -156,7 +230,10 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
 
   it('parks the records of a paused run instead of delivering them', async () => {
     await deps.ledger.setControl('run-paused', { state: 'paused', at: new Date().toISOString() });
-    const paused = { data: encodeEnvelope({ v: 1, kind: 'result', id: { run: 'run-paused', slice: 's000000', pos: 0 }, body: {} }), partitionKey: 'run-paused/s000000' };
+    const paused = {
+      data: encodeEnvelope({ v: 1, kind: 'result', id: { run: 'run-paused', slice: 's000000', pos: 0 }, body: {} }),
+      partitionKey: 'run-paused/s000000',
+    };
     const response = await writeBatch(kinesisEvent([paused]), deps);
     expect(response.counts).toMatchObject({ parked: 1, delivered: 0 });
   });

@@ -70,7 +70,10 @@ export async function writeBatch(
   let failedAt = records.length;
 
   const storeDeadLetter = async (letter: DeadLetterEnvelope) => {
-    await putJson(deps.store, deps.resultsBucket, LAYOUT.deadLetterKey(letter), { ...letter, recordedAt: now().toISOString() });
+    await putJson(deps.store, deps.resultsBucket, LAYOUT.deadLetterKey(letter), {
+      ...letter,
+      recordedAt: now().toISOString(),
+    });
     counts.deadLettered += 1;
   };
 
@@ -89,7 +92,11 @@ export async function writeBatch(
         if (run && (await deps.control.isPaused(run))) {
           // A record holds one slice's envelopes: park it whole, as it came.
           const list = parked.get(run) ?? [];
-          list.push({ partitionKey: record.kinesis.partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data });
+          list.push({
+            partitionKey: record.kinesis.partitionKey,
+            sequenceNumber: record.kinesis.sequenceNumber,
+            data: record.kinesis.data,
+          });
           parked.set(run, list);
           counts.parked += unpacked.length - j;
           continue records;
@@ -100,7 +107,15 @@ export async function writeBatch(
             envelope = await spill.resolve(pointer);
           } catch (error) {
             if (!(error instanceof PointerError)) throw error;
-            await storeDeadLetter({ v: 1, kind: 'dead-letter', id: pointer.id, stage: 'writer', reason: error.reason, message: error.message, payload: pointer });
+            await storeDeadLetter({
+              v: 1,
+              kind: 'dead-letter',
+              id: pointer.id,
+              stage: 'writer',
+              reason: error.reason,
+              message: error.message,
+              payload: pointer,
+            });
             continue;
           }
         }
@@ -116,7 +131,12 @@ export async function writeBatch(
             // Barrier: the slice is done only once everything before its marker is delivered.
             await sendLines(lines.drain());
             await deliverer.flush();
-            await deps.ledger.markSliceDone({ run: envelope.run, slice: envelope.slice, count: envelope.count, at: now().toISOString() });
+            await deps.ledger.markSliceDone({
+              run: envelope.run,
+              slice: envelope.slice,
+              count: envelope.count,
+              at: now().toISOString(),
+            });
             counts.slicesDone += 1;
             slicesDoneIn.add(envelope.run);
             break;
@@ -181,4 +201,3 @@ async function lineFor(envelope: ResultEnvelope, deps: WriterDeps): Promise<Uint
   await putJson(deps.store, deps.resultsBucket, key, envelope.body);
   return encoder.encode(largeResultLine(envelope.id, key));
 }
-

@@ -20,7 +20,12 @@ export interface PipelineAlarmProps {
  *
  * @example pipelineAlarm(this, 'Errors', config, { alarmName, description, metric: fn.metricErrors(), threshold: 1 });
  */
-export function pipelineAlarm(scope: Construct, id: string, config: InfraConfig, props: PipelineAlarmProps): cloudwatch.Alarm {
+export function pipelineAlarm(
+  scope: Construct,
+  id: string,
+  config: InfraConfig,
+  props: PipelineAlarmProps,
+): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmName: props.alarmName,
     alarmDescription: props.description,

@@ -38,14 +38,22 @@ export class PipelineDashboard extends Construct {
     const period = alarmPeriod(config);
     const metric = (namespace: string, metricName: string, dimensionsMap: Record<string, string>, statistic = 'Sum') =>
       new cloudwatch.Metric({ namespace, metricName, dimensionsMap, period, statistic, label: metricName });
-    const fn = (functionName: string, metricName: string, statistic = 'Sum') => metric('AWS/Lambda', metricName, { FunctionName: functionName }, statistic);
-    const stream = (streamName: string, metricName: string, statistic = 'Sum') => metric('AWS/Kinesis', metricName, { StreamName: streamName }, statistic);
-    const delivery = (metricName: string, statistic = 'Sum') => metric('AWS/Firehose', metricName, { DeliveryStreamName: names.deliveryStream }, statistic);
-    const graph = (title: string, left: cloudwatch.IMetric[], width = THIRD) => new cloudwatch.GraphWidget({ title, left, width });
-    const heading = (text: string) => new cloudwatch.TextWidget({ markdown: `### ${text}`, width: FULL_WIDTH, height: 1 });
+    const fn = (functionName: string, metricName: string, statistic = 'Sum') =>
+      metric('AWS/Lambda', metricName, { FunctionName: functionName }, statistic);
+    const stream = (streamName: string, metricName: string, statistic = 'Sum') =>
+      metric('AWS/Kinesis', metricName, { StreamName: streamName }, statistic);
+    const delivery = (metricName: string, statistic = 'Sum') =>
+      metric('AWS/Firehose', metricName, { DeliveryStreamName: names.deliveryStream }, statistic);
+    const graph = (title: string, left: cloudwatch.IMetric[], width = THIRD) =>
+      new cloudwatch.GraphWidget({ title, left, width });
+    const heading = (text: string) =>
+      new cloudwatch.TextWidget({ markdown: `### ${text}`, width: FULL_WIDTH, height: 1 });
 
     const functionRow = (app: keyof typeof HANDLER_METRICS, functionName: string, consumer: boolean) => [
-      graph(`${app}: invocations, errors, throttles`, ['Invocations', 'Errors', 'Throttles'].map((m) => fn(functionName, m))),
+      graph(
+        `${app}: invocations, errors, throttles`,
+        ['Invocations', 'Errors', 'Throttles'].map((m) => fn(functionName, m)),
+      ),
       graph(
         consumer ? `${app}: iterator age (ms), duration (ms)` : `${app}: duration (ms), concurrency`,
         consumer
@@ -72,7 +80,13 @@ export class PipelineDashboard extends Construct {
       names.alarms.destinationFailures(names.functions.reader),
       ...(['processor', 'writer'] as const).flatMap((app) => {
         const f = names.functions[app];
-        return [names.alarms.errors(f), names.alarms.iteratorAge(f), names.alarms.onFailure(f), names.alarms.dropped(f), names.alarms.destinationFailures(f)];
+        return [
+          names.alarms.errors(f),
+          names.alarms.iteratorAge(f),
+          names.alarms.onFailure(f),
+          names.alarms.dropped(f),
+          names.alarms.destinationFailures(f),
+        ];
       }),
       names.alarms.deliveryFailures,
       names.alarms.deliveryFreshness,

@@ -39,13 +39,19 @@ export class DeliveryStream extends Construct {
       retention: config.logRetentionDays as logs.RetentionDays,
       removalPolicy,
     });
-    const logStream = new logs.LogStream(this, 'DeliveryLogStream', { logGroup, logStreamName: 'S3Delivery', removalPolicy });
+    const logStream = new logs.LogStream(this, 'DeliveryLogStream', {
+      logGroup,
+      logStreamName: 'S3Delivery',
+      removalPolicy,
+    });
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('firehose.amazonaws.com'),
       description: `${names.deliveryStream}: writes result lines to the results bucket`,
     });
-    const deliveredObjects = [RESULTS_PREFIXES.results, RESULTS_PREFIXES.deliveryErrors].map((prefix) => resultsBucket.arnForObjects(`${prefix}*`));
+    const deliveredObjects = [RESULTS_PREFIXES.results, RESULTS_PREFIXES.deliveryErrors].map((prefix) =>
+      resultsBucket.arnForObjects(`${prefix}*`),
+    );
     const policy = new iam.Policy(this, 'Policy', {
       roles: [this.role],
       statements: [
@@ -74,7 +80,11 @@ export class DeliveryStream extends Construct {
       ],
     });
     for (const objects of deliveredObjects) {
-      acknowledgeWildcard(policy, objects, 'Firehose names its objects itself (run partition, date, delivery stream, uuid); the grant is limited to the delivery and error prefixes');
+      acknowledgeWildcard(
+        policy,
+        objects,
+        'Firehose names its objects itself (run partition, date, delivery stream, uuid); the grant is limited to the delivery and error prefixes',
+      );
     }
 
     this.deliveryStream = new firehose.CfnDeliveryStream(this, 'Resource', {
@@ -86,12 +96,22 @@ export class DeliveryStream extends Construct {
         roleArn: this.role.roleArn,
         prefix: DELIVERY_PARTITIONING.prefix,
         errorOutputPrefix: DELIVERY_PARTITIONING.errorOutputPrefix,
-        bufferingHints: { sizeInMBs: config.firehose.bufferSizeMiB, intervalInSeconds: config.firehose.bufferIntervalSeconds },
+        bufferingHints: {
+          sizeInMBs: config.firehose.bufferSizeMiB,
+          intervalInSeconds: config.firehose.bufferIntervalSeconds,
+        },
         compressionFormat: config.firehose.compression,
         // Objects are encrypted at rest by the bucket's default encryption (SSE-S3).
         encryptionConfiguration: { noEncryptionConfig: 'NoEncryption' },
-        cloudWatchLoggingOptions: { enabled: true, logGroupName: logGroup.logGroupName, logStreamName: logStream.logStreamName },
-        dynamicPartitioningConfiguration: { enabled: true, retryOptions: { durationInSeconds: config.firehose.partitioningRetrySeconds } },
+        cloudWatchLoggingOptions: {
+          enabled: true,
+          logGroupName: logGroup.logGroupName,
+          logStreamName: logStream.logStreamName,
+        },
+        dynamicPartitioningConfiguration: {
+          enabled: true,
+          retryOptions: { durationInSeconds: config.firehose.partitioningRetrySeconds },
+        },
         processingConfiguration: {
           enabled: true,
           processors: DELIVERY_PARTITIONING.processors.map((p) => ({

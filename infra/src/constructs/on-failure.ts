@@ -17,10 +17,18 @@ export class S3FailureRecords implements lambda.IEventSourceDlq, lambda.IDestina
 
   bind(_scope: unknown, fn: lambda.IFunction): { destination: string } {
     const objects = `${this.bucketArn}/${ON_FAILURE_PREFIX}*`;
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'OnFailureRecords', actions: ['s3:PutObject'], resources: [objects] }));
-    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'OnFailureBucketList', actions: ['s3:ListBucket'], resources: [this.bucketArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'OnFailureRecords', actions: ['s3:PutObject'], resources: [objects] }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'OnFailureBucketList', actions: ['s3:ListBucket'], resources: [this.bucketArn] }),
+    );
     if (fn.role) {
-      acknowledgeWildcard(fn.role, objects, 'Lambda names each on-failure record itself (aws/lambda/<mapping or async/function>/<date>/<uuid>); the grant is put-only, under that prefix');
+      acknowledgeWildcard(
+        fn.role,
+        objects,
+        'Lambda names each on-failure record itself (aws/lambda/<mapping or async/function>/<date>/<uuid>); the grant is put-only, under that prefix',
+      );
     }
     return { destination: this.bucketArn };
   }

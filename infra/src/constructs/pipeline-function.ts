@@ -44,14 +44,22 @@ export class PipelineFunction extends Construct {
     const { config } = props;
     const removalPolicy = config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
 
-    this.role = props.role ?? new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `${props.functionName}: ${props.description}` });
+    this.role =
+      props.role ??
+      new iam.Role(this, 'Role', {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `${props.functionName}: ${props.description}`,
+      });
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       logGroupName: `/aws/lambda/${props.functionName}`,
       retention: config.logRetentionDays as logs.RetentionDays,
       removalPolicy,
     });
     this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [this.logGroup.logGroupArn] }),
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
     );
 
     this.function = new lambda.Function(this, 'Function', {
@@ -70,8 +78,16 @@ export class PipelineFunction extends Construct {
       logGroup: this.logGroup,
     });
 
-    acknowledge(this.role, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; they are the only actions granted on "*"');
-    acknowledge(this.function, 'AwsSolutions-L1', 'The handlers are bundled for the Node.js 22 runtime (esbuild target node22); moving to a newer runtime is a deliberate upgrade of build target and runtime together');
+    acknowledge(
+      this.role,
+      'AwsSolutions-IAM5[Resource::*]',
+      'X-Ray PutTraceSegments and PutTelemetryRecords support no resource-level permissions; they are the only actions granted on "*"',
+    );
+    acknowledge(
+      this.function,
+      'AwsSolutions-L1',
+      'The handlers are bundled for the Node.js 22 runtime (esbuild target node22); moving to a newer runtime is a deliberate upgrade of build target and runtime together',
+    );
 
     this.errorsAlarm = pipelineAlarm(this, 'ErrorsAlarm', config, {
       alarmName: pipelineNames(config.envName).alarms.errors(props.functionName),

@@ -33,14 +33,20 @@ export class SecureBucket extends s3.Bucket {
       serverAccessLogsBucket: props.accessLogs,
       serverAccessLogsPrefix: props.accessLogs ? `${id.toLowerCase()}/` : undefined,
       lifecycleRules: [
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS) },
+        {
+          id: 'abort-incomplete-uploads',
+          abortIncompleteMultipartUploadAfter: Duration.days(ABORT_INCOMPLETE_UPLOAD_DAYS),
+        },
         ...(props.lifecycleRules ?? []),
       ],
       removalPolicy: props.removalPolicy,
     });
     if (props.eventBridge) {
       // Set on the CloudFormation resource itself: CDK's eventBridgeEnabled would add a custom resource (a Lambda) for it.
-      (this.node.defaultChild as s3.CfnBucket).addPropertyOverride('NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled', true);
+      (this.node.defaultChild as s3.CfnBucket).addPropertyOverride(
+        'NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled',
+        true,
+      );
     }
   }
 }

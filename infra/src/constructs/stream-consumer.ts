@@ -53,10 +53,14 @@ export class StreamConsumer extends Construct {
       retryAttempts: settings.retryAttempts,
       maxRecordAge: Duration.seconds(settings.maxRecordAgeSeconds),
       reportBatchItemFailures: true,
-      startingPosition: props.startingTimestamp ? lambda.StartingPosition.AT_TIMESTAMP : lambda.StartingPosition[settings.startingPosition],
+      startingPosition: props.startingTimestamp
+        ? lambda.StartingPosition.AT_TIMESTAMP
+        : lambda.StartingPosition[settings.startingPosition],
       startingPositionTimestamp: props.startingTimestamp ? props.startingTimestamp.getTime() / 1000 : undefined,
       onFailure: new S3FailureRecords(props.failuresBucketArn),
-      filters: props.onlyRun ? [lambda.FilterCriteria.filter({ partitionKey: lambda.FilterRule.beginsWith(`${props.onlyRun}/`) })] : undefined,
+      filters: props.onlyRun
+        ? [lambda.FilterCriteria.filter({ partitionKey: lambda.FilterRule.beginsWith(`${props.onlyRun}/`) })]
+        : undefined,
       enabled: props.enabled ?? true,
       metricsConfig: { metrics: [lambda.MetricType.EVENT_COUNT] },
     });

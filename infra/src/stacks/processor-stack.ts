@@ -37,7 +37,11 @@ export class ProcessorStack extends Stack {
         reservedConcurrency: settings.reservedConcurrency,
         role,
       });
-    this.processor = processor('Processor', names.functions.processor, 'Runs the job on each record of the records stream and puts results on the results stream');
+    this.processor = processor(
+      'Processor',
+      names.functions.processor,
+      'Runs the job on each record of the records stream and puts results on the results stream',
+    );
     const { role } = this.processor;
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
@@ -47,15 +51,31 @@ export class ProcessorStack extends Stack {
       // Listing lets a missing object read as "not found" rather than "access denied".
       new iam.PolicyStatement({ sid: 'ListSpill', actions: ['s3:ListBucket'], resources: [refs.bucketArn('spill')] }),
       new iam.PolicyStatement({ sid: 'Spill', actions: ['s3:GetObject', 's3:PutObject'], resources: [spilled] }),
-      new iam.PolicyStatement({ sid: 'ListResults', actions: ['s3:ListBucket'], resources: [refs.bucketArn('results')] }),
+      new iam.PolicyStatement({
+        sid: 'ListResults',
+        actions: ['s3:ListBucket'],
+        resources: [refs.bucketArn('results')],
+      }),
       new iam.PolicyStatement({ sid: 'KillSwitch', actions: ['s3:GetObject'], resources: [ledger] }),
       new iam.PolicyStatement({ sid: 'ParkPausedRuns', actions: ['s3:PutObject'], resources: [parking] }),
-      new iam.PolicyStatement({ sid: 'PutResults', actions: ['kinesis:PutRecords'], resources: [refs.resultsStreamArn] }),
+      new iam.PolicyStatement({
+        sid: 'PutResults',
+        actions: ['kinesis:PutRecords'],
+        resources: [refs.resultsStreamArn],
+      }),
     ];
     for (const statement of statements) role.addToPrincipalPolicy(statement);
-    acknowledgeWildcard(role, spilled, 'Spilled records are keyed by run, slice and position under the spill prefix: the processor resolves pointers and spills large results');
-    acknowledgeWildcard(role, ledger, "The kill switch is one object per run (runs/<run>/control.json); read-only");
-    acknowledgeWildcard(role, parking, 'Records of a paused run are parked per run under runs/<run>/parked/processor/; put-only');
+    acknowledgeWildcard(
+      role,
+      spilled,
+      'Spilled records are keyed by run, slice and position under the spill prefix: the processor resolves pointers and spills large results',
+    );
+    acknowledgeWildcard(role, ledger, 'The kill switch is one object per run (runs/<run>/control.json); read-only');
+    acknowledgeWildcard(
+      role,
+      parking,
+      'Records of a paused run are parked per run under runs/<run>/parked/processor/; put-only',
+    );
 
     this.consumer = new StreamConsumer(this, 'RecordsMapping', {
       config,
@@ -67,14 +87,22 @@ export class ProcessorStack extends Stack {
       failuresBucketArn: refs.bucketArn('failures'),
     });
 
-    new CfnOutput(this, 'ProcessorFunctionName', { value: names.functions.processor, description: 'Processor function' });
+    new CfnOutput(this, 'ProcessorFunctionName', {
+      value: names.functions.processor,
+      description: 'Processor function',
+    });
     new CfnOutput(this, 'ProcessorMappingUuid', {
       value: this.consumer.eventSource.eventSourceMappingId,
       description: 'Records-stream event source mapping of the processor: disable it to stop processing at once',
     });
 
     if (config.replay) {
-      const replayProcessor = processor('ReplayProcessor', names.replayFunction, 'Replays the records stream through the processor', role);
+      const replayProcessor = processor(
+        'ReplayProcessor',
+        names.replayFunction,
+        'Replays the records stream through the processor',
+        role,
+      );
       const replay = config.replay;
       const replayConsumer = new StreamConsumer(this, 'ReplayMapping', {
         config,
@@ -89,7 +117,10 @@ export class ProcessorStack extends Stack {
         enabled: replay.enabled,
       });
       this.replay = { processor: replayProcessor, consumer: replayConsumer };
-      new CfnOutput(this, 'ReplayFunctionName', { value: names.replayFunction, description: 'Replay processor function' });
+      new CfnOutput(this, 'ReplayFunctionName', {
+        value: names.replayFunction,
+        description: 'Replay processor function',
+      });
       new CfnOutput(this, 'ReplayMappingUuid', {
         value: replayConsumer.eventSource.eventSourceMappingId,
         description: 'Replay event source mapping: enable or disable it with aws lambda update-event-source-mapping',

@@ -54,7 +54,11 @@ export class ReaderStack extends Stack {
       new iam.PolicyStatement({ sid: 'ListSource', actions: ['s3:ListBucket'], resources: [refs.bucketArn('source')] }),
       new iam.PolicyStatement({ sid: 'ReadSource', actions: ['s3:GetObject'], resources: [sourcePrefix] }),
       // Listing lets a missing ledger object read as "not found" rather than "access denied".
-      new iam.PolicyStatement({ sid: 'ListResults', actions: ['s3:ListBucket'], resources: [refs.bucketArn('results')] }),
+      new iam.PolicyStatement({
+        sid: 'ListResults',
+        actions: ['s3:ListBucket'],
+        resources: [refs.bucketArn('results')],
+      }),
       new iam.PolicyStatement({ sid: 'RunLedger', actions: ['s3:GetObject', 's3:PutObject'], resources: [ledger] }),
       new iam.PolicyStatement({ sid: 'Spill', actions: ['s3:PutObject'], resources: [spilled] }),
       new iam.PolicyStatement({
@@ -62,13 +66,33 @@ export class ReaderStack extends Stack {
         actions: ['kinesis:PutRecords', 'kinesis:PutRecord', 'kinesis:DescribeStreamSummary', 'kinesis:DescribeStream'],
         resources: [refs.recordsStreamArn],
       }),
-      new iam.PolicyStatement({ sid: 'ContinueRun', actions: ['lambda:InvokeFunction'], resources: [self, `${self}:*`] }),
+      new iam.PolicyStatement({
+        sid: 'ContinueRun',
+        actions: ['lambda:InvokeFunction'],
+        resources: [self, `${self}:*`],
+      }),
     ];
     for (const statement of statements) role.addToPrincipalPolicy(statement);
-    acknowledgeWildcard(role, sourcePrefix, 'The reader plans slices over every object under the configured source prefix; read-only');
-    acknowledgeWildcard(role, ledger, 'The run ledger: one manifest, slice markers and a kill switch per run, all under runs/');
-    acknowledgeWildcard(role, spilled, 'Spilled records are keyed by run, slice and position under the spill prefix; put-only');
-    acknowledgeWildcard(role, `${self}:*`, 'The reader hands a long run on to itself; the invoked ARN may carry a version qualifier');
+    acknowledgeWildcard(
+      role,
+      sourcePrefix,
+      'The reader plans slices over every object under the configured source prefix; read-only',
+    );
+    acknowledgeWildcard(
+      role,
+      ledger,
+      'The run ledger: one manifest, slice markers and a kill switch per run, all under runs/',
+    );
+    acknowledgeWildcard(
+      role,
+      spilled,
+      'Spilled records are keyed by run, slice and position under the spill prefix; put-only',
+    );
+    acknowledgeWildcard(
+      role,
+      `${self}:*`,
+      'The reader hands a long run on to itself; the invoked ARN may carry a version qualifier',
+    );
 
     // A failed trigger or hop is retried (the run is idempotent), then kept in the failures bucket.
     fn.configureAsyncInvoke({
@@ -84,16 +108,25 @@ export class ReaderStack extends Stack {
     });
 
     const schedulerRole = new iam.Role(this, 'SchedulerRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', { conditions: { StringEquals: { 'aws:SourceAccount': this.account } } }),
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
       description: `${names.schedule}: starts the reader`,
     });
-    acknowledgeWildcard(schedulerRole, `${fn.functionArn}:*`, "aws-cdk-lib's invoke grant covers the function's versions too; the role can invoke the reader and nothing else");
+    acknowledgeWildcard(
+      schedulerRole,
+      `${fn.functionArn}:*`,
+      "aws-cdk-lib's invoke grant covers the function's versions too; the role can invoke the reader and nothing else",
+    );
     const group = new scheduler.ScheduleGroup(this, 'ScheduleGroup', { scheduleGroupName: names.scheduleGroup });
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       scheduleName: names.schedule,
       scheduleGroup: group,
       description: `Starts a ${names.prefix} run; the scheduled time names the run`,
-      schedule: scheduler.ScheduleExpression.expression(scheduleExpression(config), TimeZone.of(config.schedule.timezone)),
+      schedule: scheduler.ScheduleExpression.expression(
+        scheduleExpression(config),
+        TimeZone.of(config.schedule.timezone),
+      ),
       enabled: config.schedule.enabled,
       target: new targets.LambdaInvoke(fn, {
         role: schedulerRole,
@@ -115,8 +148,17 @@ export class ReaderStack extends Stack {
       threshold: 1,
     });
 
-    new CfnOutput(this, 'ReaderFunctionName', { value: functionName, description: 'Reader function; reserved concurrency 0 stops every run at once' });
-    new CfnOutput(this, 'ScheduleName', { value: names.schedule, description: 'EventBridge Scheduler schedule that starts runs' });
-    new CfnOutput(this, 'ScheduleGroupName', { value: names.scheduleGroup, description: 'Schedule group of the schedule' });
+    new CfnOutput(this, 'ReaderFunctionName', {
+      value: functionName,
+      description: 'Reader function; reserved concurrency 0 stops every run at once',
+    });
+    new CfnOutput(this, 'ScheduleName', {
+      value: names.schedule,
+      description: 'EventBridge Scheduler schedule that starts runs',
+    });
+    new CfnOutput(this, 'ScheduleGroupName', {
+      value: names.scheduleGroup,
+      description: 'Schedule group of the schedule',
+    });
   }
 }

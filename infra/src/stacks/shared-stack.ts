@@ -40,10 +40,20 @@ export class SharedStack extends Stack {
       removalPolicy,
       lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(config.accessLogsRetentionDays) }],
     });
-    acknowledge(accessLogs, 'AwsSolutions-S1', 'This bucket receives the server access logs of the other buckets; logging it to itself would log without end');
+    acknowledge(
+      accessLogs,
+      'AwsSolutions-S1',
+      'This bucket receives the server access logs of the other buckets; logging it to itself would log without end',
+    );
 
     const bucket = (id: string, kind: BucketKind, lifecycleRules?: s3.LifecycleRule[], eventBridge = false) =>
-      new SecureBucket(this, id, { bucketName: this.refs.bucketName(kind), removalPolicy, accessLogs, lifecycleRules, eventBridge });
+      new SecureBucket(this, id, {
+        bucketName: this.refs.bucketName(kind),
+        removalPolicy,
+        accessLogs,
+        lifecycleRules,
+        eventBridge,
+      });
     this.buckets = {
       accessLogs,
       spill: bucket('Spill', 'spill', [
@@ -57,7 +67,11 @@ export class SharedStack extends Stack {
       // Its object events go to EventBridge: runs/<run>/complete.json appearing is the run's completion event.
       results: bucket('Results', 'results', undefined, true),
       failures: bucket('Failures', 'failures', [
-        { id: 'expire-on-failure-records', prefix: ON_FAILURE_PREFIX, expiration: Duration.days(config.failures.retentionDays) },
+        {
+          id: 'expire-on-failure-records',
+          prefix: ON_FAILURE_PREFIX,
+          expiration: Duration.days(config.failures.retentionDays),
+        },
       ]),
       source: config.source.bucketName ? undefined : bucket('Source', 'source'),
     };
@@ -81,11 +95,23 @@ export class SharedStack extends Stack {
     const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
     output('RecordsStreamName', names.recordsStream, 'Kinesis stream from the reader to the processor');
     output('ResultsStreamName', names.resultsStream, 'Kinesis stream from the processor to the writer');
-    output('DeliveryStreamName', names.deliveryStream, 'Firehose delivery stream from the writer to the results bucket');
+    output(
+      'DeliveryStreamName',
+      names.deliveryStream,
+      'Firehose delivery stream from the writer to the results bucket',
+    );
     output('SourceBucketName', this.refs.bucketName('source'), 'Bucket the reader reads');
     output('SpillBucketName', this.refs.bucketName('spill'), 'Bucket of spilled records (claim checks)');
-    output('ResultsBucketName', this.refs.bucketName('results'), 'Results, run ledger (runs/<run>/control.json is the kill switch), dead letters');
-    output('FailuresBucketName', this.refs.bucketName('failures'), 'On-failure records of the event source mappings and of the reader');
+    output(
+      'ResultsBucketName',
+      this.refs.bucketName('results'),
+      'Results, run ledger (runs/<run>/control.json is the kill switch), dead letters',
+    );
+    output(
+      'FailuresBucketName',
+      this.refs.bucketName('failures'),
+      'On-failure records of the event source mappings and of the reader',
+    );
     output('DashboardName', names.dashboard, 'CloudWatch dashboard of the pipeline');
   }
 }

@@ -36,23 +36,43 @@ export class WriterStack extends Stack {
     const { role } = this.writer;
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
-    const owned = [RESULTS_PREFIXES.runs, RESULTS_PREFIXES.deadLetters, RESULTS_PREFIXES.largeResults].map((prefix) => refs.objectsArn('results', prefix));
+    const owned = [RESULTS_PREFIXES.runs, RESULTS_PREFIXES.deadLetters, RESULTS_PREFIXES.largeResults].map((prefix) =>
+      refs.objectsArn('results', prefix),
+    );
     const statements = [
       // Listing lets a missing object read as "not found" rather than "access denied".
       new iam.PolicyStatement({ sid: 'ListSpill', actions: ['s3:ListBucket'], resources: [refs.bucketArn('spill')] }),
       new iam.PolicyStatement({ sid: 'ResolveSpilled', actions: ['s3:GetObject'], resources: [spilled] }),
-      new iam.PolicyStatement({ sid: 'ListResults', actions: ['s3:ListBucket'], resources: [refs.bucketArn('results')] }),
-      new iam.PolicyStatement({ sid: 'LedgerDeadLettersLargeResults', actions: ['s3:GetObject', 's3:PutObject'], resources: owned }),
-      new iam.PolicyStatement({ sid: 'Deliver', actions: ['firehose:PutRecordBatch'], resources: [refs.deliveryStreamArn] }),
+      new iam.PolicyStatement({
+        sid: 'ListResults',
+        actions: ['s3:ListBucket'],
+        resources: [refs.bucketArn('results')],
+      }),
+      new iam.PolicyStatement({
+        sid: 'LedgerDeadLettersLargeResults',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: owned,
+      }),
+      new iam.PolicyStatement({
+        sid: 'Deliver',
+        actions: ['firehose:PutRecordBatch'],
+        resources: [refs.deliveryStreamArn],
+      }),
     ];
     for (const statement of statements) role.addToPrincipalPolicy(statement);
-    acknowledgeWildcard(role, spilled, 'Spilled results are keyed by run, slice and position under the spill prefix; read-only');
+    acknowledgeWildcard(
+      role,
+      spilled,
+      'Spilled results are keyed by run, slice and position under the spill prefix; read-only',
+    );
     const why = {
       [RESULTS_PREFIXES.runs]: 'The run ledger: slice markers, completion and summary per run, all under runs/',
       [RESULTS_PREFIXES.deadLetters]: 'Dead letters are keyed by run, reason, slice and position under dead-letters/',
-      [RESULTS_PREFIXES.largeResults]: 'Results too large for Firehose are keyed by run, slice and position under large-results/',
+      [RESULTS_PREFIXES.largeResults]:
+        'Results too large for Firehose are keyed by run, slice and position under large-results/',
     };
-    for (const [prefix, reason] of Object.entries(why)) acknowledgeWildcard(role, refs.objectsArn('results', prefix), reason);
+    for (const [prefix, reason] of Object.entries(why))
+      acknowledgeWildcard(role, refs.objectsArn('results', prefix), reason);
 
     this.consumer = new StreamConsumer(this, 'ResultsMapping', {
       config,

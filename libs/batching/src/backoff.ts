@@ -20,8 +20,10 @@ export interface BackoffOptions {
  * ```
  */
 export function backoffDelay(attempt: number, opts: BackoffOptions): number {
-  if (!Number.isInteger(attempt) || attempt < 0) throw new RangeError(`attempt must be an integer >= 0, got ${attempt}`);
-  if (!(opts.baseMs >= 0) || !(opts.capMs >= 0)) throw new RangeError(`baseMs and capMs must be >= 0, got ${opts.baseMs} and ${opts.capMs}`);
+  if (!Number.isInteger(attempt) || attempt < 0)
+    throw new RangeError(`attempt must be an integer >= 0, got ${attempt}`);
+  if (!(opts.baseMs >= 0) || !(opts.capMs >= 0))
+    throw new RangeError(`baseMs and capMs must be >= 0, got ${opts.baseMs} and ${opts.capMs}`);
   // 2 ** attempt grows to Infinity for huge attempts; Math.min keeps the cap.
   const ceiling = Math.min(opts.capMs, opts.baseMs * 2 ** attempt);
   const random = opts.random ?? Math.random;

@@ -32,7 +32,8 @@ export class ItemTooLargeError extends Error {
 
 function checkLimits(limits: BatchLimits): void {
   const { maxCount, maxBytes, maxItemBytes } = limits;
-  if (!Number.isInteger(maxCount) || maxCount < 1) throw new RangeError(`maxCount must be a positive integer, got ${maxCount}`);
+  if (!Number.isInteger(maxCount) || maxCount < 1)
+    throw new RangeError(`maxCount must be a positive integer, got ${maxCount}`);
   if (!(maxBytes > 0)) throw new RangeError(`maxBytes must be positive, got ${maxBytes}`);
   if (!(maxItemBytes > 0) || maxItemBytes > maxBytes) {
     throw new RangeError(`maxItemBytes must be positive and at most maxBytes (${maxBytes}), got ${maxItemBytes}`);
@@ -80,7 +81,8 @@ export class BatchPacker<T> {
    */
   add(item: T): T[] | undefined {
     const size = this.measure(item);
-    if (!Number.isFinite(size) || size < 0) throw new RangeError(`measured size must be a finite number >= 0, got ${size}`);
+    if (!Number.isFinite(size) || size < 0)
+      throw new RangeError(`measured size must be a finite number >= 0, got ${size}`);
     if (size > this.limits.maxItemBytes) throw new ItemTooLargeError(size, this.limits.maxItemBytes);
 
     let full: T[] | undefined;

@@ -40,7 +40,9 @@ describe('sendWithRetry', () => {
   });
 
   it('stops after `attempts` calls and reports the entries still failing, in input order', async () => {
-    const send = jest.fn(async (items: string[]) => items.flatMap((item, i) => (item === 'a' || item === 'c' ? [fail(i)] : [])));
+    const send = jest.fn(async (items: string[]) =>
+      items.flatMap((item, i) => (item === 'a' || item === 'c' ? [fail(i)] : [])),
+    );
 
     const result = await sendWithRetry(['a', 'b', 'c'], send, options({ attempts: 3 }));
 
@@ -73,7 +75,10 @@ describe('sendWithRetry', () => {
 
     const result = await sendWithRetry(['a', 'b'], send, options());
 
-    expect(calls).toEqual([['a', 'b'], ['a', 'b']]);
+    expect(calls).toEqual([
+      ['a', 'b'],
+      ['a', 'b'],
+    ]);
     expect(result).toEqual({ attempts: 2, failed: [] });
   });
 
@@ -87,9 +92,15 @@ describe('sendWithRetry', () => {
   });
 
   it('does not retry entries whose code is not retryable', async () => {
-    const send = jest.fn(async (items: string[]) => items.map((item, i) => fail(i, item === 'bad' ? 'ValidationError' : throttled)));
+    const send = jest.fn(async (items: string[]) =>
+      items.map((item, i) => fail(i, item === 'bad' ? 'ValidationError' : throttled)),
+    );
 
-    const result = await sendWithRetry(['bad', 'slow'], send, options({ attempts: 2, isRetryable: (code) => code === throttled }));
+    const result = await sendWithRetry(
+      ['bad', 'slow'],
+      send,
+      options({ attempts: 2, isRetryable: (code) => code === throttled }),
+    );
 
     expect(send.mock.calls.map(([items]) => items)).toEqual([['bad', 'slow'], ['slow']]);
     expect(result.failed.map((f) => [f.item, f.code])).toEqual([
@@ -128,7 +139,11 @@ describe('summarizeCodes', () => {
 
 describe('putRetryOptions', () => {
   it('fills in the project defaults for what is left out', () => {
-    expect(putRetryOptions({ attempts: 3 })).toEqual({ attempts: 3, baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs });
+    expect(putRetryOptions({ attempts: 3 })).toEqual({
+      attempts: 3,
+      baseMs: DEFAULTS.backoffBaseMs,
+      capMs: DEFAULTS.backoffCapMs,
+    });
   });
 
   it('uses DEFAULTS.putAttempts when attempts is undefined', () => {

@@ -77,7 +77,8 @@ export async function sendWithRetry<T>(
   send: (items: T[]) => Promise<EntryFailure[]>,
   opts: RetryOptions,
 ): Promise<RetryResult<T>> {
-  if (!Number.isInteger(opts.attempts) || opts.attempts < 1) throw new RangeError(`attempts must be an integer >= 1, got ${opts.attempts}`);
+  if (!Number.isInteger(opts.attempts) || opts.attempts < 1)
+    throw new RangeError(`attempts must be an integer >= 1, got ${opts.attempts}`);
   const sleep = opts.sleep ?? realSleep;
   const isRetryable = opts.isRetryable ?? (() => true);
 
@@ -103,8 +104,15 @@ export async function sendWithRetry<T>(
     pending = [];
     const seen = new Set<number>();
     for (const failure of failures) {
-      if (!Number.isInteger(failure.index) || failure.index < 0 || failure.index >= sent.length || seen.has(failure.index)) {
-        throw new RangeError(`send reported failed entry index ${failure.index} for a call of ${sent.length} entries; fix the port's response mapping`);
+      if (
+        !Number.isInteger(failure.index) ||
+        failure.index < 0 ||
+        failure.index >= sent.length ||
+        seen.has(failure.index)
+      ) {
+        throw new RangeError(
+          `send reported failed entry index ${failure.index} for a call of ${sent.length} entries; fix the port's response mapping`,
+        );
       }
       seen.add(failure.index);
       const original = sent[failure.index];

@@ -15,7 +15,10 @@ class GaveUpError extends Error {
 
 const limits = { maxCount: 3, maxBytes: 100, maxItemBytes: 50 };
 
-function sender(send: (items: number[]) => Promise<EntryFailure[]>, attempts: number = DEFAULTS.putAttempts): BatchSender<number> {
+function sender(
+  send: (items: number[]) => Promise<EntryFailure[]>,
+  attempts: number = DEFAULTS.putAttempts,
+): BatchSender<number> {
   const opts: BatchSenderOptions<number> = {
     limits,
     measure: (n) => n,
@@ -112,7 +115,8 @@ describe('BatchSender', () => {
     const throttling = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
     const send = async (items: number[]): Promise<EntryFailure[]> => {
       call += 1;
-      if (call === 1) return items.flatMap((n, index) => (n === 1 ? [] : [{ index, code: 'InternalFailure', message: '' }]));
+      if (call === 1)
+        return items.flatMap((n, index) => (n === 1 ? [] : [{ index, code: 'InternalFailure', message: '' }]));
       throw throttling;
     };
     const s = sender(send, 2);
@@ -131,7 +135,8 @@ describe('BatchSender', () => {
   it('counts items sent, failed, batches, calls and retried entries', async () => {
     let call = 0;
     // The first call of each batch fails its first entry once.
-    const send = async (): Promise<EntryFailure[]> => (++call % 2 === 1 ? [{ index: 0, code: 'InternalFailure', message: '' }] : []);
+    const send = async (): Promise<EntryFailure[]> =>
+      ++call % 2 === 1 ? [{ index: 0, code: 'InternalFailure', message: '' }] : [];
     const s = sender(send);
 
     await s.sendAll([1, 2, 3, 4, 5]);

@@ -19,24 +19,51 @@ describe('collateRun against a real S3 server', () => {
   });
   afterAll(() => stack.close());
 
-  it.each([1, 3])('drops duplicates by id and counts a redriven dead letter as delivered (%i partitions)', async (partitions) => {
-    const summary = await collateRun({ store: stack.store, bucket: BUCKET, runId: RUN, read: 7, spilled: 0, complete: true, partitions });
-    expect(summary).toMatchObject({ delivered: 6, duplicatesDropped: 2, deadLettered: 1, deadLetteredByReason: { 'invalid-input': 1 }, conserved: true });
-    const ids: string[] = [];
-    for (let p = 0; p < partitions; p++) {
-      const body = Buffer.from((await stack.store.get(BUCKET, LAYOUT.collatedPartKey(RUN, p)))!).toString();
-      ids.push(...body.split('\n').filter(Boolean).map(idOfLine));
-    }
-    expect(ids.sort()).toEqual([0, 1, 2, 3, 4, 6].map((p) => `${RUN}/s0/${p}`));
-  });
+  it.each([1, 3])(
+    'drops duplicates by id and counts a redriven dead letter as delivered (%i partitions)',
+    async (partitions) => {
+      const summary = await collateRun({
+        store: stack.store,
+        bucket: BUCKET,
+        runId: RUN,
+        read: 7,
+        spilled: 0,
+        complete: true,
+        partitions,
+      });
+      expect(summary).toMatchObject({
+        delivered: 6,
+        duplicatesDropped: 2,
+        deadLettered: 1,
+        deadLetteredByReason: { 'invalid-input': 1 },
+        conserved: true,
+      });
+      const ids: string[] = [];
+      for (let p = 0; p < partitions; p++) {
+        const body = Buffer.from((await stack.store.get(BUCKET, LAYOUT.collatedPartKey(RUN, p)))!).toString();
+        ids.push(...body.split('\n').filter(Boolean).map(idOfLine));
+      }
+      expect(ids.sort()).toEqual([0, 1, 2, 3, 4, 6].map((p) => `${RUN}/s0/${p}`));
+    },
+  );
 
   it('reports a run whose counts do not balance as not conserved', async () => {
-    const summary = await collateRun({ store: stack.store, bucket: BUCKET, runId: RUN, read: 8, spilled: 0, complete: true });
+    const summary = await collateRun({
+      store: stack.store,
+      bucket: BUCKET,
+      runId: RUN,
+      read: 8,
+      spilled: 0,
+      complete: true,
+    });
     expect(summary.conserved).toBe(false);
   });
 
   it('reads ids and reasons back from dead-letter keys', () => {
-    expect(parseDeadLetterKey(RUN, `dead-letters/run=${RUN}/reason=malformed-row/s000001/42.json`)).toEqual({ reason: 'malformed-row', id: `${RUN}/s000001/42` });
+    expect(parseDeadLetterKey(RUN, `dead-letters/run=${RUN}/reason=malformed-row/s000001/42.json`)).toEqual({
+      reason: 'malformed-row',
+      id: `${RUN}/s000001/42`,
+    });
     expect(parseDeadLetterKey(RUN, `dead-letters/run=${RUN}/reason=not-a-reason/s000001/42.json`)).toBeUndefined();
   });
 });

@@ -39,7 +39,8 @@ export interface CollateOptions {
   partitions?: number;
 }
 
-const hashPartition = (id: string, partitions: number) => createHash('md5').update(id).digest().readUInt32BE(0) % partitions;
+const hashPartition = (id: string, partitions: number) =>
+  createHash('md5').update(id).digest().readUInt32BE(0) % partitions;
 
 /**
  * Produces a run's final output, de-duplicated by record id, in bounded memory: lines are first
@@ -56,7 +57,8 @@ export async function collateRun(options: CollateOptions): Promise<RunSummary> {
   try {
     const files = Array.from({ length: partitions }, (_, i) => join(dir, `p${i}`));
     const writers = files.map((file) => createWriteStream(file));
-    const write = (w: WriteStream, text: string) => (w.write(text) ? Promise.resolve() : new Promise<void>((r) => w.once('drain', () => r())));
+    const write = (w: WriteStream, text: string) =>
+      w.write(text) ? Promise.resolve() : new Promise<void>((r) => w.once('drain', () => r()));
 
     for await (const object of store.list(bucket, LAYOUT.resultsPrefix(runId))) {
       let body: Readable = await store.stream(bucket, object.key);
@@ -73,8 +75,14 @@ export async function collateRun(options: CollateOptions): Promise<RunSummary> {
       if (!letter) continue;
       await write(writers[hashPartition(letter.id, partitions)], `D${letter.reason}\t${letter.id}\n`);
     }
-    for await (const object of store.list(bucket, LAYOUT.deadLettersPrefix('unattributed'))) if (object.key.endsWith('.json')) unattributed += 1;
-    await Promise.all(writers.map((w) => new Promise<void>((resolve, reject) => w.end((error?: Error | null) => (error ? reject(error) : resolve())))));
+    for await (const object of store.list(bucket, LAYOUT.deadLettersPrefix('unattributed')))
+      if (object.key.endsWith('.json')) unattributed += 1;
+    await Promise.all(
+      writers.map(
+        (w) =>
+          new Promise<void>((resolve, reject) => w.end((error?: Error | null) => (error ? reject(error) : resolve()))),
+      ),
+    );
 
     let delivered = 0;
     let duplicatesDropped = 0;
@@ -99,7 +107,9 @@ export async function collateRun(options: CollateOptions): Promise<RunSummary> {
           if (!letters.has(id)) letters.set(id, reason);
         }
       }
-      await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) =>
+        out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+      );
       delivered += seen.size;
       for (const [id, reason] of letters) {
         if (seen.has(id)) continue; // redriven into the output: it counts as delivered

@@ -3,7 +3,10 @@ import { ConfigError, readConfig } from './index';
 
 describe('readConfig', () => {
   it('reads the variables a handler needs and fills in the defaults', () => {
-    const config = readConfig(['recordsStream', 'spillBucket'], { RECORDS_STREAM_NAME: 'records', SPILL_BUCKET: 'spill-bucket' });
+    const config = readConfig(['recordsStream', 'spillBucket'], {
+      RECORDS_STREAM_NAME: 'records',
+      SPILL_BUCKET: 'spill-bucket',
+    });
     expect(config).toMatchObject({
       recordsStream: 'records',
       spillBucket: 'spill-bucket',
@@ -21,10 +24,15 @@ describe('readConfig', () => {
   });
 
   it('refuses a spill threshold too large for a Kinesis record, naming the variable', () => {
-    expect(() => readConfig(['spillBucket'], { SPILL_BUCKET: 'spill-bucket', SPILL_THRESHOLD_BYTES: String(1024 * 1024) })).toThrow(/SPILL_THRESHOLD_BYTES/);
+    expect(() =>
+      readConfig(['spillBucket'], { SPILL_BUCKET: 'spill-bucket', SPILL_THRESHOLD_BYTES: String(1024 * 1024) }),
+    ).toThrow(/SPILL_THRESHOLD_BYTES/);
   });
 
   it('reads numbers from their text', () => {
-    expect(readConfig([], { SLICE_BYTES: '1024', READER_CONCURRENCY: '8' })).toMatchObject({ sliceBytes: 1024, readerConcurrency: 8 });
+    expect(readConfig([], { SLICE_BYTES: '1024', READER_CONCURRENCY: '8' })).toMatchObject({
+      sliceBytes: 1024,
+      readerConcurrency: 8,
+    });
   });
 });

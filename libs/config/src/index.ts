@@ -29,7 +29,9 @@ const ConfigSchema = z.object({
   resultsBucket: z.string().min(3).optional(),
   spillBucket: z.string().min(3).optional(),
   spillPrefix: z.string().default(DEFAULTS.spillPrefix),
-  spillThresholdBytes: bytes.max(KINESIS.maxRecordBytes - KINESIS.maxPartitionKeyLength).default(DEFAULTS.spillThresholdBytes),
+  spillThresholdBytes: bytes
+    .max(KINESIS.maxRecordBytes - KINESIS.maxPartitionKeyLength)
+    .default(DEFAULTS.spillThresholdBytes),
   sourceBucket: z.string().min(3).optional(),
   sourcePrefix: z.string().default(''),
   sliceBytes: bytes.max(DEFAULTS.maxSliceBytes).default(DEFAULTS.sliceBytes),
@@ -48,7 +50,10 @@ export class ConfigError extends Error {
  * Reads the keys a handler needs; a missing or invalid one fails at cold start with the variable's name.
  * @example const config = readConfig(['recordsStream', 'spillBucket']);
  */
-export function readConfig<K extends ConfigKey>(keys: readonly K[], env: NodeJS.ProcessEnv = process.env): ConfigWith<K> {
+export function readConfig<K extends ConfigKey>(
+  keys: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): ConfigWith<K> {
   const raw: Record<string, string> = {};
   for (const key of Object.keys(ENV) as ConfigKey[]) {
     const value = env[ENV[key]];
@@ -57,7 +62,8 @@ export function readConfig<K extends ConfigKey>(keys: readonly K[], env: NodeJS.
   const problems = keys.filter((k) => raw[k] === undefined).map((k) => `${ENV[k]}: is not set`);
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${ENV[String(issue.path[0]) as ConfigKey]}: ${issue.message}`);
+    for (const issue of parsed.error.issues)
+      problems.push(`${ENV[String(issue.path[0]) as ConfigKey]}: ${issue.message}`);
   }
   if (problems.length || !parsed.success) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return parsed.data as ConfigWith<K>;

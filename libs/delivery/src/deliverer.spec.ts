@@ -23,7 +23,8 @@ function fakePort(reject: (record: Uint8Array, call: number) => boolean = () => 
       calls.push(records.length);
       const failures: EntryFailure[] = [];
       records.forEach((record, index) => {
-        if (reject(record, calls.length)) failures.push({ index, code: 'ServiceUnavailableException', message: 'Slow down.' });
+        if (reject(record, calls.length))
+          failures.push({ index, code: 'ServiceUnavailableException', message: 'Slow down.' });
         else delivered.push(record);
       });
       return failures;
@@ -114,8 +115,21 @@ describe('Deliverer', () => {
     await deliverer.deliverAll(records);
 
     expect(delivered.map(asText).sort()).toEqual(records.map(asText).sort());
-    expect(calls).toEqual([FIREHOSE.maxRecordsPerBatch, rejectedPerCall, rejectedPerCall, rejectedPerCall, FIREHOSE.maxRecordsPerBatch, records.length - 2 * FIREHOSE.maxRecordsPerBatch]);
-    expect(deliverer.stats).toEqual({ sent: records.length, failed: 0, batches: 3, calls: 6, retried: 3 * rejectedPerCall });
+    expect(calls).toEqual([
+      FIREHOSE.maxRecordsPerBatch,
+      rejectedPerCall,
+      rejectedPerCall,
+      rejectedPerCall,
+      FIREHOSE.maxRecordsPerBatch,
+      records.length - 2 * FIREHOSE.maxRecordsPerBatch,
+    ]);
+    expect(deliverer.stats).toEqual({
+      sent: records.length,
+      failed: 0,
+      batches: 3,
+      calls: 6,
+      retried: 3 * rejectedPerCall,
+    });
   });
 
   it('throws DeliveryError naming the stream, the count and the codes after the bounded attempts', async () => {
@@ -128,7 +142,9 @@ describe('Deliverer', () => {
     expect(error).toBeInstanceOf(DeliveryError);
     const { failed, message } = error as DeliveryError;
     expect(failed.map((f) => asText(f.item))).toEqual(['bad-1', 'bad-2']);
-    expect(message).toContain(`delivery stream results: 2 records not delivered after ${attempts} attempts (ServiceUnavailableException x2)`);
+    expect(message).toContain(
+      `delivery stream results: 2 records not delivered after ${attempts} attempts (ServiceUnavailableException x2)`,
+    );
     expect(calls).toHaveLength(attempts);
     expect(delivered.map(asText)).toEqual(['result-0', 'result-1']);
   });
@@ -136,7 +152,9 @@ describe('Deliverer', () => {
   it('uses DEFAULTS.putAttempts when no attempts are given', async () => {
     const { port, calls } = fakePort(() => true);
 
-    await expect(new Deliverer({ deliveryStreamName: 'results', port, sleep: noWait }).deliverAll(small(1))).rejects.toThrow(DeliveryError);
+    await expect(
+      new Deliverer({ deliveryStreamName: 'results', port, sleep: noWait }).deliverAll(small(1)),
+    ).rejects.toThrow(DeliveryError);
     expect(calls).toHaveLength(DEFAULTS.putAttempts);
   });
 

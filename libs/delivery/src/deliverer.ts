@@ -30,7 +30,7 @@ export class DeliveryError extends Error {
     super(
       `PutRecordBatch to delivery stream ${deliveryStreamName}: ${failed.length} records not delivered after ${attempts} attempts ` +
         `(${summarizeCodes(failed)}); ` +
-        'retry them later or dead-letter them; if Firehose is throttling, raise the stream\'s quota or putAttempts',
+        "retry them later or dead-letter them; if Firehose is throttling, raise the stream's quota or putAttempts",
       { cause },
     );
   }
@@ -61,10 +61,20 @@ export class Deliverer {
   constructor(opts: DelivererOptions) {
     const { deliveryStreamName, port } = opts;
     this.sender = new BatchSender<Uint8Array>({
-      limits: { maxCount: FIREHOSE.maxRecordsPerBatch, maxBytes: FIREHOSE.maxBytesPerBatch, maxItemBytes: FIREHOSE.maxRecordBytes },
+      limits: {
+        maxCount: FIREHOSE.maxRecordsPerBatch,
+        maxBytes: FIREHOSE.maxBytesPerBatch,
+        maxItemBytes: FIREHOSE.maxRecordBytes,
+      },
       measure: deliveryRecordSize,
       send: (records) => port.putRecordBatch(deliveryStreamName, records),
-      retry: putRetryOptions({ attempts: opts.attempts, baseMs: opts.baseMs, capMs: opts.capMs, sleep: opts.sleep, random: opts.random }),
+      retry: putRetryOptions({
+        attempts: opts.attempts,
+        baseMs: opts.baseMs,
+        capMs: opts.capMs,
+        sleep: opts.sleep,
+        random: opts.random,
+      }),
       failure: (failed, attempts, cause) => new DeliveryError(deliveryStreamName, failed, attempts, cause),
     });
   }

@@ -56,7 +56,9 @@ describe('firehoseDeliveryPort', () => {
   it('throws when the response has fewer results than records sent', async () => {
     const { client } = stubClient({ FailedPutCount: 0, RequestResponses: [ok(1)] });
 
-    await expect(firehoseDeliveryPort(client).putRecordBatch('results', records)).rejects.toThrow(UnexpectedPutRecordBatchResponseError);
+    await expect(firehoseDeliveryPort(client).putRecordBatch('results', records)).rejects.toThrow(
+      UnexpectedPutRecordBatchResponseError,
+    );
   });
 
   it('lets a failed call through for the caller to retry', async () => {

@@ -26,7 +26,10 @@ export function firehoseDeliveryPort(client: FirehoseClient): DeliveryPort {
   return {
     async putRecordBatch(deliveryStreamName, records) {
       const response = await client.send(
-        new PutRecordBatchCommand({ DeliveryStreamName: deliveryStreamName, Records: records.map((data) => ({ Data: data })) }),
+        new PutRecordBatchCommand({
+          DeliveryStreamName: deliveryStreamName,
+          Records: records.map((data) => ({ Data: data })),
+        }),
       );
       const results = response.RequestResponses ?? [];
       if (results.length !== records.length) {

@@ -47,7 +47,12 @@ export function exampleRow(i: number, options: ExampleDataOptions): string {
   const o = { ...EXAMPLE_DEFAULTS, ...options };
   const kind = exampleRowKind(i, options);
   const id = `c${String(i).padStart(9, '0')}`;
-  const base = { customerId: id, name: `Customer ${i}`, email: `customer${i}@example.com`, country: COUNTRIES[i % COUNTRIES.length] };
+  const base = {
+    customerId: id,
+    name: `Customer ${i}`,
+    email: `customer${i}@example.com`,
+    country: COUNTRIES[i % COUNTRIES.length],
+  };
   switch (kind) {
     case 'malformed':
       return `{"customerId": "${id}", "name": "broken row`;

@@ -5,12 +5,17 @@ const id = { run: 'run-1', slice: 's000000', pos: 0 };
 
 describe('The example job', () => {
   it('greets a customer in their language', () => {
-    const greeting = exampleJob.transform({ customerId: 'c1', name: 'Ana', email: 'Ana@Example.com', country: 'ES' }, { id });
+    const greeting = exampleJob.transform(
+      { customerId: 'c1', name: 'Ana', email: 'Ana@Example.com', country: 'ES' },
+      { id },
+    );
     expect(greeting).toMatchObject({ to: 'ana@example.com', subject: 'Hola Ana, your November update', notesBytes: 0 });
   });
 
   it('rejects a blocked customer for good', () => {
-    expect(() => exampleJob.transform({ customerId: 'c2', name: 'B', email: 'b@blocked.example', country: 'DE' }, { id })).toThrow(PermanentError);
+    expect(() =>
+      exampleJob.transform({ customerId: 'c2', name: 'B', email: 'b@blocked.example', country: 'DE' }, { id }),
+    ).toThrow(PermanentError);
   });
 
   it('generates a deterministic data set with each kind of row where the rules say', () => {

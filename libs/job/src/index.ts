@@ -30,7 +30,11 @@ export interface Job<Input = unknown, Result = unknown> {
 
 export type SourceFormat =
   | { format: 'ndjson' }
-  | { format: 'csv'; /** Column names; when absent the object's first line is the header. */ columns?: string[]; delimiter?: string };
+  | {
+      format: 'csv' /** Column names; when absent the object's first line is the header. */;
+      columns?: string[];
+      delimiter?: string;
+    };
 
 export interface TransformContext {
   id: RecordId;

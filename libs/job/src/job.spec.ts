@@ -11,7 +11,9 @@ describe('Job', () => {
       transform: ({ n }) => ({ doubled: n * 2 }),
     });
     const input = job.input.parse({ n: 21 });
-    expect(job.result.parse(await job.transform(input, { id: { run: 'r', slice: 's', pos: 0 } }))).toEqual({ doubled: 42 });
+    expect(job.result.parse(await job.transform(input, { id: { run: 'r', slice: 's', pos: 0 } }))).toEqual({
+      doubled: 42,
+    });
   });
 
   it('marks failures that retrying will not fix', () => {

@@ -31,7 +31,14 @@ export const FIREHOSE = {
   /** One record, before base64 encoding. */
   maxRecordBytes: 1000 * KiB,
   /** S3 destination buffering: documented ranges and defaults. */
-  buffering: { minSizeMiB: 1, maxSizeMiB: 128, defaultSizeMiB: 5, minIntervalSeconds: 0, maxIntervalSeconds: 900, defaultIntervalSeconds: 300 },
+  buffering: {
+    minSizeMiB: 1,
+    maxSizeMiB: 128,
+    defaultSizeMiB: 5,
+    minIntervalSeconds: 0,
+    maxIntervalSeconds: 900,
+    defaultIntervalSeconds: 300,
+  },
 } as const;
 
 /** Lambda event source mapping for Kinesis: documented ranges. */

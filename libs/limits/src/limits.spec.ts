@@ -2,7 +2,12 @@ import { DEFAULTS, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS, MiB } from './index'
 
 describe('Limits and defaults', () => {
   it('states the AWS limits as documented', () => {
-    expect(KINESIS).toMatchObject({ maxRecordsPerPut: 500, maxBytesPerPut: 5 * MiB, maxRecordBytes: MiB, maxPartitionKeyLength: 256 });
+    expect(KINESIS).toMatchObject({
+      maxRecordsPerPut: 500,
+      maxBytesPerPut: 5 * MiB,
+      maxRecordBytes: MiB,
+      maxPartitionKeyLength: 256,
+    });
     expect(FIREHOSE).toMatchObject({ maxRecordsPerBatch: 500, maxBytesPerBatch: 4 * MiB, maxRecordBytes: 1_024_000 });
   });
 

@@ -43,14 +43,20 @@ interface SizeResult {
 async function rawPutCeiling(pipeline: LocalPipeline, records: number, shards: number): Promise<number> {
   const stream = `bench-raw-${Date.now()}`;
   await pipeline.kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shards }));
-  while ((await pipeline.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }))).StreamDescriptionSummary?.StreamStatus !== 'ACTIVE') {
+  while (
+    (await pipeline.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }))).StreamDescriptionSummary
+      ?.StreamStatus !== 'ACTIVE'
+  ) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const encoded: StreamRecord[] = [];
   const lanes = DEFAULTS.readerConcurrency;
   for (let i = 0; i < Math.min(records, KINESIS.maxRecordsPerPut * 20); i++) {
     const id = { run: 'bench-raw', slice: `s${String(i % lanes).padStart(6, '0')}`, pos: i };
-    encoded.push({ data: encodeEnvelope({ v: 1, kind: 'data', id, body: JSON.parse(exampleRow(i, benchData(records))) }), partitionKey: partitionKeyOf(id.run, id.slice) });
+    encoded.push({
+      data: encodeEnvelope({ v: 1, kind: 'data', id, body: JSON.parse(exampleRow(i, benchData(records))) }),
+      partitionKey: partitionKeyOf(id.run, id.slice),
+    });
   }
   const started = process.hrtime.bigint();
   let sent = 0;
@@ -70,10 +76,20 @@ async function rawPutCeiling(pipeline: LocalPipeline, records: number, shards: n
 /** One size, in this process: raw ceiling, the run, then the processor alone over a replay of the run. */
 async function measureSize(records: number, shards: number): Promise<SizeResult> {
   const data = await tempDataDir();
-  const pipeline = await LocalPipeline.start({ dataDir: data.dir, shardCount: shards, streamsInMemory: process.env.BENCH_MEMORY === '1' });
+  const pipeline = await LocalPipeline.start({
+    dataDir: data.dir,
+    shardCount: shards,
+    streamsInMemory: process.env.BENCH_MEMORY === '1',
+  });
   try {
     const rawPutPerSecond = await rawPutCeiling(pipeline, Math.min(records, 100_000), shards);
-    const report = await runJob({ runId: 'bench', pipeline, data: benchData(records), timeoutMs: 60 * 60_000, progress: (l) => process.stderr.write(`${l}\n`) });
+    const report = await runJob({
+      runId: 'bench',
+      pipeline,
+      data: benchData(records),
+      timeoutMs: 60 * 60_000,
+      progress: (l) => process.stderr.write(`${l}\n`),
+    });
     // The processor's CPU per record: replay the run with the writer stopped, so the processor is
     // the only stage working in this process (the servers run in processes of their own).
     await pipeline.stopConsumers();
@@ -120,18 +136,39 @@ function runChild(records: number, shards: number): Promise<SizeResult> {
   return new Promise((resolve, reject) => {
     // The same V8 heap cap at every size, as a Lambda function's memory would set it: peak RSS then
     // shows what a run holds, not how long V8 lets garbage pile up in a long run.
-    const child = spawn(process.execPath, [`--max-old-space-size=${HEAP_CAP_MIB}`, '--import', 'tsx', __filename, '--child', String(records), '--shards', String(shards)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        `--max-old-space-size=${HEAP_CAP_MIB}`,
+        '--import',
+        'tsx',
+        __filename,
+        '--child',
+        String(records),
+        '--shards',
+        String(shards),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`bench of ${records} records exited with ${code}`))));
+    child.once('exit', (code) =>
+      code === 0
+        ? resolve(JSON.parse(out.trim().split('\n').pop()!))
+        : reject(new Error(`bench of ${records} records exited with ${code}`)),
+    );
   });
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { child: { type: 'string' }, sizes: { type: 'string', default: '100000,1000000' }, shards: { type: 'string', default: '4' } },
+    options: {
+      child: { type: 'string' },
+      sizes: { type: 'string', default: '100000,1000000' },
+      shards: { type: 'string', default: '4' },
+    },
   });
   const shards = Number(values.shards);
   if (values.child) {
@@ -158,14 +195,18 @@ async function main(): Promise<void> {
   ];
   if (results.length >= 2) {
     const [small, large] = [results[0], results[results.length - 1]];
-    lines.push('', `peak RSS at ${large.records.toLocaleString('en-US')} / at ${small.records.toLocaleString('en-US')}: ${(large.peakRssMiB / small.peakRssMiB).toFixed(2)} (target ≤ 1.10)`);
+    lines.push(
+      '',
+      `peak RSS at ${large.records.toLocaleString('en-US')} / at ${small.records.toLocaleString('en-US')}: ${(large.peakRssMiB / small.peakRssMiB).toFixed(2)} (target ≤ 1.10)`,
+    );
   }
   const minRatio = Math.min(...results.map((r) => r.endToEndPerSecond / r.rawPutPerSecond));
   lines.push(`lowest end-to-end / ceiling: ${minRatio.toFixed(2)} (target ≥ 0.25)`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-if (require.main === module) main().catch((error) => {
-  process.stderr.write(`${(error as Error).stack}\n`);
-  process.exit(1);
-});
+if (require.main === module)
+  main().catch((error) => {
+    process.stderr.write(`${(error as Error).stack}\n`);
+    process.exit(1);
+  });

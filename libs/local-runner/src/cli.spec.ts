@@ -19,20 +19,33 @@ describe('npm run pipeline', () => {
   it('lists its verbs without one, and fails on an unknown one', async () => {
     const help = await pipeline('--help');
     expect(help.code).toBe(0);
-    for (const verb of ['run', 'status', 'dead-letters', 'redrive', 'replay', 'pause', 'resume']) expect(help.stdout).toContain(`  ${verb}`);
+    for (const verb of ['run', 'status', 'dead-letters', 'redrive', 'replay', 'pause', 'resume'])
+      expect(help.stdout).toContain(`  ${verb}`);
     const unknown = await pipeline('launch');
     expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown verb "launch"') });
   });
 
   it('explains each verb with --help', async () => {
-    expect(await pipeline('replay', '--help')).toMatchObject({ code: 0, stdout: expect.stringContaining('replay --run ID [--from trim-horizon|<ISO time>]') });
+    expect(await pipeline('replay', '--help')).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('replay --run ID [--from trim-horizon|<ISO time>]'),
+    });
   });
 
   it('says what is wrong with its input', async () => {
     expect(await pipeline('status')).toMatchObject({ code: 2, stderr: 'error: --run <id> is required\n' });
-    expect(await pipeline('status', '--run', 'a/b')).toMatchObject({ code: 2, stderr: expect.stringContaining('run id "a/b" is invalid') });
-    expect(await pipeline('status', '--run', 'x', '--bogus')).toMatchObject({ code: 2, stderr: expect.stringContaining("Unknown option '--bogus'") });
-    expect(await pipeline('dead-letters', '--run', 'x', '--reason', 'typo')).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown reason "typo"') });
+    expect(await pipeline('status', '--run', 'a/b')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('run id "a/b" is invalid'),
+    });
+    expect(await pipeline('status', '--run', 'x', '--bogus')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("Unknown option '--bogus'"),
+    });
+    expect(await pipeline('dead-letters', '--run', 'x', '--reason', 'typo')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('unknown reason "typo"'),
+    });
   });
 
   it('runs, reports, lists dead letters and replays a run, each as one JSON object with --json', async () => {
@@ -42,14 +55,23 @@ describe('npm run pipeline', () => {
       const run = await pipeline('run', '--run', 'run-cli', '--records', '600', '--json', ...at);
       expect(run.code).toBe(0);
       const summary = JSON.parse(run.stdout);
-      expect(summary).toMatchObject({ runId: 'run-cli', read: 600, complete: true, conserved: true, spilled: 0, duplicatesDropped: 0 });
+      expect(summary).toMatchObject({
+        runId: 'run-cli',
+        read: 600,
+        complete: true,
+        conserved: true,
+        spilled: 0,
+        duplicatesDropped: 0,
+      });
       expect(summary.delivered + summary.deadLettered).toBe(600);
 
       const status = JSON.parse((await pipeline('status', '--run', 'run-cli', '--json', ...at)).stdout);
       expect(status).toMatchObject({ runId: 'run-cli', state: 'complete', read: 600 });
       expect(status.perSlice.every((s: { done: boolean }) => s.done)).toBe(true);
 
-      const letters = JSON.parse((await pipeline('dead-letters', '--run', 'run-cli', '--reason', 'malformed-row', '--json', ...at)).stdout);
+      const letters = JSON.parse(
+        (await pipeline('dead-letters', '--run', 'run-cli', '--reason', 'malformed-row', '--json', ...at)).stdout,
+      );
       expect(letters).toMatchObject({ total: 1, byReason: { 'malformed-row': 1 } });
 
       const replayed = await pipeline('replay', '--run', 'run-cli', '--from', 'trim-horizon', '--json', ...at);
@@ -67,13 +89,24 @@ describe('npm run pipeline', () => {
 
       // A run past its deadline is reported as stalled with the slices still missing.
       await (await import('./local-pipeline')).LocalPipeline.start({ dataDir: data.dir }).then(async (p) => {
-        await p.ledger.createManifest({ runId: 'run-stuck', job: 'j', createdAt: '2020-01-01T00:00:00Z', source: { bucket: 'b', prefix: '' }, slices: [{ id: 's000000' }] });
+        await p.ledger.createManifest({
+          runId: 'run-stuck',
+          job: 'j',
+          createdAt: '2020-01-01T00:00:00Z',
+          source: { bucket: 'b', prefix: '' },
+          slices: [{ id: 's000000' }],
+        });
         await p.stop();
       });
-      const stuck = JSON.parse((await pipeline('status', '--run', 'run-stuck', '--deadline-minutes', '5', '--json', ...at)).stdout);
+      const stuck = JSON.parse(
+        (await pipeline('status', '--run', 'run-stuck', '--deadline-minutes', '5', '--json', ...at)).stdout,
+      );
       expect(stuck).toMatchObject({ state: 'stalled', missingSlices: ['s000000'] });
 
-      expect(await pipeline('status', '--run', 'run-none', ...at)).toMatchObject({ code: 2, stderr: expect.stringContaining('run run-none does not exist') });
+      expect(await pipeline('status', '--run', 'run-none', ...at)).toMatchObject({
+        code: 2,
+        stderr: expect.stringContaining('run run-none does not exist'),
+      });
     } finally {
       await data.remove();
     }

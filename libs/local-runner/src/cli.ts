@@ -43,7 +43,8 @@ function requireRun(values: Values): string {
 function int(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) throw new CommandError(`--${name} must be a whole number of at least 1, got "${String(value)}"`);
+  if (!Number.isInteger(parsed) || parsed < 1)
+    throw new CommandError(`--${name} must be a whole number of at least 1, got "${String(value)}"`);
   return parsed;
 }
 
@@ -60,7 +61,12 @@ const VERBS: Record<string, Verb> = {
   run: {
     summary: 'run the example job (or resume a run) end to end and print its summary (what `npm start` does)',
     usage: `run [--run ID] [--records N] [--shards N] [--slice-bytes N] [--json]   (defaults: ${EXAMPLE_DEFAULTS.records} records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run)`,
-    options: { ...runOption, records: { type: 'string' }, shards: { type: 'string' }, 'slice-bytes': { type: 'string' } },
+    options: {
+      ...runOption,
+      records: { type: 'string' },
+      shards: { type: 'string' },
+      'slice-bytes': { type: 'string' },
+    },
     async run(values, out) {
       const report = await runJob({
         runId: values.run === undefined ? undefined : requireRun(values),
@@ -84,11 +90,22 @@ const VERBS: Record<string, Verb> = {
       const report = await withPipeline(values, (p) => runStatus(p, runId, new Date(), deadline));
       const lines = [
         `Run ${runId}: ${report.state} · slices read ${report.slicesRead}/${report.slices} · done ${report.slicesDone}/${report.slices} · records read ${report.read}`,
-        ...report.perSlice.map((s) => `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`),
-        ...(report.missingSlices.length ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`] : []),
-        ...(report.summary ? [`  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`] : []),
+        ...report.perSlice.map(
+          (s) =>
+            `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`,
+        ),
+        ...(report.missingSlices.length
+          ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`]
+          : []),
+        ...(report.summary
+          ? [
+              `  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`,
+            ]
+          : []),
         ...(report.eventSourceFailures
-          ? [`  the event source mappings gave up on ${report.eventSourceFailures} batches: see s3://${LOCAL_RESOURCES.resultsBucket}/event-source-failures/`]
+          ? [
+              `  the event source mappings gave up on ${report.eventSourceFailures} batches: see s3://${LOCAL_RESOURCES.resultsBucket}/event-source-failures/`,
+            ]
           : []),
       ];
       out.print(lines.join('\n'), report);
@@ -101,7 +118,9 @@ const VERBS: Record<string, Verb> = {
     options: { ...runOption, reason: { type: 'string' }, limit: { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
-      const listing = await withPipeline(values, (p) => listDeadLetters(p.store, runId, values.reason as string | undefined, int('limit', values.limit, 50)));
+      const listing = await withPipeline(values, (p) =>
+        listDeadLetters(p.store, runId, values.reason as string | undefined, int('limit', values.limit, 50)),
+      );
       const lines = [
         `Run ${runId}: ${listing.total} dead letters`,
         ...Object.entries(listing.byReason).map(([reason, count]) => `  ${reason.padEnd(20)}${count}`),
@@ -132,7 +151,8 @@ const VERBS: Record<string, Verb> = {
     async run(values, out) {
       const runId = requireRun(values);
       const from = values.from === 'trim-horizon' ? 'trim-horizon' : new Date(String(values.from));
-      if (from !== 'trim-horizon' && Number.isNaN(from.getTime())) throw new CommandError(`--from must be trim-horizon or an ISO time, got "${String(values.from)}"`);
+      if (from !== 'trim-horizon' && Number.isNaN(from.getTime()))
+        throw new CommandError(`--from must be trim-horizon or an ISO time, got "${String(values.from)}"`);
       const report = await withPipeline(values, (p) => replay(p, runId, from));
       out.print(
         `Run ${runId}: replayed ${report.replayed} records from ${report.from} · delivered ${report.delivered}, dead-lettered ${report.deadLettered}, duplicates dropped ${report.duplicatesDropped} · output ${report.identical ? 'identical to' : 'DIFFERENT from'} before`,
@@ -142,7 +162,7 @@ const VERBS: Record<string, Verb> = {
     },
   },
   pause: {
-    summary: "halt a run: the reader, processor and writer stop taking its records (others go on)",
+    summary: 'halt a run: the reader, processor and writer stop taking its records (others go on)',
     usage: 'pause --run ID [--json]',
     options: runOption,
     async run(values, out) {
@@ -175,7 +195,10 @@ const VERBS: Record<string, Verb> = {
     async run(values, out) {
       const runId = requireRun(values);
       const summary = await withPipeline(values, (p) => collate(p, runId));
-      out.print(`Run ${runId}: read ${summary.read} · delivered ${summary.delivered} · dead-lettered ${summary.deadLettered} · conserved ${summary.conserved}`, summary);
+      out.print(
+        `Run ${runId}: read ${summary.read} · delivered ${summary.delivered} · dead-lettered ${summary.deadLettered} · conserved ${summary.conserved}`,
+        summary,
+      );
       return summary.conserved ? 0 : 1;
     },
   },
@@ -193,7 +216,10 @@ function usage(): string {
   ].join('\n');
 }
 
-export async function main(argv: string[], io: { stdout: Pick<NodeJS.WritableStream, 'write'>; stderr: Pick<NodeJS.WritableStream, 'write'> } = process): Promise<number> {
+export async function main(
+  argv: string[],
+  io: { stdout: Pick<NodeJS.WritableStream, 'write'>; stderr: Pick<NodeJS.WritableStream, 'write'> } = process,
+): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(`${usage()}\n`);
@@ -206,7 +232,12 @@ export async function main(argv: string[], io: { stdout: Pick<NodeJS.WritableStr
   }
   let values: Values;
   try {
-    ({ values } = parseArgs({ args: rest, options: { ...common, ...verb.options }, strict: true, allowPositionals: false }) as { values: Values });
+    ({ values } = parseArgs({
+      args: rest,
+      options: { ...common, ...verb.options },
+      strict: true,
+      allowPositionals: false,
+    }) as { values: Values });
   } catch (error) {
     io.stderr.write(`${(error as Error).message}\n\nUsage: npm run pipeline -- ${verb.usage}\n`);
     return 2;
@@ -224,7 +255,8 @@ export async function main(argv: string[], io: { stdout: Pick<NodeJS.WritableStr
   try {
     return await verb.run(values, out);
   } catch (error) {
-    const message = error instanceof CommandError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+    const message =
+      error instanceof CommandError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
     io.stderr.write(`error: ${message}\n`);
     return error instanceof CommandError ? 2 : 1;
   }

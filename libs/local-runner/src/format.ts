@@ -9,7 +9,10 @@ export function formatReport(report: RunReport): string {
     .map(([reason, count]) => `${reason} ${n(count)}`)
     .join(' · ');
   const rows: [string, string][] = [
-    ['records read', `${n(report.read)}   (${n(report.slices)} slices${report.dataSet ? `, ${(report.dataSet.bytes / 1e6).toFixed(1)} MB in ${report.dataSet.objects} objects` : ''})`],
+    [
+      'records read',
+      `${n(report.read)}   (${n(report.slices)} slices${report.dataSet ? `, ${(report.dataSet.bytes / 1e6).toFixed(1)} MB in ${report.dataSet.objects} objects` : ''})`,
+    ],
     ['spilled', n(report.spilled)],
     ['delivered', n(report.delivered)],
     ['dead-lettered', `${n(report.deadLettered)}${reasons ? `   ${reasons}` : ''}`],

@@ -8,7 +8,11 @@ import {
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CreateDeliveryStreamCommand, DescribeDeliveryStreamCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
+import {
+  CreateDeliveryStreamCommand,
+  DescribeDeliveryStreamCommand,
+  type FirehoseClient,
+} from '@aws-sdk/client-firehose';
 import { handler as readerHandler, resetReader, type ReaderRequest, type ReaderResult } from '@apps/reader';
 import { handler as processorHandler, resetProcessor } from '@apps/processor';
 import { handler as writerHandler, resetWriter } from '@apps/writer';
@@ -149,7 +153,10 @@ export class LocalPipeline {
       localFirehose = await startLocalFirehose({
         s3: s3Client(),
         stateFile: join(dataDir, 'firehose', 'state.json'),
-        bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs },
+        bufferOverride: {
+          sizeBytes: DEFAULTS.localFirehoseBufferBytes,
+          intervalMs: options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs,
+        },
       });
       process.env.AWS_ENDPOINT_URL_FIREHOSE = localFirehose.endpoint;
     }
@@ -187,17 +194,25 @@ export class LocalPipeline {
       try {
         await this.kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }));
       } catch (error) {
-        if (!(error instanceof ResourceInUseException) && (error as { name?: string }).name !== 'ResourceInUseException') throw error;
+        if (
+          !(error instanceof ResourceInUseException) &&
+          (error as { name?: string }).name !== 'ResourceInUseException'
+        )
+          throw error;
       }
       for (let i = 0; ; i++) {
-        const { StreamDescriptionSummary } = await this.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }));
+        const { StreamDescriptionSummary } = await this.kinesis.send(
+          new DescribeStreamSummaryCommand({ StreamName: stream }),
+        );
         if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') break;
         if (i > 100) throw new Error(`stream ${stream} did not become ACTIVE`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
     try {
-      await this.firehose.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: LOCAL_RESOURCES.deliveryStream }));
+      await this.firehose.send(
+        new DescribeDeliveryStreamCommand({ DeliveryStreamName: LOCAL_RESOURCES.deliveryStream }),
+      );
     } catch (error) {
       if ((error as { name?: string }).name !== 'ResourceNotFoundException') throw error;
       await this.firehose.send(new CreateDeliveryStreamCommand(deliveryStreamDefinition()));
@@ -235,7 +250,12 @@ export class LocalPipeline {
   /** The on-failure destination: like an S3 destination, it keeps the whole invocation record. */
   private async recordFailure(stage: string, record: OnFailureRecord): Promise<void> {
     const info = record.KinesisBatchInfo;
-    await putJson(this.store, LOCAL_RESOURCES.resultsBucket, `${LAYOUT.onFailurePrefix(stage)}${info.shardId}-${info.startSequenceNumber}.json`, record);
+    await putJson(
+      this.store,
+      LOCAL_RESOURCES.resultsBucket,
+      `${LAYOUT.onFailurePrefix(stage)}${info.shardId}-${info.startSequenceNumber}.json`,
+      record,
+    );
   }
 
   /** Invokes the reader as the schedule or a caller would. */
@@ -265,7 +285,13 @@ export class LocalPipeline {
     await this.localFirehose?.close();
     for (const server of this.servers.reverse()) await server.close();
     if (this.embedded) {
-      for (const name of ['AWS_ENDPOINT_URL_KINESIS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_FIREHOSE', EMBEDDED_MARK]) delete process.env[name];
+      for (const name of [
+        'AWS_ENDPOINT_URL_KINESIS',
+        'AWS_ENDPOINT_URL_S3',
+        'AWS_ENDPOINT_URL_FIREHOSE',
+        EMBEDDED_MARK,
+      ])
+        delete process.env[name];
     }
     this.kinesis.destroy();
     this.s3.destroy();

@@ -47,9 +47,15 @@ export interface StatusReport {
   perSlice: { id: string; read?: number; malformed?: number; spilled?: number; done: boolean }[];
 }
 
-export async function runStatus(pipeline: LocalPipeline, runId: string, now = new Date(), deadlineMinutes: number = DEFAULTS.runDeadlineMinutes): Promise<StatusReport> {
+export async function runStatus(
+  pipeline: LocalPipeline,
+  runId: string,
+  now = new Date(),
+  deadlineMinutes: number = DEFAULTS.runDeadlineMinutes,
+): Promise<StatusReport> {
   const status: RunStatus = await pipeline.ledger.status(runId);
-  if (!status.manifest) throw new CommandError(`run ${runId} does not exist: no manifest at s3://${bucket}/${LAYOUT.manifestKey(runId)}`);
+  if (!status.manifest)
+    throw new CommandError(`run ${runId} does not exist: no manifest at s3://${bucket}/${LAYOUT.manifestKey(runId)}`);
   const deadline = new Date(new Date(status.manifest.createdAt).getTime() + deadlineMinutes * 60_000);
   const stalled = !status.complete && now > deadline;
   const paused = status.control?.state === 'paused';
@@ -65,7 +71,13 @@ export async function runStatus(pipeline: LocalPipeline, runId: string, now = ne
     deadline: deadline.toISOString(),
     summary: await getJson<RunSummary>(pipeline.store, bucket, LAYOUT.summaryKey(runId)),
     eventSourceFailures: await countObjects(pipeline.store, LAYOUT.onFailurePrefix()),
-    perSlice: status.slices.map((s) => ({ id: s.id, read: s.read?.count, malformed: s.read?.malformed, spilled: s.read?.spilled, done: Boolean(s.done) })),
+    perSlice: status.slices.map((s) => ({
+      id: s.id,
+      read: s.read?.count,
+      malformed: s.read?.malformed,
+      spilled: s.read?.spilled,
+      done: Boolean(s.done),
+    })),
   };
 }
 
@@ -77,7 +89,12 @@ export interface DeadLetterListing {
 }
 
 /** Lists a run's dead letters, optionally of one reason; reads at most `limit` of them in full. */
-export async function listDeadLetters(store: ObjectStore, runId: string, reason?: string, limit = 50): Promise<DeadLetterListing> {
+export async function listDeadLetters(
+  store: ObjectStore,
+  runId: string,
+  reason?: string,
+  limit = 50,
+): Promise<DeadLetterListing> {
   checkReason(reason);
   const byReason: Record<string, number> = {};
   const letters: DeadLetterListing['letters'] = [];
@@ -87,7 +104,14 @@ export async function listDeadLetters(store: ObjectStore, runId: string, reason?
     byReason[parsed.reason] = (byReason[parsed.reason] ?? 0) + 1;
     if (letters.length < limit) {
       const letter = await getJson<DeadLetterEnvelope>(store, bucket, object.key);
-      if (letter) letters.push({ id: parsed.id, reason: parsed.reason, stage: letter.stage, message: letter.message, key: object.key });
+      if (letter)
+        letters.push({
+          id: parsed.id,
+          reason: parsed.reason,
+          stage: letter.stage,
+          message: letter.message,
+          key: object.key,
+        });
     }
   }
   return { runId, total: Object.values(byReason).reduce((a, b) => a + b, 0), byReason, letters };
@@ -114,7 +138,12 @@ export async function redriveEnvelope(letter: DeadLetterEnvelope): Promise<Envel
   switch (letter.reason) {
     case 'malformed-row': {
       // Parse the raw row again with the job's current parser: a fixed parser now accepts it.
-      for await (const row of parseRows((async function* () { yield { pos: letter.id!.pos, ok: true as const, line: String(letter.payload) }; })(), job.source)) {
+      for await (const row of parseRows(
+        (async function* () {
+          yield { pos: letter.id!.pos, ok: true as const, line: String(letter.payload) };
+        })(),
+        job.source,
+      )) {
         return row.ok ? { v: 1, kind: 'data', id: letter.id, body: row.row } : letter;
       }
       return letter;
@@ -155,10 +184,18 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
   await requireManifest(pipeline, runId);
   const redriveSlice = `redrive-${Date.now()}`;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
-  const producer = new StreamProducer({ streamName: LOCAL_RESOURCES.recordsStream, port: kinesisPutRecordsPort(pipeline.kinesis) });
+  const producer = new StreamProducer({
+    streamName: LOCAL_RESOURCES.recordsStream,
+    port: kinesisPutRecordsPort(pipeline.kinesis),
+  });
   // Spill as the reader does: the same bucket, prefix and threshold the handlers were given.
   const config = readConfig(['spillBucket']);
-  const spill = new Spill({ store: pipeline.store, bucket: config.spillBucket, prefix: config.spillPrefix, thresholdBytes: config.spillThresholdBytes });
+  const spill = new Spill({
+    store: pipeline.store,
+    bucket: config.spillBucket,
+    prefix: config.spillPrefix,
+    thresholdBytes: config.spillThresholdBytes,
+  });
   let redriven = 0;
   let skipped = 0;
   const moved: { key: string; recordedAt?: string }[] = [];
@@ -171,14 +208,23 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
       continue;
     }
     await pipeline.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
-    await producer.add({ data: envelope.kind === 'pointer' ? encodeEnvelope(envelope) : await spill.stage(envelope), partitionKey });
+    await producer.add({
+      data: envelope.kind === 'pointer' ? encodeEnvelope(envelope) : await spill.stage(envelope),
+      partitionKey,
+    });
     moved.push({ key: object.key, recordedAt: letter.recordedAt });
     redriven += 1;
   }
   await producer.flush();
-  await producer.add({ data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: runId, slice: redriveSlice, count: redriven }), partitionKey });
+  await producer.add({
+    data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: runId, slice: redriveSlice, count: redriven }),
+    partitionKey,
+  });
   await producer.flush();
-  await waitFor(async () => (await getJson(pipeline.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined, 'the redrive to be written');
+  await waitFor(
+    async () => (await getJson(pipeline.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined,
+    'the redrive to be written',
+  );
   await pipeline.drain();
   // Only now is each redriven record delivered or dead-lettered anew: remove the old dead letters,
   // but not one the writer has just written again at the same key (the record failed again).
@@ -214,7 +260,11 @@ export interface ReplayReport extends RunSummary {
  * Re-reads the records stream from its trim horizon (or a timestamp) and processes one run's
  * records again, then collates: the output, de-duplicated by record id, is the same as before.
  */
-export async function replay(pipeline: LocalPipeline, runId: string, from: 'trim-horizon' | Date): Promise<ReplayReport> {
+export async function replay(
+  pipeline: LocalPipeline,
+  runId: string,
+  from: 'trim-horizon' | Date,
+): Promise<ReplayReport> {
   await requireManifest(pipeline, runId);
   const before = await outputDigest(pipeline.store, runId);
   await pipeline.startConsumers();
@@ -277,7 +327,11 @@ export async function outputDigest(store: ObjectStore, runId: string): Promise<s
 }
 
 /** Pauses a run: every stage stops taking its records within a few seconds; nothing is lost. */
-export async function pause(pipeline: LocalPipeline, runId: string, reason = 'paused by operator'): Promise<{ runId: string; state: 'paused' }> {
+export async function pause(
+  pipeline: LocalPipeline,
+  runId: string,
+  reason = 'paused by operator',
+): Promise<{ runId: string; state: 'paused' }> {
   await requireManifest(pipeline, runId);
   await pipeline.ledger.setControl(runId, { state: 'paused', at: new Date().toISOString(), reason });
   return { runId, state: 'paused' };
@@ -305,7 +359,10 @@ export async function unpark(pipeline: LocalPipeline, runId: string): Promise<{ 
   await pipeline.ledger.setControl(runId, { state: 'running', at: new Date().toISOString() });
   await new Promise((r) => setTimeout(r, DEFAULTS.controlCacheMs + 100));
   let unparked = 0;
-  const streams: Record<ParkingStage, string> = { processor: LOCAL_RESOURCES.recordsStream, writer: LOCAL_RESOURCES.resultsStream };
+  const streams: Record<ParkingStage, string> = {
+    processor: LOCAL_RESOURCES.recordsStream,
+    writer: LOCAL_RESOURCES.resultsStream,
+  };
   for (const stage of ['writer', 'processor'] as const) {
     const producer = new StreamProducer({ streamName: streams[stage], port: kinesisPutRecordsPort(pipeline.kinesis) });
     const done: string[] = [];
@@ -345,7 +402,8 @@ function isEndOfSlice(data: Uint8Array): boolean {
 }
 
 async function requireManifest(pipeline: LocalPipeline, runId: string): Promise<void> {
-  if (!(await pipeline.ledger.getManifest(runId))) throw new CommandError(`run ${runId} does not exist: start it with \`npm run pipeline -- run --run ${runId}\``);
+  if (!(await pipeline.ledger.getManifest(runId)))
+    throw new CommandError(`run ${runId} does not exist: start it with \`npm run pipeline -- run --run ${runId}\``);
 }
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10 * 60_000): Promise<void> {

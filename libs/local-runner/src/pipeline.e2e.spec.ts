@@ -118,7 +118,12 @@ describe('the pipeline end to end on the embedded stack', () => {
       const first = await h.run('run-twice');
       const [afterFirst] = h.pipeline.consumerStats();
       const second = await h.run('run-twice');
-      expect(second).toMatchObject({ read: first.read, delivered: first.delivered, deadLettered: first.deadLettered, duplicatesDropped: 0 });
+      expect(second).toMatchObject({
+        read: first.read,
+        delivered: first.delivered,
+        deadLettered: first.deadLettered,
+        duplicatesDropped: 0,
+      });
       const [afterSecond] = h.pipeline.consumerStats();
       expect(afterSecond.recordsSucceeded).toBe(afterFirst.recordsSucceeded); // nothing was put on the stream again
     } finally {
@@ -134,9 +139,17 @@ describe('the pipeline end to end on the embedded stack', () => {
           if (envelope.kind !== 'pointer' || !envelope.id) return undefined;
           const order = targets.get(envelope.id.pos) ?? (['elsewhere', 'tamper', 'delete'] as const)[targets.size];
           targets.set(envelope.id.pos, order);
-          if (order === 'elsewhere') return Buffer.from(encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, bucket: LOCAL_RESOURCES.resultsBucket } }));
-          if (order === 'tamper') return Buffer.from(encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, sha256: '0'.repeat(64) } }));
-          return Buffer.from(encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, key: `${envelope.pointer.key}.gone` } }));
+          if (order === 'elsewhere')
+            return Buffer.from(
+              encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, bucket: LOCAL_RESOURCES.resultsBucket } }),
+            );
+          if (order === 'tamper')
+            return Buffer.from(
+              encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, sha256: '0'.repeat(64) } }),
+            );
+          return Buffer.from(
+            encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, key: `${envelope.pointer.key}.gone` } }),
+          );
         }),
       });
       try {
@@ -164,7 +177,14 @@ describe('the pipeline end to end on the embedded stack', () => {
           injected = true;
           // Someone put a broken record on the stream, beside the run's own records.
           const first = event.Records[0];
-          const garbage = { ...first, kinesis: { ...first.kinesis, sequenceNumber: `${first.kinesis.sequenceNumber}0`, data: Buffer.from('{"v":1,"kind":"data"').toString('base64') } };
+          const garbage = {
+            ...first,
+            kinesis: {
+              ...first.kinesis,
+              sequenceNumber: `${first.kinesis.sequenceNumber}0`,
+              data: Buffer.from('{"v":1,"kind":"data"').toString('base64'),
+            },
+          };
           return handler({ Records: [garbage, ...event.Records] }, context);
         },
       });
@@ -263,7 +283,12 @@ describe('the pipeline end to end on the embedded stack', () => {
       const digest = await outputDigest(h.pipeline.store, 'run-replay');
       const after = await replay(h.pipeline, 'run-replay', 'trim-horizon');
       expect(after.replayed).toBeGreaterThan(before.slices); // every stream record of the run, markers included
-      expect(after).toMatchObject({ delivered: before.delivered, deadLettered: before.deadLettered, conserved: true, identical: true });
+      expect(after).toMatchObject({
+        delivered: before.delivered,
+        deadLettered: before.deadLettered,
+        conserved: true,
+        identical: true,
+      });
       expect(after.duplicatesDropped).toBeGreaterThanOrEqual(before.delivered);
       expect(after.outputDigest).toBe(digest);
     } finally {
@@ -323,7 +348,11 @@ describe('a local run killed with SIGKILL', () => {
       });
       await exited;
 
-      const h: Harness = { pipeline: await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE }), run: undefined as never, close: async () => undefined };
+      const h: Harness = {
+        pipeline: await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE }),
+        run: undefined as never,
+        close: async () => undefined,
+      };
       try {
         const before = await h.pipeline.ledger.status(runId);
         expect(before.complete).toBe(false);

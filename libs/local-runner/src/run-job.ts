@@ -66,10 +66,15 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       return pipeline.ledger.progress(runId, manifest);
     };
     const ticker = setInterval(() => {
-      void progress().then((p) => {
-        const seconds = ((Date.now() - started) / 1000).toFixed(0);
-        log(`${runId}: ${reading ? 'reading' : 'draining'} · slices read ${p.read}/${p.planned || '?'} · done ${p.done}/${p.planned || '?'} · ${seconds} s`);
-      }, () => undefined);
+      void progress().then(
+        (p) => {
+          const seconds = ((Date.now() - started) / 1000).toFixed(0);
+          log(
+            `${runId}: ${reading ? 'reading' : 'draining'} · slices read ${p.read}/${p.planned || '?'} · done ${p.done}/${p.planned || '?'} · ${seconds} s`,
+          );
+        },
+        () => undefined,
+      );
     }, 1000);
     let paused = false;
     try {
@@ -99,14 +104,22 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
       complete: status.complete,
     });
-    if (status.complete) await completeRun(pipeline.store, LOCAL_RESOURCES.resultsBucket, { ...summary }, join(pipeline.dataDir, 'events.ndjson'));
+    if (status.complete)
+      await completeRun(
+        pipeline.store,
+        LOCAL_RESOURCES.resultsBucket,
+        { ...summary },
+        join(pipeline.dataDir, 'events.ndjson'),
+      );
     const elapsedMs = Date.now() - started;
     return {
       ...summary,
       elapsedMs,
       recordsPerSecond: Math.round(summary.read / (elapsedMs / 1000)),
       outputUri: `s3://${LOCAL_RESOURCES.resultsBucket}/${LAYOUT.collatedPrefix(runId)}`,
-      outputDir: pipeline.embedded ? join(pipeline.dataDir, 's3', LOCAL_RESOURCES.resultsBucket, LAYOUT.collatedPrefix(runId)) : undefined,
+      outputDir: pipeline.embedded
+        ? join(pipeline.dataDir, 's3', LOCAL_RESOURCES.resultsBucket, LAYOUT.collatedPrefix(runId))
+        : undefined,
       dataSet: dataSet && { ...dataSet, loadMs },
       slices: status.manifest?.slices.length ?? 0,
     };

@@ -2,7 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { exampleJob, exampleRow, exampleRowKind, type ExampleDataOptions, type ExampleRowKind } from '@pipeline/example-job';
+import {
+  exampleJob,
+  exampleRow,
+  exampleRowKind,
+  type ExampleDataOptions,
+  type ExampleRowKind,
+} from '@pipeline/example-job';
 import type { ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { LOCAL_RESOURCES, type LocalPipelineOptions } from './local-pipeline';
@@ -33,11 +39,15 @@ export async function tempDataDir(): Promise<{ dir: string; remove(): Promise<vo
 }
 
 /** Every line of a run's collated output, parsed. */
-export async function collatedLines(store: ObjectStore, runId: string): Promise<{ id: string; run: string; result?: unknown; resultKey?: string }[]> {
+export async function collatedLines(
+  store: ObjectStore,
+  runId: string,
+): Promise<{ id: string; run: string; result?: unknown; resultKey?: string }[]> {
   const lines: { id: string; run: string; result?: unknown }[] = [];
   for await (const object of store.list(LOCAL_RESOURCES.resultsBucket, LAYOUT.collatedPrefix(runId))) {
     const body = await store.stream(LOCAL_RESOURCES.resultsBucket, object.key);
-    for await (const line of createInterface({ input: body, crlfDelay: Infinity })) if (line) lines.push(JSON.parse(line));
+    for await (const line of createInterface({ input: body, crlfDelay: Infinity }))
+      if (line) lines.push(JSON.parse(line));
   }
   return lines;
 }
@@ -46,17 +56,31 @@ export async function collatedLines(store: ObjectStore, runId: string): Promise<
  * What the example job must produce for a data set read as one object: the id and result of every
  * row that reaches the output, and the ids of the rows dead-lettered, by reason.
  */
-export function expectedOutcome(runId: string, options: ExampleDataOptions, sliceOfRow: (row: number) => { slice: string; pos: number }) {
+export function expectedOutcome(
+  runId: string,
+  options: ExampleDataOptions,
+  sliceOfRow: (row: number) => { slice: string; pos: number },
+) {
   const results = new Map<string, unknown>();
   const deadLetters = new Map<string, string>();
-  const reasonOf: Partial<Record<ExampleRowKind, string>> = { malformed: 'malformed-row', invalid: 'invalid-input', rejected: 'transform-failed' };
+  const reasonOf: Partial<Record<ExampleRowKind, string>> = {
+    malformed: 'malformed-row',
+    invalid: 'invalid-input',
+    rejected: 'transform-failed',
+  };
   for (let i = 0; i < options.records; i++) {
     const { slice, pos } = sliceOfRow(i);
     const id = `${runId}/${slice}/${pos}`;
     const kind = exampleRowKind(i, options);
     const reason = reasonOf[kind];
     if (reason) deadLetters.set(id, reason);
-    else results.set(id, exampleJob.transform(exampleJob.input.parse(JSON.parse(exampleRow(i, options))), { id: { run: runId, slice, pos } }));
+    else
+      results.set(
+        id,
+        exampleJob.transform(exampleJob.input.parse(JSON.parse(exampleRow(i, options))), {
+          id: { run: runId, slice, pos },
+        }),
+      );
   }
   return { results, deadLetters };
 }

@@ -24,15 +24,27 @@ export async function startKinesisFaultProxy(target: string, initial?: KinesisFa
   const counters = { putRecordsCalls: 0, entriesThrottled: 0 };
   const upstream = new URL(target);
 
-  const forward = (req: IncomingMessage, body: Buffer): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
     new Promise((resolve, reject) => {
       const headers = { ...req.headers, host: upstream.host, 'content-length': String(body.length) };
-      const out = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 500, headers: res.headers as Record<string, string>, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
+      const out = request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 500,
+              headers: res.headers as Record<string, string>,
+              body: Buffer.concat(chunks),
+            }),
+          );
+          res.on('error', reject);
+        },
+      );
       out.on('error', reject);
       out.end(body);
     });
@@ -55,14 +67,19 @@ export async function startKinesisFaultProxy(target: string, initial?: KinesisFa
           return reply(res, upstreamReply.status, upstreamReply.headers, upstreamReply.body);
         }
         counters.putRecordsCalls += 1;
-        const input = JSON.parse(body.toString('utf8')) as { StreamName?: string; StreamARN?: string; Records: unknown[] };
+        const input = JSON.parse(body.toString('utf8')) as {
+          StreamName?: string;
+          StreamARN?: string;
+          Records: unknown[];
+        };
         const random = faults?.random ?? Math.random;
         const throttled = input.Records.map(() => random() < share);
         const passed = input.Records.filter((_, i) => !throttled[i]);
         let results: Record<string, unknown>[] = [];
         if (passed.length) {
           const upstreamReply = await forward(req, Buffer.from(JSON.stringify({ ...input, Records: passed })));
-          if (upstreamReply.status !== 200) return reply(res, upstreamReply.status, upstreamReply.headers, upstreamReply.body);
+          if (upstreamReply.status !== 200)
+            return reply(res, upstreamReply.status, upstreamReply.headers, upstreamReply.body);
           results = (JSON.parse(upstreamReply.body.toString('utf8')) as { Records: Record<string, unknown>[] }).Records;
         }
         let next = 0;
@@ -75,11 +92,24 @@ export async function startKinesisFaultProxy(target: string, initial?: KinesisFa
           }
           failed += 1;
           counters.entriesThrottled += 1;
-          return { ErrorCode: 'ProvisionedThroughputExceededException', ErrorMessage: 'Rate exceeded for shard in stream (injected by the fault proxy)' };
+          return {
+            ErrorCode: 'ProvisionedThroughputExceededException',
+            ErrorMessage: 'Rate exceeded for shard in stream (injected by the fault proxy)',
+          };
         });
-        reply(res, 200, { 'content-type': 'application/x-amz-json-1.1' }, Buffer.from(JSON.stringify({ FailedRecordCount: failed, Records: records })));
+        reply(
+          res,
+          200,
+          { 'content-type': 'application/x-amz-json-1.1' },
+          Buffer.from(JSON.stringify({ FailedRecordCount: failed, Records: records })),
+        );
       } catch (error) {
-        reply(res, 500, { 'content-type': 'application/json' }, Buffer.from(JSON.stringify({ __type: 'InternalFailure', message: String(error) })));
+        reply(
+          res,
+          500,
+          { 'content-type': 'application/json' },
+          Buffer.from(JSON.stringify({ __type: 'InternalFailure', message: String(error) })),
+        );
       }
     });
   });

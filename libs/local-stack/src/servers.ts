@@ -20,7 +20,9 @@ async function startServerProcess(kind: 'kinesis' | 's3', location: string): Pro
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message) => resolve((message as { port: number }).port));
-    child.once('exit', (code) => reject(new Error(`the local ${kind} server exited with code ${code} before it listened`)));
+    child.once('exit', (code) =>
+      reject(new Error(`the local ${kind} server exited with code ${code} before it listened`)),
+    );
   });
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -46,7 +48,8 @@ export async function startLocalKinesis(options: { path?: string } = {}): Promis
     const server = await startServerProcess('kinesis', options.path);
     if (await answers(server.endpoint)) return server;
     await server.close();
-    if (attempt >= LOCK_WAIT_ATTEMPTS) throw new Error(`the Kinesis data in ${options.path} stays locked by another process`);
+    if (attempt >= LOCK_WAIT_ATTEMPTS)
+      throw new Error(`the Kinesis data in ${options.path} stays locked by another process`);
     await new Promise((resolve) => setTimeout(resolve, LOCK_WAIT_MS));
   }
 }
@@ -64,7 +67,8 @@ async function answers(endpoint: string): Promise<boolean> {
         'x-amz-target': 'Kinesis_20131202.ListStreams',
         // kinesalite checks that a signature is there, not that it is right.
         'x-amz-date': '20260101T000000Z',
-        authorization: 'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0',
+        authorization:
+          'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/kinesis/aws4_request, SignedHeaders=host, Signature=0',
       },
       body: '{}',
     });

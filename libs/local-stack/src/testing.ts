@@ -29,7 +29,9 @@ export interface TestStack {
  * Real Kinesis and S3 API servers on loopback for one test file: in-memory streams, buckets in a
  * temp folder, clients pointed at them.
  */
-export async function startTestStack(options: { buckets?: string[]; streams?: { name: string; shards?: number }[] } = {}): Promise<TestStack> {
+export async function startTestStack(
+  options: { buckets?: string[]; streams?: { name: string; shards?: number }[] } = {},
+): Promise<TestStack> {
   const dir = await mkdtemp(join(tmpdir(), 'test-stack-'));
   const kinesisServer = await startLocalKinesis();
   const s3Server = await startLocalS3({ directory: dir, buckets: options.buckets });
@@ -60,11 +62,16 @@ export async function startTestStack(options: { buckets?: string[]; streams?: { 
       const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName: streamName }));
       for (const shard of Shards) {
         let { ShardIterator: iterator } = await kinesis.send(
-          new GetShardIteratorCommand({ StreamName: streamName, ShardId: shard.ShardId!, ShardIteratorType: 'TRIM_HORIZON' }),
+          new GetShardIteratorCommand({
+            StreamName: streamName,
+            ShardId: shard.ShardId!,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
         );
         while (iterator) {
           const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator }));
-          for (const r of page.Records ?? []) out.push({ partitionKey: r.PartitionKey!, sequenceNumber: r.SequenceNumber!, data: r.Data! });
+          for (const r of page.Records ?? [])
+            out.push({ partitionKey: r.PartitionKey!, sequenceNumber: r.SequenceNumber!, data: r.Data! });
           if (!page.Records?.length && page.MillisBehindLatest === 0) break;
           iterator = page.NextShardIterator;
         }
@@ -84,7 +91,10 @@ export async function startTestStack(options: { buckets?: string[]; streams?: { 
 let sequence = 49_000_000_000_000_000_000_000_000_000n;
 
 /** A Kinesis event as Lambda delivers it, for handler tests. */
-export function kinesisEvent(records: { data: Uint8Array | string; partitionKey: string }[], streamName = 'test-stream'): KinesisStreamEvent {
+export function kinesisEvent(
+  records: { data: Uint8Array | string; partitionKey: string }[],
+  streamName = 'test-stream',
+): KinesisStreamEvent {
   const arn = `arn:aws:kinesis:${REGION}:000000000000:stream/${streamName}`;
   return {
     Records: records.map((r) => {

@@ -16,7 +16,8 @@ describe('ObjectStore on a real S3 server', () => {
 
   it('lists every object under a prefix across pages, in key order', async () => {
     const keys = Array.from({ length: 1_005 }, (_, i) => `many/${String(i).padStart(4, '0')}`);
-    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => stack.store.put('store-bucket', k, 'x')));
+    for (let i = 0; i < keys.length; i += 50)
+      await Promise.all(keys.slice(i, i + 50).map((k) => stack.store.put('store-bucket', k, 'x')));
     const listed: string[] = [];
     for await (const object of stack.store.list('store-bucket', 'many/')) listed.push(object.key);
     expect(listed).toEqual(keys);

@@ -35,7 +35,15 @@ export function s3ObjectStore(client: S3Client): ObjectStore {
     },
     async putFile(bucket, key, path, contentType = 'application/octet-stream') {
       const { size } = await stat(path);
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: createReadStream(path), ContentLength: size, ContentType: contentType }));
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: createReadStream(path),
+          ContentLength: size,
+          ContentType: contentType,
+        }),
+      );
     },
     async get(bucket, key) {
       try {
@@ -53,7 +61,9 @@ export function s3ObjectStore(client: S3Client): ObjectStore {
     async *list(bucket, prefix) {
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
         for (const object of page.Contents ?? []) yield { key: object.Key!, size: object.Size ?? 0 };
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);

@@ -25,7 +25,9 @@ export function observability(stage: 'reader' | 'processor' | 'writer'): Observa
   const tracer: Tracer | undefined =
     process.env.POWERTOOLS_TRACE_ENABLED === 'false'
       ? undefined
-      : new (require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer')).Tracer({ serviceName });
+      : new (require('@aws-lambda-powertools/tracer') as typeof import('@aws-lambda-powertools/tracer')).Tracer({
+          serviceName,
+        });
   return {
     logger: new Logger({ serviceName }),
     metrics: new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? NAMESPACE, serviceName }),

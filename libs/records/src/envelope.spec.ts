@@ -18,15 +18,26 @@ describe('Envelope', () => {
     { v: 1, kind: 'result', id, body: { sent: true } },
     { v: 1, kind: 'dead-letter', id, stage: 'reader', reason: 'malformed-row', message: 'not JSON', payload: '{oops' },
     { v: 1, kind: 'end-of-slice', run: id.run, slice: id.slice, count: 10 },
-    { v: 1, kind: 'pointer', id, of: 'data', pointer: { bucket: 'spill-bucket', key: 'spill/x', size: 3, sha256: 'a'.repeat(64) } },
+    {
+      v: 1,
+      kind: 'pointer',
+      id,
+      of: 'data',
+      pointer: { bucket: 'spill-bucket', key: 'spill/x', size: 3, sha256: 'a'.repeat(64) },
+    },
   ];
 
-  it.each(examples.map((e) => [e.kind, e]))('round-trips a %s envelope through encode and decode', (_kind, envelope) => {
-    expect(decodeEnvelope(encodeEnvelope(envelope))).toEqual(envelope);
-  });
+  it.each(examples.map((e) => [e.kind, e]))(
+    'round-trips a %s envelope through encode and decode',
+    (_kind, envelope) => {
+      expect(decodeEnvelope(encodeEnvelope(envelope))).toEqual(envelope);
+    },
+  );
 
   it('rejects bytes that are not UTF-8', () => {
-    expect(() => decodeEnvelope(Uint8Array.from([0xff, 0xfe, 0x00]))).toThrow(new EnvelopeError('envelope is not valid UTF-8'));
+    expect(() => decodeEnvelope(Uint8Array.from([0xff, 0xfe, 0x00]))).toThrow(
+      new EnvelopeError('envelope is not valid UTF-8'),
+    );
   });
 
   it('rejects text that is not JSON, saying so', () => {
@@ -42,15 +53,25 @@ describe('Envelope', () => {
   });
 
   it('names the field that is wrong', () => {
-    expect(() => decodeEnvelope(bytes(JSON.stringify({ v: 1, kind: 'data', id: { ...id, pos: -1 }, body: 1 })))).toThrow(/id\.pos/);
+    expect(() =>
+      decodeEnvelope(bytes(JSON.stringify({ v: 1, kind: 'data', id: { ...id, pos: -1 }, body: 1 }))),
+    ).toThrow(/id\.pos/);
   });
 
   it('rejects run ids with characters that would break keys and partition keys', () => {
-    expect(() => decodeEnvelope(bytes(JSON.stringify({ v: 1, kind: 'data', id: { ...id, run: 'a/b' }, body: 1 })))).toThrow(/run id/);
+    expect(() =>
+      decodeEnvelope(bytes(JSON.stringify({ v: 1, kind: 'data', id: { ...id, run: 'a/b' }, body: 1 }))),
+    ).toThrow(/run id/);
   });
 
   it('rejects a pointer whose digest is not a sha256', () => {
-    const pointer = { v: 1, kind: 'pointer', id, of: 'data', pointer: { bucket: 'spill-bucket', key: 'k', size: 1, sha256: 'xyz' } };
+    const pointer = {
+      v: 1,
+      kind: 'pointer',
+      id,
+      of: 'data',
+      pointer: { bucket: 'spill-bucket', key: 'k', size: 1, sha256: 'xyz' },
+    };
     expect(() => decodeEnvelope(bytes(JSON.stringify(pointer)))).toThrow(/sha256/);
   });
 });

@@ -73,7 +73,12 @@ export type Origin = z.infer<typeof OriginSchema>;
 const base = { v: z.literal(ENVELOPE_VERSION) };
 
 export const DataEnvelopeSchema = z.object({ ...base, kind: z.literal('data'), id: RecordIdSchema, body: z.unknown() });
-export const ResultEnvelopeSchema = z.object({ ...base, kind: z.literal('result'), id: RecordIdSchema, body: z.unknown() });
+export const ResultEnvelopeSchema = z.object({
+  ...base,
+  kind: z.literal('result'),
+  id: RecordIdSchema,
+  body: z.unknown(),
+});
 export const DeadLetterEnvelopeSchema = z.object({
   ...base,
   kind: z.literal('dead-letter'),
@@ -144,7 +149,9 @@ export function parseRecordIdString(text: string): RecordId {
 export function partitionKeyOf(run: string, slice: string): string {
   const key = `${run}/${slice}`;
   if (key.length > KINESIS.maxPartitionKeyLength) {
-    throw new EnvelopeError(`partition key for run ${run} slice ${slice} exceeds ${KINESIS.maxPartitionKeyLength} characters`);
+    throw new EnvelopeError(
+      `partition key for run ${run} slice ${slice} exceeds ${KINESIS.maxPartitionKeyLength} characters`,
+    );
   }
   return key;
 }
@@ -157,7 +164,10 @@ export function parsePartitionKey(key: string): { run: string; slice: string } |
 }
 
 /** Where line `line` of a stream record was. */
-export function originOf(record: { eventSourceARN?: string; kinesis: { partitionKey: string; sequenceNumber: string } }, line = 0): Origin {
+export function originOf(
+  record: { eventSourceARN?: string; kinesis: { partitionKey: string; sequenceNumber: string } },
+  line = 0,
+): Origin {
   return {
     stream: record.eventSourceARN,
     partitionKey: record.kinesis.partitionKey,

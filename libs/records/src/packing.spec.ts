@@ -1,11 +1,20 @@
 import { decodeRecord, encodeEnvelope, packLines, unpackLines, type Envelope } from './index';
 
-const envelope = (pos: number): Envelope => ({ v: 1, kind: 'data', id: { run: 'r', slice: 's', pos }, body: { text: 'a\nb' } });
+const envelope = (pos: number): Envelope => ({
+  v: 1,
+  kind: 'data',
+  id: { run: 'r', slice: 's', pos },
+  body: { text: 'a\nb' },
+});
 
 describe('Packed records', () => {
   it('hold envelopes one per line, and unpack to the same envelopes in order', () => {
     const packed = packLines([0, 1, 2].map((pos) => encodeEnvelope(envelope(pos))));
-    expect(decodeRecord(packed).map((line) => line.ok && line.envelope)).toEqual([envelope(0), envelope(1), envelope(2)]);
+    expect(decodeRecord(packed).map((line) => line.ok && line.envelope)).toEqual([
+      envelope(0),
+      envelope(1),
+      envelope(2),
+    ]);
   });
 
   it('leave a record of one envelope as it is', () => {
@@ -15,7 +24,11 @@ describe('Packed records', () => {
   });
 
   it('keep the good lines of a record when one line is not an envelope', () => {
-    const packed = packLines([encodeEnvelope(envelope(0)), new TextEncoder().encode('{"broken"'), encodeEnvelope(envelope(2))]);
+    const packed = packLines([
+      encodeEnvelope(envelope(0)),
+      new TextEncoder().encode('{"broken"'),
+      encodeEnvelope(envelope(2)),
+    ]);
     const lines = decodeRecord(packed);
     expect(lines.map((l) => l.ok)).toEqual([true, false, true]);
     expect(lines[1]).toMatchObject({ ok: false, error: { name: 'EnvelopeError' } });

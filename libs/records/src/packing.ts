@@ -1,4 +1,11 @@
-import { decodeEnvelope, EnvelopeError, originOf, type DeadLetterEnvelope, type Envelope, type Stage } from './envelope';
+import {
+  decodeEnvelope,
+  EnvelopeError,
+  originOf,
+  type DeadLetterEnvelope,
+  type Envelope,
+  type Stage,
+} from './envelope';
 
 /**
  * A Kinesis record holds one envelope, or several of one partition key packed one per line (JSON
@@ -32,7 +39,9 @@ export function unpackLines(data: Uint8Array): Uint8Array[] {
 }
 
 /** One line of a record: its envelope, or why it is not one (with its bytes, to dead-letter them). */
-export type UnpackedEnvelope = { ok: true; envelope: Envelope; bytes: Uint8Array } | { ok: false; error: EnvelopeError; bytes: Uint8Array };
+export type UnpackedEnvelope =
+  | { ok: true; envelope: Envelope; bytes: Uint8Array }
+  | { ok: false; error: EnvelopeError; bytes: Uint8Array };
 
 /** Every envelope of a Kinesis record, in order; a bad line does not spoil the others. */
 export function decodeRecord(data: Uint8Array): UnpackedEnvelope[] {

@@ -9,7 +9,14 @@ export interface RunCompletedEvent {
   detailType: 'Run Completed';
   time: string;
   /** The run's counts: what the slice markers say, and after collation its summary. */
-  detail: { runId: string; read: number; delivered?: number; deadLettered?: number; conserved?: boolean; [key: string]: unknown };
+  detail: {
+    runId: string;
+    read: number;
+    delivered?: number;
+    deadLettered?: number;
+    conserved?: boolean;
+    [key: string]: unknown;
+  };
 }
 
 /**
@@ -22,7 +29,12 @@ export async function completeRun(
   counts: RunCompletedEvent['detail'],
   eventsFile?: string,
 ): Promise<RunCompletedEvent> {
-  const event: RunCompletedEvent = { source: 'slice-pipeline', detailType: 'Run Completed', time: new Date().toISOString(), detail: counts };
+  const event: RunCompletedEvent = {
+    source: 'slice-pipeline',
+    detailType: 'Run Completed',
+    time: new Date().toISOString(),
+    detail: counts,
+  };
   await putJson(store, bucket, LAYOUT.completeKey(counts.runId), event);
   if (eventsFile) {
     await mkdir(dirname(eventsFile), { recursive: true });

@@ -76,7 +76,9 @@ export class RunLedger {
   }
 
   /** Creates the manifest unless the run already has one; a repeated trigger gets the first plan back. */
-  async createManifest<S extends { id: string }>(manifest: RunManifest<S>): Promise<{ manifest: RunManifest<S>; created: boolean }> {
+  async createManifest<S extends { id: string }>(
+    manifest: RunManifest<S>,
+  ): Promise<{ manifest: RunManifest<S>; created: boolean }> {
     const existing = await this.getManifest<S>(manifest.runId);
     if (existing) return { manifest: existing, created: false };
     await putJson(this.store, this.bucket, LAYOUT.manifestKey(manifest.runId), manifest);
@@ -127,8 +129,16 @@ export class RunLedger {
   }
 
   async status(run: string): Promise<RunStatus> {
-    const [manifest, control, markers] = await Promise.all([this.getManifest(run), this.getControl(run), this.markers(run)]);
-    const slices = (manifest?.slices ?? []).map((s) => ({ id: s.id, read: markers.read.get(s.id), done: markers.done.get(s.id) }));
+    const [manifest, control, markers] = await Promise.all([
+      this.getManifest(run),
+      this.getControl(run),
+      this.markers(run),
+    ]);
+    const slices = (manifest?.slices ?? []).map((s) => ({
+      id: s.id,
+      read: markers.read.get(s.id),
+      done: markers.done.get(s.id),
+    }));
     const slicesRead = slices.filter((s) => s.read).length;
     const slicesDone = slices.filter((s) => s.done).length;
     return {

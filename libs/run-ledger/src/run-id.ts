@@ -15,6 +15,7 @@ export function runIdFromTime(time: string | Date): string {
 /** Checks a caller's run id, with a message that says what is allowed. */
 export function checkRunId(run: string): string {
   const parsed = RunIdSchema.safeParse(run);
-  if (!parsed.success) throw new RangeError(`run id "${run}" is invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+  if (!parsed.success)
+    throw new RangeError(`run id "${run}" is invalid: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
   return parsed.data;
 }

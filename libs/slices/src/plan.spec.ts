@@ -141,7 +141,8 @@ describe('planByteRanges', () => {
   });
 
   it('refuses a plan over DEFAULTS.maxSlicesPerRun and names the sliceBytes that would fit', () => {
-    const plan = () => planByteRanges([{ bucket: 'in', key: 'a', size: DEFAULTS.maxSlicesPerRun + 1 }], { sliceBytes: 1 });
+    const plan = () =>
+      planByteRanges([{ bucket: 'in', key: 'a', size: DEFAULTS.maxSlicesPerRun + 1 }], { sliceBytes: 1 });
 
     expect(plan).toThrow(SlicePlanError);
     expect(plan).toThrow(/needs 100001 slices, more than the 100000 a run allows: raise sliceBytes to at least 2/);
@@ -158,13 +159,19 @@ describe('planByteRanges', () => {
   });
 
   it('says to split the run when even the largest slices are too many', () => {
-    const objects = Array.from({ length: DEFAULTS.maxSlicesPerRun + 1 }, (_, i) => ({ bucket: 'in', key: `k${i}`, size: 1 }));
+    const objects = Array.from({ length: DEFAULTS.maxSlicesPerRun + 1 }, (_, i) => ({
+      bucket: 'in',
+      key: `k${i}`,
+      size: 1,
+    }));
 
     expect(() => planByteRanges(objects)).toThrow(/split the source into several runs/);
   });
 
   it.each([0, -1, 1.5, Number.NaN])('rejects sliceBytes %p', (sliceBytes) => {
-    expect(() => planByteRanges([{ bucket: 'in', key: 'a', size: 1 }], { sliceBytes })).toThrow(/sliceBytes .* positive integer/);
+    expect(() => planByteRanges([{ bucket: 'in', key: 'a', size: 1 }], { sliceBytes })).toThrow(
+      /sliceBytes .* positive integer/,
+    );
   });
 
   it('rejects a negative or fractional size', () => {
@@ -224,7 +231,9 @@ describe('planNumberRange', () => {
   });
 
   it('refuses a plan over DEFAULTS.maxSlicesPerRun', () => {
-    expect(() => planNumberRange({ from: 0, to: DEFAULTS.maxSlicesPerRun + 1, sliceSize: 1 })).toThrow(/raise sliceSize/);
+    expect(() => planNumberRange({ from: 0, to: DEFAULTS.maxSlicesPerRun + 1, sliceSize: 1 })).toThrow(
+      /raise sliceSize/,
+    );
   });
 });
 
@@ -253,7 +262,9 @@ describe('planPages', () => {
   });
 
   it('refuses a plan over DEFAULTS.maxSlicesPerRun', () => {
-    expect(() => planPages({ pageCount: DEFAULTS.maxSlicesPerRun + 1, pagesPerSlice: 1 })).toThrow(/raise pagesPerSlice/);
+    expect(() => planPages({ pageCount: DEFAULTS.maxSlicesPerRun + 1, pagesPerSlice: 1 })).toThrow(
+      /raise pagesPerSlice/,
+    );
   });
 });
 

@@ -68,7 +68,8 @@ const ID_DIGITS = String(DEFAULTS.maxSlicesPerRun).length;
  * sliceId(12); // 's000012'
  */
 export function sliceId(index: number): string {
-  if (!Number.isSafeInteger(index) || index < 0) throw new SlicePlanError(`slice index ${index} must be a non-negative integer`);
+  if (!Number.isSafeInteger(index) || index < 0)
+    throw new SlicePlanError(`slice index ${index} must be a non-negative integer`);
   return SliceIdSchema.parse(`s${String(index).padStart(ID_DIGITS, '0')}`);
 }
 
@@ -208,14 +209,21 @@ export const SliceSpecSchema = z.discriminatedUnion('kind', [
   z
     .object({ kind: z.literal('numbers'), id: SliceIdSchema, from: z.number().int(), to: z.number().int() })
     .refine((s) => s.from < s.to, 'a number-range slice needs from < to'),
-  z.object({ kind: z.literal('pages'), id: SliceIdSchema, firstPage: z.number().int(), pageCount: z.number().int().positive() }),
+  z.object({
+    kind: z.literal('pages'),
+    id: SliceIdSchema,
+    firstPage: z.number().int(),
+    pageCount: z.number().int().positive(),
+  }),
 ]);
 
 function sortObjects(objects: readonly SourceObject[]): SourceObject[] {
   for (const o of objects) {
     if (!o.bucket || !o.key) throw new SlicePlanError(`object ${JSON.stringify(o)} needs a bucket and a key`);
     if (!Number.isSafeInteger(o.size) || o.size < 0) {
-      throw new SlicePlanError(`object s3://${o.bucket}/${o.key} has size ${o.size}: a size must be a non-negative integer`);
+      throw new SlicePlanError(
+        `object s3://${o.bucket}/${o.key} has size ${o.size}: a size must be a non-negative integer`,
+      );
     }
   }
   // Code-unit order, not locale order: the same on every machine.
@@ -223,7 +231,9 @@ function sortObjects(objects: readonly SourceObject[]): SourceObject[] {
   const sorted = [...objects].sort(byName);
   for (let i = 1; i < sorted.length; i++) {
     if (byName(sorted[i - 1], sorted[i]) === 0) {
-      throw new SlicePlanError(`object s3://${sorted[i].bucket}/${sorted[i].key} is listed twice: list each object once`);
+      throw new SlicePlanError(
+        `object s3://${sorted[i].bucket}/${sorted[i].key} is listed twice: list each object once`,
+      );
     }
   }
   return sorted;
@@ -254,7 +264,9 @@ function adviseSliceBytes(objects: readonly SourceObject[]): string {
 
 function requireWithinSliceLimit(count: number, what: string, advice: string): void {
   if (count > DEFAULTS.maxSlicesPerRun) {
-    throw new SlicePlanError(`planning ${what} needs ${count} slices, more than the ${DEFAULTS.maxSlicesPerRun} a run allows: ${advice}`);
+    throw new SlicePlanError(
+      `planning ${what} needs ${count} slices, more than the ${DEFAULTS.maxSlicesPerRun} a run allows: ${advice}`,
+    );
   }
 }
 
@@ -263,5 +275,6 @@ function requireSafeInteger(name: string, value: number): void {
 }
 
 function requirePositiveInteger(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 1) throw new SlicePlanError(`${name} is ${value}: it must be a positive integer`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new SlicePlanError(`${name} is ${value}: it must be a positive integer`);
 }

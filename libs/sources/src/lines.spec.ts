@@ -21,7 +21,12 @@ describe('readSliceLines', () => {
   afterAll(() => s3.stop());
 
   /** Puts `text` and reads it in slices of `sliceBytes`: the lines each slice yields, in plan order. */
-  async function readInSlices(key: string, text: string, sliceBytes: number, from: ObjectSource = source): Promise<SliceLine[][]> {
+  async function readInSlices(
+    key: string,
+    text: string,
+    sliceBytes: number,
+    from: ObjectSource = source,
+  ): Promise<SliceLine[][]> {
     await s3.put(BUCKET, key, text);
     const slices = sliceObject(BUCKET, key, byteLength(text), sliceBytes);
     return Promise.all(slices.map((slice) => collect(readSliceLines(from, slice))));
@@ -149,7 +154,12 @@ describe('readSliceLines', () => {
 
       expect(entries).toEqual([
         { pos: 0, ok: true, line: 'before' },
-        { pos: 1, ok: false, error: expect.stringMatching(/line at byte 7 of s3:\/\/source-bucket\/long-line.txt is longer than 16 bytes/), raw: long },
+        {
+          pos: 1,
+          ok: false,
+          error: expect.stringMatching(/line at byte 7 of s3:\/\/source-bucket\/long-line.txt is longer than 16 bytes/),
+          raw: long,
+        },
         { pos: 2, ok: true, line: 'after' },
       ]);
     });
@@ -193,13 +203,29 @@ describe('readSliceLines', () => {
 
   it('fails with SourceReadError when the object is shorter than the slice expects', async () => {
     await s3.put(BUCKET, 'shrunk.txt', 'short\n');
-    const slice: ByteRangeSlice = { kind: 'bytes', id: 's000000', bucket: BUCKET, key: 'shrunk.txt', start: 0, end: 100, objectSize: 100 };
+    const slice: ByteRangeSlice = {
+      kind: 'bytes',
+      id: 's000000',
+      bucket: BUCKET,
+      key: 'shrunk.txt',
+      start: 0,
+      end: 100,
+      objectSize: 100,
+    };
 
     await expect(collect(readSliceLines(source, slice))).rejects.toThrow(SourceReadError);
   });
 
   it('refuses a slice whose range lies outside its object', async () => {
-    const slice: ByteRangeSlice = { kind: 'bytes', id: 's000000', bucket: BUCKET, key: 'any.txt', start: 5, end: 20, objectSize: 10 };
+    const slice: ByteRangeSlice = {
+      kind: 'bytes',
+      id: 's000000',
+      bucket: BUCKET,
+      key: 'any.txt',
+      start: 5,
+      end: 20,
+      objectSize: 10,
+    };
 
     await expect(collect(readSliceLines(source, slice))).rejects.toThrow(/outside an object of 10 bytes/);
   });

@@ -5,7 +5,9 @@ import type { ObjectSource } from './object-source';
 /**
  * One line a slice owns: its text, or why it could not be read. `pos` is its ordinal in the slice.
  */
-export type SliceLine = { pos: number; ok: true; line: string } | { pos: number; ok: false; error: string; raw: string };
+export type SliceLine =
+  | { pos: number; ok: true; line: string }
+  | { pos: number; ok: false; error: string; raw: string };
 
 export interface ReadLinesOptions {
   /** Longest line read as text; longer lines become error entries. Default `SOURCE_LIMITS.maxLineBytes`. */
@@ -52,12 +54,18 @@ const lossyUtf8 = new TextDecoder('utf-8');
  *   if (entry.ok) console.log(entry.pos, entry.line);
  * }
  */
-export async function* readSliceLines(source: ObjectSource, slice: ByteRangeSlice, opts: ReadLinesOptions = {}): AsyncIterable<SliceLine> {
+export async function* readSliceLines(
+  source: ObjectSource,
+  slice: ByteRangeSlice,
+  opts: ReadLinesOptions = {},
+): AsyncIterable<SliceLine> {
   const maxLineBytes = opts.maxLineBytes ?? SOURCE_LIMITS.maxLineBytes;
   const { bucket, key, start, end, objectSize } = slice;
   const where = `s3://${bucket}/${key}`;
   if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && 0 <= start && start < end && end <= objectSize)) {
-    throw new SourceReadError(`slice ${slice.id} of ${where} has byte range [${start}, ${end}) outside an object of ${objectSize} bytes`);
+    throw new SourceReadError(
+      `slice ${slice.id} of ${where} has byte range [${start}, ${end}) outside an object of ${objectSize} bytes`,
+    );
   }
 
   /** Absolute offset of the next byte to arrive. */
@@ -79,7 +87,12 @@ export async function* readSliceLines(source: ObjectSource, slice: ByteRangeSlic
     try {
       line = strictUtf8.decode(bytes);
     } catch {
-      return { pos: pos++, ok: false, error: `line at byte ${at} of ${where} is not valid UTF-8`, raw: lossyUtf8.decode(bytes) };
+      return {
+        pos: pos++,
+        ok: false,
+        error: `line at byte ${at} of ${where} is not valid UTF-8`,
+        raw: lossyUtf8.decode(bytes),
+      };
     }
     if (line.trim() === '') return undefined;
     return { pos: pos++, ok: true, line };
@@ -141,7 +154,9 @@ export async function* readSliceLines(source: ObjectSource, slice: ByteRangeSlic
       offset += chunk.length;
       if (finished) return; // leaving the loop closes the body: the rest is never downloaded
       if (offset > last + 1) {
-        throw new SourceReadError(`${where} returned more than bytes ${from}-${last}: the object changed since the run was planned, plan a new run`);
+        throw new SourceReadError(
+          `${where} returned more than bytes ${from}-${last}: the object changed since the run was planned, plan a new run`,
+        );
       }
     }
     if (offset !== last + 1) {
@@ -179,7 +194,12 @@ function concat(parts: Uint8Array[], length: number): Uint8Array {
 
 /** The first `limit` bytes of `parts`, copied. */
 function head(parts: Uint8Array[], limit: number): Uint8Array {
-  const bytes = new Uint8Array(Math.min(limit, parts.reduce((n, p) => n + p.length, 0)));
+  const bytes = new Uint8Array(
+    Math.min(
+      limit,
+      parts.reduce((n, p) => n + p.length, 0),
+    ),
+  );
   let at = 0;
   for (const part of parts) {
     if (at === bytes.length) break;

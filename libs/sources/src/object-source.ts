@@ -52,14 +52,19 @@ export function s3ObjectSource(client: S3Client, opts: { pageSize?: number } = {
       }
       const open = async (from: number): Promise<AsyncIterable<Uint8Array>> => {
         try {
-          const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${from}-${endInclusive}` }));
+          const response = await client.send(
+            new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${from}-${endInclusive}` }),
+          );
           const body = response.Body as unknown;
           if (body === undefined || body === null) return empty();
           if (typeof body === 'object' && Symbol.asyncIterator in body) return body as AsyncIterable<Uint8Array>;
           throw new ObjectRangeError(`GetObject for s3://${bucket}/${key} returned a body that cannot be streamed`);
         } catch (error) {
           // S3 answers 416 for a range that starts past the end: nothing to read, not a failure.
-          if (error instanceof S3ServiceException && (error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416)) {
+          if (
+            error instanceof S3ServiceException &&
+            (error.name === 'InvalidRange' || error.$metadata.httpStatusCode === 416)
+          ) {
             return empty();
           }
           throw error;

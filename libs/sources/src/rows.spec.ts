@@ -35,7 +35,8 @@ describe('rows', () => {
     cacheHeader = false,
   ): Promise<RowResult[][]> {
     await s3.put(BUCKET, key, text);
-    const header = cacheHeader && format.format === 'csv' ? await readCsvHeader(source, BUCKET, key, format) : undefined;
+    const header =
+      cacheHeader && format.format === 'csv' ? await readCsvHeader(source, BUCKET, key, format) : undefined;
     const slices = sliceObject(BUCKET, key, byteLength(text), sliceBytes);
     return mapLimit(slices, CONCURRENCY, (slice) => collect(readSliceRows(source, slice, format, { header })));
   }
@@ -73,7 +74,12 @@ describe('rows', () => {
 
       expect(rows).toEqual([
         { pos: 0, ok: true, row: { a: 1 } },
-        { pos: 1, ok: false, error: expect.stringMatching(/longer than 20 bytes/), raw: expect.stringMatching(/^\{"long":"x+/) },
+        {
+          pos: 1,
+          ok: false,
+          error: expect.stringMatching(/longer than 20 bytes/),
+          raw: expect.stringMatching(/^\{"long":"x+/),
+        },
       ]);
     });
 
@@ -148,7 +154,9 @@ describe('rows', () => {
     it('reports a line holding a lone carriage return as more than one record', async () => {
       const [rows] = await rowsInSlices('lone-cr.csv', 'x,y\n1,2\r3,4\n', CSV, 1000);
 
-      expect(rows).toEqual([{ pos: 0, ok: false, error: expect.stringMatching(/holds 2 CSV records/), raw: '1,2\r3,4' }]);
+      expect(rows).toEqual([
+        { pos: 0, ok: false, error: expect.stringMatching(/holds 2 CSV records/), raw: '1,2\r3,4' },
+      ]);
     });
 
     it('splits fields on the format delimiter', async () => {
@@ -171,8 +179,18 @@ describe('rows', () => {
       const [rows] = await rowsInSlices('quoted-newline.csv', 'a,b\n1,"two\nlines"\n3,4\n', CSV, 1000);
 
       expect(rows).toEqual([
-        { pos: 0, ok: false, error: expect.stringMatching(/not a CSV record: Quote Not Closed.*one record per line/), raw: '1,"two' },
-        { pos: 1, ok: false, error: expect.stringMatching(/not a CSV record: Invalid Opening Quote.*one record per line/), raw: 'lines"' },
+        {
+          pos: 0,
+          ok: false,
+          error: expect.stringMatching(/not a CSV record: Quote Not Closed.*one record per line/),
+          raw: '1,"two',
+        },
+        {
+          pos: 1,
+          ok: false,
+          error: expect.stringMatching(/not a CSV record: Invalid Opening Quote.*one record per line/),
+          raw: 'lines"',
+        },
         { pos: 2, ok: true, row: { a: '3', b: '4' } },
       ]);
     });
@@ -217,7 +235,9 @@ describe('rows', () => {
     });
 
     it('returns the format columns without reading the object', async () => {
-      expect(await readCsvHeader(source, BUCKET, 'does-not-exist.csv', { format: 'csv', columns: ['x'] })).toEqual(['x']);
+      expect(await readCsvHeader(source, BUCKET, 'does-not-exist.csv', { format: 'csv', columns: ['x'] })).toEqual([
+        'x',
+      ]);
     });
 
     it('refuses an empty object', async () => {
@@ -258,7 +278,9 @@ describe('rows', () => {
     it('refuses a header longer than maxLineBytes', async () => {
       await s3.put(BUCKET, 'long-header.csv', `${'h'.repeat(100)}\n`);
 
-      await expect(readCsvHeader(source, BUCKET, 'long-header.csv', CSV, { maxLineBytes: 50 })).rejects.toThrow(/longer than 50 bytes/);
+      await expect(readCsvHeader(source, BUCKET, 'long-header.csv', CSV, { maxLineBytes: 50 })).rejects.toThrow(
+        /longer than 50 bytes/,
+      );
     });
   });
 });

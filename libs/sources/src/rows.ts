@@ -16,7 +16,9 @@ import type { ObjectSource } from './object-source';
  */
 
 /** One parsed row, or why its line is not a row. `pos` is the line's position in its slice. */
-export type RowResult = { pos: number; ok: true; row: unknown } | { pos: number; ok: false; error: string; raw: string };
+export type RowResult =
+  | { pos: number; ok: true; row: unknown }
+  | { pos: number; ok: false; error: string; raw: string };
 
 export type CsvFormat = Extract<SourceFormat, { format: 'csv' }>;
 
@@ -41,7 +43,11 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
  *   if (r.ok) handle(r.pos, r.row); else deadLetter(r.pos, r.error, r.raw);
  * }
  */
-export async function* parseRows(lines: AsyncIterable<SliceLine>, format: SourceFormat, header?: readonly string[]): AsyncIterable<RowResult> {
+export async function* parseRows(
+  lines: AsyncIterable<SliceLine>,
+  format: SourceFormat,
+  header?: readonly string[],
+): AsyncIterable<RowResult> {
   const parseLine = format.format === 'csv' ? csvLineParser(format, header) : parseJsonLine;
   for await (const entry of lines) {
     if (!entry.ok) {
@@ -49,7 +55,9 @@ export async function* parseRows(lines: AsyncIterable<SliceLine>, format: Source
       continue;
     }
     const parsed = parseLine(entry.line);
-    yield parsed.ok ? { pos: entry.pos, ok: true, row: parsed.row } : { pos: entry.pos, ok: false, error: parsed.error, raw: entry.line };
+    yield parsed.ok
+      ? { pos: entry.pos, ok: true, row: parsed.row }
+      : { pos: entry.pos, ok: false, error: parsed.error, raw: entry.line };
   }
 }
 
@@ -73,9 +81,17 @@ export async function readCsvHeader(
   const where = `s3://${bucket}/${key}`;
   if (format.columns) return checkHeader(format.columns, `the columns of the job's source format`);
 
-  const line = await readFirstLine(source, bucket, key, opts.maxLineBytes ?? SOURCE_LIMITS.maxLineBytes, opts.objectSize);
+  const line = await readFirstLine(
+    source,
+    bucket,
+    key,
+    opts.maxLineBytes ?? SOURCE_LIMITS.maxLineBytes,
+    opts.objectSize,
+  );
   if (line.trim() === '') {
-    throw new CsvHeaderError(`${where} has no header: its first line must name the columns, or set columns in the job's source format`);
+    throw new CsvHeaderError(
+      `${where} has no header: its first line must name the columns, or set columns in the job's source format`,
+    );
   }
   const values = parseCsvLine(line, format.delimiter ?? DEFAULT_DELIMITER);
   if (!Array.isArray(values)) throw new CsvHeaderError(`the header of ${where} is not a CSV record: ${values}`);
@@ -116,7 +132,10 @@ function parseJsonLine(line: string): LineParse {
 
 function csvLineParser(format: CsvFormat, header: readonly string[] | undefined): (line: string) => LineParse {
   const columns = header ?? format.columns;
-  if (!columns) throw new CsvHeaderError('CSV rows need a header: pass the result of readCsvHeader, or set columns in the job source format');
+  if (!columns)
+    throw new CsvHeaderError(
+      'CSV rows need a header: pass the result of readCsvHeader, or set columns in the job source format',
+    );
   const delimiter = format.delimiter ?? DEFAULT_DELIMITER;
   return (line) => {
     const values = parseCsvLine(line, delimiter);
@@ -151,7 +170,8 @@ function checkHeader(columns: readonly string[], what: string): string[] {
   const seen = new Set<string>();
   columns.forEach((column, i) => {
     if (column.trim() === '') throw new CsvHeaderError(`${what} leaves column ${i + 1} unnamed: name every column`);
-    if (seen.has(column)) throw new CsvHeaderError(`${what} names column "${column}" twice: column names must be unique`);
+    if (seen.has(column))
+      throw new CsvHeaderError(`${what} names column "${column}" twice: column names must be unique`);
     seen.add(column);
   });
   if (seen.size === 0) throw new CsvHeaderError(`${what} names no column`);
@@ -162,7 +182,13 @@ function checkHeader(columns: readonly string[], what: string): string[] {
  * The object's first line (BOM and CR dropped), read in growing windows so a short header costs
  * one small request; empty for an empty object. Without `size` the end shows as a short read.
  */
-async function readFirstLine(source: ObjectSource, bucket: string, key: string, maxLineBytes: number, size = Infinity): Promise<string> {
+async function readFirstLine(
+  source: ObjectSource,
+  bucket: string,
+  key: string,
+  maxLineBytes: number,
+  size = Infinity,
+): Promise<string> {
   const parts: Uint8Array[] = [];
   let length = 0;
   let window: number = SOURCE_LIMITS.overrunWindowBytes;
@@ -177,7 +203,9 @@ async function readFirstLine(source: ObjectSource, bucket: string, key: string, 
       received += chunk.length;
       length += take.length;
       if (length > maxLineBytes) {
-        throw new CsvHeaderError(`the header of s3://${bucket}/${key} is longer than ${maxLineBytes} bytes: is this a CSV object?`);
+        throw new CsvHeaderError(
+          `the header of s3://${bucket}/${key} is longer than ${maxLineBytes} bytes: is this a CSV object?`,
+        );
       }
       if (newline !== -1) {
         newlineAt = newline;

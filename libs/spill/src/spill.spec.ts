@@ -29,7 +29,12 @@ describe('Spill (claim check) against a local S3 server', () => {
     dir = await mkdtemp(join(tmpdir(), 'spill-'));
     s3server = await startLocalS3({ directory: dir, buckets: [BUCKET, OTHER_BUCKET] });
     store = s3ObjectStore(
-      new S3Client({ endpoint: s3server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS }),
+      new S3Client({
+        endpoint: s3server.endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: LOCAL_S3_CREDENTIALS,
+      }),
     );
   });
   afterAll(async () => {
@@ -50,7 +55,12 @@ describe('Spill (claim check) against a local S3 server', () => {
     const s = spill();
     const envelope = dataEnvelope(bodySizeFor(threshold + 1), 1);
     const staged = decodeEnvelope(await s.stage(envelope));
-    expect(staged).toMatchObject({ kind: 'pointer', of: 'data', id: envelope.id, pointer: { bucket: BUCKET, size: threshold + 1 } });
+    expect(staged).toMatchObject({
+      kind: 'pointer',
+      of: 'data',
+      id: envelope.id,
+      pointer: { bucket: BUCKET, size: threshold + 1 },
+    });
     expect(s.spilled).toBe(1);
     expect(await s.resolve(staged)).toEqual(envelope);
   });
@@ -65,8 +75,15 @@ describe('Spill (claim check) against a local S3 server', () => {
   it('rejects a pointer to another bucket without reading it', async () => {
     const bytes = encodeEnvelope(dataEnvelope(10, 3));
     await store.put(OTHER_BUCKET, 'spill/run-1/s000000/3.data.json', bytes);
-    const pointer = { bucket: OTHER_BUCKET, key: 'spill/run-1/s000000/3.data.json', size: bytes.byteLength, sha256: sha256Hex(bytes) };
-    await expect(spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 3).id, of: 'data', pointer })).rejects.toMatchObject({
+    const pointer = {
+      bucket: OTHER_BUCKET,
+      key: 'spill/run-1/s000000/3.data.json',
+      size: bytes.byteLength,
+      sha256: sha256Hex(bytes),
+    };
+    await expect(
+      spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 3).id, of: 'data', pointer }),
+    ).rejects.toMatchObject({
       name: 'PointerError',
       reason: 'pointer-rejected',
     });
@@ -74,11 +91,19 @@ describe('Spill (claim check) against a local S3 server', () => {
 
   it('rejects a pointer outside the spill prefix, including one that climbs out with ..', async () => {
     const pointer = { bucket: BUCKET, key: 'spill/../results/x.json', size: 1, sha256: 'a'.repeat(64) };
-    await expect(spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0).id, of: 'data', pointer })).rejects.toMatchObject({
+    await expect(
+      spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0).id, of: 'data', pointer }),
+    ).rejects.toMatchObject({
       reason: 'pointer-rejected',
     });
     await expect(
-      spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0).id, of: 'data', pointer: { ...pointer, key: 'elsewhere/x.json' } }),
+      spill().resolve({
+        v: 1,
+        kind: 'pointer',
+        id: dataEnvelope(0).id,
+        of: 'data',
+        pointer: { ...pointer, key: 'elsewhere/x.json' },
+      }),
     ).rejects.toMatchObject({ reason: 'pointer-rejected' });
   });
 
@@ -98,13 +123,19 @@ describe('Spill (claim check) against a local S3 server', () => {
     const s = spill();
     const staged = decodeEnvelope(await s.stage(dataEnvelope(5000, 5)));
     if (staged.kind !== 'pointer') throw new Error('expected a pointer');
-    await expect(s.resolve({ ...staged, pointer: { ...staged.pointer, size: staged.pointer.size - 1 } })).rejects.toThrow(/bytes, its pointer says/);
+    await expect(
+      s.resolve({ ...staged, pointer: { ...staged.pointer, size: staged.pointer.size - 1 } }),
+    ).rejects.toThrow(/bytes, its pointer says/);
   });
 
   it('reports a pointer whose object is gone as pointer-missing', async () => {
     const pointer = { bucket: BUCKET, key: 'spill/run-1/s000000/999.data.json', size: 10, sha256: 'b'.repeat(64) };
-    await expect(spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 999).id, of: 'data', pointer })).rejects.toBeInstanceOf(PointerError);
-    await expect(spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 999).id, of: 'data', pointer })).rejects.toMatchObject({
+    await expect(
+      spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 999).id, of: 'data', pointer }),
+    ).rejects.toBeInstanceOf(PointerError);
+    await expect(
+      spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 999).id, of: 'data', pointer }),
+    ).rejects.toMatchObject({
       reason: 'pointer-missing',
     });
   });
@@ -113,7 +144,9 @@ describe('Spill (claim check) against a local S3 server', () => {
     const s = spill();
     const staged = decodeEnvelope(await s.stage(dataEnvelope(5000, 6)));
     if (staged.kind !== 'pointer') throw new Error('expected a pointer');
-    await expect(s.resolve({ ...staged, id: { ...staged.id!, pos: 7 } })).rejects.toMatchObject({ reason: 'pointer-mismatch' });
+    await expect(s.resolve({ ...staged, id: { ...staged.id!, pos: 7 } })).rejects.toMatchObject({
+      reason: 'pointer-mismatch',
+    });
   });
 
   it('passes envelopes that are not pointers through unchanged', async () => {

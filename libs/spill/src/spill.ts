@@ -18,7 +18,10 @@ import type { ObjectStore } from '@pipeline/object-store';
 export class PointerError extends Error {
   override readonly name = 'PointerError';
   constructor(
-    readonly reason: Extract<DeadLetterReason, 'pointer-rejected' | 'pointer-mismatch' | 'pointer-missing' | 'invalid-envelope'>,
+    readonly reason: Extract<
+      DeadLetterReason,
+      'pointer-rejected' | 'pointer-mismatch' | 'pointer-missing' | 'invalid-envelope'
+    >,
     message: string,
   ) {
     super(message);
@@ -60,7 +63,9 @@ export class Spill {
     this.thresholdBytes = options.thresholdBytes ?? DEFAULTS.spillThresholdBytes;
     const ceiling = KINESIS.maxRecordBytes - KINESIS.maxPartitionKeyLength;
     if (this.thresholdBytes > ceiling) {
-      throw new RangeError(`spill threshold ${this.thresholdBytes} is over ${ceiling} bytes: records that size cannot go on the stream`);
+      throw new RangeError(
+        `spill threshold ${this.thresholdBytes} is over ${ceiling} bytes: records that size cannot go on the stream`,
+      );
     }
   }
 
@@ -68,7 +73,8 @@ export class Spill {
   async stage(envelope: RecordEnvelope): Promise<Uint8Array> {
     const bytes = encodeEnvelope(envelope);
     if (bytes.byteLength <= this.thresholdBytes) return bytes;
-    if (envelope.kind === 'pointer') throw new RangeError('a pointer envelope is over the spill threshold: the threshold is too small');
+    if (envelope.kind === 'pointer')
+      throw new RangeError('a pointer envelope is over the spill threshold: the threshold is too small');
     const sha256 = sha256Hex(bytes);
     const key = envelope.id
       ? LAYOUT.spillKey(this.prefix, envelope.id, envelope.kind)
@@ -93,11 +99,20 @@ export class Spill {
     try {
       inner = decodeEnvelope(bytes);
     } catch (error) {
-      throw new PointerError('invalid-envelope', `spilled object ${envelope.pointer.key} is not a valid envelope: ${(error as EnvelopeError).message}`);
+      throw new PointerError(
+        'invalid-envelope',
+        `spilled object ${envelope.pointer.key} is not a valid envelope: ${(error as EnvelopeError).message}`,
+      );
     }
-    const sameId = envelope.id === undefined ? !('id' in inner) || inner.id === undefined : 'id' in inner && inner.id !== undefined && recordIdString(inner.id) === recordIdString(envelope.id);
+    const sameId =
+      envelope.id === undefined
+        ? !('id' in inner) || inner.id === undefined
+        : 'id' in inner && inner.id !== undefined && recordIdString(inner.id) === recordIdString(envelope.id);
     if (inner.kind !== envelope.of || !sameId) {
-      throw new PointerError('pointer-mismatch', `spilled object ${envelope.pointer.key} holds a ${inner.kind} envelope for another record than its pointer names`);
+      throw new PointerError(
+        'pointer-mismatch',
+        `spilled object ${envelope.pointer.key} holds a ${inner.kind} envelope for another record than its pointer names`,
+      );
     }
     return inner;
   }
@@ -112,14 +127,23 @@ export class Spill {
     }
     const bytes = await this.store.get(pointer.bucket, pointer.key);
     if (bytes === undefined) {
-      throw new PointerError('pointer-missing', `spilled object s3://${pointer.bucket}/${pointer.key} does not exist (expired or deleted?)`);
+      throw new PointerError(
+        'pointer-missing',
+        `spilled object s3://${pointer.bucket}/${pointer.key} does not exist (expired or deleted?)`,
+      );
     }
     if (bytes.byteLength !== pointer.size) {
-      throw new PointerError('pointer-mismatch', `spilled object ${pointer.key} is ${bytes.byteLength} bytes, its pointer says ${pointer.size}`);
+      throw new PointerError(
+        'pointer-mismatch',
+        `spilled object ${pointer.key} is ${bytes.byteLength} bytes, its pointer says ${pointer.size}`,
+      );
     }
     const digest = sha256Hex(bytes);
     if (digest !== pointer.sha256) {
-      throw new PointerError('pointer-mismatch', `spilled object ${pointer.key} has sha256 ${digest}, its pointer says ${pointer.sha256}`);
+      throw new PointerError(
+        'pointer-mismatch',
+        `spilled object ${pointer.key} has sha256 ${digest}, its pointer says ${pointer.sha256}`,
+      );
     }
     return bytes;
   }

@@ -53,6 +53,8 @@ describe('kinesisPutRecordsPort', () => {
   it('throws when the response has fewer results than records sent', async () => {
     const { client } = stubClient({ FailedRecordCount: 0, Records: [ok(1)] });
 
-    await expect(kinesisPutRecordsPort(client).putRecords('records', records)).rejects.toThrow(UnexpectedPutRecordsResponseError);
+    await expect(kinesisPutRecordsPort(client).putRecords('records', records)).rejects.toThrow(
+      UnexpectedPutRecordsResponseError,
+    );
   });
 });

@@ -44,7 +44,11 @@ export function kinesisPutRecordsPort(client: KinesisClient): PutRecordsPort {
       const failures: EntryFailure[] = [];
       results.forEach((result, index) => {
         if (result.ErrorCode || !result.SequenceNumber) {
-          failures.push({ index, code: result.ErrorCode ?? 'MissingSequenceNumber', message: result.ErrorMessage ?? '' });
+          failures.push({
+            index,
+            code: result.ErrorCode ?? 'MissingSequenceNumber',
+            message: result.ErrorMessage ?? '',
+          });
         }
       });
       return failures;

@@ -102,7 +102,12 @@ function rejectingPort(reject: (record: StreamRecord, index: number, call: numbe
         if (reject(record, index, call)) failures.push({ index, code: throttled, message: 'Rate exceeded for shard' });
         else passed.push(index);
       });
-      const real = passed.length ? await realPort.putRecords(streamName, passed.map((i) => records[i])) : [];
+      const real = passed.length
+        ? await realPort.putRecords(
+            streamName,
+            passed.map((i) => records[i]),
+          )
+        : [];
       failures.push(...real.map((f) => ({ ...f, index: passed[f.index] })));
       return failures;
     },
@@ -126,7 +131,8 @@ function recordsFillingOnePut(extraByte = 0): StreamRecord[] {
 }
 
 const sameRecords = (a: StreamRecord[], b: StreamRecord[]): boolean =>
-  a.length === b.length && a.every((r, i) => r.partitionKey === b[i].partitionKey && Buffer.from(r.data).equals(Buffer.from(b[i].data)));
+  a.length === b.length &&
+  a.every((r, i) => r.partitionKey === b[i].partitionKey && Buffer.from(r.data).equals(Buffer.from(b[i].data)));
 
 describe('recordSize', () => {
   it('counts data bytes plus the partition key in UTF-8', () => {
@@ -208,7 +214,9 @@ describe('StreamProducer against kinesalite', () => {
     const data = text('x');
 
     await expect(producer.add({ data, partitionKey: '' })).rejects.toThrow(InvalidPartitionKeyError);
-    await expect(producer.add({ data, partitionKey: 'k'.repeat(KINESIS.maxPartitionKeyLength + 1) })).rejects.toThrow(InvalidPartitionKeyError);
+    await expect(producer.add({ data, partitionKey: 'k'.repeat(KINESIS.maxPartitionKeyLength + 1) })).rejects.toThrow(
+      InvalidPartitionKeyError,
+    );
     expect(port.calls).toEqual([]);
   });
 
@@ -246,7 +254,11 @@ describe('StreamProducer against kinesalite', () => {
     let calls = 0;
     const rejecting = rejectingPort((record) => record.partitionKey === 'poison');
     const port: PutRecordsPort = { putRecords: (name, records) => (calls++, rejecting.putRecords(name, records)) };
-    const records = [...small(4), { data: text('bad-1'), partitionKey: 'poison' }, { data: text('bad-2'), partitionKey: 'poison' }];
+    const records = [
+      ...small(4),
+      { data: text('bad-1'), partitionKey: 'poison' },
+      { data: text('bad-2'), partitionKey: 'poison' },
+    ];
     const producer = new StreamProducer({ streamName, port, attempts, sleep: noWait });
 
     const error = await producer.putAll(records).catch((e: unknown) => e);
@@ -254,7 +266,9 @@ describe('StreamProducer against kinesalite', () => {
     expect(error).toBeInstanceOf(PutRecordsError);
     const { failed, message } = error as PutRecordsError;
     expect(failed.map((f) => asText(f.item))).toEqual(['bad-1', 'bad-2']);
-    expect(message).toContain(`stream ${streamName}: 2 records not written after ${attempts} attempts (${throttled} x2)`);
+    expect(message).toContain(
+      `stream ${streamName}: 2 records not written after ${attempts} attempts (${throttled} x2)`,
+    );
     expect(calls).toBe(attempts);
     expect((await readAll(streamName)).map(asText)).toEqual(small(4).map(asText));
   });
@@ -265,7 +279,9 @@ describe('StreamProducer against kinesalite', () => {
     const rejecting = rejectingPort(() => true);
     const port: PutRecordsPort = { putRecords: (name, records) => (calls++, rejecting.putRecords(name, records)) };
 
-    await expect(new StreamProducer({ streamName, port, sleep: noWait }).putAll(small(1))).rejects.toThrow(PutRecordsError);
+    await expect(new StreamProducer({ streamName, port, sleep: noWait }).putAll(small(1))).rejects.toThrow(
+      PutRecordsError,
+    );
     expect(calls).toBe(DEFAULTS.putAttempts);
   });
 
@@ -303,7 +319,18 @@ describe('StreamProducer packing (aggregateBytes)', () => {
     await producer.flush();
     const sent = calls.flat();
     expect(sent.map((r) => r.data.byteLength)).toEqual([99, 99]); // 5 lines of 19 bytes and 4 newlines each
-    expect(sent.flatMap((r) => unpackLines(r.data).map((l) => String.fromCharCode(l[0])))).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(sent.flatMap((r) => unpackLines(r.data).map((l) => String.fromCharCode(l[0])))).toEqual([
+      '0',
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+      '6',
+      '7',
+      '8',
+      '9',
+    ]);
   });
 
   it('never packs records of different partition keys together', async () => {
@@ -311,7 +338,12 @@ describe('StreamProducer packing (aggregateBytes)', () => {
     await producer.add({ data: bytes(10), partitionKey: 'a' });
     await producer.add({ data: bytes(10), partitionKey: 'b' });
     await producer.flush();
-    expect(calls.flat().map((r) => r.partitionKey).sort()).toEqual(['a', 'b']);
+    expect(
+      calls
+        .flat()
+        .map((r) => r.partitionKey)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 
   it('sends a record at least aggregateBytes long on its own, after what was packed before it', async () => {

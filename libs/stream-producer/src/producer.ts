@@ -72,10 +72,20 @@ export class StreamProducer {
     const { streamName, port } = opts;
     this.aggregateBytes = opts.aggregateBytes ?? 0;
     this.sender = new BatchSender<StreamRecord>({
-      limits: { maxCount: KINESIS.maxRecordsPerPut, maxBytes: KINESIS.maxBytesPerPut, maxItemBytes: KINESIS.maxRecordBytes },
+      limits: {
+        maxCount: KINESIS.maxRecordsPerPut,
+        maxBytes: KINESIS.maxBytesPerPut,
+        maxItemBytes: KINESIS.maxRecordBytes,
+      },
       measure: recordSize,
       send: (records) => port.putRecords(streamName, records),
-      retry: putRetryOptions({ attempts: opts.attempts, baseMs: opts.baseMs, capMs: opts.capMs, sleep: opts.sleep, random: opts.random }),
+      retry: putRetryOptions({
+        attempts: opts.attempts,
+        baseMs: opts.baseMs,
+        capMs: opts.capMs,
+        sleep: opts.sleep,
+        random: opts.random,
+      }),
       failure: (failed, attempts, cause) => new PutRecordsError(streamName, failed, attempts, cause),
     });
   }

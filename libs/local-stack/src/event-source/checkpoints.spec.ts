@@ -32,7 +32,10 @@ describe('fileCheckpointStore', () => {
     await store.save('shardId-000000000000', '1');
     await store.save('shardId-000000000001', '2');
 
-    expect(await fileCheckpointStore(path).load()).toEqual({ 'shardId-000000000000': '1', 'shardId-000000000001': '2' });
+    expect(await fileCheckpointStore(path).load()).toEqual({
+      'shardId-000000000000': '1',
+      'shardId-000000000001': '2',
+    });
   });
 
   it('applies concurrent saves in call order and leaves no temporary file', async () => {

@@ -60,8 +60,14 @@ export function fileCheckpointStore(path: string): CheckpointStore {
     }
     const parsed: unknown = JSON.parse(text);
     const valid =
-      typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && Object.values(parsed).every((v) => typeof v === 'string');
-    if (!valid) throw new CheckpointFileError(`checkpoint file ${path} does not hold a {shardId: sequenceNumber} map; fix or delete it`);
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      !Array.isArray(parsed) &&
+      Object.values(parsed).every((v) => typeof v === 'string');
+    if (!valid)
+      throw new CheckpointFileError(
+        `checkpoint file ${path} does not hold a {shardId: sequenceNumber} map; fix or delete it`,
+      );
     return parsed as Record<string, string>;
   }
 

@@ -7,7 +7,12 @@ const source = {
   awsRegion: 'eu-west-1',
   invokeIdentityArn: 'arn:aws:iam::123456789012:role/processor-role',
 };
-const record = { sequenceNumber: '4959', partitionKey: 'run-1/slice-2', data: Buffer.from('{"a":1}'), approximateArrivalTimestamp: new Date(1545084650987) };
+const record = {
+  sequenceNumber: '4959',
+  partitionKey: 'run-1/slice-2',
+  data: Buffer.from('{"a":1}'),
+  approximateArrivalTimestamp: new Date(1545084650987),
+};
 
 describe('toEventRecord', () => {
   it('builds the record Lambda delivers, with base64 data and arrival in epoch seconds', () => {

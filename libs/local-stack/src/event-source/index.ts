@@ -48,7 +48,12 @@
 export { createEventSourceMapping } from './mapping';
 export { fileCheckpointStore, memoryCheckpointStore, type CheckpointStore } from './checkpoints';
 export { parseOnFailurePayload } from './failure-record';
-export { CheckpointFileError, DrainTimeoutError, EventSourceMappingConfigError, EventSourceMappingStoppedError } from './errors';
+export {
+  CheckpointFileError,
+  DrainTimeoutError,
+  EventSourceMappingConfigError,
+  EventSourceMappingStoppedError,
+} from './errors';
 export { AWS_ESM_DEFAULTS, LOCAL_POLLER } from './constants';
 export type {
   EventSourceMapping,

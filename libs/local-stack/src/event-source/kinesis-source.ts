@@ -41,7 +41,9 @@ export interface StreamSource {
 export function kinesisStreamSource(client: KinesisClient, streamName: string): StreamSource {
   return {
     async streamArn(signal) {
-      const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }), { abortSignal: signal });
+      const out = await client.send(new DescribeStreamSummaryCommand({ StreamName: streamName }), {
+        abortSignal: signal,
+      });
       const arn = out.StreamDescriptionSummary?.StreamARN;
       if (!arn) throw new Error(`DescribeStreamSummary returned no StreamARN for stream ${streamName}`);
       return arn;
@@ -72,12 +74,16 @@ export function kinesisStreamSource(client: KinesisClient, streamName: string): 
         }),
         { abortSignal: signal },
       );
-      if (!out.ShardIterator) throw new Error(`GetShardIterator returned no iterator for ${shardId} of stream ${streamName}`);
+      if (!out.ShardIterator)
+        throw new Error(`GetShardIterator returned no iterator for ${shardId} of stream ${streamName}`);
       return out.ShardIterator;
     },
     async records(iterator, limit, signal) {
       const out = await client.send(
-        new GetRecordsCommand({ ShardIterator: iterator, Limit: Math.max(1, Math.min(limit, KINESIS.maxRecordsPerGet)) }),
+        new GetRecordsCommand({
+          ShardIterator: iterator,
+          Limit: Math.max(1, Math.min(limit, KINESIS.maxRecordsPerGet)),
+        }),
         { abortSignal: signal },
       );
       return {

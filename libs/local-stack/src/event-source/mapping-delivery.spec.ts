@@ -74,7 +74,10 @@ describe('createEventSourceMapping: batch size', () => {
   it('keeps each invocation under the 6 MB invoke payload, whatever batchSize allows', async () => {
     const { name } = await h.stream(1);
     // Five records of the largest size Kinesis accepts: about 1.4 MB each once base64-encoded.
-    const big = Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, data: Buffer.alloc(KINESIS.maxRecordBytes - 2, 97 + i) }));
+    const big = Array.from({ length: 5 }, (_, i) => ({
+      key: `k${i}`,
+      data: Buffer.alloc(KINESIS.maxRecordBytes - 2, 97 + i),
+    }));
     await h.kinesis.put(name, big);
     const rec = recorder();
     const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 100 });
@@ -94,7 +97,13 @@ describe('createEventSourceMapping: batching window', () => {
     let now = Date.now();
     await h.kinesis.put(name, records(3));
     const rec = recorder();
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 10, maximumBatchingWindowInSeconds: 60, clock: () => now });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      batchSize: 10,
+      maximumBatchingWindowInSeconds: 60,
+      clock: () => now,
+    });
 
     mapping.start();
     await waitFor(() => mapping.stats().recordsRead === 3, 'the records to be read');
@@ -112,7 +121,13 @@ describe('createEventSourceMapping: batching window', () => {
     const now = Date.now();
     await h.kinesis.put(name, records(13));
     const rec = recorder();
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 10, maximumBatchingWindowInSeconds: 300, clock: () => now });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      batchSize: 10,
+      maximumBatchingWindowInSeconds: 300,
+      clock: () => now,
+    });
 
     mapping.start();
     await waitFor(() => rec.deliveries.length === 1, 'the full batch');
@@ -146,7 +161,10 @@ describe('createEventSourceMapping: ordering and concurrency', () => {
     expect([...maxInFlight.keys()].sort()).toEqual(shards.sort());
     for (const shard of shards) {
       expect(maxInFlight.get(shard)).toBe(1);
-      const delivered = rec.events.flatMap((e) => e.Records).filter((r) => shardOf(r.eventID) === shard).map((r) => r.kinesis.sequenceNumber);
+      const delivered = rec.events
+        .flatMap((e) => e.Records)
+        .filter((r) => shardOf(r.eventID) === shard)
+        .map((r) => r.kinesis.sequenceNumber);
       expect(delivered).toEqual(puts.filter((p) => p.shardId === shard).map((p) => p.sequenceNumber));
     }
   });
@@ -154,7 +172,10 @@ describe('createEventSourceMapping: ordering and concurrency', () => {
   it('runs up to parallelizationFactor batches of a shard at once, each partition key in order and never twice in flight', async () => {
     const { name } = await h.stream(1);
     const keys = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot'];
-    await h.kinesis.put(name, records(48, (i) => keys[i % keys.length]));
+    await h.kinesis.put(
+      name,
+      records(48, (i) => keys[i % keys.length]),
+    );
     const keysInFlight: string[][] = [];
     let maxBatches = 0;
     let overlap = false;
@@ -177,7 +198,9 @@ describe('createEventSourceMapping: ordering and concurrency', () => {
     const delivered = rec.events.flatMap((e) => e.Records);
     expect(delivered).toHaveLength(48);
     for (const key of keys) {
-      const data = delivered.filter((r) => r.kinesis.partitionKey === key).map((r) => Number(Buffer.from(r.kinesis.data, 'base64').toString().split('-')[1]));
+      const data = delivered
+        .filter((r) => r.kinesis.partitionKey === key)
+        .map((r) => Number(Buffer.from(r.kinesis.data, 'base64').toString().split('-')[1]));
       expect(data).toEqual([...data].sort((a, b) => a - b));
     }
   });
@@ -218,7 +241,12 @@ describe('createEventSourceMapping: starting position', () => {
     await delay(20);
     await h.kinesis.put(name, records(2, undefined, 2));
     const rec = recorder();
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, startingPosition: 'AT_TIMESTAMP', startingPositionTimestamp: from });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      startingPosition: 'AT_TIMESTAMP',
+      startingPositionTimestamp: from,
+    });
 
     mapping.start();
     await mapping.drain();
@@ -245,14 +273,21 @@ describe('createEventSourceMapping: shards', () => {
 
   it('picks up shards created by a split and reads them after their parent', async () => {
     const { name } = await h.stream(1);
-    await h.kinesis.put(name, records(3, () => 'same-key'));
+    await h.kinesis.put(
+      name,
+      records(3, () => 'same-key'),
+    );
     const rec = recorder();
     const mapping = h.mapping({ streamName: name, handler: rec.handler, shardDiscoveryIntervalMs: 20 });
     mapping.start();
     await mapping.drain();
 
     await h.kinesis.client.send(
-      new SplitShardCommand({ StreamName: name, ShardToSplit: 'shardId-000000000000', NewStartingHashKey: (2n ** 127n).toString() }),
+      new SplitShardCommand({
+        StreamName: name,
+        ShardToSplit: 'shardId-000000000000',
+        NewStartingHashKey: (2n ** 127n).toString(),
+      }),
     );
     let status: string | undefined;
     for (let i = 0; i < 100 && status !== 'ACTIVE'; i += 1) {
@@ -260,7 +295,10 @@ describe('createEventSourceMapping: shards', () => {
       status = out.StreamDescriptionSummary?.StreamStatus;
       if (status !== 'ACTIVE') await delay(10);
     }
-    const after = await h.kinesis.put(name, records(3, () => 'same-key', 3));
+    const after = await h.kinesis.put(
+      name,
+      records(3, () => 'same-key', 3),
+    );
     await waitFor(() => rec.deliveries.flat().length === 6, 'the records on the child shard');
 
     expect(rec.deliveries.flat()).toEqual(['record-0', 'record-1', 'record-2', 'record-3', 'record-4', 'record-5']);

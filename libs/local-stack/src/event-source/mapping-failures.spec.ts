@@ -14,9 +14,18 @@ describe('createEventSourceMapping: ReportBatchItemFailures', () => {
     const { name } = await h.stream(1);
     const puts = await h.kinesis.put(name, records(5));
     const rec = recorder((_data, call) =>
-      call === 1 ? { batchItemFailures: [{ itemIdentifier: puts[3].sequenceNumber }, { itemIdentifier: puts[1].sequenceNumber }] } : undefined,
+      call === 1
+        ? {
+            batchItemFailures: [{ itemIdentifier: puts[3].sequenceNumber }, { itemIdentifier: puts[1].sequenceNumber }],
+          }
+        : undefined,
     );
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 5, functionResponseTypes: ['ReportBatchItemFailures'] });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      batchSize: 5,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+    });
 
     mapping.start();
     await mapping.drain();
@@ -38,7 +47,12 @@ describe('createEventSourceMapping: ReportBatchItemFailures', () => {
     const { name } = await h.stream(1);
     await h.kinesis.put(name, records(3));
     const rec = recorder(() => response);
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 3, functionResponseTypes: ['ReportBatchItemFailures'] });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      batchSize: 3,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+    });
 
     mapping.start();
     await mapping.drain();
@@ -51,14 +65,22 @@ describe('createEventSourceMapping: ReportBatchItemFailures', () => {
     ['an empty-string itemIdentifier', () => ({ batchItemFailures: [{ itemIdentifier: '' }] })],
     ['a null itemIdentifier', () => ({ batchItemFailures: [{ itemIdentifier: null }] })],
     ['an itemIdentifier under a wrong key name', (seq: string) => ({ batchItemFailures: [{ ItemIdentifier: seq }] })],
-    ['an itemIdentifier that names no record of the batch', () => ({ batchItemFailures: [{ itemIdentifier: '12345' }] })],
+    [
+      'an itemIdentifier that names no record of the batch',
+      () => ({ batchItemFailures: [{ itemIdentifier: '12345' }] }),
+    ],
     ['batchItemFailures that is not a list', (seq: string) => ({ batchItemFailures: { itemIdentifier: seq } })],
     ['a response that is not an object', () => 'ok'],
   ])('fails the whole batch on %s', async (_case, response) => {
     const { name } = await h.stream(1);
     const puts = await h.kinesis.put(name, records(3));
     const rec = recorder((_data, call) => (call === 1 ? response(puts[1].sequenceNumber) : undefined));
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 3, functionResponseTypes: ['ReportBatchItemFailures'] });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      batchSize: 3,
+      functionResponseTypes: ['ReportBatchItemFailures'],
+    });
 
     mapping.start();
     await mapping.drain();
@@ -85,7 +107,12 @@ describe('createEventSourceMapping: ReportBatchItemFailures', () => {
 
 describe('createEventSourceMapping: function errors', () => {
   it.each([
-    ['throws', (): undefined => { throw new Error('boom'); }],
+    [
+      'throws',
+      (): undefined => {
+        throw new Error('boom');
+      },
+    ],
     ['returns a rejected promise', () => Promise.reject(new Error('boom'))],
   ])('retries the whole batch when the handler %s', async (_case, fail) => {
     const { name } = await h.stream(1);
@@ -106,7 +133,9 @@ describe('createEventSourceMapping: function errors', () => {
   it('with ReportBatchItemFailures too, splits at the reported record instead of halving', async () => {
     const { name } = await h.stream(1);
     const puts = await h.kinesis.put(name, records(4));
-    const rec = recorder((_data, call) => (call === 1 ? { batchItemFailures: [{ itemIdentifier: puts[1].sequenceNumber }] } : undefined));
+    const rec = recorder((_data, call) =>
+      call === 1 ? { batchItemFailures: [{ itemIdentifier: puts[1].sequenceNumber }] } : undefined,
+    );
     const mapping = h.mapping({
       streamName: name,
       handler: rec.handler,
@@ -163,7 +192,13 @@ describe('createEventSourceMapping: bounded retries', () => {
     await h.kinesis.put(name, records(4));
     const dlq = destination();
     const rec = recorder(poison('record-0'));
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 2, maximumRetryAttempts: 2, onFailure: dlq.onFailure });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      batchSize: 2,
+      maximumRetryAttempts: 2,
+      onFailure: dlq.onFailure,
+    });
 
     mapping.start();
     await mapping.drain();
@@ -174,16 +209,22 @@ describe('createEventSourceMapping: bounded retries', () => {
       ['record-0', 'record-1'],
       ['record-2', 'record-3'],
     ]);
-    expect(dlq.received.map((r) => [r.requestContext.condition, r.requestContext.approximateInvokeCount, r.KinesisBatchInfo.batchSize])).toEqual([
-      ['RetryAttemptsExhausted', 3, 2],
-    ]);
+    expect(
+      dlq.received.map((r) => [
+        r.requestContext.condition,
+        r.requestContext.approximateInvokeCount,
+        r.KinesisBatchInfo.batchSize,
+      ]),
+    ).toEqual([['RetryAttemptsExhausted', 3, 2]]);
   });
 
   it('with ReportBatchItemFailures sends only the failing remainder to onFailure', async () => {
     const { name } = await h.stream(1);
     const puts = await h.kinesis.put(name, records(6));
     const dlq = destination();
-    const rec = recorder((data) => (data.includes('record-2') ? { batchItemFailures: [{ itemIdentifier: puts[2].sequenceNumber }] } : undefined));
+    const rec = recorder((data) =>
+      data.includes('record-2') ? { batchItemFailures: [{ itemIdentifier: puts[2].sequenceNumber }] } : undefined,
+    );
     const mapping = h.mapping({
       streamName: name,
       handler: rec.handler,
@@ -202,7 +243,11 @@ describe('createEventSourceMapping: bounded retries', () => {
       ['record-4', 'record-5'],
     ]);
     expect(dlq.received).toHaveLength(1);
-    expect(dlq.received[0].KinesisBatchInfo).toMatchObject({ startSequenceNumber: puts[2].sequenceNumber, endSequenceNumber: puts[3].sequenceNumber, batchSize: 2 });
+    expect(dlq.received[0].KinesisBatchInfo).toMatchObject({
+      startSequenceNumber: puts[2].sequenceNumber,
+      endSequenceNumber: puts[3].sequenceNumber,
+      batchSize: 2,
+    });
     // The function answered; it did not fail with an error.
     expect(dlq.received[0].responseContext).toEqual({ statusCode: 200, executedVersion: '$LATEST' });
   });
@@ -234,7 +279,13 @@ describe('createEventSourceMapping: bounded retries', () => {
       received.push(record);
     };
     const rec = recorder(poison('record-0'));
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, batchSize: 2, maximumRetryAttempts: 0, onFailure });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      batchSize: 2,
+      maximumRetryAttempts: 0,
+      onFailure,
+    });
 
     mapping.start();
     await mapping.drain();
@@ -250,12 +301,19 @@ describe('createEventSourceMapping: bounded retries', () => {
     const rec = recorder((_data, call) => {
       if (call <= 8) throw new Error('transient');
     });
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, sleep: async (ms) => void waits.push(ms), random: () => 0.999 });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      sleep: async (ms) => void waits.push(ms),
+      random: () => 0.999,
+    });
 
     mapping.start();
     await mapping.drain();
 
-    const expected = waits.map((_, i) => Math.floor(0.999 * Math.min(DEFAULTS.backoffCapMs, DEFAULTS.backoffBaseMs * 2 ** i)));
+    const expected = waits.map((_, i) =>
+      Math.floor(0.999 * Math.min(DEFAULTS.backoffCapMs, DEFAULTS.backoffBaseMs * 2 ** i)),
+    );
     expect(waits).toHaveLength(8);
     expect(waits).toEqual(expected);
     expect(Math.max(...waits)).toBeLessThan(DEFAULTS.backoffCapMs);
@@ -288,9 +346,13 @@ describe('createEventSourceMapping: maximum record age', () => {
     await mapping.drain();
 
     expect(rec.deliveries).toHaveLength(1);
-    expect(dlq.received.map((r) => [r.requestContext.condition, r.requestContext.approximateInvokeCount, r.KinesisBatchInfo.batchSize])).toEqual([
-      ['RecordAgeExceeded', 1, 2],
-    ]);
+    expect(
+      dlq.received.map((r) => [
+        r.requestContext.condition,
+        r.requestContext.approximateInvokeCount,
+        r.KinesisBatchInfo.batchSize,
+      ]),
+    ).toEqual([['RecordAgeExceeded', 1, 2]]);
   });
 
   it('never sends records that are already too old', async () => {
@@ -299,7 +361,13 @@ describe('createEventSourceMapping: maximum record age', () => {
     const later = Date.now() + 120_000;
     const dlq = destination();
     const rec = recorder();
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, maximumRecordAgeInSeconds: 60, onFailure: dlq.onFailure, clock: () => later });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      maximumRecordAgeInSeconds: 60,
+      onFailure: dlq.onFailure,
+      clock: () => later,
+    });
 
     mapping.start();
     await mapping.drain();

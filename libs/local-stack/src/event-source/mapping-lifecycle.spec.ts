@@ -33,7 +33,11 @@ describe('createEventSourceMapping: checkpoints', () => {
     after.start();
     await after.drain();
 
-    expect(first.deliveries.flat().sort()).toEqual(records(6).map((r) => r.data).sort());
+    expect(first.deliveries.flat().sort()).toEqual(
+      records(6)
+        .map((r) => r.data)
+        .sort(),
+    );
     expect(second.deliveries.flat().sort()).toEqual(['record-6', 'record-7', 'record-8']);
   });
 
@@ -62,13 +66,26 @@ describe('createEventSourceMapping: checkpoints', () => {
     await h.kinesis.put(name, records(4));
     const stuck = gate();
     const first = recorder((_data, call) => (call === 2 ? stuck.promise : undefined));
-    const dying = h.mapping({ streamName: name, handler: first.handler, batchSize: 2, checkpoints: fileCheckpointStore(path) });
+    const dying = h.mapping({
+      streamName: name,
+      handler: first.handler,
+      batchSize: 2,
+      checkpoints: fileCheckpointStore(path),
+    });
     dying.start();
-    await waitFor(() => first.deliveries.length === 2 && dying.stats().checkpoints === 1, 'the first batch to be checkpointed');
+    await waitFor(
+      () => first.deliveries.length === 2 && dying.stats().checkpoints === 1,
+      'the first batch to be checkpointed',
+    );
 
     // A new process reads the checkpoint file while the old one is still stuck in batch 2.
     const second = recorder();
-    const restarted = h.mapping({ streamName: name, handler: second.handler, batchSize: 2, checkpoints: fileCheckpointStore(path) });
+    const restarted = h.mapping({
+      streamName: name,
+      handler: second.handler,
+      batchSize: 2,
+      checkpoints: fileCheckpointStore(path),
+    });
     restarted.start();
     await restarted.drain();
     stuck.open();
@@ -112,7 +129,12 @@ describe('createEventSourceMapping: stop', () => {
       throw new Error('down');
     });
     // A retry wait that never ends on its own: stop() must cut it short.
-    const mapping = h.mapping({ streamName: name, handler: failing.handler, checkpoints, sleep: () => new Promise(() => undefined) });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: failing.handler,
+      checkpoints,
+      sleep: () => new Promise(() => undefined),
+    });
     mapping.start();
     await waitFor(() => failing.deliveries.length === 1, 'the failed invocation');
     await mapping.stop();
@@ -189,7 +211,11 @@ describe('createEventSourceMapping: drain', () => {
     await h.kinesis.put(name, records(5));
     await mapping.drain();
 
-    expect(rec.deliveries.flat().sort()).toEqual(records(5).map((r) => r.data).sort());
+    expect(rec.deliveries.flat().sort()).toEqual(
+      records(5)
+        .map((r) => r.data)
+        .sort(),
+    );
   });
 
   it('rejects with DrainTimeoutError while a batch keeps failing', async () => {
@@ -198,11 +224,18 @@ describe('createEventSourceMapping: drain', () => {
     const rec = recorder(() => {
       throw new Error('always');
     });
-    const mapping = h.mapping({ streamName: name, handler: rec.handler, maximumRetryAttempts: -1, sleep: () => delay(5) });
+    const mapping = h.mapping({
+      streamName: name,
+      handler: rec.handler,
+      maximumRetryAttempts: -1,
+      sleep: () => delay(5),
+    });
     mapping.start();
 
     await expect(mapping.drain({ timeoutMs: 200 })).rejects.toThrow(DrainTimeoutError);
-    await expect(mapping.drain({ timeoutMs: 50 })).rejects.toThrow(/shardId-000000000000: 1 records buffered or in flight/);
+    await expect(mapping.drain({ timeoutMs: 50 })).rejects.toThrow(
+      /shardId-000000000000: 1 records buffered or in flight/,
+    );
   });
 
   it('rejects when the mapping is stopped', async () => {

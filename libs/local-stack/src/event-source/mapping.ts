@@ -31,7 +31,11 @@ import type { EventSourceMapping, EventSourceMappingOptions, EventSourceMappingS
  */
 export function createEventSourceMapping(options: EventSourceMappingOptions): EventSourceMapping {
   const settings = resolveSettings(options);
-  return new LocalEventSourceMapping(settings, kinesisStreamSource(options.kinesis, settings.streamName), options.checkpoints ?? memoryCheckpointStore());
+  return new LocalEventSourceMapping(
+    settings,
+    kinesisStreamSource(options.kinesis, settings.streamName),
+    options.checkpoints ?? memoryCheckpointStore(),
+  );
 }
 
 class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
@@ -71,7 +75,9 @@ class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
     readonly source: StreamSource,
     readonly checkpoints: CheckpointStore,
   ) {
-    this.stopped = new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+    this.stopped = new Promise((resolve) =>
+      this.abort.signal.addEventListener('abort', () => resolve(), { once: true }),
+    );
     this.readyPromise = new Promise((resolve) => (this.resolveReady = resolve));
   }
 
@@ -130,7 +136,11 @@ class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
   }
 
   stats(): EventSourceMappingStats {
-    return { ...this.counters, shards: this.consumers.size, ...(this.lastError !== undefined && { lastError: this.lastError }) };
+    return {
+      ...this.counters,
+      shards: this.consumers.size,
+      ...(this.lastError !== undefined && { lastError: this.lastError }),
+    };
   }
 
   async call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {

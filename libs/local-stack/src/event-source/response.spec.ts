@@ -4,12 +4,17 @@ const seqs = ['100', '200', '300'];
 
 describe('readBatchResponse', () => {
   it('reads any response as success when ReportBatchItemFailures is off', () => {
-    expect(readBatchResponse({ batchItemFailures: [{ itemIdentifier: '200' }] }, seqs, false)).toEqual({ kind: 'success' });
+    expect(readBatchResponse({ batchItemFailures: [{ itemIdentifier: '200' }] }, seqs, false)).toEqual({
+      kind: 'success',
+    });
   });
 
-  it.each([undefined, null, {}, { batchItemFailures: null }, { batchItemFailures: [] }])('reads %p as complete success', (response) => {
-    expect(readBatchResponse(response, seqs, true)).toEqual({ kind: 'success' });
-  });
+  it.each([undefined, null, {}, { batchItemFailures: null }, { batchItemFailures: [] }])(
+    'reads %p as complete success',
+    (response) => {
+      expect(readBatchResponse(response, seqs, true)).toEqual({ kind: 'success' });
+    },
+  );
 
   it('points at the lowest failed record, whatever order the failures are listed in', () => {
     const response = { batchItemFailures: [{ itemIdentifier: '300' }, { itemIdentifier: '200' }] };
@@ -28,6 +33,10 @@ describe('readBatchResponse', () => {
     ['a string response', 'ok'],
     ['an array response', [{ itemIdentifier: '200' }]],
   ])('reads %s as a complete failure that is not a function error', (_case, response) => {
-    expect(readBatchResponse(response, seqs, true)).toEqual({ kind: 'failure', reason: expect.any(String), functionError: false });
+    expect(readBatchResponse(response, seqs, true)).toEqual({
+      kind: 'failure',
+      reason: expect.any(String),
+      functionError: false,
+    });
   });
 });

@@ -27,10 +27,16 @@ export type BatchOutcome =
  * // { kind: 'partial', firstFailedIndex: 1 }
  * ```
  */
-export function readBatchResponse(response: unknown, sequenceNumbers: readonly string[], reportBatchItemFailures: boolean): BatchOutcome {
+export function readBatchResponse(
+  response: unknown,
+  sequenceNumbers: readonly string[],
+  reportBatchItemFailures: boolean,
+): BatchOutcome {
   if (!reportBatchItemFailures || response === undefined || response === null) return { kind: 'success' };
   if (typeof response !== 'object' || Array.isArray(response)) {
-    return invalid(`the response is ${Array.isArray(response) ? 'an array' : typeof response}, not {batchItemFailures: [...]}`);
+    return invalid(
+      `the response is ${Array.isArray(response) ? 'an array' : typeof response}, not {batchItemFailures: [...]}`,
+    );
   }
   const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
   if (failures === undefined || failures === null) return { kind: 'success' };
@@ -40,8 +46,12 @@ export function readBatchResponse(response: unknown, sequenceNumbers: readonly s
   const positions = new Map(sequenceNumbers.map((seq, index) => [seq, index]));
   let first = Number.POSITIVE_INFINITY;
   for (const failure of failures) {
-    const id: unknown = typeof failure === 'object' && failure !== null ? (failure as { itemIdentifier?: unknown }).itemIdentifier : undefined;
-    if (typeof id !== 'string' || id === '') return invalid(`a batchItemFailures entry has no itemIdentifier (got ${JSON.stringify(failure)})`);
+    const id: unknown =
+      typeof failure === 'object' && failure !== null
+        ? (failure as { itemIdentifier?: unknown }).itemIdentifier
+        : undefined;
+    if (typeof id !== 'string' || id === '')
+      return invalid(`a batchItemFailures entry has no itemIdentifier (got ${JSON.stringify(failure)})`);
     const index = positions.get(id);
     if (index === undefined) return invalid(`itemIdentifier ${id} is not the sequence number of a record in the batch`);
     first = Math.min(first, index);

@@ -29,7 +29,10 @@ describe('resolveSettings', () => {
   it.each([
     ['batchSize', { batchSize: 0 }],
     ['batchSize', { batchSize: EVENT_SOURCE_MAPPING.maxBatchSize + 1 }],
-    ['maximumBatchingWindowInSeconds', { maximumBatchingWindowInSeconds: EVENT_SOURCE_MAPPING.maxBatchingWindowSeconds + 1 }],
+    [
+      'maximumBatchingWindowInSeconds',
+      { maximumBatchingWindowInSeconds: EVENT_SOURCE_MAPPING.maxBatchingWindowSeconds + 1 },
+    ],
     ['parallelizationFactor', { parallelizationFactor: EVENT_SOURCE_MAPPING.maxParallelizationFactor + 1 }],
     ['maximumRetryAttempts', { maximumRetryAttempts: -2 }],
     ['maximumRecordAgeInSeconds', { maximumRecordAgeInSeconds: EVENT_SOURCE_MAPPING.minRecordAgeSeconds - 1 }],

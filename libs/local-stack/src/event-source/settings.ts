@@ -51,31 +51,49 @@ export function resolveSettings(options: EventSourceMappingOptions): Settings {
   const window = o.maximumBatchingWindowInSeconds ?? AWS_ESM_DEFAULTS.maximumBatchingWindowInSeconds;
   integerIn('maximumBatchingWindowInSeconds', window, 0, EVENT_SOURCE_MAPPING.maxBatchingWindowSeconds);
   const factor = o.parallelizationFactor ?? AWS_ESM_DEFAULTS.parallelizationFactor;
-  integerIn('parallelizationFactor', factor, EVENT_SOURCE_MAPPING.minParallelizationFactor, EVENT_SOURCE_MAPPING.maxParallelizationFactor);
+  integerIn(
+    'parallelizationFactor',
+    factor,
+    EVENT_SOURCE_MAPPING.minParallelizationFactor,
+    EVENT_SOURCE_MAPPING.maxParallelizationFactor,
+  );
   const retries = o.maximumRetryAttempts ?? AWS_ESM_DEFAULTS.maximumRetryAttempts;
   integerIn('maximumRetryAttempts', retries, -1, EVENT_SOURCE_MAPPING.maxRetryAttempts);
   const age = o.maximumRecordAgeInSeconds ?? AWS_ESM_DEFAULTS.maximumRecordAgeInSeconds;
-  if (age !== -1) integerIn('maximumRecordAgeInSeconds (or -1)', age, EVENT_SOURCE_MAPPING.minRecordAgeSeconds, EVENT_SOURCE_MAPPING.maxRecordAgeSeconds);
+  if (age !== -1)
+    integerIn(
+      'maximumRecordAgeInSeconds (or -1)',
+      age,
+      EVENT_SOURCE_MAPPING.minRecordAgeSeconds,
+      EVENT_SOURCE_MAPPING.maxRecordAgeSeconds,
+    );
 
-  if (!STARTING_POSITIONS.includes(o.startingPosition)) fail(`startingPosition must be one of ${STARTING_POSITIONS.join(', ')}, got ${String(o.startingPosition)}`);
+  if (!STARTING_POSITIONS.includes(o.startingPosition))
+    fail(`startingPosition must be one of ${STARTING_POSITIONS.join(', ')}, got ${String(o.startingPosition)}`);
   let startingPosition: IteratorPosition;
   if (o.startingPosition === 'AT_TIMESTAMP') {
     const at = o.startingPositionTimestamp;
-    if (!(at instanceof Date) || Number.isNaN(at.getTime())) fail('startingPosition AT_TIMESTAMP needs a valid startingPositionTimestamp');
+    if (!(at instanceof Date) || Number.isNaN(at.getTime()))
+      fail('startingPosition AT_TIMESTAMP needs a valid startingPositionTimestamp');
     startingPosition = { type: 'AT_TIMESTAMP', timestamp: at };
   } else {
     startingPosition = { type: o.startingPosition };
   }
 
   const responseTypes = o.functionResponseTypes ?? [];
-  for (const t of responseTypes) if (t !== 'ReportBatchItemFailures') fail(`functionResponseTypes may only hold ReportBatchItemFailures, got ${String(t)}`);
+  for (const t of responseTypes)
+    if (t !== 'ReportBatchItemFailures')
+      fail(`functionResponseTypes may only hold ReportBatchItemFailures, got ${String(t)}`);
 
   const pollIntervalMs = o.pollIntervalMs ?? LOCAL_POLLER.pollIntervalMs;
-  if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 1)) fail(`pollIntervalMs must be at least 1, got ${pollIntervalMs}`);
+  if (!(Number.isFinite(pollIntervalMs) && pollIntervalMs >= 1))
+    fail(`pollIntervalMs must be at least 1, got ${pollIntervalMs}`);
   const shardDiscoveryIntervalMs = o.shardDiscoveryIntervalMs ?? LOCAL_POLLER.shardDiscoveryIntervalMs;
-  if (!(Number.isFinite(shardDiscoveryIntervalMs) && shardDiscoveryIntervalMs >= 1)) fail(`shardDiscoveryIntervalMs must be at least 1, got ${shardDiscoveryIntervalMs}`);
+  if (!(Number.isFinite(shardDiscoveryIntervalMs) && shardDiscoveryIntervalMs >= 1))
+    fail(`shardDiscoveryIntervalMs must be at least 1, got ${shardDiscoveryIntervalMs}`);
   const timeoutSeconds = o.timeoutSeconds ?? LAMBDA_MAX_TIMEOUT_SECONDS;
-  if (!(timeoutSeconds > 0 && timeoutSeconds <= LAMBDA_MAX_TIMEOUT_SECONDS)) fail(`timeoutSeconds must be in (0, ${LAMBDA_MAX_TIMEOUT_SECONDS}], got ${timeoutSeconds}`);
+  if (!(timeoutSeconds > 0 && timeoutSeconds <= LAMBDA_MAX_TIMEOUT_SECONDS))
+    fail(`timeoutSeconds must be in (0, ${LAMBDA_MAX_TIMEOUT_SECONDS}], got ${timeoutSeconds}`);
 
   return {
     streamName: o.streamName,
@@ -102,7 +120,8 @@ export function resolveSettings(options: EventSourceMappingOptions): Settings {
 }
 
 function integerIn(name: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) fail(`${name} must be an integer from ${min} to ${max}, got ${value}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    fail(`${name} must be an integer from ${min} to ${max}, got ${value}`);
 }
 
 function fail(message: string): never {

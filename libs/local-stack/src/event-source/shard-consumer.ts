@@ -99,7 +99,12 @@ export class ShardConsumer {
     private readonly initialPosition: IteratorPosition,
   ) {
     this.lanes = Array.from({ length: rt.settings.parallelizationFactor }, () => ({ queue: [], busy: false }));
-    this.eventSource = { shardId, streamArn: rt.streamArn, awsRegion: rt.awsRegion, invokeIdentityArn: rt.invokeIdentityArn };
+    this.eventSource = {
+      shardId,
+      streamArn: rt.streamArn,
+      awsRegion: rt.awsRegion,
+      invokeIdentityArn: rt.invokeIdentityArn,
+    };
   }
 
   start(): void {
@@ -184,7 +189,9 @@ export class ShardConsumer {
   }
 
   private position(): IteratorPosition {
-    return this.lastReadSequence ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: this.lastReadSequence } : this.initialPosition;
+    return this.lastReadSequence
+      ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: this.lastReadSequence }
+      : this.initialPosition;
   }
 
   private capacity(): { records: number; bytes: number } {
@@ -317,7 +324,12 @@ export class ShardConsumer {
         // regardless of your ReportBatchItemFailures setting." The halves run in order, and
         // "splitting a batch does not count towards the retry quota" (with-kinesis.html).
         const middle = Math.ceil(attempt.records.length / 2);
-        attempts.splice(0, 1, { ...attempt, records: attempt.records.slice(0, middle) }, { ...attempt, records: attempt.records.slice(middle) });
+        attempts.splice(
+          0,
+          1,
+          { ...attempt, records: attempt.records.slice(0, middle) },
+          { ...attempt, records: attempt.records.slice(middle) },
+        );
         rt.counters.bisections += 1;
         continue;
       }
@@ -341,7 +353,11 @@ export class ShardConsumer {
     const now = clock();
     let count = 0;
     // Arrival times rise along a shard, so the too-old records are a prefix.
-    while (count < records.length && now - records[count].record.approximateArrivalTimestamp.getTime() > maximumRecordAgeMs) count += 1;
+    while (
+      count < records.length &&
+      now - records[count].record.approximateArrivalTimestamp.getTime() > maximumRecordAgeMs
+    )
+      count += 1;
     return count;
   }
 
@@ -370,7 +386,8 @@ export class ShardConsumer {
     } finally {
       rt.counters.inFlight -= 1;
     }
-    attempt.lastFailure = outcome.kind === 'success' ? undefined : { functionError: outcome.kind === 'failure' && outcome.functionError };
+    attempt.lastFailure =
+      outcome.kind === 'success' ? undefined : { functionError: outcome.kind === 'failure' && outcome.functionError };
     return outcome;
   }
 
@@ -440,14 +457,13 @@ export class ShardConsumer {
     const checkpoint = this.progress.complete(records.map((q) => q.record.sequenceNumber));
     if (checkpoint === undefined) return;
     // Saves are chained so a later checkpoint never lands before an earlier one.
-    this.saving = this.saving.then(
-      () =>
-        rt.checkpoints.save(this.shardId, checkpoint).then(
-          () => {
-            rt.counters.checkpoints += 1;
-          },
-          (err: unknown) => rt.noteError(`checkpoint of ${this.shardId}`, err),
-        ),
+    this.saving = this.saving.then(() =>
+      rt.checkpoints.save(this.shardId, checkpoint).then(
+        () => {
+          rt.counters.checkpoints += 1;
+        },
+        (err: unknown) => rt.noteError(`checkpoint of ${this.shardId}`, err),
+      ),
     );
     await this.saving;
   }

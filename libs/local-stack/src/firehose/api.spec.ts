@@ -22,7 +22,13 @@ describe('local Firehose: API', () => {
   });
 
   const create = (name: string, destination: Record<string, unknown> = s3Destination()) =>
-    harness.client.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: name, DeliveryStreamType: 'DirectPut', ExtendedS3DestinationConfiguration: destination as never }));
+    harness.client.send(
+      new CreateDeliveryStreamCommand({
+        DeliveryStreamName: name,
+        DeliveryStreamType: 'DirectPut',
+        ExtendedS3DestinationConfiguration: destination as never,
+      }),
+    );
 
   const failure = async (promise: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> => {
     try {
@@ -41,9 +47,18 @@ describe('local Firehose: API', () => {
     });
 
     it('describes a stream as ACTIVE with its destination and defaults filled in', async () => {
-      await create('results', s3Destination({ Prefix: 'out/', BufferingHints: { SizeInMBs: 2, IntervalInSeconds: 60 }, CompressionFormat: 'GZIP' }));
+      await create(
+        'results',
+        s3Destination({
+          Prefix: 'out/',
+          BufferingHints: { SizeInMBs: 2, IntervalInSeconds: 60 },
+          CompressionFormat: 'GZIP',
+        }),
+      );
 
-      const { DeliveryStreamDescription: description } = await harness.client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'results' }));
+      const { DeliveryStreamDescription: description } = await harness.client.send(
+        new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'results' }),
+      );
 
       expect(description?.DeliveryStreamStatus).toBe('ACTIVE');
       expect(description?.DeliveryStreamType).toBe('DirectPut');
@@ -61,9 +76,14 @@ describe('local Firehose: API', () => {
     it('fills in the documented default buffering hints (5 MiB, 300 s)', async () => {
       await create('results');
 
-      const { DeliveryStreamDescription: description } = await harness.client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'results' }));
+      const { DeliveryStreamDescription: description } = await harness.client.send(
+        new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'results' }),
+      );
 
-      expect(description?.Destinations?.[0].ExtendedS3DestinationDescription?.BufferingHints).toEqual({ SizeInMBs: 5, IntervalInSeconds: 300 });
+      expect(description?.Destinations?.[0].ExtendedS3DestinationDescription?.BufferingHints).toEqual({
+        SizeInMBs: 5,
+        IntervalInSeconds: 300,
+      });
     });
 
     it('lists streams in name order', async () => {
@@ -80,7 +100,9 @@ describe('local Firehose: API', () => {
       await Promise.all(['s1', 's2', 's3'].map((name) => create(name)));
 
       const first = await harness.client.send(new ListDeliveryStreamsCommand({ Limit: 2 }));
-      const second = await harness.client.send(new ListDeliveryStreamsCommand({ Limit: 2, ExclusiveStartDeliveryStreamName: 's2' }));
+      const second = await harness.client.send(
+        new ListDeliveryStreamsCommand({ Limit: 2, ExclusiveStartDeliveryStreamName: 's2' }),
+      );
 
       expect(first).toMatchObject({ DeliveryStreamNames: ['s1', 's2'], HasMoreDeliveryStreams: true });
       expect(second).toMatchObject({ DeliveryStreamNames: ['s3'], HasMoreDeliveryStreams: false });
@@ -97,7 +119,9 @@ describe('local Firehose: API', () => {
 
     it('delivers what a stream buffered before deleting it', async () => {
       await create('results', s3Destination({ Prefix: 'gone/' }));
-      await harness.client.send(new PutRecordCommand({ DeliveryStreamName: 'results', Record: { Data: Buffer.from('last words') } }));
+      await harness.client.send(
+        new PutRecordCommand({ DeliveryStreamName: 'results', Record: { Data: Buffer.from('last words') } }),
+      );
 
       await harness.client.send(new DeleteDeliveryStreamCommand({ DeliveryStreamName: 'results' }));
 
@@ -107,7 +131,9 @@ describe('local Firehose: API', () => {
 
   describe('errors as AWS returns them', () => {
     it('answers ResourceNotFoundException for a missing stream', async () => {
-      const error = await failure(harness.client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'missing' })));
+      const error = await failure(
+        harness.client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'missing' })),
+      );
 
       expect(error.name).toBe('ResourceNotFoundException');
       expect(error.$metadata?.httpStatusCode).toBe(400);
@@ -115,7 +141,10 @@ describe('local Firehose: API', () => {
     });
 
     it.each([
-      ['PutRecordBatch', () => new PutRecordBatchCommand({ DeliveryStreamName: 'missing', Records: [{ Data: bytes(1) }] })],
+      [
+        'PutRecordBatch',
+        () => new PutRecordBatchCommand({ DeliveryStreamName: 'missing', Records: [{ Data: bytes(1) }] }),
+      ],
       ['PutRecord', () => new PutRecordCommand({ DeliveryStreamName: 'missing', Record: { Data: bytes(1) } })],
       ['DeleteDeliveryStream', () => new DeleteDeliveryStreamCommand({ DeliveryStreamName: 'missing' })],
     ])('answers ResourceNotFoundException to %s on a missing stream', async (_operation, command) => {
@@ -141,7 +170,13 @@ describe('local Firehose: API', () => {
 
     it('answers InvalidArgumentException when Prefix uses a partition key without dynamic partitioning', async () => {
       const error = await failure(
-        create('results', s3Destination({ Prefix: 'run=!{partitionKeyFromQuery:run}/', ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/' })),
+        create(
+          'results',
+          s3Destination({
+            Prefix: 'run=!{partitionKeyFromQuery:run}/',
+            ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/',
+          }),
+        ),
       );
 
       expect(error.name).toBe('InvalidArgumentException');
@@ -155,7 +190,12 @@ describe('local Firehose: API', () => {
     });
 
     it('answers ValidationException for buffering hints outside the documented range', async () => {
-      const error = await failure(create('results', s3Destination({ BufferingHints: { SizeInMBs: FIREHOSE.buffering.maxSizeMiB + 1, IntervalInSeconds: 60 } })));
+      const error = await failure(
+        create(
+          'results',
+          s3Destination({ BufferingHints: { SizeInMBs: FIREHOSE.buffering.maxSizeMiB + 1, IntervalInSeconds: 60 } }),
+        ),
+      );
 
       expect(error.name).toBe('ValidationException');
     });
@@ -181,7 +221,9 @@ describe('local Firehose: API', () => {
     });
 
     const putBatch = (records: Uint8Array[]) =>
-      harness.client.send(new PutRecordBatchCommand({ DeliveryStreamName: 'results', Records: records.map((Data) => ({ Data })) }));
+      harness.client.send(
+        new PutRecordBatchCommand({ DeliveryStreamName: 'results', Records: records.map((Data) => ({ Data })) }),
+      );
 
     it(`accepts exactly ${FIREHOSE.maxRecordsPerBatch} records`, async () => {
       const records = Array.from({ length: FIREHOSE.maxRecordsPerBatch }, (_, i) => bytes(10, i));
@@ -190,7 +232,9 @@ describe('local Firehose: API', () => {
 
       expect(result.FailedPutCount).toBe(0);
       expect(result.RequestResponses).toHaveLength(FIREHOSE.maxRecordsPerBatch);
-      expect(result.RequestResponses?.every((entry) => typeof entry.RecordId === 'string' && entry.RecordId.length > 0)).toBe(true);
+      expect(
+        result.RequestResponses?.every((entry) => typeof entry.RecordId === 'string' && entry.RecordId.length > 0),
+      ).toBe(true);
     });
 
     it(`rejects ${FIREHOSE.maxRecordsPerBatch + 1} records with ValidationException and buffers none`, async () => {
@@ -205,7 +249,10 @@ describe('local Firehose: API', () => {
 
     it('accepts exactly 4 MiB in one call', async () => {
       const full = Math.floor(FIREHOSE.maxBytesPerBatch / FIREHOSE.maxRecordBytes);
-      const records = [...Array.from({ length: full }, (_, i) => bytes(FIREHOSE.maxRecordBytes, i)), bytes(FIREHOSE.maxBytesPerBatch - full * FIREHOSE.maxRecordBytes)];
+      const records = [
+        ...Array.from({ length: full }, (_, i) => bytes(FIREHOSE.maxRecordBytes, i)),
+        bytes(FIREHOSE.maxBytesPerBatch - full * FIREHOSE.maxRecordBytes),
+      ];
       expect(records.reduce((sum, record) => sum + record.length, 0)).toBe(4 * MiB);
 
       const result = await putBatch(records);
@@ -215,7 +262,10 @@ describe('local Firehose: API', () => {
 
     it('rejects 4 MiB + 1 byte with InvalidArgumentException and buffers none', async () => {
       const full = Math.floor(FIREHOSE.maxBytesPerBatch / FIREHOSE.maxRecordBytes);
-      const records = [...Array.from({ length: full }, (_, i) => bytes(FIREHOSE.maxRecordBytes, i)), bytes(FIREHOSE.maxBytesPerBatch - full * FIREHOSE.maxRecordBytes + 1)];
+      const records = [
+        ...Array.from({ length: full }, (_, i) => bytes(FIREHOSE.maxRecordBytes, i)),
+        bytes(FIREHOSE.maxBytesPerBatch - full * FIREHOSE.maxRecordBytes + 1),
+      ];
 
       const error = await failure(putBatch(records));
 
@@ -239,7 +289,11 @@ describe('local Firehose: API', () => {
     });
 
     it('rejects a PutRecord of 1,000 KiB + 1 byte with ValidationException', async () => {
-      const error = await failure(harness.client.send(new PutRecordCommand({ DeliveryStreamName: 'results', Record: { Data: bytes(1000 * KiB + 1) } })));
+      const error = await failure(
+        harness.client.send(
+          new PutRecordCommand({ DeliveryStreamName: 'results', Record: { Data: bytes(1000 * KiB + 1) } }),
+        ),
+      );
 
       expect(error.name).toBe('ValidationException');
     });
@@ -260,7 +314,9 @@ function rawPost(endpoint: string, target: string, body: string): Promise<{ stat
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
       },
     );
     call.on('error', reject);

@@ -24,10 +24,20 @@ describe('local Firehose: buffering and delivery', () => {
   });
 
   const create = (h: Harness, destination: Record<string, unknown>, name = 'results') =>
-    h.client.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: name, ExtendedS3DestinationConfiguration: destination as never }));
+    h.client.send(
+      new CreateDeliveryStreamCommand({
+        DeliveryStreamName: name,
+        ExtendedS3DestinationConfiguration: destination as never,
+      }),
+    );
 
   const putBatch = (h: Harness, records: string[], name = 'results') =>
-    h.client.send(new PutRecordBatchCommand({ DeliveryStreamName: name, Records: records.map((record) => ({ Data: Buffer.from(record) })) }));
+    h.client.send(
+      new PutRecordBatchCommand({
+        DeliveryStreamName: name,
+        Records: records.map((record) => ({ Data: Buffer.from(record) })),
+      }),
+    );
 
   describe('when a buffer is delivered', () => {
     it('delivers one object when the buffer reaches its size', async () => {
@@ -77,7 +87,9 @@ describe('local Firehose: buffering and delivery', () => {
       const h = await start();
       await create(h, s3Destination({ Prefix: 'closed/' }));
       await putBatch(h, ['one', 'two']);
-      await h.client.send(new PutRecordCommand({ DeliveryStreamName: 'results', Record: { Data: Buffer.from('three') } }));
+      await h.client.send(
+        new PutRecordCommand({ DeliveryStreamName: 'results', Record: { Data: Buffer.from('three') } }),
+      );
 
       await h.firehose.close();
 
@@ -96,7 +108,13 @@ describe('local Firehose: buffering and delivery', () => {
 
     it('adds a newline after each record with the AppendDelimiterToRecord processor', async () => {
       const h = await start();
-      await create(h, s3Destination({ Prefix: 'lines/', ProcessingConfiguration: { Enabled: true, Processors: [{ Type: 'AppendDelimiterToRecord' }] } }));
+      await create(
+        h,
+        s3Destination({
+          Prefix: 'lines/',
+          ProcessingConfiguration: { Enabled: true, Processors: [{ Type: 'AppendDelimiterToRecord' }] },
+        }),
+      );
 
       await putBatch(h, ['a', 'b']);
       await h.firehose.flush();
@@ -160,7 +178,13 @@ describe('local Firehose: buffering and delivery', () => {
 
     it('evaluates !{firehose:random-string} to 11 characters', async () => {
       const h = await start();
-      await create(h, s3Destination({ Prefix: 'r/!{firehose:random-string}/', ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/' }));
+      await create(
+        h,
+        s3Destination({
+          Prefix: 'r/!{firehose:random-string}/',
+          ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/',
+        }),
+      );
 
       await putBatch(h, ['x']);
       await h.firehose.flush();
@@ -198,7 +222,9 @@ describe('local Firehose: buffering and delivery', () => {
       await putBatch(h, ['{"id":{"run":"r1"},"n":1}\n', '{"id":{"run":"r2"},"n":2}\n', '{"id":{"run":"r1"},"n":3}\n']);
       await h.firehose.flush();
 
-      expect((await h.bodies('results/run=r1/')).map(String)).toEqual(['{"id":{"run":"r1"},"n":1}\n{"id":{"run":"r1"},"n":3}\n']);
+      expect((await h.bodies('results/run=r1/')).map(String)).toEqual([
+        '{"id":{"run":"r1"},"n":1}\n{"id":{"run":"r1"},"n":3}\n',
+      ]);
       expect((await h.bodies('results/run=r2/')).map(String)).toEqual(['{"id":{"run":"r2"},"n":2}\n']);
     });
 
@@ -222,14 +248,25 @@ describe('local Firehose: buffering and delivery', () => {
 
       const errorKeys = await h.keys('errors/');
       expect(errorKeys).toHaveLength(1);
-      expect(errorKeys[0]).toMatch(new RegExp(`^errors/metadata-extraction-failed/2024/02/03/results-1-2024-02-03-04-05-06-${UUID}$`));
+      expect(errorKeys[0]).toMatch(
+        new RegExp(`^errors/metadata-extraction-failed/2024/02/03/results-1-2024-02-03-04-05-06-${UUID}$`),
+      );
       const documents = String(await h.body(errorKeys[0]))
         .trim()
         .split('\n')
         .map((line) => JSON.parse(line));
       expect(documents).toEqual([
-        expect.objectContaining({ errorCode: 'DynamicPartitioning.MetadataExtractionFailed', errorMessage: 'Non JSON record provided', rawData: Buffer.from('not json\n').toString('base64'), arrivalTimestamp: NOW, attemptsMade: 1 }),
-        expect.objectContaining({ errorCode: 'DynamicPartitioning.MetadataExtractionFailed', rawData: Buffer.from('{"id":{}}\n').toString('base64') }),
+        expect.objectContaining({
+          errorCode: 'DynamicPartitioning.MetadataExtractionFailed',
+          errorMessage: 'Non JSON record provided',
+          rawData: Buffer.from('not json\n').toString('base64'),
+          arrivalTimestamp: NOW,
+          attemptsMade: 1,
+        }),
+        expect.objectContaining({
+          errorCode: 'DynamicPartitioning.MetadataExtractionFailed',
+          rawData: Buffer.from('{"id":{}}\n').toString('base64'),
+        }),
       ]);
       expect((await h.bodies('results/run=ok/')).map(String)).toEqual(['{"id":{"run":"ok"}}\n']);
       expect(h.firehose.stats()).toMatchObject({ recordsDelivered: 3, errorRecordsDelivered: 2 });
@@ -239,15 +276,26 @@ describe('local Firehose: buffering and delivery', () => {
       const h = await start();
       const processors = [
         { Type: 'RecordDeAggregation', Parameters: [{ ParameterName: 'SubRecordType', ParameterValue: 'JSON' }] },
-        { Type: 'MetadataExtraction', Parameters: [{ ParameterName: 'MetadataExtractionQuery', ParameterValue: '{run: .id.run}' }, { ParameterName: 'JsonParsingEngine', ParameterValue: 'JQ-1.6' }] },
+        {
+          Type: 'MetadataExtraction',
+          Parameters: [
+            { ParameterName: 'MetadataExtractionQuery', ParameterValue: '{run: .id.run}' },
+            { ParameterName: 'JsonParsingEngine', ParameterValue: 'JQ-1.6' },
+          ],
+        },
         { Type: 'AppendDelimiterToRecord' },
       ];
       await create(h, partitioned({ ProcessingConfiguration: { Enabled: true, Processors: processors } }));
 
-      await putBatch(h, ['{"id":{"run":"r1"},"s":"}{ \\" ["}\n{"id":{"run":"r2"}}\n{"id":{"run":"r1"},"n":2}\n', 'oops']);
+      await putBatch(h, [
+        '{"id":{"run":"r1"},"s":"}{ \\" ["}\n{"id":{"run":"r2"}}\n{"id":{"run":"r1"},"n":2}\n',
+        'oops',
+      ]);
       await h.firehose.flush();
 
-      expect((await h.bodies('results/run=r1/')).map(String)).toEqual(['{"id":{"run":"r1"},"s":"}{ \\" ["}\n{"id":{"run":"r1"},"n":2}\n']);
+      expect((await h.bodies('results/run=r1/')).map(String)).toEqual([
+        '{"id":{"run":"r1"},"s":"}{ \\" ["}\n{"id":{"run":"r1"},"n":2}\n',
+      ]);
       expect((await h.bodies('results/run=r2/')).map(String)).toEqual(['{"id":{"run":"r2"}}\n']);
       expect(await h.keys('errors/')).toHaveLength(1);
     });
@@ -292,7 +340,10 @@ describe('local Firehose: buffering and delivery', () => {
       const failed = result.RequestResponses!.flatMap((entry, i) => (entry.ErrorCode ? [i] : []));
       expect(failed).toEqual([0, 2, 4, 6, 8]);
       expect(result.FailedPutCount).toBe(failed.length);
-      expect(result.RequestResponses![0]).toEqual({ ErrorCode: 'ServiceUnavailableException', ErrorMessage: 'Slow down.' });
+      expect(result.RequestResponses![0]).toEqual({
+        ErrorCode: 'ServiceUnavailableException',
+        ErrorMessage: 'Slow down.',
+      });
       expect(result.RequestResponses![1].RecordId).toEqual(expect.any(String));
       expect(lines(await h.bodies('faults/'))).toEqual(['rec-1', 'rec-3', 'rec-5', 'rec-7', 'rec-9']);
       expect(h.firehose.stats()).toMatchObject({ recordsAccepted: 5, recordsFailed: 5 });
@@ -328,7 +379,11 @@ describe('local Firehose: buffering and delivery', () => {
 });
 
 function lines(bodies: Buffer[]): string[] {
-  return bodies.flatMap((body) => String(body).split('\n').filter((line) => line !== ''));
+  return bodies.flatMap((body) =>
+    String(body)
+      .split('\n')
+      .filter((line) => line !== ''),
+  );
 }
 
 async function eventually(condition: () => boolean, timeoutMs = 5_000): Promise<void> {

@@ -6,11 +6,16 @@ const ROLE_ARN = 'arn:aws:iam::000000000000:role/firehose';
 const base: ExtendedS3Configuration = { RoleARN: ROLE_ARN, BucketARN: 'arn:aws:s3:::out' };
 const metadataExtraction = (query: string) => ({
   Enabled: true,
-  Processors: [{ Type: 'MetadataExtraction', Parameters: [{ ParameterName: 'MetadataExtractionQuery', ParameterValue: query }] }],
+  Processors: [
+    { Type: 'MetadataExtraction', Parameters: [{ ParameterName: 'MetadataExtractionQuery', ParameterValue: query }] },
+  ],
 });
 
 function define(destination: ExtendedS3Configuration, name = 'results') {
-  return defineDeliveryStream({ DeliveryStreamName: name, ExtendedS3DestinationConfiguration: destination }, { region: 'eu-west-1', now: 0 });
+  return defineDeliveryStream(
+    { DeliveryStreamName: name, ExtendedS3DestinationConfiguration: destination },
+    { region: 'eu-west-1', now: 0 },
+  );
 }
 
 function rejection(destination: ExtendedS3Configuration, name?: string): FirehoseApiError {
@@ -25,13 +30,23 @@ function rejection(destination: ExtendedS3Configuration, name?: string): Firehos
 
 describe('delivery-stream definitions', () => {
   it('compiles bucket, buffering and compression', () => {
-    const compiled = compileDestination(define({ ...base, BufferingHints: { SizeInMBs: 2, IntervalInSeconds: 7 }, CompressionFormat: 'GZIP' }));
+    const compiled = compileDestination(
+      define({ ...base, BufferingHints: { SizeInMBs: 2, IntervalInSeconds: 7 }, CompressionFormat: 'GZIP' }),
+    );
 
-    expect(compiled).toMatchObject({ bucket: 'out', sizeBytes: 2 * MiB, intervalMs: 7_000, gzip: true, extension: '.gz' });
+    expect(compiled).toMatchObject({
+      bucket: 'out',
+      sizeBytes: 2 * MiB,
+      intervalMs: 7_000,
+      gzip: true,
+      extension: '.gz',
+    });
   });
 
   it('uses FileExtension instead of .gz when given', () => {
-    expect(compileDestination(define({ ...base, CompressionFormat: 'GZIP', FileExtension: '.json.gz' })).extension).toBe('.json.gz');
+    expect(
+      compileDestination(define({ ...base, CompressionFormat: 'GZIP', FileExtension: '.json.gz' })).extension,
+    ).toBe('.json.gz');
   });
 
   it('names the ARN with the signing region and the local account', () => {
@@ -39,12 +54,52 @@ describe('delivery-stream definitions', () => {
   });
 
   it.each([
-    ['Prefix containing error-output-type', { ...base, Prefix: 'a/!{firehose:error-output-type}/', ErrorOutputPrefix: 'e/' }],
-    ['ErrorOutputPrefix with expressions but no error-output-type', { ...base, Prefix: 'a/', ErrorOutputPrefix: 'e/!{timestamp:yyyy}/' }],
-    ['dynamic partitioning without ErrorOutputPrefix', { ...base, Prefix: 'r=!{partitionKeyFromQuery:r}/', DynamicPartitioningConfiguration: { Enabled: true }, ProcessingConfiguration: metadataExtraction('{r: .r}') }],
-    ['dynamic partitioning without a MetadataExtraction processor', { ...base, Prefix: 'r=!{partitionKeyFromQuery:r}/', ErrorOutputPrefix: 'e/', DynamicPartitioningConfiguration: { Enabled: true } }],
-    ['a prefix key the query does not define', { ...base, Prefix: 'r=!{partitionKeyFromQuery:other}/', ErrorOutputPrefix: 'e/', DynamicPartitioningConfiguration: { Enabled: true }, ProcessingConfiguration: metadataExtraction('{r: .r}') }],
-    ['a jq query beyond simple paths', { ...base, Prefix: 'r=!{partitionKeyFromQuery:r}/', ErrorOutputPrefix: 'e/', DynamicPartitioningConfiguration: { Enabled: true }, ProcessingConfiguration: metadataExtraction('{r: .t | strftime("%Y")}') }],
+    [
+      'Prefix containing error-output-type',
+      { ...base, Prefix: 'a/!{firehose:error-output-type}/', ErrorOutputPrefix: 'e/' },
+    ],
+    [
+      'ErrorOutputPrefix with expressions but no error-output-type',
+      { ...base, Prefix: 'a/', ErrorOutputPrefix: 'e/!{timestamp:yyyy}/' },
+    ],
+    [
+      'dynamic partitioning without ErrorOutputPrefix',
+      {
+        ...base,
+        Prefix: 'r=!{partitionKeyFromQuery:r}/',
+        DynamicPartitioningConfiguration: { Enabled: true },
+        ProcessingConfiguration: metadataExtraction('{r: .r}'),
+      },
+    ],
+    [
+      'dynamic partitioning without a MetadataExtraction processor',
+      {
+        ...base,
+        Prefix: 'r=!{partitionKeyFromQuery:r}/',
+        ErrorOutputPrefix: 'e/',
+        DynamicPartitioningConfiguration: { Enabled: true },
+      },
+    ],
+    [
+      'a prefix key the query does not define',
+      {
+        ...base,
+        Prefix: 'r=!{partitionKeyFromQuery:other}/',
+        ErrorOutputPrefix: 'e/',
+        DynamicPartitioningConfiguration: { Enabled: true },
+        ProcessingConfiguration: metadataExtraction('{r: .r}'),
+      },
+    ],
+    [
+      'a jq query beyond simple paths',
+      {
+        ...base,
+        Prefix: 'r=!{partitionKeyFromQuery:r}/',
+        ErrorOutputPrefix: 'e/',
+        DynamicPartitioningConfiguration: { Enabled: true },
+        ProcessingConfiguration: metadataExtraction('{r: .t | strftime("%Y")}'),
+      },
+    ],
     ['a Lambda processor', { ...base, ProcessingConfiguration: { Enabled: true, Processors: [{ Type: 'Lambda' }] } }],
     ['ZIP compression', { ...base, CompressionFormat: 'ZIP' }],
   ])('refuses %s with InvalidArgumentException', (_case, destination) => {

@@ -94,14 +94,19 @@ export const DESTINATION_ID = 'destinationId-000000000001';
 
 /** Model constraints every operation checks on DeliveryStreamName. */
 export function streamNameViolations(name: unknown, member = 'deliveryStreamName'): string[] {
-  if (name === undefined || name === null) return [`Value null at '${member}' failed to satisfy constraint: Member must not be null`];
+  if (name === undefined || name === null)
+    return [`Value null at '${member}' failed to satisfy constraint: Member must not be null`];
   if (typeof name !== 'string') return [`Value at '${member}' failed to satisfy constraint: Member must be a string`];
   const violations: string[] = [];
   if (name.length < 1 || name.length > MAX_STREAM_NAME) {
-    violations.push(`Value '${name}' at '${member}' failed to satisfy constraint: Member must have length between 1 and ${MAX_STREAM_NAME}`);
+    violations.push(
+      `Value '${name}' at '${member}' failed to satisfy constraint: Member must have length between 1 and ${MAX_STREAM_NAME}`,
+    );
   }
   if (!STREAM_NAME.test(name)) {
-    violations.push(`Value '${name}' at '${member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+`);
+    violations.push(
+      `Value '${name}' at '${member}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+`,
+    );
   }
   return violations;
 }
@@ -113,7 +118,10 @@ export function streamNameViolations(name: unknown, member = 'deliveryStreamName
  * defineDeliveryStream({ DeliveryStreamName: 'results', ExtendedS3DestinationConfiguration: { RoleARN, BucketARN: 'arn:aws:s3:::out' } },
  *   { region: 'us-east-1', now: Date.now() });
  */
-export function defineDeliveryStream(input: Record<string, unknown>, context: { region: string; now: number }): StoredDeliveryStream {
+export function defineDeliveryStream(
+  input: Record<string, unknown>,
+  context: { region: string; now: number },
+): StoredDeliveryStream {
   const name = input.DeliveryStreamName;
   const violations = streamNameViolations(name);
   if (violations.length > 0) throw validationError(violations);
@@ -121,18 +129,27 @@ export function defineDeliveryStream(input: Record<string, unknown>, context: { 
 
   const type = input.DeliveryStreamType ?? 'DirectPut';
   if (type !== 'DirectPut') {
-    throw invalidArgument(`DeliveryStreamType ${String(type)} is not supported by the local Firehose; use DirectPut and PutRecord/PutRecordBatch`);
+    throw invalidArgument(
+      `DeliveryStreamType ${String(type)} is not supported by the local Firehose; use DirectPut and PutRecord/PutRecordBatch`,
+    );
   }
   const given = DESTINATION_MEMBERS.filter((member) => input[member] !== undefined && input[member] !== null);
   if (given.length !== 1) {
-    throw invalidArgument(`Exactly one destination configuration is required; got ${given.length === 0 ? 'none' : given.join(', ')}`);
+    throw invalidArgument(
+      `Exactly one destination configuration is required; got ${given.length === 0 ? 'none' : given.join(', ')}`,
+    );
   }
   const [member] = given;
   if (member !== 'ExtendedS3DestinationConfiguration' && member !== 'S3DestinationConfiguration') {
     throw invalidArgument(`${member} is not supported by the local Firehose; use ExtendedS3DestinationConfiguration`);
   }
   const destination = input[member] as ExtendedS3Configuration;
-  checkConstraints(destination, member === 'ExtendedS3DestinationConfiguration' ? 'extendedS3DestinationConfiguration' : 's3DestinationConfiguration');
+  checkConstraints(
+    destination,
+    member === 'ExtendedS3DestinationConfiguration'
+      ? 'extendedS3DestinationConfiguration'
+      : 's3DestinationConfiguration',
+  );
   const stored: StoredDeliveryStream = {
     name: streamName,
     arn: `arn:aws:firehose:${context.region}:${LOCAL_ACCOUNT_ID}:deliverystream/${streamName}`,
@@ -149,28 +166,43 @@ function checkConstraints(destination: ExtendedS3Configuration, path: string): v
   const required = (member: 'RoleARN' | 'BucketARN', pattern: RegExp, hint: string) => {
     const value = destination[member];
     const at = `${path}.${member.charAt(0).toLowerCase()}${member.slice(1)}`;
-    if (typeof value !== 'string') violations.push(`Value null at '${at}' failed to satisfy constraint: Member must not be null (${hint})`);
-    else if (!pattern.test(value)) violations.push(`Value '${value}' at '${at}' failed to satisfy constraint: Member must satisfy regular expression pattern: ${pattern.source}`);
+    if (typeof value !== 'string')
+      violations.push(`Value null at '${at}' failed to satisfy constraint: Member must not be null (${hint})`);
+    else if (!pattern.test(value))
+      violations.push(
+        `Value '${value}' at '${at}' failed to satisfy constraint: Member must satisfy regular expression pattern: ${pattern.source}`,
+      );
   };
   required('RoleARN', ROLE_ARN, 'any role ARN works locally, e.g. arn:aws:iam::000000000000:role/firehose');
   required('BucketARN', BUCKET_ARN, 'e.g. arn:aws:s3:::my-bucket');
   for (const member of ['Prefix', 'ErrorOutputPrefix'] as const) {
     const value = destination[member];
     if (value !== undefined && (typeof value !== 'string' || value.length > MAX_PREFIX)) {
-      violations.push(`Value at '${path}.${member.charAt(0).toLowerCase()}${member.slice(1)}' failed to satisfy constraint: Member must have length less than or equal to ${MAX_PREFIX}`);
+      violations.push(
+        `Value at '${path}.${member.charAt(0).toLowerCase()}${member.slice(1)}' failed to satisfy constraint: Member must have length less than or equal to ${MAX_PREFIX}`,
+      );
     }
   }
   const hints = destination.BufferingHints;
   const { minSizeMiB, maxSizeMiB, minIntervalSeconds, maxIntervalSeconds } = FIREHOSE.buffering;
   if (hints?.SizeInMBs !== undefined && !inRange(hints.SizeInMBs, minSizeMiB, maxSizeMiB)) {
-    violations.push(`Value '${hints.SizeInMBs}' at '${path}.bufferingHints.sizeInMBs' failed to satisfy constraint: Member must have value between ${minSizeMiB} and ${maxSizeMiB}`);
+    violations.push(
+      `Value '${hints.SizeInMBs}' at '${path}.bufferingHints.sizeInMBs' failed to satisfy constraint: Member must have value between ${minSizeMiB} and ${maxSizeMiB}`,
+    );
   }
-  if (hints?.IntervalInSeconds !== undefined && !inRange(hints.IntervalInSeconds, minIntervalSeconds, maxIntervalSeconds)) {
-    violations.push(`Value '${hints.IntervalInSeconds}' at '${path}.bufferingHints.intervalInSeconds' failed to satisfy constraint: Member must have value between ${minIntervalSeconds} and ${maxIntervalSeconds}`);
+  if (
+    hints?.IntervalInSeconds !== undefined &&
+    !inRange(hints.IntervalInSeconds, minIntervalSeconds, maxIntervalSeconds)
+  ) {
+    violations.push(
+      `Value '${hints.IntervalInSeconds}' at '${path}.bufferingHints.intervalInSeconds' failed to satisfy constraint: Member must have value between ${minIntervalSeconds} and ${maxIntervalSeconds}`,
+    );
   }
   const compression = destination.CompressionFormat;
   if (compression !== undefined && !COMPRESSION_FORMATS.includes(compression)) {
-    violations.push(`Value '${compression}' at '${path}.compressionFormat' failed to satisfy constraint: Member must satisfy enum value set: [${COMPRESSION_FORMATS.join(', ')}]`);
+    violations.push(
+      `Value '${compression}' at '${path}.compressionFormat' failed to satisfy constraint: Member must satisfy enum value set: [${COMPRESSION_FORMATS.join(', ')}]`,
+    );
   }
   if (violations.length > 0) throw validationError(violations);
 }
@@ -197,8 +229,14 @@ export function compileDestination(stored: StoredDeliveryStream): CompiledDestin
   if (errorOutputPrefix === undefined && hasExpressions(prefix)) {
     throw invalidArgument('ErrorOutputPrefix cannot be null when Prefix contains expressions');
   }
-  if (errorOutputPrefix !== undefined && hasExpressions(errorOutputPrefix) && !errorOutputPrefix.some((part) => part.kind === 'errorOutputType')) {
-    throw invalidArgument('ErrorOutputPrefix with expressions must contain !{firehose:error-output-type} at least once');
+  if (
+    errorOutputPrefix !== undefined &&
+    hasExpressions(errorOutputPrefix) &&
+    !errorOutputPrefix.some((part) => part.kind === 'errorOutputType')
+  ) {
+    throw invalidArgument(
+      'ErrorOutputPrefix with expressions must contain !{firehose:error-output-type} at least once',
+    );
   }
   if (errorOutputPrefix?.some((part) => part.kind === 'partitionKey')) {
     throw invalidArgument('ErrorOutputPrefix cannot contain partitionKeyFromQuery expressions');
@@ -227,7 +265,10 @@ export function compileDestination(stored: StoredDeliveryStream): CompiledDestin
       if (type === 'JSON') deaggregation = { type: 'JSON' };
       else if (type === 'DELIMITED') {
         const delimiter = parameters.get('Delimiter');
-        if (!delimiter) throw invalidArgument('RecordDeAggregation with SubRecordType DELIMITED requires the Delimiter parameter (base64)');
+        if (!delimiter)
+          throw invalidArgument(
+            'RecordDeAggregation with SubRecordType DELIMITED requires the Delimiter parameter (base64)',
+          );
         deaggregation = { type: 'DELIMITED', delimiter: Buffer.from(delimiter, 'base64') };
       } else throw invalidArgument('RecordDeAggregation requires SubRecordType JSON or DELIMITED');
     } else {
@@ -239,12 +280,18 @@ export function compileDestination(stored: StoredDeliveryStream): CompiledDestin
 
   const partitionKeys = [...new Set(partitionKeyNames(prefix))];
   if (dynamicPartitioning) {
-    if (errorOutputPrefix === undefined) throw invalidArgument('ErrorOutputPrefix is required when dynamic partitioning is enabled');
+    if (errorOutputPrefix === undefined)
+      throw invalidArgument('ErrorOutputPrefix is required when dynamic partitioning is enabled');
     if (query === undefined) {
-      throw invalidArgument('Dynamic partitioning needs a MetadataExtraction processor in an enabled ProcessingConfiguration (the local Firehose has no Lambda processor)');
+      throw invalidArgument(
+        'Dynamic partitioning needs a MetadataExtraction processor in an enabled ProcessingConfiguration (the local Firehose has no Lambda processor)',
+      );
     }
     const missing = partitionKeys.filter((key) => !query!.has(key));
-    if (missing.length > 0) throw invalidArgument(`Prefix uses partition keys the MetadataExtractionQuery does not define: ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw invalidArgument(
+        `Prefix uses partition keys the MetadataExtractionQuery does not define: ${missing.join(', ')}`,
+      );
   } else if (partitionKeys.length > 0) {
     throw invalidArgument('Prefix uses partitionKeyFromQuery but dynamic partitioning is not enabled');
   }
@@ -260,7 +307,9 @@ export function compileDestination(stored: StoredDeliveryStream): CompiledDestin
   }
   const compression = destination.CompressionFormat ?? 'UNCOMPRESSED';
   if (compression !== 'UNCOMPRESSED' && compression !== 'GZIP') {
-    throw invalidArgument(`CompressionFormat ${compression} is not supported by the local Firehose (use UNCOMPRESSED or GZIP)`);
+    throw invalidArgument(
+      `CompressionFormat ${compression} is not supported by the local Firehose (use UNCOMPRESSED or GZIP)`,
+    );
   }
 
   const bucket = (destination.BucketARN as string).split(':::')[1];
@@ -268,7 +317,8 @@ export function compileDestination(stored: StoredDeliveryStream): CompiledDestin
   // "If you specify a prefix that doesn't contain a timestamp namespace expression, Firehose appends
   // !{timestamp:yyyy/MM/dd/HH/}". With dynamic partitioning the documented keys show no such time
   // (e.g. customer_id=1234567890/device=mobile/.../<suffix>), so it is not appended there.
-  const effectivePrefix = !dynamicPartitioning && !hasTimestamp(prefix) ? [...prefix, ...parsePrefix(DEFAULT_TIME_PREFIX)] : prefix;
+  const effectivePrefix =
+    !dynamicPartitioning && !hasTimestamp(prefix) ? [...prefix, ...parsePrefix(DEFAULT_TIME_PREFIX)] : prefix;
   return {
     bucket,
     prefix: effectivePrefix,
@@ -338,4 +388,3 @@ export function describeDeliveryStream(stored: StoredDeliveryStream): Record<str
     HasMoreDestinations: false,
   };
 }
-

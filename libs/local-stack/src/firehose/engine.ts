@@ -129,7 +129,13 @@ export class FirehoseEngine {
       if (!stream) continue;
       this.addToBuffer(
         stream,
-        { bufferKey: entry.k, partitionKeys: entry.p, errorOutputType: entry.e, bytes: Buffer.from(entry.d, 'base64'), arrival: entry.a },
+        {
+          bufferKey: entry.k,
+          partitionKeys: entry.p,
+          errorOutputType: entry.e,
+          bytes: Buffer.from(entry.d, 'base64'),
+          arrival: entry.a,
+        },
         false,
       );
     }
@@ -144,17 +150,24 @@ export class FirehoseEngine {
 
   setFaults(faults: FirehoseFaults | undefined): void {
     const share = faults?.failShare;
-    if (share !== undefined && !(share >= 0 && share <= 1)) throw new RangeError(`failShare must be between 0 and 1, got ${share}`);
+    if (share !== undefined && !(share >= 0 && share <= 1))
+      throw new RangeError(`failShare must be between 0 and 1, got ${share}`);
     this.faults = faults;
   }
 
   /** Runs one API operation; throws FirehoseApiError for what AWS answers with an error. */
-  async handle(operation: string, input: Record<string, unknown>, context: { region: string }): Promise<Record<string, unknown>> {
+  async handle(
+    operation: string,
+    input: Record<string, unknown>,
+    context: { region: string },
+  ): Promise<Record<string, unknown>> {
     switch (operation) {
       case 'CreateDeliveryStream':
         return this.createDeliveryStream(input, context.region);
       case 'DescribeDeliveryStream':
-        return { DeliveryStreamDescription: describeDeliveryStream(this.requireStream(input.DeliveryStreamName).stored) };
+        return {
+          DeliveryStreamDescription: describeDeliveryStream(this.requireStream(input.DeliveryStreamName).stored),
+        };
       case 'ListDeliveryStreams':
         return this.listDeliveryStreams(input);
       case 'DeleteDeliveryStream':
@@ -215,11 +228,15 @@ export class FirehoseEngine {
     const limit = input.Limit ?? LIST_LIMIT.default;
     const violations: string[] = [];
     if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < LIST_LIMIT.min || limit > LIST_LIMIT.max) {
-      violations.push(`Value '${String(limit)}' at 'limit' failed to satisfy constraint: Member must have value between ${LIST_LIMIT.min} and ${LIST_LIMIT.max}`);
+      violations.push(
+        `Value '${String(limit)}' at 'limit' failed to satisfy constraint: Member must have value between ${LIST_LIMIT.min} and ${LIST_LIMIT.max}`,
+      );
     }
     const type = input.DeliveryStreamType;
     if (type !== undefined && !LIST_STREAM_TYPES.includes(type as string)) {
-      violations.push(`Value '${String(type)}' at 'deliveryStreamType' failed to satisfy constraint: Member must satisfy enum value set: [${LIST_STREAM_TYPES.join(', ')}]`);
+      violations.push(
+        `Value '${String(type)}' at 'deliveryStreamType' failed to satisfy constraint: Member must satisfy enum value set: [${LIST_STREAM_TYPES.join(', ')}]`,
+      );
     }
     if (violations.length > 0) throw validationError(violations);
     const start = input.ExclusiveStartDeliveryStreamName as string | undefined;
@@ -227,7 +244,10 @@ export class FirehoseEngine {
       .filter(() => type === undefined || type === 'DirectPut')
       .filter((name) => start === undefined || name > start)
       .sort();
-    return { DeliveryStreamNames: names.slice(0, limit as number), HasMoreDeliveryStreams: names.length > (limit as number) };
+    return {
+      DeliveryStreamNames: names.slice(0, limit as number),
+      HasMoreDeliveryStreams: names.length > (limit as number),
+    };
   }
 
   /** Buffered records are delivered before the stream goes (AWS may drop them; delivering is kinder locally). */
@@ -236,7 +256,9 @@ export class FirehoseEngine {
     return this.exclusive(async () => {
       if (this.streams.get(stream.stored.name) !== stream) throw resourceNotFound(stream.stored.name);
       for (const pending of [...stream.buffers.values()]) void this.deliver(pending);
-      await Promise.all([...this.inFlight].filter(([, pending]) => pending.stream === stream).map(([delivery]) => delivery));
+      await Promise.all(
+        [...this.inFlight].filter(([, pending]) => pending.stream === stream).map(([delivery]) => delivery),
+      );
       for (const pending of stream.buffers.values()) clearTimeout(pending.timer);
       this.streams.delete(stream.stored.name);
       await this.options.files?.saveStreams(this.storedStreams());
@@ -299,7 +321,14 @@ export class FirehoseEngine {
   private addToBuffer(stream: StreamEntry, routed: RoutedRecord, trigger: boolean): void {
     let pending = stream.buffers.get(routed.bufferKey);
     if (!pending) {
-      pending = { stream, bufferKey: routed.bufferKey, partitionKeys: routed.partitionKeys, errorOutputType: routed.errorOutputType, records: [], bytes: 0 };
+      pending = {
+        stream,
+        bufferKey: routed.bufferKey,
+        partitionKeys: routed.partitionKeys,
+        errorOutputType: routed.errorOutputType,
+        records: [],
+        bytes: 0,
+      };
       stream.buffers.set(routed.bufferKey, pending);
       if (trigger) this.arm(pending, this.intervalMs(stream));
     }
@@ -368,14 +397,23 @@ export class FirehoseEngine {
     const { stored, compiled } = pending.stream;
     const time = oldestArrival(pending);
     const parts = pending.errorOutputType === undefined ? compiled.prefix : compiled.errorOutputPrefix;
-    if (parts === undefined) throw new Error(`stream ${stored.name} has no ErrorOutputPrefix for ${pending.errorOutputType}`);
+    if (parts === undefined)
+      throw new Error(`stream ${stored.name} has no ErrorOutputPrefix for ${pending.errorOutputType}`);
     const prefix = evaluatePrefix(parts, {
       time,
       partitionKeys: pending.partitionKeys,
       errorOutputType: pending.errorOutputType,
       randomString,
     });
-    const key = prefix + objectKeySuffix({ streamName: stored.name, version: stored.versionId, time, uuid: randomUUID(), extension: compiled.extension });
+    const key =
+      prefix +
+      objectKeySuffix({
+        streamName: stored.name,
+        version: stored.versionId,
+        time,
+        uuid: randomUUID(),
+        extension: compiled.extension,
+      });
     const raw = Buffer.concat(pending.records.map((record) => record.bytes));
     const body = compiled.gzip ? await gzipAsync(raw) : raw;
     await this.options.sink.put(compiled.bucket, key, body);
@@ -419,7 +457,14 @@ function journalEntries(stream: StreamEntry, records: readonly RoutedRecord[]): 
   const close = () => {
     if (!run.length) return;
     const first = run[0];
-    const merged = run.length === 1 ? first : { ...first, bytes: Buffer.concat(run.map((r) => r.bytes)), arrival: run.reduce((oldest, r) => Math.min(oldest, r.arrival), Infinity) };
+    const merged =
+      run.length === 1
+        ? first
+        : {
+            ...first,
+            bytes: Buffer.concat(run.map((r) => r.bytes)),
+            arrival: run.reduce((oldest, r) => Math.min(oldest, r.arrival), Infinity),
+          };
     entries.push(journalEntry(stream, merged));
     run = [];
   };
@@ -432,7 +477,12 @@ function journalEntries(stream: StreamEntry, records: readonly RoutedRecord[]): 
 }
 
 function journalEntry(stream: StreamEntry, routed: RoutedRecord): JournalEntry {
-  const entry: JournalEntry = { s: stream.stored.name, k: routed.bufferKey, a: routed.arrival, d: routed.bytes.toString('base64') };
+  const entry: JournalEntry = {
+    s: stream.stored.name,
+    k: routed.bufferKey,
+    a: routed.arrival,
+    d: routed.bytes.toString('base64'),
+  };
   if (routed.partitionKeys) entry.p = routed.partitionKeys;
   if (routed.errorOutputType) entry.e = routed.errorOutputType;
   return entry;

@@ -25,11 +25,17 @@ describe('MetadataExtractionQuery (jq subset)', () => {
   it('extracts string, number and boolean values as strings', () => {
     const query = parseMetadataQuery('{s: .s, n: .a.n, b: .b}');
 
-    expect(extractPartitionKeys(query, json({ s: 'x', a: { n: 7 }, b: true }))).toEqual({ ok: true, keys: { s: 'x', n: '7', b: 'true' } });
+    expect(extractPartitionKeys(query, json({ s: 'x', a: { n: 7 }, b: true }))).toEqual({
+      ok: true,
+      keys: { s: 'x', n: '7', b: 'true' },
+    });
   });
 
   it('fails data that is not JSON with the message Firehose reports', () => {
-    expect(extractPartitionKeys(parseMetadataQuery('{a: .a}'), Buffer.from('{not json'))).toEqual({ ok: false, message: 'Non JSON record provided' });
+    expect(extractPartitionKeys(parseMetadataQuery('{a: .a}'), Buffer.from('{not json'))).toEqual({
+      ok: false,
+      message: 'Non JSON record provided',
+    });
   });
 
   it.each([

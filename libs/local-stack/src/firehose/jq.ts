@@ -96,7 +96,10 @@ export function extractPartitionKeys(query: MetadataQuery, data: Uint8Array): Ex
   for (const [key, path] of query) {
     let value: unknown = document;
     for (const field of path) {
-      value = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>)[field] : undefined;
+      value =
+        value !== null && typeof value === 'object' && !Array.isArray(value)
+          ? (value as Record<string, unknown>)[field]
+          : undefined;
     }
     if (typeof value === 'number' || typeof value === 'boolean') value = String(value);
     if (typeof value !== 'string' || value === '') {

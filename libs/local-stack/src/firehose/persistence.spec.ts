@@ -32,7 +32,12 @@ describe('local Firehose: persistence across processes', () => {
   });
 
   const create = (name: string, prefix: string) =>
-    harness.client.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: name, ExtendedS3DestinationConfiguration: s3Destination({ Prefix: prefix }) as never }));
+    harness.client.send(
+      new CreateDeliveryStreamCommand({
+        DeliveryStreamName: name,
+        ExtendedS3DestinationConfiguration: s3Destination({ Prefix: prefix }) as never,
+      }),
+    );
 
   describe('delivery-stream definitions', () => {
     it('are seen by the next process using the same state file', async () => {
@@ -44,7 +49,9 @@ describe('local Firehose: persistence across processes', () => {
       const listed = await harness.client.send(new ListDeliveryStreamsCommand({}));
       const described = await harness.client.send(new DescribeDeliveryStreamCommand({ DeliveryStreamName: 'results' }));
       expect(listed.DeliveryStreamNames).toEqual(['results']);
-      expect(described.DeliveryStreamDescription?.Destinations?.[0].ExtendedS3DestinationDescription?.Prefix).toBe('kept/');
+      expect(described.DeliveryStreamDescription?.Destinations?.[0].ExtendedS3DestinationDescription?.Prefix).toBe(
+        'kept/',
+      );
     });
 
     it('stay deleted in the next process', async () => {
@@ -93,7 +100,9 @@ describe('local Firehose: persistence across processes', () => {
     it('are not delivered again by the next process once delivered', async () => {
       await harness.restart({ stateFile });
       await create('results', 'once/');
-      await harness.client.send(new PutRecordBatchCommand({ DeliveryStreamName: 'results', Records: [{ Data: Buffer.from('x') }] }));
+      await harness.client.send(
+        new PutRecordBatchCommand({ DeliveryStreamName: 'results', Records: [{ Data: Buffer.from('x') }] }),
+      );
       await harness.firehose.flush();
 
       await harness.restart({ stateFile });
@@ -113,8 +122,18 @@ describe('local Firehose: persistence across processes', () => {
     const endpoint = await firstLine(child);
     const client = firehoseClient(endpoint);
     try {
-      await client.send(new CreateDeliveryStreamCommand({ DeliveryStreamName: 'results', ExtendedS3DestinationConfiguration: s3Destination({ Prefix: 'killed/' }) as never }));
-      const result = await client.send(new PutRecordBatchCommand({ DeliveryStreamName: 'results', Records: batch.map((record) => ({ Data: Buffer.from(record) })) }));
+      await client.send(
+        new CreateDeliveryStreamCommand({
+          DeliveryStreamName: 'results',
+          ExtendedS3DestinationConfiguration: s3Destination({ Prefix: 'killed/' }) as never,
+        }),
+      );
+      const result = await client.send(
+        new PutRecordBatchCommand({
+          DeliveryStreamName: 'results',
+          Records: batch.map((record) => ({ Data: Buffer.from(record) })),
+        }),
+      );
       expect(result.FailedPutCount).toBe(0);
       await client.send(new PutRecordCommand({ DeliveryStreamName: 'results', Record: { Data: Buffer.from(single) } }));
     } finally {
@@ -126,7 +145,11 @@ describe('local Firehose: persistence across processes', () => {
   }
 
   async function s3Endpoint(): Promise<string> {
-    return String(await harness.s3.config.endpoint!().then((endpoint) => `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port}`));
+    return String(
+      await harness.s3.config.endpoint!().then(
+        (endpoint) => `${endpoint.protocol}//${endpoint.hostname}:${endpoint.port}`,
+      ),
+    );
   }
 });
 

@@ -6,13 +6,17 @@ const context = { time: TIME, randomString: () => 'rrrrrrrrrrr' };
 
 describe('Firehose prefix expressions', () => {
   it('evaluates timestamp fields in UTC, zero-padded', () => {
-    const prefix = parsePrefix('myPrefix/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/');
+    const prefix = parsePrefix(
+      'myPrefix/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/',
+    );
 
     expect(evaluatePrefix(prefix, context)).toBe('myPrefix/year=2018/month=07/day=06/hour=23/');
   });
 
   it('takes quoted text in a timestamp pattern literally (documented example)', () => {
-    const prefix = parsePrefix("myErrorPrefix/!{timestamp:'year='yyyy'/month='MM'/day='dd'/hour='HH}/!{firehose:error-output-type}");
+    const prefix = parsePrefix(
+      "myErrorPrefix/!{timestamp:'year='yyyy'/month='MM'/day='dd'/hour='HH}/!{firehose:error-output-type}",
+    );
 
     expect(evaluatePrefix(prefix, { ...context, errorOutputType: 'processing-failed' })).toBe(
       'myErrorPrefix/year=2018/month=07/day=06/hour=23/processing-failed',
@@ -33,7 +37,9 @@ describe('Firehose prefix expressions', () => {
   it('substitutes partition keys', () => {
     const prefix = parsePrefix('customer_id=!{partitionKeyFromQuery:customer_id}/');
 
-    expect(evaluatePrefix(prefix, { ...context, partitionKeys: { customer_id: '1234567890' } })).toBe('customer_id=1234567890/');
+    expect(evaluatePrefix(prefix, { ...context, partitionKeys: { customer_id: '1234567890' } })).toBe(
+      'customer_id=1234567890/',
+    );
   });
 
   it.each([
@@ -47,8 +53,8 @@ describe('Firehose prefix expressions', () => {
   });
 
   it('builds the documented object name suffix', () => {
-    expect(objectKeySuffix({ streamName: 'my-stream', version: '1', time: TIME, uuid: 'u-u-i-d', extension: '.gz' })).toBe(
-      'my-stream-1-2018-07-06-23-04-05-u-u-i-d.gz',
-    );
+    expect(
+      objectKeySuffix({ streamName: 'my-stream', version: '1', time: TIME, uuid: 'u-u-i-d', extension: '.gz' }),
+    ).toBe('my-stream-1-2018-07-06-23-04-05-u-u-i-d.gz');
   });
 });

@@ -83,12 +83,18 @@ function parseExpression(template: string, namespace: string, value: string): Pr
     case 'firehose':
       if (value === 'random-string') return { kind: 'random' };
       if (value === 'error-output-type') return { kind: 'errorOutputType' };
-      throw new PrefixSyntaxError(template, `unknown firehose expression ${value} (use random-string or error-output-type)`);
+      throw new PrefixSyntaxError(
+        template,
+        `unknown firehose expression ${value} (use random-string or error-output-type)`,
+      );
     case 'partitionKeyFromQuery':
       if (value === '') throw new PrefixSyntaxError(template, 'partitionKeyFromQuery without a key name');
       return { kind: 'partitionKey', name: value };
     case 'partitionKeyFromLambda':
-      throw new PrefixSyntaxError(template, 'partitionKeyFromLambda is not supported by the local Firehose (no Lambda processor)');
+      throw new PrefixSyntaxError(
+        template,
+        'partitionKeyFromLambda is not supported by the local Firehose (no Lambda processor)',
+      );
     default:
       throw new PrefixSyntaxError(template, `unknown namespace ${namespace}`);
   }
@@ -104,7 +110,8 @@ function parseTimestampPattern(template: string, pattern: string): TimestampToke
       let j = i + 1;
       let text = '';
       for (;;) {
-        if (j >= pattern.length) throw new PrefixSyntaxError(template, `unterminated quote in timestamp pattern ${pattern}`);
+        if (j >= pattern.length)
+          throw new PrefixSyntaxError(template, `unterminated quote in timestamp pattern ${pattern}`);
         if (pattern[j] === "'") {
           if (pattern[j + 1] === "'") {
             text += "'";
@@ -120,11 +127,18 @@ function parseTimestampPattern(template: string, pattern: string): TimestampToke
       i = j + 1;
     } else if (/[A-Za-z]/.test(ch)) {
       const field = PATTERN_LETTERS[ch];
-      if (!field) throw new PrefixSyntaxError(template, `timestamp pattern letter '${ch}' is not supported locally (use y, M, d, H, m, s)`);
+      if (!field)
+        throw new PrefixSyntaxError(
+          template,
+          `timestamp pattern letter '${ch}' is not supported locally (use y, M, d, H, m, s)`,
+        );
       let width = 1;
       while (pattern[i + width] === ch) width += 1;
       if (field !== 'year' && width > 2) {
-        throw new PrefixSyntaxError(template, `timestamp pattern '${ch.repeat(width)}' is not supported locally (use at most two letters)`);
+        throw new PrefixSyntaxError(
+          template,
+          `timestamp pattern '${ch.repeat(width)}' is not supported locally (use at most two letters)`,
+        );
       }
       tokens.push({ field, width });
       i += width;
@@ -194,7 +208,8 @@ export function evaluatePrefix(parts: readonly PrefixPart[], context: PrefixCont
         case 'random':
           return context.randomString();
         case 'errorOutputType':
-          if (context.errorOutputType === undefined) throw new Error('error-output-type evaluated outside the error output prefix');
+          if (context.errorOutputType === undefined)
+            throw new Error('error-output-type evaluated outside the error output prefix');
           return context.errorOutputType;
         case 'partitionKey': {
           const value = context.partitionKeys?.[part.name];
@@ -215,6 +230,12 @@ const SUFFIX_TIME = parseTimestampPattern('', 'yyyy-MM-dd-HH-mm-ss');
  * objectKeySuffix({ streamName: 's', version: '1', time: Date.UTC(2024, 0, 2, 3, 4, 5), uuid: 'u', extension: '.gz' });
  * // 's-1-2024-01-02-03-04-05-u.gz'
  */
-export function objectKeySuffix(input: { streamName: string; version: string; time: number; uuid: string; extension: string }): string {
+export function objectKeySuffix(input: {
+  streamName: string;
+  version: string;
+  time: number;
+  uuid: string;
+  extension: string;
+}): string {
   return `${input.streamName}-${input.version}-${formatTimestamp(SUFFIX_TIME, input.time)}-${input.uuid}${input.extension}`;
 }

@@ -36,7 +36,9 @@ export function readPutRecordBatch(input: Record<string, unknown>): PutBatchRequ
     throw serializationError('Records must be a list of {Data}');
   } else {
     if (records.length < 1) {
-      violations.push("Value '[]' at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1");
+      violations.push(
+        "Value '[]' at 'records' failed to satisfy constraint: Member must have length greater than or equal to 1",
+      );
     }
     if (records.length > FIREHOSE.maxRecordsPerBatch) {
       violations.push(
@@ -51,7 +53,9 @@ export function readPutRecordBatch(input: Record<string, unknown>): PutBatchRequ
   if (violations.length > 0) throw validationError(violations);
   const total = decoded.reduce((sum, data) => sum + data.length, 0);
   if (total > FIREHOSE.maxBytesPerBatch) {
-    throw invalidArgument(`Records size exceeds 4 MB limit (${total} bytes > ${FIREHOSE.maxBytesPerBatch}); send fewer records per call`);
+    throw invalidArgument(
+      `Records size exceeds 4 MB limit (${total} bytes > ${FIREHOSE.maxBytesPerBatch}); send fewer records per call`,
+    );
   }
   return { streamName: input.DeliveryStreamName as string, records: decoded };
 }
@@ -70,7 +74,8 @@ function decodeData(record: unknown, at: string, violations: string[]): Buffer |
     violations.push(`Value null at '${at}' failed to satisfy constraint: Member must not be null`);
     return undefined;
   }
-  if (typeof data !== 'string' || data.length % 4 !== 0 || !BASE64.test(data)) throw serializationError(`'${at}' is not valid base64`);
+  if (typeof data !== 'string' || data.length % 4 !== 0 || !BASE64.test(data))
+    throw serializationError(`'${at}' is not valid base64`);
   const bytes = Buffer.from(data, 'base64');
   if (bytes.length > FIREHOSE.maxRecordBytes) {
     violations.push(

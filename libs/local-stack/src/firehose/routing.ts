@@ -81,7 +81,10 @@ export function routeRecords(destination: CompiledDestination, data: Buffer, arr
   return splitSubRecords(destination.deaggregation, data).map((sub) => routeRecord(destination, sub, arrival));
 }
 
-export function splitSubRecords(deaggregation: NonNullable<CompiledDestination['deaggregation']>, data: Buffer): Buffer[] {
+export function splitSubRecords(
+  deaggregation: NonNullable<CompiledDestination['deaggregation']>,
+  data: Buffer,
+): Buffer[] {
   if (deaggregation.type === 'DELIMITED') {
     const parts: Buffer[] = [];
     let start = 0;
@@ -101,7 +104,8 @@ export function splitSubRecords(deaggregation: NonNullable<CompiledDestination['
   for (let i = 0; i < data.length; i++) {
     const c = data[i];
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped byte
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (c === 0x22) inString = false;
       continue;
     }

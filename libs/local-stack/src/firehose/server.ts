@@ -113,19 +113,27 @@ async function handle(engine: FirehoseEngine, request: IncomingMessage, response
   try {
     const body = await readBody(request);
     const target = header(request, 'x-amz-target');
-    if (request.method !== 'POST' || target === undefined || !target.startsWith(TARGET_PREFIX)) throw unknownOperation(target);
+    if (request.method !== 'POST' || target === undefined || !target.startsWith(TARGET_PREFIX))
+      throw unknownOperation(target);
     let input: unknown;
     try {
       input = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch {
       throw serializationError('Request body is not valid JSON');
     }
-    if (input === null || typeof input !== 'object' || Array.isArray(input)) throw serializationError('Request body must be a JSON object');
-    const output = await engine.handle(target.slice(TARGET_PREFIX.length), input as Record<string, unknown>, { region: regionOf(request) });
+    if (input === null || typeof input !== 'object' || Array.isArray(input))
+      throw serializationError('Request body must be a JSON object');
+    const output = await engine.handle(target.slice(TARGET_PREFIX.length), input as Record<string, unknown>, {
+      region: regionOf(request),
+    });
     send(response, 200, output);
   } catch (error) {
     if (error instanceof FirehoseApiError) send(response, error.status, error.toBody());
-    else send(response, 500, { __type: 'InternalFailure', message: error instanceof Error ? error.message : String(error) });
+    else
+      send(response, 500, {
+        __type: 'InternalFailure',
+        message: error instanceof Error ? error.message : String(error),
+      });
   }
 }
 
@@ -140,7 +148,12 @@ function readBody(request: IncomingMessage): Promise<Buffer> {
     });
     request.on('end', () => {
       if (size > MAX_REQUEST_BODY_BYTES) {
-        reject(new FirehoseApiError('InvalidArgumentException', `Request body of ${size} bytes is larger than any valid Firehose request`));
+        reject(
+          new FirehoseApiError(
+            'InvalidArgumentException',
+            `Request body of ${size} bytes is larger than any valid Firehose request`,
+          ),
+        );
       } else {
         resolve(Buffer.concat(chunks));
       }

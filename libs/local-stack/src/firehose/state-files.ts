@@ -37,7 +37,9 @@ interface StateDocument {
 
 export class StateFileError extends Error {
   constructor(file: string, reason: string) {
-    super(`cannot read the local Firehose state file ${file}: ${reason}; fix or delete it (deleting forgets the delivery streams)`);
+    super(
+      `cannot read the local Firehose state file ${file}: ${reason}; fix or delete it (deleting forgets the delivery streams)`,
+    );
     this.name = 'StateFileError';
   }
 }
@@ -58,7 +60,8 @@ export class FirehoseStateFiles {
     } catch (error) {
       throw new StateFileError(this.stateFile, (error as Error).message);
     }
-    if (document.version !== 1 || !Array.isArray(document.deliveryStreams)) throw new StateFileError(this.stateFile, 'unknown format');
+    if (document.version !== 1 || !Array.isArray(document.deliveryStreams))
+      throw new StateFileError(this.stateFile, 'unknown format');
     return document.deliveryStreams;
   }
 

@@ -18,7 +18,9 @@ export interface Recorder {
  * A handler that records every event and answers with `behaviour` (which may throw). `behaviour`
  * gets the decoded data of the batch and the 1-based call number.
  */
-export function recorder(behaviour?: (data: string[], call: number, event: KinesisStreamEvent) => Response | Promise<Response>): Recorder {
+export function recorder(
+  behaviour?: (data: string[], call: number, event: KinesisStreamEvent) => Response | Promise<Response>,
+): Recorder {
   const rec: Recorder = {
     events: [],
     contexts: [],
@@ -39,7 +41,11 @@ export function decode(event: KinesisStreamEvent): string[] {
 }
 
 /** `count` records `record-<i>` with partition keys from `key`. */
-export function records(count: number, key: (i: number) => string = (i) => `key-${i}`, from = 0): { key: string; data: string }[] {
+export function records(
+  count: number,
+  key: (i: number) => string = (i) => `key-${i}`,
+  from = 0,
+): { key: string; data: string }[] {
   return Array.from({ length: count }, (_, n) => ({ key: key(from + n), data: `record-${from + n}` }));
 }
 
@@ -80,7 +86,9 @@ export function useHarness() {
       return { name, arn: await kinesis.createStream(name, shards) };
     },
     /** A mapping with fast test defaults: 10 ms polls, retries without waiting, TRIM_HORIZON. */
-    mapping(options: Partial<EventSourceMappingOptions> & Pick<EventSourceMappingOptions, 'streamName' | 'handler'>): EventSourceMapping {
+    mapping(
+      options: Partial<EventSourceMappingOptions> & Pick<EventSourceMappingOptions, 'streamName' | 'handler'>,
+    ): EventSourceMapping {
       const mapping = createEventSourceMapping({
         kinesis: kinesis.client,
         startingPosition: 'TRIM_HORIZON',

@@ -14,7 +14,10 @@ export interface TestKinesis {
   /** Creates an ACTIVE stream (kinesalite runs with createStreamMs 0) and returns its ARN. */
   createStream(name: string, shardCount: number): Promise<string>;
   /** Puts records in order; returns each record's shard id and sequence number. */
-  put(stream: string, records: readonly { key: string; data: string | Buffer }[]): Promise<{ shardId: string; sequenceNumber: string }[]>;
+  put(
+    stream: string,
+    records: readonly { key: string; data: string | Buffer }[],
+  ): Promise<{ shardId: string; sequenceNumber: string }[]>;
   close(): Promise<void>;
 }
 
@@ -36,15 +39,19 @@ export async function startTestKinesis(): Promise<TestKinesis> {
     async put(stream, records) {
       const results: { shardId: string; sequenceNumber: string }[] = [];
       // One record per call would be slow; one call per chunk keeps the order within a shard.
-      let chunk: typeof records[number][] = [];
+      let chunk: (typeof records)[number][] = [];
       let bytes = 0;
       const flush = async () => {
         if (chunk.length === 0) return;
         const out = await client.send(
-          new PutRecordsCommand({ StreamName: stream, Records: chunk.map((r) => ({ PartitionKey: r.key, Data: Buffer.from(r.data) })) }),
+          new PutRecordsCommand({
+            StreamName: stream,
+            Records: chunk.map((r) => ({ PartitionKey: r.key, Data: Buffer.from(r.data) })),
+          }),
         );
         if (out.FailedRecordCount) throw new Error(`PutRecords failed for ${out.FailedRecordCount} records`);
-        for (const r of out.Records ?? []) results.push({ shardId: r.ShardId as string, sequenceNumber: r.SequenceNumber as string });
+        for (const r of out.Records ?? [])
+          results.push({ shardId: r.ShardId as string, sequenceNumber: r.SequenceNumber as string });
         chunk = [];
         bytes = 0;
       };
