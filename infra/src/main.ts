@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { parseArgs as parseCommandLine } from 'node:util';
 import type { cx_api } from 'aws-cdk-lib';
 import { buildPipeline, createApp } from './app';
 import { bundleCode, WORKSPACE_ROOT } from './code';
@@ -28,37 +29,38 @@ export interface SynthOptions {
 const USAGE =
   'usage: tsx infra/src/main.ts [--app reader|processor|writer]… [--shared-only] [--outdir <dir>] [-c key=value]…';
 
+const SYNTH_OPTIONS = {
+  app: { type: 'string', multiple: true },
+  'shared-only': { type: 'boolean' },
+  outdir: { type: 'string', short: 'o' },
+  context: { type: 'string', short: 'c', multiple: true },
+} as const;
+
 /**
  * @example parseArgs(['--app', 'reader', '-c', 'env=prod']); // { apps: ['reader'], context: { env: 'prod' } }
  */
 export function parseArgs(argv: readonly string[]): SynthOptions {
-  const apps: AppName[] = [];
-  const context: Record<string, string> = {};
-  let sharedOnly = false;
-  let outdir: string | undefined;
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    const value = () => {
-      const next = argv[(i += 1)];
-      if (next === undefined) throw new UsageError(`${arg} needs a value; ${USAGE}`);
-      return next;
-    };
-    if (arg === '--app') {
-      const app = value();
-      if (!(APP_NAMES as readonly string[]).includes(app))
-        throw new UsageError(`unknown app "${app}": choose one of ${APP_NAMES.join(', ')}`);
-      apps.push(app as AppName);
-    } else if (arg === '--shared-only') sharedOnly = true;
-    else if (arg === '--outdir' || arg === '-o') outdir = value();
-    else if (arg === '-c' || arg === '--context') {
-      const pair = value();
-      const at = pair.indexOf('=');
-      if (at < 1) throw new UsageError(`context "${pair}" is not key=value`);
-      context[pair.slice(0, at)] = pair.slice(at + 1);
-    } else throw new UsageError(`unknown argument "${arg}"; ${USAGE}`);
+  let parsed: ReturnType<typeof parseCommandLine<{ options: typeof SYNTH_OPTIONS; strict: true }>>;
+  try {
+    parsed = parseCommandLine({ args: [...argv], options: SYNTH_OPTIONS, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}; ${USAGE}`);
   }
+  const { values } = parsed;
+  const apps = (values.app ?? []).map((app) => {
+    if (!(APP_NAMES as readonly string[]).includes(app))
+      throw new UsageError(`unknown app "${app}": choose one of ${APP_NAMES.join(', ')}`);
+    return app as AppName;
+  });
+  const context: Record<string, string> = {};
+  for (const pair of values.context ?? []) {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new UsageError(`context "${pair}" is not key=value`);
+    context[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  const sharedOnly = values['shared-only'] ?? false;
   if (sharedOnly && apps.length) throw new UsageError('--shared-only and --app exclude each other');
-  return { apps: sharedOnly ? [] : apps.length ? apps : [...APP_NAMES], outdir, context };
+  return { apps: sharedOnly ? [] : apps.length ? apps : [...APP_NAMES], outdir: values.outdir, context };
 }
 
 /** infra/cdk.json's context: the per-environment settings. */

@@ -44,10 +44,10 @@ describe('the CDK app’s command line', () => {
 
   it.each([
     [['--app', 'collator'], /unknown app "collator": choose one of reader, processor, writer/],
-    [['--app'], /--app needs a value/],
+    [['--app'], /--app <value>' argument missing/],
     [['--shared-only', '--app', 'reader'], /exclude each other/],
     [['-c', 'env'], /not key=value/],
-    [['--all'], /unknown argument "--all"/],
+    [['--all'], /Unknown option '--all'/],
   ])('refuses %j with a message that says what to do', (argv, message) => {
     expect(() => parseArgs(argv)).toThrow(UsageError);
     expect(() => parseArgs(argv)).toThrow(message);

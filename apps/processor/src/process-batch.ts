@@ -72,7 +72,7 @@ export async function processBatch(
   const records = event.Records;
   let failedAt = records.length;
 
-  records: for (let i = 0; i < records.length; i++) {
+  eachRecord: for (let i = 0; i < records.length; i++) {
     const record = records[i];
     const partitionKey = record.kinesis.partitionKey;
     const lines = decodeRecord(Buffer.from(record.kinesis.data, 'base64'));
@@ -98,7 +98,7 @@ export async function processBatch(
             { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data },
           ]);
           counts.parked += lines.length - j;
-          continue records;
+          continue eachRecord;
         }
         switch (envelope.kind) {
           case 'end-of-slice':
@@ -168,7 +168,7 @@ export async function processBatch(
           error: message,
         });
         failedAt = i;
-        break records;
+        break eachRecord;
       }
     }
   }

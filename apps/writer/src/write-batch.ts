@@ -77,7 +77,7 @@ export async function writeBatch(
     counts.deadLettered += 1;
   };
 
-  records: for (let i = 0; i < records.length; i++) {
+  eachRecord: for (let i = 0; i < records.length; i++) {
     const record = records[i];
     const unpacked = decodeRecord(Buffer.from(record.kinesis.data, 'base64'));
     for (let j = 0; j < unpacked.length; j++) {
@@ -99,7 +99,7 @@ export async function writeBatch(
           });
           parked.set(run, list);
           counts.parked += unpacked.length - j;
-          continue records;
+          continue eachRecord;
         }
         if (envelope.kind === 'pointer') {
           const pointer = envelope;
@@ -160,7 +160,7 @@ export async function writeBatch(
           error: (error as Error).message,
         });
         failedAt = i;
-        break records;
+        break eachRecord;
       }
     }
   }

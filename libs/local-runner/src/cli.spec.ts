@@ -6,8 +6,18 @@ async function pipeline(...argv: string[]): Promise<{ code: number; stdout: stri
   let stdout = '';
   let stderr = '';
   const io = {
-    stdout: { write: (text: string) => ((stdout += text), true) },
-    stderr: { write: (text: string) => ((stderr += text), true) },
+    stdout: {
+      write: (text: string) => {
+        stdout += text;
+        return true;
+      },
+    },
+    stderr: {
+      write: (text: string) => {
+        stderr += text;
+        return true;
+      },
+    },
   } as unknown as { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
   const code = await main(argv, io);
   return { code, stdout, stderr };

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { exampleJob, exampleRow, type Customer, type ExampleDataOptions } from '@pipeline/example-job';
+import { exampleJob, exampleRow, type Customer } from '@pipeline/example-job';
 import type { Job, TransformContext } from '@pipeline/job';
 import type { KinesisEventHandler } from '@pipeline/local-stack';
 import { decodeRecord, encodeEnvelope, packLines, recordIdString, type Envelope } from '@pipeline/records';

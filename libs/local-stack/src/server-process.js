@@ -3,7 +3,6 @@
 //   ListObjectsV2 continuation tokens (jamhall/s3rver#818), so every truncated listing would fail;
 // - the servers' work runs beside the pipeline's, not on its event loop.
 // Usage (forked): server-process.js kinesis <path|-> | s3 <directory>
-'use strict';
 
 const [kind, location] = process.argv.slice(2);
 const LOOPBACK = '127.0.0.1';

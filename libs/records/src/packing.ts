@@ -1,6 +1,6 @@
 import {
   decodeEnvelope,
-  EnvelopeError,
+  type EnvelopeError,
   originOf,
   type DeadLetterEnvelope,
   type Envelope,

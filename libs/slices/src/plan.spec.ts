@@ -127,9 +127,13 @@ describe('planByteRanges', () => {
     for (const o of objects) {
       const own = slices.filter((s) => s.key === o.key);
       expect(own[0].start).toBe(0);
-      own.slice(1).forEach((s, i) => expect(s.start).toBe(own[i].end));
+      own.slice(1).forEach((s, i) => {
+        expect(s.start).toBe(own[i].end);
+      });
       expect(own[own.length - 1].end).toBe(o.size);
-      own.forEach((s) => expect(s.objectSize).toBe(o.size));
+      own.forEach((s) => {
+        expect(s.objectSize).toBe(o.size);
+      });
     }
   });
 
@@ -191,7 +195,9 @@ describe('planByteRanges', () => {
   it('makes slices that SliceSpecSchema accepts', () => {
     const slices = planByteRanges([{ bucket: 'in', key: 'a', size: 3 * MiB }], { sliceBytes: MiB });
 
-    slices.forEach((s) => expect(SliceSpecSchema.parse(s)).toEqual(s));
+    slices.forEach((s) => {
+      expect(SliceSpecSchema.parse(s)).toEqual(s);
+    });
   });
 });
 

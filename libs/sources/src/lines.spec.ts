@@ -47,7 +47,9 @@ describe('readSliceLines', () => {
       const perSlice = await mapLimit(slices, CONCURRENCY, (slice) => collect(readSliceLines(source, slice)));
 
       expect(perSlice.flatMap(texts)).toEqual(lines);
-      perSlice.forEach((entries) => expect(entries.map((e) => e.pos)).toEqual(entries.map((_, i) => i)));
+      perSlice.forEach((entries) => {
+        expect(entries.map((e) => e.pos)).toEqual(entries.map((_, i) => i));
+      });
     });
 
     it('keeps multi-byte characters whole when the network splits them across chunks', async () => {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   decodeEnvelope,
   encodeEnvelope,
-  EnvelopeError,
+  type EnvelopeError,
   LAYOUT,
   recordIdString,
   type DeadLetterReason,

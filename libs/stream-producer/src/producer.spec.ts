@@ -20,7 +20,6 @@ import { PutRecordsError, StreamProducer } from './producer';
 import { InvalidPartitionKeyError, recordSize, type StreamRecord } from './record';
 
 // kinesalite ships no types.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const kinesalite = require('kinesalite') as (opts: { createStreamMs: number; shardLimit: number }) => Server;
 
 const throttled = 'ProvisionedThroughputExceededException';

@@ -216,6 +216,8 @@ export function evaluatePrefix(parts: readonly PrefixPart[], context: PrefixCont
           if (value === undefined) throw new Error(`partition key ${part.name} has no value`);
           return value;
         }
+        default:
+          throw new Error(`unknown prefix part ${JSON.stringify(part satisfies never)}`);
       }
     })
     .join('');
