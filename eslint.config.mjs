@@ -20,7 +20,9 @@ const runtimeRules = [
 
 /** Tests may also start the embedded stack: that is how they talk to real servers. */
 const testRules = runtimeRules.map((rule) =>
-  rule.sourceTag === 'type:tool' ? rule : { ...rule, onlyDependOnLibsWithTags: [...rule.onlyDependOnLibsWithTags, 'type:local-stack'] },
+  rule.sourceTag === 'type:tool'
+    ? rule
+    : { ...rule, onlyDependOnLibsWithTags: [...rule.onlyDependOnLibsWithTags, 'type:local-stack'] },
 );
 
 const TEST_FILES = ['**/*.spec.ts', '**/test/**/*.ts', '**/testing/**/*.ts', '**/testing.ts', '**/test-support.ts'];
