@@ -1,0 +1,5 @@
+export * from './policy';
+export * from './template';
+export * from './requests';
+export * from './gateway';
+export * from './identities';
