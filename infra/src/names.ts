@@ -80,6 +80,34 @@ export const RESULTS_PREFIXES = {
   deliveryErrors: LAYOUT.deliveryErrorsPrefix,
 } as const;
 
+/** Stand-ins for a run, a slice and a position, each turned into an IAM wildcard by `anyKey`. */
+const ANY = { run: '\u0001run', slice: '\u0001slice', pos: 987654321 };
+
+/** A layout key with its run, slice and position each replaced by IAM's `*` wildcard. */
+function anyKey(key: string): string {
+  return key.replaceAll(ANY.run, '*').replaceAll(ANY.slice, '*').replaceAll(String(ANY.pos), '*');
+}
+
+/**
+ * The keys of the results bucket, one pattern per kind of object, from the layout the apps write
+ * with: each role is granted exactly the kinds its handler reads or writes, never a whole prefix it
+ * shares with another role.
+ */
+export const RESULTS_KEYS = {
+  manifest: anyKey(LAYOUT.manifestKey(ANY.run)),
+  sliceRead: anyKey(LAYOUT.sliceReadKey(ANY.run, ANY.slice)),
+  sliceDone: anyKey(LAYOUT.sliceDoneKey(ANY.run, ANY.slice)),
+  /** Both markers of every slice: the ledger reads them all to tell a run's status. */
+  sliceMarkers: `${anyKey(LAYOUT.slicesPrefix(ANY.run))}*`,
+  control: anyKey(LAYOUT.controlKey(ANY.run)),
+  failures: anyKey(LAYOUT.failuresKey({ ...ANY })),
+  complete: anyKey(LAYOUT.completeKey(ANY.run)),
+  processorParking: `${parkedPrefix('*', 'processor')}*`,
+  writerParking: `${parkedPrefix('*', 'writer')}*`,
+  deadLetters: `${LAYOUT.deadLettersPrefix()}*`,
+  largeResults: `${topLevel(LAYOUT.largeResultKey(ANY))}*`,
+} as const;
+
 /** Where Lambda writes on-failure records in an S3 destination (`aws/lambda/<mapping>/…`, `aws/lambda/async/<function>/…`). */
 export const ON_FAILURE_PREFIX = 'aws/lambda/';
 

@@ -34,6 +34,11 @@ export class SharedRefs {
     return `${this.bucketArn(kind)}/${prefix}*`;
   }
 
+  /** Objects whose keys match an IAM pattern, e.g. RESULTS_KEYS.manifest. */
+  keysArn(kind: BucketKind, pattern: string): string {
+    return `${this.bucketArn(kind)}/${pattern}`;
+  }
+
   get recordsStreamArn(): string {
     return this.streamArn(this.names.recordsStream);
   }

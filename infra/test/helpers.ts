@@ -5,6 +5,15 @@ import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { buildPipeline, createApp, type PipelineStacks } from '../src/app';
+import {
+  evaluate,
+  rolePolicies,
+  statementsOf,
+  wildcardMatch,
+  type CfnTemplate,
+  type IamRequest,
+  type PolicyDocument,
+} from '@pipeline/local-stack';
 import { resolveConfig, type AppName, type InfraConfig, type InfraConfigOverrides } from '../src/config';
 
 /** A made-up account and region: synthesis needs neither credentials nor network. */
@@ -69,71 +78,60 @@ export const ARN = {
   fn: (name: string) => `arn:aws:lambda:${TEST_ENV.region}:${TEST_ENV.account}:function:${name}`,
 };
 
-interface Statement {
-  Effect: 'Allow' | 'Deny';
-  Action: string | string[];
-  Resource: unknown;
-}
+/** The test account and region as the IAM evaluator resolves the templates' intrinsics. */
+export const TEST_SCOPE = { partition: 'aws', region: TEST_ENV.region, accountId: TEST_ENV.account } as const;
 
-/** One allowed statement of a role, with its resources as strings (references kept as JSON). */
+/** One allowed statement of a role, with its resources resolved to ARNs. */
 export interface Grant {
   actions: string[];
   resources: string[];
 }
 
-const asArray = <T>(value: T | T[]): T[] => (Array.isArray(value) ? value : [value]);
+/** A role's identity-based policies, resolved: what the embedded stack's IAM gateway enforces. */
+export type RolePolicies = PolicyDocument[];
+
+const asArray = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
 
 /**
- * Everything a role is allowed, from every policy attached to it in a template. Identifies the
- * role by the start of its logical id (e.g. `ReaderRole`).
+ * Every policy attached to a role in a template, with intrinsics resolved for the test account, by
+ * the same code that gives the embedded stack's functions their policies. Identifies the role by
+ * the start of its logical id (e.g. `ReaderRole`).
  */
-export function grantsOf(template: Template, roleLogicalIdPrefix: string): Grant[] {
+export function policiesOf(template: Template, roleLogicalIdPrefix: string): RolePolicies {
+  const json = template.toJSON() as CfnTemplate;
   const roles = Object.keys(template.findResources('AWS::IAM::Role')).filter((id) =>
     id.startsWith(roleLogicalIdPrefix),
   );
   if (roles.length !== 1)
     throw new Error(`expected one role starting with ${roleLogicalIdPrefix}, found ${roles.join(', ') || 'none'}`);
-  const [role] = roles;
-  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
-    (policy.Properties.Roles as { Ref: string }[]).some((ref) => ref.Ref === role),
-  );
-  return policies.flatMap((policy) =>
-    (policy.Properties.PolicyDocument.Statement as Statement[])
-      .filter((statement) => statement.Effect === 'Allow')
-      .map((statement) => ({
-        actions: asArray(statement.Action),
-        resources: asArray(statement.Resource).map((r) => (typeof r === 'string' ? r : JSON.stringify(r))),
-      })),
-  );
+  return rolePolicies(json, roles[0], TEST_SCOPE);
 }
 
-function globMatches(pattern: string, value: string): boolean {
-  const regex = new RegExp(
-    `^${pattern
-      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-      .replace(/\*/g, '.*')
-      .replace(/\?/g, '.')}$`,
-  );
-  return regex.test(value);
+/** The Allow statements of a role, as action and resource lists. */
+export function grantsOf(policies: RolePolicies): Grant[] {
+  return statementsOf(policies)
+    .filter((statement) => statement.Effect === 'Allow')
+    .map((statement) => ({ actions: asArray(statement.Action), resources: asArray(statement.Resource) }));
 }
 
-/**
- * Whether the grants allow an action on a resource, with IAM's wildcard matching of actions and
- * resources (`*`, `?`). A small model of IAM: allows only, no conditions, which is all the
- * stacks use.
- */
-export function allows(grants: Grant[], action: string, resource: string): boolean {
-  return grants.some(
-    (grant) =>
-      grant.actions.some((a) => globMatches(a, action)) && grant.resources.some((r) => globMatches(r, resource)),
-  );
+/** Whether IAM allows the role the action on the resource (Allow and Deny, wildcards, conditions). */
+export function allows(
+  policies: RolePolicies,
+  action: string,
+  resource: string,
+  context?: IamRequest['context'],
+): boolean {
+  return evaluate(policies, { action, resource, context }).allowed;
 }
 
 /**
  * Every action a role is allowed on a resource by a grant naming it or a pattern covering it.
  * Grants on `"*"` itself are left out: the tests check separately that only X-Ray has one.
  */
-export function actionsOn(grants: Grant[], resource: string): string[] {
-  const named = grants.filter((g) => g.resources.some((r) => r !== '*' && globMatches(r, resource)));
-  return [...new Set(named.flatMap((g) => g.actions))].sort();
+export function actionsOn(policies: RolePolicies, resource: string): string[] {
+  const candidates = grantsOf(policies)
+    .filter((g) => g.resources.some((r) => r !== '*' && wildcardMatch(r, resource)))
+    .flatMap((g) => g.actions);
+  return [...new Set(candidates)].filter((action) => allows(policies, action, resource)).sort();
 }

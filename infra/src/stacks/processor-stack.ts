@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { PipelineFunction } from '../constructs/pipeline-function';
 import { StreamConsumer } from '../constructs/stream-consumer';
-import { RESULTS_PREFIXES } from '../names';
+import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
 import type { AppStackProps } from './app-stack-props';
@@ -45,8 +45,9 @@ export class ProcessorStack extends Stack {
     const { role } = this.processor;
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
-    const ledger = refs.objectsArn('results', RESULTS_PREFIXES.runs);
-    const parking = refs.objectsArn('results', RESULTS_PREFIXES.processorParking);
+    const control = refs.keysArn('results', RESULTS_KEYS.control);
+    const failures = refs.keysArn('results', RESULTS_KEYS.failures);
+    const parking = refs.keysArn('results', RESULTS_KEYS.processorParking);
     const statements = [
       // Listing lets a missing object read as "not found" rather than "access denied".
       new iam.PolicyStatement({ sid: 'ListSpill', actions: ['s3:ListBucket'], resources: [refs.bucketArn('spill')] }),
@@ -56,7 +57,13 @@ export class ProcessorStack extends Stack {
         actions: ['s3:ListBucket'],
         resources: [refs.bucketArn('results')],
       }),
-      new iam.PolicyStatement({ sid: 'KillSwitch', actions: ['s3:GetObject'], resources: [ledger] }),
+      new iam.PolicyStatement({ sid: 'KillSwitch', actions: ['s3:GetObject'], resources: [control] }),
+      // A record's transient failures are counted in an object of its own, read and rewritten.
+      new iam.PolicyStatement({
+        sid: 'CountFailures',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [failures],
+      }),
       new iam.PolicyStatement({ sid: 'ParkPausedRuns', actions: ['s3:PutObject'], resources: [parking] }),
       new iam.PolicyStatement({
         sid: 'PutResults',
@@ -70,7 +77,12 @@ export class ProcessorStack extends Stack {
       spilled,
       'Spilled records are keyed by run, slice and position under the spill prefix: the processor resolves pointers and spills large results',
     );
-    acknowledgeWildcard(role, ledger, 'The kill switch is one object per run (runs/<run>/control.json); read-only');
+    acknowledgeWildcard(role, control, 'The kill switch is one object per run (runs/<run>/control.json); read-only');
+    acknowledgeWildcard(
+      role,
+      failures,
+      'Failed invocations are counted per record that fails (runs/<run>/failures/<slice>/<pos>.json), to give up on a poison pill',
+    );
     acknowledgeWildcard(
       role,
       parking,

@@ -8,7 +8,7 @@ import { scheduleExpression } from '../config';
 import { alarmPeriod, pipelineAlarm } from '../constructs/alarms';
 import { S3FailureRecords } from '../constructs/on-failure';
 import { PipelineFunction } from '../constructs/pipeline-function';
-import { RESULTS_PREFIXES } from '../names';
+import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
 import type { AppStackProps } from './app-stack-props';
@@ -46,7 +46,13 @@ export class ReaderStack extends Stack {
     const fn = this.reader.function;
 
     const sourcePrefix = refs.objectsArn('source', config.source.prefix);
-    const ledger = refs.objectsArn('results', RESULTS_PREFIXES.runs);
+    // The reader's part of the run ledger, key by key: it plans (manifest) and marks slices read;
+    // it reads the kill switch and every slice marker; it never writes the writer's objects.
+    const ledger = {
+      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceMarkers, RESULTS_KEYS.control],
+      write: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead],
+    };
+    const ledgerArns = (keys: string[]) => keys.map((key) => refs.keysArn('results', key));
     const spilled = refs.objectsArn('spill', config.spill.prefix);
     // Its own ARN from its name: a reference to the function itself would be a circular dependency.
     const self = refs.functionArn(functionName);
@@ -59,7 +65,8 @@ export class ReaderStack extends Stack {
         actions: ['s3:ListBucket'],
         resources: [refs.bucketArn('results')],
       }),
-      new iam.PolicyStatement({ sid: 'RunLedger', actions: ['s3:GetObject', 's3:PutObject'], resources: [ledger] }),
+      new iam.PolicyStatement({ sid: 'ReadLedger', actions: ['s3:GetObject'], resources: ledgerArns(ledger.read) }),
+      new iam.PolicyStatement({ sid: 'WriteLedger', actions: ['s3:PutObject'], resources: ledgerArns(ledger.write) }),
       new iam.PolicyStatement({ sid: 'Spill', actions: ['s3:PutObject'], resources: [spilled] }),
       new iam.PolicyStatement({
         sid: 'PutRecords',
@@ -78,11 +85,14 @@ export class ReaderStack extends Stack {
       sourcePrefix,
       'The reader plans slices over every object under the configured source prefix; read-only',
     );
-    acknowledgeWildcard(
-      role,
-      ledger,
-      'The run ledger: one manifest, slice markers and a kill switch per run, all under runs/',
-    );
+    const why: Record<string, string> = {
+      [RESULTS_KEYS.manifest]:
+        'One manifest per run (runs/<run>/manifest.json): the reader creates it and reads it back',
+      [RESULTS_KEYS.sliceMarkers]: 'Slice markers per run and slice: the reader reads them to resume a run; read-only',
+      [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
+      [RESULTS_KEYS.sliceRead]: 'One read marker per run and slice (runs/<run>/slices/<slice>/read.json); put-only',
+    };
+    for (const [key, reason] of Object.entries(why)) acknowledgeWildcard(role, refs.keysArn('results', key), reason);
     acknowledgeWildcard(
       role,
       spilled,

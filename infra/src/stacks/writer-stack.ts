@@ -3,7 +3,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { PipelineFunction } from '../constructs/pipeline-function';
 import { StreamConsumer } from '../constructs/stream-consumer';
-import { RESULTS_PREFIXES } from '../names';
+import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
 import type { AppStackProps } from './app-stack-props';
@@ -36,9 +36,19 @@ export class WriterStack extends Stack {
     const { role } = this.writer;
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
-    const owned = [RESULTS_PREFIXES.runs, RESULTS_PREFIXES.deadLetters, RESULTS_PREFIXES.largeResults].map((prefix) =>
-      refs.objectsArn('results', prefix),
-    );
+    // The writer's objects, key by key: it reads the reader's manifest and markers and the kill
+    // switch, and writes done markers, completion, parked records, dead letters and large results.
+    const results = {
+      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceMarkers, RESULTS_KEYS.control, RESULTS_KEYS.complete],
+      write: [
+        RESULTS_KEYS.sliceDone,
+        RESULTS_KEYS.complete,
+        RESULTS_KEYS.writerParking,
+        RESULTS_KEYS.deadLetters,
+        RESULTS_KEYS.largeResults,
+      ],
+    };
+    const resultsArns = (keys: string[]) => keys.map((key) => refs.keysArn('results', key));
     const statements = [
       // Listing lets a missing object read as "not found" rather than "access denied".
       new iam.PolicyStatement({ sid: 'ListSpill', actions: ['s3:ListBucket'], resources: [refs.bucketArn('spill')] }),
@@ -48,10 +58,11 @@ export class WriterStack extends Stack {
         actions: ['s3:ListBucket'],
         resources: [refs.bucketArn('results')],
       }),
+      new iam.PolicyStatement({ sid: 'ReadLedger', actions: ['s3:GetObject'], resources: resultsArns(results.read) }),
       new iam.PolicyStatement({
-        sid: 'LedgerDeadLettersLargeResults',
-        actions: ['s3:GetObject', 's3:PutObject'],
-        resources: owned,
+        sid: 'WriteLedgerDeadLettersLargeResults',
+        actions: ['s3:PutObject'],
+        resources: resultsArns(results.write),
       }),
       new iam.PolicyStatement({
         sid: 'Deliver',
@@ -65,14 +76,20 @@ export class WriterStack extends Stack {
       spilled,
       'Spilled results are keyed by run, slice and position under the spill prefix; read-only',
     );
-    const why = {
-      [RESULTS_PREFIXES.runs]: 'The run ledger: slice markers, completion and summary per run, all under runs/',
-      [RESULTS_PREFIXES.deadLetters]: 'Dead letters are keyed by run, reason, slice and position under dead-letters/',
-      [RESULTS_PREFIXES.largeResults]:
-        'Results too large for Firehose are keyed by run, slice and position under large-results/',
+    const why: Record<string, string> = {
+      [RESULTS_KEYS.manifest]: 'One manifest per run (runs/<run>/manifest.json), written by the reader; read-only',
+      [RESULTS_KEYS.sliceMarkers]: 'Slice markers per run and slice, read to tell whether a run is complete',
+      [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
+      [RESULTS_KEYS.complete]: 'One completion marker per run (runs/<run>/complete.json)',
+      [RESULTS_KEYS.sliceDone]: 'One done marker per run and slice (runs/<run>/slices/<slice>/done.json); put-only',
+      [RESULTS_KEYS.writerParking]:
+        'Records of a paused run are parked per run under runs/<run>/parked/writer/; put-only',
+      [RESULTS_KEYS.deadLetters]:
+        'Dead letters are keyed by run, reason, slice and position under dead-letters/; put-only',
+      [RESULTS_KEYS.largeResults]:
+        'Results too large for Firehose are keyed by run, slice and position under large-results/; put-only',
     };
-    for (const [prefix, reason] of Object.entries(why))
-      acknowledgeWildcard(role, refs.objectsArn('results', prefix), reason);
+    for (const [key, reason] of Object.entries(why)) acknowledgeWildcard(role, refs.keysArn('results', key), reason);
 
     this.consumer = new StreamConsumer(this, 'ResultsMapping', {
       config,
