@@ -1,6 +1,6 @@
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { job } from '@pipeline/active-job';
-import { kinesisClient, s3Client } from '@pipeline/aws';
+import { kinesisClient, s3Client, type ClientOptions } from '@pipeline/aws';
 import { readConfig } from '@pipeline/config';
 import { observability, MetricUnit } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
@@ -14,14 +14,15 @@ export type { ProcessorDeps, BatchCounts } from './process-batch';
 const { logger, metrics, captureClient } = observability('processor');
 let deps: ProcessorDeps | undefined;
 let overrides: Partial<ProcessorDeps> = {};
+let clientOptions: ClientOptions = {};
 
 function wire(): ProcessorDeps {
   if (deps) return deps;
   const config = readConfig(['resultsStream', 'resultsBucket', 'spillBucket']);
-  const store = s3ObjectStore(captureClient(s3Client()));
+  const store = s3ObjectStore(captureClient(s3Client(process.env, clientOptions)));
   deps = {
     job,
-    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient())),
+    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient(clientOptions))),
     resultsStream: config.resultsStream,
     spill: {
       store,
@@ -54,9 +55,11 @@ export async function handler(event: KinesisStreamEvent, _context?: Context): Pr
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and
- * optionally replace parts of it (another job, say).
+ * optionally replace parts of it (another job, say) and give its AWS clients their own credentials
+ * (the local runner runs every function in one process, each under its own identity).
  */
-export function resetProcessor(replace: Partial<ProcessorDeps> = {}): void {
+export function resetProcessor(replace: Partial<ProcessorDeps> = {}, clients: ClientOptions = {}): void {
   deps = undefined;
   overrides = replace;
+  clientOptions = clients;
 }

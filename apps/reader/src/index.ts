@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { job } from '@pipeline/active-job';
-import { kinesisClient, s3Client } from '@pipeline/aws';
+import { kinesisClient, s3Client, type ClientOptions } from '@pipeline/aws';
 import { readConfig } from '@pipeline/config';
 import { observability, MetricUnit } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
@@ -16,18 +16,19 @@ export type { ReaderDeps, ReaderRequest, ReaderResult } from './read-run';
 const { logger, metrics, captureClient } = observability('reader');
 let deps: Omit<ReaderDeps, 'remainingMs' | 'continueRun'> | undefined;
 let overrides: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {};
+let clientOptions: ClientOptions = {};
 
 /** Built on first use, so configuration is read from the environment the function runs in. */
 function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
   if (deps) return deps;
   const config = readConfig(['recordsStream', 'resultsBucket', 'spillBucket']);
-  const s3 = captureClient(s3Client());
+  const s3 = captureClient(s3Client(process.env, clientOptions));
   const store = s3ObjectStore(s3);
   deps = {
     job,
     objects: s3ObjectSource(s3),
     ledger: new RunLedger(store, config.resultsBucket),
-    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient())),
+    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient(clientOptions))),
     recordsStream: config.recordsStream,
     spill: {
       store,
@@ -79,9 +80,14 @@ export async function handler(event: ReaderRequest, context?: Context): Promise<
 
 /**
  * For the local runner and tests: forget the wiring so a changed environment is read again, and
- * optionally replace parts of it (another job, say).
+ * optionally replace parts of it (another job, say) and give its AWS clients their own credentials
+ * (the local runner runs every function in one process, each under its own identity).
  */
-export function resetReader(replace: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {}): void {
+export function resetReader(
+  replace: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {},
+  clients: ClientOptions = {},
+): void {
   deps = undefined;
   overrides = replace;
+  clientOptions = clients;
 }

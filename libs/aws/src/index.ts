@@ -17,18 +17,27 @@ function customEndpoint(service: 'KINESIS' | 'S3' | 'FIREHOSE', env: NodeJS.Proc
   return env[`AWS_ENDPOINT_URL_${service}`] ?? env.AWS_ENDPOINT_URL;
 }
 
-export function kinesisClient(): KinesisClient {
-  return new KinesisClient({ requestHandler: httpHandler(), maxAttempts: 5 });
+/**
+ * What may differ between the clients of functions that share one process (the local runner):
+ * each function's own credentials, so the embedded stack knows whose role a call is checked against.
+ * In Lambda nothing is passed and the SDK finds the function's role credentials as usual.
+ */
+export interface ClientOptions {
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
-export function s3Client(env: NodeJS.ProcessEnv = process.env): S3Client {
+export function kinesisClient(options: ClientOptions = {}): KinesisClient {
+  return new KinesisClient({ requestHandler: httpHandler(), maxAttempts: 5, ...options });
+}
+
+export function s3Client(env: NodeJS.ProcessEnv = process.env, options: ClientOptions = {}): S3Client {
   // Emulators (LocalStack, the embedded stack) serve buckets by path, not by host name.
   const forcePathStyle = customEndpoint('S3', env) !== undefined || env.AWS_S3_FORCE_PATH_STYLE === 'true';
-  return new S3Client({ forcePathStyle, requestHandler: httpHandler(), maxAttempts: 5 });
+  return new S3Client({ forcePathStyle, requestHandler: httpHandler(), maxAttempts: 5, ...options });
 }
 
-export function firehoseClient(): FirehoseClient {
-  return new FirehoseClient({ requestHandler: httpHandler(), maxAttempts: 5 });
+export function firehoseClient(options: ClientOptions = {}): FirehoseClient {
+  return new FirehoseClient({ requestHandler: httpHandler(), maxAttempts: 5, ...options });
 }
 
 export { customEndpoint };
