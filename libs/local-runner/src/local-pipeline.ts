@@ -24,6 +24,7 @@ import { DEFAULTS } from '@pipeline/limits';
 import {
   createEventSourceMapping,
   fileCheckpointStore,
+  LOCAL_ACCOUNT_ID,
   LOCAL_S3_CREDENTIALS,
   startLocalFirehose,
   startLocalKinesis,
@@ -36,10 +37,15 @@ import {
   startKinesisFaultProxy,
   type KinesisFaultProxy,
   type KinesisFaults,
+  functionCredentials,
+  startIamGateways,
+  type DeniedCall,
+  type IamGateways,
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { RunLedger } from '@pipeline/run-ledger';
+import { localIdentities, synthesizedRoles } from './iam';
 
 /** The names of the local resources; the same names the CDK app gives them by default. */
 export const LOCAL_RESOURCES = {
@@ -49,6 +55,13 @@ export const LOCAL_RESOURCES = {
   sourceBucket: 'pipeline-source',
   spillBucket: 'pipeline-spill',
   resultsBucket: 'pipeline-results',
+} as const;
+
+/** The local functions; each signs its calls as itself (access key id = its name), see `iam`. */
+export const LOCAL_FUNCTIONS = {
+  reader: 'pipeline-reader',
+  processor: 'pipeline-processor',
+  writer: 'pipeline-writer',
 } as const;
 
 const EMBEDDED_MARK = 'PIPELINE_EMBEDDED_STACK';
@@ -82,6 +95,12 @@ export interface LocalPipelineOptions {
   /** Wraps a handler, e.g. to inject a fault in a test. */
   wrapProcessor?: (handler: KinesisEventHandler) => KinesisEventHandler;
   wrapWriter?: (handler: KinesisEventHandler) => KinesisEventHandler;
+  /**
+   * Check every call a function makes on the embedded stack against its role's policies as the
+   * CDK app synthesizes them, and refuse what AWS would refuse (default true). Off only where a
+   * test says why.
+   */
+  iam?: boolean;
 }
 
 const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
@@ -107,6 +126,8 @@ export class LocalPipeline {
   readonly embedded: boolean;
   private mappings: EventSourceMapping[] = [];
   faultProxy?: KinesisFaultProxy;
+  /** The IAM gateways in front of the embedded servers, when IAM is enforced. */
+  iam?: IamGateways;
 
   private constructor(
     readonly dataDir: string,
@@ -133,10 +154,14 @@ export class LocalPipeline {
     const servers: LocalServer[] = [];
     let localFirehose: LocalFirehose | undefined;
     let faultProxy: KinesisFaultProxy | undefined;
+    let iam: IamGateways | undefined;
     process.env.AWS_REGION ??= 'us-east-1';
     if (!external) {
+      // Synthesizing (or reading the cached) roles goes on while the servers start.
+      const roles = options.iam === false ? undefined : synthesizedRoles();
+      roles?.catch(() => undefined);
       const kinesis = await startLocalKinesis({ path: options.streamsInMemory ? undefined : join(dataDir, 'kinesis') });
-      const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
+      const s3 = await startLocalS3({ directory: join(dataDir, 's3'), accessKeyIds: Object.values(LOCAL_FUNCTIONS) });
       servers.push(kinesis, s3);
       if (options.kinesisFaults) {
         faultProxy = await startKinesisFaultProxy(kinesis.endpoint, options.kinesisFaults);
@@ -159,6 +184,20 @@ export class LocalPipeline {
         },
       });
       process.env.AWS_ENDPOINT_URL_FIREHOSE = localFirehose.endpoint;
+      if (roles) {
+        const region = process.env.AWS_REGION;
+        const identities = localIdentities(await roles, LOCAL_FUNCTIONS, LOCAL_RESOURCES, region);
+        const upstreams = {
+          s3: s3.endpoint,
+          kinesis: faultProxy?.endpoint ?? kinesis.endpoint,
+          firehose: localFirehose.endpoint,
+        };
+        iam = await startIamGateways(upstreams, { partition: 'aws', region, accountId: LOCAL_ACCOUNT_ID }, identities);
+        servers.push(...iam.servers);
+        process.env.AWS_ENDPOINT_URL_S3 = iam.endpoints.s3;
+        process.env.AWS_ENDPOINT_URL_KINESIS = iam.endpoints.kinesis;
+        process.env.AWS_ENDPOINT_URL_FIREHOSE = iam.endpoints.firehose;
+      }
     }
     const handlerEnv: Record<string, string> = {
       [ENV.recordsStream]: LOCAL_RESOURCES.recordsStream,
@@ -171,11 +210,15 @@ export class LocalPipeline {
     };
     Object.assign(process.env, handlerEnv);
     const job = options.job ? { job: options.job } : {};
-    resetReader(job);
-    resetProcessor(job);
-    resetWriter();
+    // Each function signs as itself when IAM is enforced; otherwise with the environment's credentials.
+    const as = (fn: keyof typeof LOCAL_FUNCTIONS) =>
+      iam ? { credentials: functionCredentials(LOCAL_FUNCTIONS[fn]) } : {};
+    resetReader(job, as('reader'));
+    resetProcessor(job, as('processor'));
+    resetWriter({}, as('writer'));
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;
+    pipeline.iam = iam;
     await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
     return pipeline;
   }
@@ -223,7 +266,7 @@ export class LocalPipeline {
   async startConsumers(): Promise<void> {
     if (this.mappings.length) return;
     const settings = { ...DEFAULT_EVENT_SOURCE, ...this.options.eventSource };
-    const consumers: [string, string, KinesisEventHandler][] = [
+    const consumers: ['processor' | 'writer', string, KinesisEventHandler][] = [
       ['processor', LOCAL_RESOURCES.recordsStream, this.options.wrapProcessor?.(processorHandler) ?? processorHandler],
       ['writer', LOCAL_RESOURCES.resultsStream, this.options.wrapWriter?.(writerHandler) ?? writerHandler],
     ];
@@ -233,7 +276,7 @@ export class LocalPipeline {
         kinesis: this.kinesis,
         streamName,
         handler,
-        functionName: `pipeline-${stage}`,
+        functionName: LOCAL_FUNCTIONS[stage],
         startingPosition: 'TRIM_HORIZON',
         functionResponseTypes: ['ReportBatchItemFailures'],
         ...settings,
@@ -261,6 +304,11 @@ export class LocalPipeline {
   /** Invokes the reader as the schedule or a caller would. */
   read(request: ReaderRequest): Promise<ReaderResult> {
     return readerHandler(request);
+  }
+
+  /** The calls IAM refused so far (empty when IAM is not enforced). */
+  deniedCalls(): DeniedCall[] {
+    return this.iam?.denied() ?? [];
   }
 
   consumerStats() {

@@ -22,7 +22,12 @@ async function harness(options: Partial<LocalPipelineOptions> = {}): Promise<Har
   const pipeline = await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE, ...options });
   return {
     pipeline,
-    run: (runId) => runJob({ runId, pipeline, data: DATA, timeoutMs: 120_000 }),
+    async run(runId) {
+      const report = await runJob({ runId, pipeline, data: DATA, timeoutMs: 120_000 });
+      // IAM is enforced: every call each function made was one its synthesized role allows.
+      expect(pipeline.deniedCalls()).toEqual([]);
+      return report;
+    },
     async close() {
       await pipeline.stop();
       await data.remove();

@@ -1,0 +1,149 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  identitiesFromTemplates,
+  LOCAL_ACCOUNT_ID,
+  resolveIntrinsics,
+  type CfnTemplate,
+  type LocalIdentity,
+  type ServiceScope,
+} from '@pipeline/local-stack';
+
+/** What `infra/src/local-roles.ts` writes: the synthesized templates and the deployed names. */
+interface LocalRolesFile {
+  envName: string;
+  templates: CfnTemplate[];
+  functions: Record<'reader' | 'processor' | 'writer', string>;
+  names: {
+    recordsStream: string;
+    resultsStream: string;
+    deliveryStream: string;
+    buckets: Record<'source' | 'spill' | 'results' | 'failures' | 'access-logs', unknown>;
+  };
+}
+
+const WORKSPACE_ROOT = resolve(__dirname, '../../..');
+const SCRIPT = join(WORKSPACE_ROOT, 'infra', 'src', 'local-roles.ts');
+/** Shared by every data folder (tests use temporary ones): the templates depend on the sources only. */
+const CACHE_DIR = join(WORKSPACE_ROOT, '.local', 'iam-cache');
+/**
+ * What the CDK app's output depends on: its sources, its context, and the libs it takes names from
+ * (any lib but the embedded stack and this runner, which it may not import).
+ */
+const SOURCE_ROOTS = ['infra/src', 'infra/cdk.json', 'libs'];
+const NOT_INFRA_INPUTS = [join('libs', 'local-runner'), join('libs', 'local-stack')];
+const SYNTH_TIMEOUT_MS = 120_000;
+
+async function sourceFiles(path: string): Promise<string[]> {
+  const full = join(WORKSPACE_ROOT, path);
+  if (!existsSync(full)) return [];
+  if ((await stat(full)).isFile()) return [full];
+  const entries = await readdir(full, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && /\.(ts|js|json)$/.test(e.name) && !e.name.includes('.spec.'))
+    .map((e) => join(e.parentPath, e.name))
+    .filter(
+      (f) =>
+        !f.includes('node_modules') && !NOT_INFRA_INPUTS.some((dir) => relative(WORKSPACE_ROOT, f).startsWith(dir)),
+    )
+    .sort();
+}
+
+/** A hash of everything the synthesized roles depend on, and the environment that selects them. */
+async function sourcesHash(env: NodeJS.ProcessEnv): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(`${env.PIPELINE_ENV ?? ''}\0${env.PIPELINE_OVERRIDES ?? ''}\0`);
+  for (const root of SOURCE_ROOTS)
+    for (const file of await sourceFiles(root)) {
+      hash.update(relative(WORKSPACE_ROOT, file));
+      hash.update(await readFile(file));
+    }
+  return hash.digest('hex').slice(0, 16);
+}
+
+let loaded: { key: string; roles: Promise<LocalRolesFile> } | undefined;
+
+/**
+ * The roles as the CDK app synthesizes them, synthesized once per change of the infrastructure's
+ * sources (a few seconds, in a child process: the local runner does not import the CDK app) and
+ * cached in `.local/iam-cache/`.
+ */
+export async function synthesizedRoles(env: NodeJS.ProcessEnv = process.env): Promise<LocalRolesFile> {
+  const key = await sourcesHash(env);
+  if (loaded?.key === key) return loaded.roles;
+  const roles = (async () => {
+    const file = join(CACHE_DIR, `roles-${key}.json`);
+    if (!existsSync(file)) {
+      await mkdir(CACHE_DIR, { recursive: true });
+      const partial = `${file}.${process.pid}.tmp`;
+      try {
+        await promisify(execFile)(process.execPath, [require.resolve('tsx/cli'), SCRIPT, partial], {
+          cwd: WORKSPACE_ROOT,
+          env: { ...env, NODE_OPTIONS: '' },
+          timeout: SYNTH_TIMEOUT_MS,
+        });
+      } catch (error) {
+        const stderr = (error as { stderr?: string }).stderr ?? '';
+        throw new Error(
+          `could not synthesize the CDK app to read the functions' role policies (${SCRIPT}): ${stderr.trim() || (error as Error).message}. ` +
+            'Check that `npx tsx infra/src/local-roles.ts out.json` runs, or start the pipeline with IAM enforcement off (iam: false).',
+        );
+      }
+      await rename(partial, file);
+    }
+    return JSON.parse(await readFile(file, 'utf8')) as LocalRolesFile;
+  })();
+  loaded = { key, roles };
+  roles.catch(() => {
+    if (loaded?.roles === roles) loaded = undefined;
+  });
+  return roles;
+}
+
+/** The local resources the deployed names map to (LOCAL_RESOURCES in local-pipeline.ts). */
+export interface LocalNames {
+  recordsStream: string;
+  resultsStream: string;
+  deliveryStream: string;
+  sourceBucket: string;
+  spillBucket: string;
+  resultsBucket: string;
+}
+
+/**
+ * Each local function's identity (access key id = its local name) with its deployed role's
+ * policies, resolved for the local account and region and renamed to the local resources.
+ */
+export function localIdentities(
+  roles: LocalRolesFile,
+  functions: Record<'reader' | 'processor' | 'writer', string>,
+  local: LocalNames,
+  region: string,
+): Map<string, LocalIdentity> {
+  const scope: ServiceScope = { partition: 'aws', region, accountId: LOCAL_ACCOUNT_ID };
+  const bucket = (kind: keyof LocalRolesFile['names']['buckets']) =>
+    String(resolveIntrinsics(roles.names.buckets[kind], {}, scope));
+  return identitiesFromTemplates(
+    {
+      templates: roles.templates,
+      functions: {
+        [functions.reader]: roles.functions.reader,
+        [functions.processor]: roles.functions.processor,
+        [functions.writer]: roles.functions.writer,
+      },
+      names: {
+        [roles.names.recordsStream]: local.recordsStream,
+        [roles.names.resultsStream]: local.resultsStream,
+        [roles.names.deliveryStream]: local.deliveryStream,
+        [bucket('source')]: local.sourceBucket,
+        [bucket('spill')]: local.spillBucket,
+        [bucket('results')]: local.resultsBucket,
+      },
+    },
+    scope,
+  );
+}
