@@ -22,13 +22,18 @@ export function localRoles(env: NodeJS.ProcessEnv = process.env) {
   try {
     const app = createApp({ outdir, context: cdkJsonContext() });
     const config = resolveConfig(configSourcesFrom((key) => app.node.tryGetContext(key), env));
-    buildPipeline(app, { config, code: () => lambda.Code.fromInline('exports.handler = async () => ({});'), nag: false });
+    buildPipeline(app, {
+      config,
+      code: () => lambda.Code.fromInline('exports.handler = async () => ({});'),
+      nag: false,
+    });
     const assembly = app.synth();
     const names = pipelineNames(config.envName);
     const bucket = (kind: BucketKind) =>
       kind === 'source' && config.source.bucketName
         ? config.source.bucketName
-        : names.bucket(kind, '${AWS::AccountId}', '${AWS::Region}');
+        : // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub placeholders
+          names.bucket(kind, '${AWS::AccountId}', '${AWS::Region}');
     return {
       envName: config.envName,
       templates: assembly.stacks.map((stack) => stack.template as unknown),

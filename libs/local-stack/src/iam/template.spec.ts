@@ -51,9 +51,11 @@ describe('role policies from a synthesized template', () => {
     expect(
       resolveIntrinsics(join('arn:', { Ref: 'AWS::Partition' }, ':kinesis:', { Ref: 'AWS::Region' }), template, ctx),
     ).toBe('arn:aws:kinesis:eu-west-1');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub placeholders
     expect(resolveIntrinsics({ 'Fn::Sub': 'b-${AWS::AccountId}-${Results}' }, template, ctx)).toBe(
       'b-123456789012-results-123456789012',
     );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub placeholders
     expect(resolveIntrinsics({ 'Fn::Sub': ['${X}/y', { X: 'x' }] }, template, ctx)).toBe('x/y');
     expect(resolveIntrinsics({ 'Fn::Select': [1, { 'Fn::Split': [',', 'a,b,c'] }] }, template, ctx)).toBe('b');
   });
