@@ -65,7 +65,15 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       manifest ??= await pipeline.ledger.getManifest(runId);
       return pipeline.ledger.progress(runId, manifest);
     };
+    let deniedShown = 0;
     const ticker = setInterval(() => {
+      // A call AWS would refuse is refused here too: say which, so the role in infra/ can be fixed.
+      const denied = pipeline.deniedCalls();
+      for (const call of denied.slice(deniedShown))
+        log(
+          `IAM refused ${call.action} on ${call.resource} to ${call.accessKeyId}: check its role in infra/src/stacks`,
+        );
+      deniedShown = denied.length;
       void progress().then(
         (p) => {
           const seconds = ((Date.now() - started) / 1000).toFixed(0);
