@@ -105,6 +105,13 @@ describe('role policies from a synthesized template', () => {
     ]);
   });
 
+  it('refuses a role with managed policies attached by ARN, whose statements are not in the template', () => {
+    const managed: CfnTemplate = {
+      Resources: { Role: { Type: 'AWS::IAM::Role', Properties: { ManagedPolicyArns: ['arn:aws:iam::aws:policy/X'] } } },
+    };
+    expect(() => rolePolicies(managed, 'Role', ctx)).toThrow(/managed policies by ARN/);
+  });
+
   it('renames deployed resources to local ones by whole name only', () => {
     const [renamed] = renameResources(
       [
