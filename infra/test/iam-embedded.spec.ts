@@ -60,7 +60,7 @@ describe('GIVEN the processor’s role as the CDK app synthesizes it, enforced b
       TEST_SCOPE,
     );
     dir = await mkdtemp(join(tmpdir(), 'iam-embedded-'));
-    s3 = await startLocalS3({ directory: dir, buckets: [LOCAL_BUCKET], accessKeyIds: [PROCESSOR] });
+    s3 = await startLocalS3({ directory: dir, buckets: [LOCAL_BUCKET] });
     gateway = await startIamGateway({
       service: 's3',
       upstream: s3.endpoint,

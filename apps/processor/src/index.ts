@@ -1,6 +1,6 @@
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { job } from '@pipeline/active-job';
-import { kinesisClient, s3Client, type ClientOptions } from '@pipeline/aws';
+import { kinesisClient, s3Client, type FunctionClients } from '@pipeline/aws';
 import { readConfig } from '@pipeline/config';
 import { observability, MetricUnit } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
@@ -14,15 +14,15 @@ export type { ProcessorDeps, BatchCounts } from './process-batch';
 const { logger, metrics, captureClient } = observability('processor');
 let deps: ProcessorDeps | undefined;
 let overrides: Partial<ProcessorDeps> = {};
-let clientOptions: ClientOptions = {};
+let clientOptions: FunctionClients = {};
 
 function wire(): ProcessorDeps {
   if (deps) return deps;
   const config = readConfig(['resultsStream', 'resultsBucket', 'spillBucket']);
-  const store = s3ObjectStore(captureClient(s3Client(process.env, clientOptions)));
+  const store = s3ObjectStore(captureClient(s3Client(process.env, clientOptions.s3)));
   deps = {
     job,
-    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient(clientOptions))),
+    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient(process.env, clientOptions.kinesis))),
     resultsStream: config.resultsStream,
     spill: {
       store,
@@ -58,7 +58,7 @@ export async function handler(event: KinesisStreamEvent, _context?: Context): Pr
  * optionally replace parts of it (another job, say) and give its AWS clients their own credentials
  * (the local runner runs every function in one process, each under its own identity).
  */
-export function resetProcessor(replace: Partial<ProcessorDeps> = {}, clients: ClientOptions = {}): void {
+export function resetProcessor(replace: Partial<ProcessorDeps> = {}, clients: FunctionClients = {}): void {
   deps = undefined;
   overrides = replace;
   clientOptions = clients;

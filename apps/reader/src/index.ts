@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { job } from '@pipeline/active-job';
-import { kinesisClient, s3Client, type ClientOptions } from '@pipeline/aws';
+import { kinesisClient, s3Client, type FunctionClients } from '@pipeline/aws';
 import { readConfig } from '@pipeline/config';
 import { observability, MetricUnit } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
@@ -16,19 +16,19 @@ export type { ReaderDeps, ReaderRequest, ReaderResult } from './read-run';
 const { logger, metrics, captureClient } = observability('reader');
 let deps: Omit<ReaderDeps, 'remainingMs' | 'continueRun'> | undefined;
 let overrides: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {};
-let clientOptions: ClientOptions = {};
+let clientOptions: FunctionClients = {};
 
 /** Built on first use, so configuration is read from the environment the function runs in. */
 function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
   if (deps) return deps;
   const config = readConfig(['recordsStream', 'resultsBucket', 'spillBucket']);
-  const s3 = captureClient(s3Client(process.env, clientOptions));
+  const s3 = captureClient(s3Client(process.env, clientOptions.s3));
   const store = s3ObjectStore(s3);
   deps = {
     job,
     objects: s3ObjectSource(s3),
     ledger: new RunLedger(store, config.resultsBucket),
-    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient(clientOptions))),
+    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient(process.env, clientOptions.kinesis))),
     recordsStream: config.recordsStream,
     spill: {
       store,
@@ -85,7 +85,7 @@ export async function handler(event: ReaderRequest, context?: Context): Promise<
  */
 export function resetReader(
   replace: Partial<Omit<ReaderDeps, 'remainingMs' | 'continueRun'>> = {},
-  clients: ClientOptions = {},
+  clients: FunctionClients = {},
 ): void {
   deps = undefined;
   overrides = replace;

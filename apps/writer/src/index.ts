@@ -1,5 +1,5 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
-import { firehoseClient, s3Client, type ClientOptions } from '@pipeline/aws';
+import { firehoseClient, s3Client, type FunctionClients } from '@pipeline/aws';
 import { readConfig } from '@pipeline/config';
 import { firehoseDeliveryPort } from '@pipeline/delivery';
 import { observability, MetricUnit } from '@pipeline/observability';
@@ -13,15 +13,15 @@ export type { WriterDeps, WriteCounts } from './write-batch';
 const { logger, metrics, captureClient } = observability('writer');
 let deps: WriterDeps | undefined;
 let overrides: Partial<WriterDeps> = {};
-let clientOptions: ClientOptions = {};
+let clientOptions: FunctionClients = {};
 
 function wire(): WriterDeps {
   if (deps) return deps;
   const config = readConfig(['deliveryStream', 'resultsBucket', 'spillBucket']);
-  const store = s3ObjectStore(captureClient(s3Client(process.env, clientOptions)));
+  const store = s3ObjectStore(captureClient(s3Client(process.env, clientOptions.s3)));
   const ledger = new RunLedger(store, config.resultsBucket);
   deps = {
-    deliver: firehoseDeliveryPort(captureClient(firehoseClient(clientOptions))),
+    deliver: firehoseDeliveryPort(captureClient(firehoseClient(process.env, clientOptions.firehose))),
     deliveryStream: config.deliveryStream,
     store,
     resultsBucket: config.resultsBucket,
@@ -59,7 +59,7 @@ export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamB
  * optionally replace parts of it (another job, say) and give its AWS clients their own credentials
  * (the local runner runs every function in one process, each under its own identity).
  */
-export function resetWriter(replace: Partial<WriterDeps> = {}, clients: ClientOptions = {}): void {
+export function resetWriter(replace: Partial<WriterDeps> = {}, clients: FunctionClients = {}): void {
   deps = undefined;
   overrides = replace;
   clientOptions = clients;

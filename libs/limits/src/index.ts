@@ -121,3 +121,4 @@ export const IDS = {
   maxRunIdLength: 100,
   maxSliceIdLength: 100,
 } as const;
+export * from './prices';

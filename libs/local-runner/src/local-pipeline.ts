@@ -45,6 +45,7 @@ import {
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { RunLedger } from '@pipeline/run-ledger';
+import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
 import { localIdentities, synthesizedRoles } from './iam';
 
 /** The names of the local resources; the same names the CDK app gives them by default. */
@@ -63,8 +64,6 @@ export const LOCAL_FUNCTIONS = {
   processor: 'pipeline-processor',
   writer: 'pipeline-writer',
 } as const;
-
-const EMBEDDED_MARK = 'PIPELINE_EMBEDDED_STACK';
 
 /** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
 export const DEFAULT_DATA_DIR = resolve(__dirname, '../../../.local');
@@ -123,7 +122,10 @@ export class LocalPipeline {
   readonly firehose: FirehoseClient;
   readonly store: ObjectStore;
   readonly ledger: RunLedger;
+  /** Whether any service runs embedded (the data folder then holds its state). */
   readonly embedded: boolean;
+  /** What runs where, as the handlers see it. */
+  readonly endpoints: EndpointPlan;
   private mappings: EventSourceMapping[] = [];
   faultProxy?: KinesisFaultProxy;
   /** The IAM gateways in front of the embedded servers, when IAM is enforced. */
@@ -136,6 +138,7 @@ export class LocalPipeline {
     private readonly options: LocalPipelineOptions,
   ) {
     this.embedded = servers.length > 0;
+    this.endpoints = planEndpoints(process.env);
     this.kinesis = kinesisClient();
     this.s3 = s3Client();
     this.firehose = firehoseClient();
@@ -143,38 +146,53 @@ export class LocalPipeline {
     this.ledger = new RunLedger(this.store, LOCAL_RESOURCES.resultsBucket);
   }
 
-  /** Starts the embedded stack (unless endpoints are configured) and points the handlers at it. */
+  /**
+   * Starts the embedded services — each one whose endpoint the user did not set (see endpoints.ts) —
+   * and points the handlers at them.
+   */
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
     const dataDir = resolve(options.dataDir ?? process.env.PIPELINE_DATA_DIR ?? DEFAULT_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
-    // Endpoints an earlier embedded stack of this process set are ours to replace, not the user's.
-    const external =
-      process.env[EMBEDDED_MARK] !== 'true' &&
-      Boolean(process.env.AWS_ENDPOINT_URL_KINESIS || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
+    const plan = planEndpoints(process.env);
+    const embeds = (service: Service) => plan.embedded.includes(service);
     const servers: LocalServer[] = [];
     let localFirehose: LocalFirehose | undefined;
     let faultProxy: KinesisFaultProxy | undefined;
     let iam: IamGateways | undefined;
     process.env.AWS_REGION ??= 'us-east-1';
-    if (!external) {
-      // Synthesizing (or reading the cached) roles goes on while the servers start.
-      const roles = options.iam === false ? undefined : synthesizedRoles();
-      roles?.catch(() => undefined);
+    // Synthesizing (or reading the cached) roles goes on while the servers start.
+    const roles = options.iam === false || plan.embedded.length === 0 ? undefined : synthesizedRoles();
+    roles?.catch(() => undefined);
+    const upstreams: Partial<Record<Service, string>> = {};
+    const setEndpoint = (service: Service, endpoint: string) => {
+      upstreams[service] = endpoint;
+      process.env[endpointVariable(service)] = endpoint;
+      const ours = new Set((process.env[EMBEDDED_ENDPOINTS] ?? '').split(',').filter(Boolean)).add(service);
+      process.env[EMBEDDED_ENDPOINTS] = [...ours].join(',');
+    };
+    if (plan.external.length === 0) {
+      // Nothing leaves the machine: the embedded servers take any key, and the user needs none.
+      process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
+      delete process.env.AWS_SESSION_TOKEN;
+    }
+    if (embeds('kinesis')) {
       const kinesis = await startLocalKinesis({ path: options.streamsInMemory ? undefined : join(dataDir, 'kinesis') });
-      const s3 = await startLocalS3({ directory: join(dataDir, 's3'), accessKeyIds: Object.values(LOCAL_FUNCTIONS) });
-      servers.push(kinesis, s3);
+      servers.push(kinesis);
       if (options.kinesisFaults) {
         faultProxy = await startKinesisFaultProxy(kinesis.endpoint, options.kinesisFaults);
         servers.push(faultProxy);
       }
-      process.env[EMBEDDED_MARK] = 'true';
-      process.env.AWS_ENDPOINT_URL_KINESIS = faultProxy?.endpoint ?? kinesis.endpoint;
-      process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
+      setEndpoint('kinesis', faultProxy?.endpoint ?? kinesis.endpoint);
+    }
+    if (embeds('s3')) {
+      const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
+      servers.push(s3);
+      setEndpoint('s3', s3.endpoint);
       // s3rver does not read aws-chunked uploads (streamed bodies with trailing checksums).
       process.env.AWS_REQUEST_CHECKSUM_CALCULATION = 'WHEN_REQUIRED';
-      process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
-      process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
-      delete process.env.AWS_SESSION_TOKEN;
+    }
+    if (embeds('firehose')) {
       localFirehose = await startLocalFirehose({
         s3: s3Client(),
         stateFile: join(dataDir, 'firehose', 'state.json'),
@@ -183,21 +201,20 @@ export class LocalPipeline {
           intervalMs: options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs,
         },
       });
-      process.env.AWS_ENDPOINT_URL_FIREHOSE = localFirehose.endpoint;
-      if (roles) {
-        const region = process.env.AWS_REGION;
-        const identities = localIdentities(await roles, LOCAL_FUNCTIONS, LOCAL_RESOURCES, region);
-        const upstreams = {
-          s3: s3.endpoint,
-          kinesis: faultProxy?.endpoint ?? kinesis.endpoint,
-          firehose: localFirehose.endpoint,
-        };
-        iam = await startIamGateways(upstreams, { partition: 'aws', region, accountId: LOCAL_ACCOUNT_ID }, identities);
-        servers.push(...iam.servers);
-        process.env.AWS_ENDPOINT_URL_S3 = iam.endpoints.s3;
-        process.env.AWS_ENDPOINT_URL_KINESIS = iam.endpoints.kinesis;
-        process.env.AWS_ENDPOINT_URL_FIREHOSE = iam.endpoints.firehose;
-      }
+      setEndpoint('firehose', localFirehose.endpoint);
+    }
+    if (roles) {
+      // An IAM gateway in front of each embedded server: what the functions call is checked there.
+      const region = process.env.AWS_REGION;
+      const identities = localIdentities(await roles, LOCAL_FUNCTIONS, LOCAL_RESOURCES, region);
+      iam = await startIamGateways(
+        { ...upstreams },
+        { partition: 'aws', region, accountId: LOCAL_ACCOUNT_ID },
+        identities,
+      );
+      servers.push(...iam.servers);
+      for (const [service, endpoint] of Object.entries(iam.endpoints) as [Service, string][])
+        setEndpoint(service, endpoint);
     }
     const handlerEnv: Record<string, string> = {
       [ENV.recordsStream]: LOCAL_RESOURCES.recordsStream,
@@ -210,9 +227,14 @@ export class LocalPipeline {
     };
     Object.assign(process.env, handlerEnv);
     const job = options.job ? { job: options.job } : {};
-    // Each function signs as itself when IAM is enforced; otherwise with the environment's credentials.
+    // Each function signs as itself to the services IAM is enforced on; to the others with the user's credentials.
     const as = (fn: keyof typeof LOCAL_FUNCTIONS) =>
-      iam ? { credentials: functionCredentials(LOCAL_FUNCTIONS[fn]) } : {};
+      Object.fromEntries(
+        Object.keys(iam?.endpoints ?? {}).map((service) => [
+          service,
+          { credentials: functionCredentials(LOCAL_FUNCTIONS[fn]) },
+        ]),
+      );
     resetReader(job, as('reader'));
     resetProcessor(job, as('processor'));
     resetWriter({}, as('writer'));
@@ -332,15 +354,10 @@ export class LocalPipeline {
     await this.stopConsumers();
     await this.localFirehose?.close();
     for (const server of this.servers.reverse()) await server.close();
-    if (this.embedded) {
-      for (const name of [
-        'AWS_ENDPOINT_URL_KINESIS',
-        'AWS_ENDPOINT_URL_S3',
-        'AWS_ENDPOINT_URL_FIREHOSE',
-        EMBEDDED_MARK,
-      ])
-        delete process.env[name];
-    }
+    // Endpoints this pipeline's embedded services set go with them; the user's stay.
+    for (const service of (process.env[EMBEDDED_ENDPOINTS] ?? '').split(',').filter(Boolean))
+      delete process.env[endpointVariable(service as Service)];
+    delete process.env[EMBEDDED_ENDPOINTS];
     this.kinesis.destroy();
     this.s3.destroy();
     this.firehose.destroy();

@@ -11,15 +11,11 @@ export interface LocalServer {
 /** Credentials the local S3 server checks signatures with. */
 export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
-async function startServerProcess(
-  kind: 'kinesis' | 's3',
-  location: string,
-  env: Record<string, string> = {},
-): Promise<LocalServer> {
+async function startServerProcess(kind: 'kinesis' | 's3', location: string): Promise<LocalServer> {
   const child = fork(join(__dirname, 'server-process.js'), [kind, location], {
     execArgv: kind === 's3' ? ['--openssl-legacy-provider'] : [],
     // The servers must not inherit a test runner's or tsx's loaders.
-    env: { ...process.env, NODE_OPTIONS: '', ...env },
+    env: { ...process.env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -82,18 +78,9 @@ async function answers(endpoint: string): Promise<boolean> {
   }
 }
 
-/**
- * Starts an S3 API server (s3rver) in its own process; buckets are folders under `directory`.
- * `accessKeyIds`: more keys it accepts besides LOCAL_S3_CREDENTIALS' (the functions' identities).
- */
-export async function startLocalS3(options: {
-  directory: string;
-  buckets?: string[];
-  accessKeyIds?: string[];
-}): Promise<LocalServer> {
+/** Starts an S3 API server (s3rver) in its own process; buckets are folders under `directory`. */
+export async function startLocalS3(options: { directory: string; buckets?: string[] }): Promise<LocalServer> {
   for (const bucket of options.buckets ?? []) await mkdir(join(options.directory, bucket), { recursive: true });
   await mkdir(options.directory, { recursive: true });
-  return startServerProcess('s3', options.directory, {
-    LOCAL_S3_ACCESS_KEY_IDS: (options.accessKeyIds ?? []).join(','),
-  });
+  return startServerProcess('s3', options.directory);
 }

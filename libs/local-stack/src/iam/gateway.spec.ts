@@ -44,7 +44,7 @@ describe('the IAM gateway in front of the embedded servers', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'iam-gateway-'));
-    const s3Server = await startLocalS3({ directory: dir, buckets: ['results', 'spill'], accessKeyIds: [FN] });
+    const s3Server = await startLocalS3({ directory: dir, buckets: ['results', 'spill'] });
     const kinesisServer = await startLocalKinesis();
     servers.push(s3Server, kinesisServer);
     s3Gateway = await startIamGateway({

@@ -47,33 +47,32 @@ export function identitiesFromTemplates(roles: SynthesizedRoles, scope: ServiceS
   return identities;
 }
 
+export type GatedService = 's3' | 'kinesis' | 'firehose';
+
 export interface IamGateways {
-  endpoints: { s3: string; kinesis: string; firehose: string };
+  /** The gateway of each service it stands in front of. */
+  endpoints: Partial<Record<GatedService, string>>;
   servers: LocalServer[];
   denied(): DeniedCall[];
   /** Replaces the identities checked from now on (a test switching a policy, say). */
   setIdentities(next: ReadonlyMap<string, LocalIdentity>): void;
 }
 
-/** An IAM gateway in front of each embedded server, checking the same identities. */
+/** An IAM gateway in front of each embedded server given, all checking the same identities. */
 export async function startIamGateways(
-  upstreams: { s3: string; kinesis: string; firehose: string },
+  upstreams: Partial<Record<GatedService, string>>,
   scope: ServiceScope,
   identities: ReadonlyMap<string, LocalIdentity>,
 ): Promise<IamGateways> {
   let current = identities;
-  const gateways: Record<string, IamGateway> = {};
-  for (const service of ['s3', 'kinesis', 'firehose'] as const)
-    gateways[service] = await startIamGateway({
-      service,
-      upstream: upstreams[service],
-      scope,
-      identities: () => current,
-    });
+  const gateways: Partial<Record<GatedService, IamGateway>> = {};
+  for (const [service, upstream] of Object.entries(upstreams) as [GatedService, string][])
+    gateways[service] = await startIamGateway({ service, upstream, scope, identities: () => current });
+  const all = Object.values(gateways);
   return {
-    endpoints: { s3: gateways.s3.endpoint, kinesis: gateways.kinesis.endpoint, firehose: gateways.firehose.endpoint },
-    servers: Object.values(gateways),
-    denied: () => Object.values(gateways).flatMap((g) => g.denied()),
+    endpoints: Object.fromEntries(Object.entries(gateways).map(([service, g]) => [service, g.endpoint])),
+    servers: all,
+    denied: () => all.flatMap((g) => g.denied()),
     setIdentities: (next) => {
       current = next;
     },
