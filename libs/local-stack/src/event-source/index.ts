@@ -53,6 +53,7 @@ export {
   DrainTimeoutError,
   EventSourceMappingConfigError,
   EventSourceMappingStoppedError,
+  KinesisCallTimeoutError,
 } from './errors';
 export { AWS_ESM_DEFAULTS, LOCAL_POLLER } from './constants';
 export type {

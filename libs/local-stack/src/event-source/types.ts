@@ -90,6 +90,11 @@ export interface EventSourceMappingOptions {
   checkpoints?: CheckpointStore;
   /** Pause between GetRecords calls on a shard that is caught up. Default 1,000 ms (Lambda's base rate). */
   pollIntervalMs?: number;
+  /**
+   * Time a Kinesis call gets before it is abandoned and retried; doubled after each consecutive
+   * timeout of a shard (up to `LOCAL_POLLER.kinesisCallTimeoutCapMs`). Default 10,000 ms.
+   */
+  kinesisCallTimeoutMs?: number;
   /** How often the shard list is re-read to pick up shards created by resharding. Default 10,000 ms. */
   shardDiscoveryIntervalMs?: number;
   /** Function timeout that `getRemainingTimeInMillis` counts down from. Default 900 s. Not enforced. */
