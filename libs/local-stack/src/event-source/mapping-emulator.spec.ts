@@ -74,7 +74,8 @@ describe('createEventSourceMapping: Kinesis calls that time out', () => {
     expect(source.limits.slice(0, 4)).toEqual([8, 4, 2, 1]);
     expect(rec.deliveries.flat()).toEqual(Array.from({ length: 8 }, (_, i) => `record-${i}`));
     // Timers never fire early; the millisecond of slack is performance.now() against the timer's rounding.
-    source.abandonedAfterMs.slice(0, 3).forEach((ms, i) => expect(ms).toBeGreaterThanOrEqual(5 * 2 ** i - 1));
+    for (const [i, ms] of source.abandonedAfterMs.slice(0, 3).entries())
+      expect(ms).toBeGreaterThanOrEqual(5 * 2 ** i - 1);
     expect(mapping.stats().lastError).toMatch(/KinesisCallTimeoutError: a Kinesis call took longer than \d+ ms/);
   });
 });
