@@ -53,6 +53,8 @@ export const EVENT_SOURCE_MAPPING = {
   maxRecordAgeSeconds: 604_800,
   /** Synchronous invoke payload. */
   maxInvokePayloadBytes: 6 * MiB,
+  /** FilterCriteria: filters per event source mapping (default quota; invocation-eventfiltering.html). */
+  maxFilters: 5,
 } as const;
 
 /** The project's defaults; each can be overridden by configuration. */

@@ -48,6 +48,7 @@ class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
     invocations: 0,
     recordsDelivered: 0,
     recordsSucceeded: 0,
+    recordsFilteredOut: 0,
     failures: 0,
     retries: 0,
     bisections: 0,

@@ -1,6 +1,7 @@
 import { DEFAULTS, EVENT_SOURCE_MAPPING } from '@pipeline/limits';
 import { AWS_ESM_DEFAULTS, LAMBDA_MAX_TIMEOUT_SECONDS, LOCAL_POLLER } from './constants';
 import { EventSourceMappingConfigError } from './errors';
+import { compileFilterCriteria, type RecordFilter } from './filter';
 import type { IteratorPosition } from './kinesis-source';
 import type { EventSourceMappingOptions, KinesisEventHandler, OnFailureRecord, StartingPosition } from './types';
 
@@ -19,6 +20,8 @@ export interface Settings {
   /** -1: never too old. */
   maximumRecordAgeMs: number;
   reportBatchItemFailures: boolean;
+  /** FilterCriteria compiled; undefined sends every record. */
+  filter?: RecordFilter;
   onFailure?: (record: OnFailureRecord) => Promise<void>;
   pollIntervalMs: number;
   shardDiscoveryIntervalMs: number;
@@ -111,6 +114,7 @@ export function resolveSettings(options: Omit<EventSourceMappingOptions, 'kinesi
     maximumRetryAttempts: retries,
     maximumRecordAgeMs: age === -1 ? -1 : age * 1000,
     reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
+    filter: compileFilterCriteria(o.filterCriteria),
     onFailure: o.onFailure,
     pollIntervalMs,
     shardDiscoveryIntervalMs,

@@ -248,7 +248,14 @@ export class ShardConsumer {
   private accept(records: readonly StreamRecord[]): void {
     const now = this.rt.settings.clock();
     this.progress.track(records.map((r) => r.sequenceNumber));
+    const { filter } = this.rt.settings;
+    const left: Queued[] = [];
     for (const record of records) {
+      // "If none of your filters are satisfied, Lambda discards the record" (invocation-eventfiltering.html).
+      if (filter && !filter(record.data)) {
+        left.push({ record, event: toEventRecord(record, this.eventSource), bytes: 0, readAt: now });
+        continue;
+      }
       const event = toEventRecord(record, this.eventSource);
       const bytes = eventRecordBytes(event);
       this.lanes[laneOf(record.partitionKey, this.lanes.length)].queue.push({ record, event, bytes, readAt: now });
@@ -257,6 +264,10 @@ export class ShardConsumer {
       this.averageRecordBytes = this.averageRecordBytes === 0 ? bytes : this.averageRecordBytes * 0.9 + bytes * 0.1;
     }
     this.rt.counters.recordsRead += records.length;
+    if (left.length > 0) {
+      this.rt.counters.recordsFilteredOut += left.length;
+      void this.complete(left, false);
+    }
     this.lastReadSequence = records[records.length - 1].sequenceNumber;
     this.lastActivityAt = performance.now();
   }

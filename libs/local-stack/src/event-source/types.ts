@@ -1,6 +1,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import type { CheckpointStore } from './checkpoints';
+import type { FilterCriteria } from './filter';
 
 /** Where a shard without a checkpoint starts (CreateEventSourceMapping `StartingPosition`). */
 export type StartingPosition = 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP';
@@ -79,6 +80,12 @@ export interface EventSourceMappingOptions {
   maximumRetryAttempts?: number;
   /** MaximumRecordAgeInSeconds, -1 (infinite) or 60–604,800. Default -1. */
   maximumRecordAgeInSeconds?: number;
+  /**
+   * FilterCriteria: records whose data matches none of the filters are skipped and checkpointed,
+   * never sent. Only the `data` key may be filtered on, as Lambda requires for Kinesis; any other
+   * key is refused with {@link EventSourceMappingConfigError}.
+   */
+  filterCriteria?: FilterCriteria;
   /** FunctionResponseTypes. Without 'ReportBatchItemFailures' the handler's return value is ignored. */
   functionResponseTypes?: FunctionResponseType[];
   /**
@@ -119,6 +126,8 @@ export interface EventSourceMappingStats {
   invocations: number;
   /** Records passed to the handler, redeliveries included. */
   recordsDelivered: number;
+  /** Records the filter criteria left out: checkpointed, never sent. */
+  recordsFilteredOut: number;
   /** Records checkpointed after the handler succeeded with them. */
   recordsSucceeded: number;
   /** Invocations that threw, returned an invalid response or reported item failures. */
