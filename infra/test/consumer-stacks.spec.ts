@@ -233,10 +233,34 @@ describe('GIVEN a replay of one run from the trim horizon', () => {
       });
     });
 
-    it('THEN the replay delivers only the run’s records (its partition keys start with the run id)', () => {
+    it('THEN the replay function selects the run in its handler: it is told the run, its mapping has no filter', () => {
+      // Kinesis mappings filter only on the data key (with-kinesis-filtering.html), and a packed
+      // record is not one JSON document: a partitionKey filter would not select the run.
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: names.replayFunction,
+        Environment: { Variables: Match.objectLike({ [ENV.replayRun]: '2026-01-31T02-00-00Z' }) },
+      });
       pipeline.templates.processor.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         FunctionName: { Ref: Match.stringLikeRegexp('^ReplayProcessor') },
-        FilterCriteria: { Filters: [{ Pattern: '{"partitionKey":[{"prefix":"2026-01-31T02-00-00Z/"}]}' }] },
+        FilterCriteria: Match.absent(),
+      });
+    });
+
+    it('THEN the live processor is not told a run: it processes every record', () => {
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: names.functions.processor,
+        Environment: { Variables: Match.not(Match.objectLike({ [ENV.replayRun]: Match.anyValue() })) },
+      });
+    });
+
+    it('THEN the replay never discards records for their age (MaximumRecordAgeInSeconds -1), unlike the live mapping', () => {
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: Match.stringLikeRegexp('^ReplayProcessor') },
+        MaximumRecordAgeInSeconds: -1,
+      });
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: Match.stringLikeRegexp('^ProcessorFunction') },
+        MaximumRecordAgeInSeconds: DEFAULTS.maxRecordAgeSeconds,
       });
     });
 
