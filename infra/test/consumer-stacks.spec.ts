@@ -129,6 +129,19 @@ describe('GIVEN the default configuration', () => {
   });
 
   describe('WHEN the processor stack is synthesized', () => {
+    it('THEN the processor and writer keep Lambda’s recursive loop detection (they never invoke a function)', () => {
+      for (const [template, functionName] of [
+        [pipeline.templates.processor, names.functions.processor],
+        [pipeline.templates.writer, names.functions.writer],
+      ] as const) {
+        const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+          (r) => r.Properties.FunctionName === functionName,
+        );
+        expect(fns).toHaveLength(1);
+        expect([undefined, 'Terminate']).toContain(fns[0].Properties.RecursiveLoop);
+      }
+    });
+
     it('THEN there is no replay mapping: the processor is the records stream’s only consumer', () => {
       pipeline.templates.processor.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
       pipeline.templates.processor.resourceCountIs('AWS::Lambda::Function', 1);
