@@ -147,3 +147,5 @@ export const RECURSIVE_LOOP = {
   processor: 'Terminate',
   writer: 'Terminate',
 } as const satisfies Record<'reader' | 'processor' | 'writer', RecursiveLoopSetting>;
+
+export * from './prices';

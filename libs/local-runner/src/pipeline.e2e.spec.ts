@@ -314,7 +314,12 @@ describe('the pipeline end to end on the embedded stack', () => {
       expect(halted.complete).toBe(false);
       const { unparked } = await unpark(h.pipeline, runId);
       expect(unparked).toBeGreaterThan(0);
-      const resumed = await runJob({ runId, pipeline: h.pipeline, sourcePrefix: 'example/', timeoutMs: 120_000 });
+      const resumed = await runJob({
+        runId,
+        pipeline: h.pipeline,
+        source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix: 'example/' },
+        timeoutMs: 120_000,
+      });
       await expectExactOutcome(h, resumed);
     } finally {
       await h.close();

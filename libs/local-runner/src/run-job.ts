@@ -4,7 +4,9 @@ import { EXAMPLE_DEFAULTS, type ExampleDataOptions } from '@pipeline/example-job
 import { DEFAULTS } from '@pipeline/limits';
 import { LAYOUT } from '@pipeline/records';
 import { completeRun, type RunManifest } from '@pipeline/run-ledger';
+import { describeEndpoints } from './endpoints';
 import { loadExampleData } from './example-data';
+import type { RunSource } from './input';
 import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
 
 export const EXAMPLE_PREFIX = 'example/';
@@ -13,8 +15,8 @@ export interface RunJobOptions extends LocalPipelineOptions {
   runId?: string;
   /** The example data set to load (records and shape). */
   data?: ExampleDataOptions;
-  /** Source prefix to read instead of loading the example data set. */
-  sourcePrefix?: string;
+  /** Where to read instead of loading the example data set (see stageInput for a user's files). */
+  source?: RunSource;
   sliceBytes?: number;
   /** Called about once a second with a line of progress. */
   progress?: (line: string) => void;
@@ -34,20 +36,27 @@ export interface RunReport extends RunSummary {
   slices: number;
 }
 
+/** The local pipeline a run's options ask for: its slice size goes to the handlers' environment. */
+export function pipelineOptions(options: RunJobOptions): LocalPipelineOptions {
+  const env = { ...options.env };
+  if (options.sliceBytes) env.SLICE_BYTES = String(options.sliceBytes);
+  return { ...options, env };
+}
+
 /**
  * Runs a job end to end on the local pipeline: loads the data, triggers the reader, lets the
  * processor and writer consume, waits until every slice is done, collates and summarises.
  */
 export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
   let started = Date.now();
-  const env = { ...options.env };
-  if (options.sliceBytes) env.SLICE_BYTES = String(options.sliceBytes);
-  const pipeline = options.pipeline ?? (await LocalPipeline.start({ ...options, env }));
+  const pipeline = options.pipeline ?? (await LocalPipeline.start(pipelineOptions(options)));
   const log = options.progress ?? (() => undefined);
+  if (pipeline.endpoints.external.length) log(`services: ${describeEndpoints(pipeline.endpoints)}`);
   try {
     let dataSet: RunReport['dataSet'];
-    const prefix = options.sourcePrefix ?? EXAMPLE_PREFIX;
-    if (!options.sourcePrefix) {
+    const source = options.source ?? { bucket: LOCAL_RESOURCES.sourceBucket, prefix: EXAMPLE_PREFIX };
+    const prefix = source.prefix;
+    if (!options.source) {
       const data = { ...EXAMPLE_DEFAULTS, ...options.data };
       log(`loading the example data set: ${data.records} records`);
       const loaded = await loadExampleData(pipeline.store, LOCAL_RESOURCES.sourceBucket, prefix, data);
@@ -78,7 +87,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
     }, 1000);
     let paused = false;
     try {
-      const read = await pipeline.read({ runId, source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix } });
+      const read = await pipeline.read({ runId, source });
       reading = false;
       paused = read.paused;
       if (read.paused) log(`${runId} is paused: resume it with \`npm run pipeline -- resume --run ${runId}\``);
@@ -124,7 +133,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       elapsedMs,
       recordsPerSecond: Math.round(summary.read / (elapsedMs / 1000)),
       outputUri: `s3://${LOCAL_RESOURCES.resultsBucket}/${LAYOUT.collatedPrefix(runId)}`,
-      outputDir: pipeline.embedded
+      outputDir: pipeline.endpoints.embedded.includes('s3')
         ? join(pipeline.dataDir, 's3', LOCAL_RESOURCES.resultsBucket, LAYOUT.collatedPrefix(runId))
         : undefined,
       dataSet: dataSet && { ...dataSet, loadMs },
