@@ -44,7 +44,7 @@ export interface ConsumerSettings {
 export interface ReplaySettings {
   /** `trim-horizon`, or an ISO-8601 time to start at (AT_TIMESTAMP). */
   from: string;
-  /** Replay only this run's records (a filter on the partition key); unset: every run. */
+  /** Replay only this run's records (the replay function skips the others: REPLAY_RUN_ID); unset: every run. */
   run?: string;
   /** Whether the replay mapping polls as soon as it is deployed; `false` deploys it disabled. */
   enabled: boolean;

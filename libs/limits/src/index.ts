@@ -53,6 +53,8 @@ export const EVENT_SOURCE_MAPPING = {
   maxRecordAgeSeconds: 604_800,
   /** Synchronous invoke payload. */
   maxInvokePayloadBytes: 6 * MiB,
+  /** FilterCriteria: filters per event source mapping (default quota; invocation-eventfiltering.html). */
+  maxFilters: 5,
 } as const;
 
 /** The project's defaults; each can be overridden by configuration. */
@@ -121,4 +123,29 @@ export const IDS = {
   maxRunIdLength: 100,
   maxSliceIdLength: 100,
 } as const;
+
+/** AWS Lambda. */
+export const LAMBDA = {
+  /**
+   * Recursive loop detection: "If your function is invoked more than 16 times in the same chain of
+   * requests, then Lambda automatically stops the next function invocation in that request chain"
+   * unless the function's recursive loop setting is Allow (invocation-recursion.html).
+   */
+  maxRecursiveChainInvocations: 16,
+} as const;
+
+/** A function's recursive loop detection setting (CloudFormation `RecursiveLoop`); AWS's default is Terminate. */
+export type RecursiveLoopSetting = 'Allow' | 'Terminate';
+
+/**
+ * Each function's recursive loop setting: what the CDK app deploys and what the local Lambda service
+ * enforces. The reader hands a long run on to a fresh invocation of itself, up to
+ * `DEFAULTS.readerMaxHops` times, which Terminate would stop after 16; the others never invoke a function.
+ */
+export const RECURSIVE_LOOP = {
+  reader: 'Allow',
+  processor: 'Terminate',
+  writer: 'Terminate',
+} as const satisfies Record<'reader' | 'processor' | 'writer', RecursiveLoopSetting>;
+
 export * from './prices';

@@ -20,15 +20,17 @@ import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
 import { DELIVERY_FORMAT } from '@pipeline/delivery';
 import type { Job } from '@pipeline/job';
-import { DEFAULTS } from '@pipeline/limits';
+import { DEFAULTS, RECURSIVE_LOOP, type RecursiveLoopSetting } from '@pipeline/limits';
 import {
   createEventSourceMapping,
   fileCheckpointStore,
   LOCAL_S3_CREDENTIALS,
   startLocalFirehose,
   startLocalKinesis,
+  startLocalLambda,
   startLocalS3,
   type EventSourceMapping,
+  type LocalLambda,
   type KinesisEventHandler,
   type LocalFirehose,
   type LocalServer,
@@ -50,6 +52,7 @@ export const LOCAL_RESOURCES = {
   sourceBucket: 'pipeline-source',
   spillBucket: 'pipeline-spill',
   resultsBucket: 'pipeline-results',
+  readerFunction: 'pipeline-reader',
 } as const;
 
 /** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
@@ -81,6 +84,11 @@ export interface LocalPipelineOptions {
   /** Wraps a handler, e.g. to inject a fault in a test. */
   wrapProcessor?: (handler: KinesisEventHandler) => KinesisEventHandler;
   wrapWriter?: (handler: KinesisEventHandler) => KinesisEventHandler;
+  /**
+   * How the local Lambda runs the reader: its timeout (default Lambda's 900 s), the clock its
+   * `getRemainingTimeInMillis` reads, and its recursive loop setting (default the deployed one).
+   */
+  reader?: { timeoutMs?: number; clock?: () => number; recursiveLoop?: RecursiveLoopSetting };
 }
 
 const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
@@ -109,6 +117,8 @@ export class LocalPipeline {
   readonly endpoints: EndpointPlan;
   private mappings: EventSourceMapping[] = [];
   faultProxy?: KinesisFaultProxy;
+  /** Runs the reader as Lambda does, so its hand-on to a fresh invocation takes the real code path. */
+  lambda?: LocalLambda;
 
   private constructor(
     readonly dataDir: string,
@@ -192,6 +202,19 @@ export class LocalPipeline {
     resetWriter();
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;
+    // The handlers run in this process, so the reader's own Invoke comes here, whatever the other endpoints.
+    pipeline.lambda = await startLocalLambda({
+      clock: options.reader?.clock,
+      functions: [
+        {
+          name: LOCAL_RESOURCES.readerFunction,
+          handler: (event, context) => readerHandler(event as ReaderRequest, context),
+          timeoutMs: options.reader?.timeoutMs,
+          recursiveLoop: options.reader?.recursiveLoop ?? RECURSIVE_LOOP.reader,
+        },
+      ],
+    });
+    process.env.AWS_ENDPOINT_URL_LAMBDA = pipeline.lambda.endpoint;
     await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
     return pipeline;
   }
@@ -274,9 +297,13 @@ export class LocalPipeline {
     );
   }
 
-  /** Invokes the reader as the schedule or a caller would. */
+  /**
+   * Invokes the reader as the schedule or a caller would, through the local Lambda; resolves with
+   * the first invocation's result (a long run goes on in the invocations it hands on to).
+   */
   read(request: ReaderRequest): Promise<ReaderResult> {
-    return readerHandler(request);
+    if (!this.lambda) throw new Error('the local Lambda is not running: start the pipeline with LocalPipeline.start()');
+    return this.lambda.invoke<ReaderResult>(LOCAL_RESOURCES.readerFunction, request);
   }
 
   consumerStats() {
@@ -285,6 +312,7 @@ export class LocalPipeline {
 
   /** Waits until both consumers have nothing left to do, then makes Firehose deliver its buffers. */
   async drain(timeoutMs = 120_000): Promise<void> {
+    await this.lambda?.drain();
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
     // The writer may have been fed by the processor while it drained: check once more.
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
@@ -298,6 +326,9 @@ export class LocalPipeline {
 
   async stop(): Promise<void> {
     await this.stopConsumers();
+    await this.lambda?.drain();
+    await this.lambda?.close();
+    delete process.env.AWS_ENDPOINT_URL_LAMBDA;
     await this.localFirehose?.close();
     for (const server of this.servers.reverse()) await server.close();
     // Endpoints this pipeline's embedded services set go with them; the user's stay.

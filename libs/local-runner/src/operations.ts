@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { handler as processorHandler } from '@apps/processor';
+import { processRun, selectRun } from '@apps/processor';
 import { collateRun, parseDeadLetterKey, type RunSummary } from '@pipeline/collation';
 import { DEFAULTS } from '@pipeline/limits';
 import { createEventSourceMapping, memoryCheckpointStore } from '@pipeline/local-stack';
@@ -269,7 +269,6 @@ export async function replay(
   const before = await outputDigest(pipeline.store, runId);
   await pipeline.startConsumers();
   let replayed = 0;
-  const prefix = `${runId}/`;
   const mapping = createEventSourceMapping({
     kinesis: pipeline.kinesis,
     streamName: LOCAL_RESOURCES.recordsStream,
@@ -282,12 +281,11 @@ export async function replay(
     maximumRetryAttempts: DEFAULTS.maxRetryAttempts,
     pollIntervalMs: 50,
     checkpoints: memoryCheckpointStore(),
+    // No filter on the mapping (Kinesis mappings filter only on data): the replay handler selects
+    // the run, as the replay function does in AWS.
     handler: async (event: KinesisStreamEvent, context) => {
-      // Only this run's records: the stream carries other runs too.
-      const mine = event.Records.filter((r) => r.kinesis.partitionKey.startsWith(prefix));
-      replayed += mine.length;
-      if (!mine.length) return { batchItemFailures: [] };
-      return processorHandler({ Records: mine }, context);
+      replayed += selectRun(event, runId).event.Records.length;
+      return processRun(runId, event, context);
     },
   });
   mapping.start();

@@ -97,6 +97,13 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
         const p = await progress();
         if (p.planned > 0 && p.done === p.planned) break;
         if (paused || (await pipeline.ledger.getControl(runId))?.state === 'paused') break;
+        // A reader hop that failed or that Lambda's recursion detection stopped leaves slices unread for good.
+        const reader = pipeline.lambda?.stats();
+        const stopped = reader && reader.queued === 0 && [...reader.recursionStops, ...reader.asyncErrors];
+        if (stopped && stopped.length > 0) {
+          log(`${runId}: the reader stopped before reading every slice: ${stopped[0].message}`);
+          break;
+        }
         if (Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 250));
       }
