@@ -115,6 +115,23 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     );
   });
 
+  it(`packs at most ${FIREHOSE.maxDeaggregatedRecords} lines into one Firehose record, which Firehose splits`, async () => {
+    const limit = FIREHOSE.maxDeaggregatedRecords;
+    const before = firehose.stats();
+    await writeBatch(kinesisEvent(Array.from({ length: limit }, (_, i) => result(1_000 + i))), deps);
+    const atLimit = firehose.stats();
+    expect(atLimit.recordsAccepted - before.recordsAccepted).toBe(1);
+
+    await writeBatch(kinesisEvent(Array.from({ length: limit + 1 }, (_, i) => result(2_000 + i))), deps);
+    const overLimit = firehose.stats();
+    expect(overLimit.recordsAccepted - atLimit.recordsAccepted).toBe(2);
+
+    const ids = new Set((await delivered()).map((line) => line.id));
+    for (let i = 0; i < limit; i++) expect(ids.has(`${RUN}/s000000/${1_000 + i}`)).toBe(true);
+    for (let i = 0; i <= limit; i++) expect(ids.has(`${RUN}/s000000/${2_000 + i}`)).toBe(true);
+    expect(firehose.stats().errorRecordsDelivered).toBe(before.errorRecordsDelivered);
+  });
+
   it('stores a dead letter under its run and reason, with the reason, the stage and the record', async () => {
     const letter: DeadLetterEnvelope = {
       v: 1,

@@ -45,7 +45,7 @@ const encoder = new TextEncoder();
  * dead letters are stored under their run and reason, and an end-of-slice marker — once everything
  * before it is delivered — records its slice as done.
  *
- * Result lines are packed several to a Firehose record (up to its 1,000 KiB limit): Firehose bills
+ * Result lines are packed several to a Firehose record (up to its 1,000 KiB limit and 500 lines): Firehose bills
  * ingestion per record in 5 KB steps, so packing small results cuts that cost many times over.
  */
 export async function writeBatch(
@@ -55,7 +55,8 @@ export async function writeBatch(
   const spill = new Spill({ ...deps.spill });
   const deliverer = new Deliverer({ deliveryStreamName: deps.deliveryStream, port: deps.deliver });
   const lines = new BatchPacker<Uint8Array>((line) => line.byteLength, {
-    maxCount: Number.MAX_SAFE_INTEGER,
+    // Firehose de-aggregates at most this many lines of one record; beyond it the record is not split.
+    maxCount: FIREHOSE.maxDeaggregatedRecords,
     maxBytes: FIREHOSE.maxRecordBytes,
     maxItemBytes: FIREHOSE.maxRecordBytes,
   });
