@@ -218,7 +218,7 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     ).toMatchObject({ stage: 'writer' });
   });
 
-  it('marks a run complete, with its counts, when the marker of its last planned slice arrives', async () => {
+  it('records that a run was handed to Firehose when the marker of its last planned slice arrives, and does not complete it', async () => {
     const run = 'run-done';
     const slices = ['s000000', 's000001'].map((sliceId) => ({ id: sliceId }));
     await deps.ledger.createManifest({
@@ -234,15 +234,18 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     });
     for (const slice of ['s000000', 's000001'])
       await deps.ledger.markSliceRead({ run, slice, count: 3, malformed: 0, spilled: 1, at: 'now' });
+    const handedAt = new Date('2026-11-25T10:00:00.000Z');
 
-    await writeBatch(kinesisEvent([mark('s000000')]), deps);
-    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toBeUndefined();
+    await writeBatch(kinesisEvent([mark('s000000')]), { ...deps, now: () => handedAt });
+    expect(await getJson(stack.store, RESULTS, LAYOUT.deliveredKey(run))).toBeUndefined();
 
-    await writeBatch(kinesisEvent([mark('s000001')]), deps);
-    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toMatchObject({
-      detailType: 'Run Completed',
-      detail: { runId: run, read: 6, slices: 2, spilled: 2 },
+    await writeBatch(kinesisEvent([mark('s000001')]), { ...deps, now: () => handedAt });
+    expect(await getJson(stack.store, RESULTS, LAYOUT.deliveredKey(run))).toEqual({
+      runId: run,
+      handedAt: handedAt.toISOString(),
     });
+    // Complete means the output is in S3: only the finisher, which checks it, completes a run.
+    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toBeUndefined();
   });
 
   it('parks the records of a paused run instead of delivering them', async () => {

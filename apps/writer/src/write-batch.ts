@@ -2,7 +2,7 @@ import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda'
 import { BatchPacker } from '@pipeline/batching';
 import { Deliverer, DeliveryError, type DeliveryPort } from '@pipeline/delivery';
 import { FIREHOSE } from '@pipeline/limits';
-import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
+import { putJson, type ObjectStore } from '@pipeline/object-store';
 import {
   decodeRecord,
   envelopeRun,
@@ -14,7 +14,13 @@ import {
   type Envelope,
   type ResultEnvelope,
 } from '@pipeline/records';
-import { completeRun, parkRecords, type ControlCache, type ParkedRecord, type RunLedger } from '@pipeline/run-ledger';
+import {
+  markRunDelivered,
+  parkRecords,
+  type ControlCache,
+  type ParkedRecord,
+  type RunLedger,
+} from '@pipeline/run-ledger';
 import { PointerError, Spill } from '@pipeline/spill';
 
 export interface WriterDeps {
@@ -177,21 +183,14 @@ export async function writeBatch(
 }
 
 /**
- * When a run's last slice is done, marks the run complete: runs/<run>/complete.json, whose creation
- * is the run's completion event (the results bucket sends its events to EventBridge). Checked once
- * per batch that finished a slice, with one listing.
+ * When a run's last slice is done, records that its output was handed to Firehose:
+ * runs/<run>/delivered.json. The run is not complete yet — Firehose delivers up to 1.5 buffer
+ * intervals later — the finisher completes it once the output is in S3. Checked once per batch
+ * that finished a slice, with one listing.
  */
 async function completeIfDone(run: string, deps: WriterDeps, now: () => Date): Promise<void> {
   if (!(await deps.ledger.allSlicesDone(run))) return;
-  if (await getJson(deps.store, deps.resultsBucket, LAYOUT.completeKey(run))) return;
-  const status = await deps.ledger.status(run);
-  await completeRun(deps.store, deps.resultsBucket, {
-    runId: run,
-    read: status.read,
-    slices: status.slices.length,
-    spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
-    completedAt: now().toISOString(),
-  });
+  await markRunDelivered(deps.store, deps.resultsBucket, run, now());
 }
 
 /** The output line for a result; a result too large for a Firehose record is stored whole and referenced. */
