@@ -89,11 +89,13 @@ export async function checkOutput(options: CheckOutputOptions): Promise<OutputCh
   }
 
   const shown = options.missingShown ?? DEFAULT_MISSING_SHOWN;
-  const slices: SliceOutput[] = options.expected.map((e) => {
-    const bits = seen.get(e.slice)!.bits;
-    return { slice: e.slice, read: e.read, found: bits.count(), missing: bits.firstUnset(shown) };
-  });
-  const read = options.expected.reduce((sum, e) => sum + e.read, 0);
+  const slices: SliceOutput[] = [...seen].map(([slice, { read, bits }]) => ({
+    slice,
+    read,
+    found: bits.count(),
+    missing: bits.firstUnset(shown),
+  }));
+  const read = slices.reduce((sum, s) => sum + s.read, 0);
   const found = slices.reduce((sum, s) => sum + s.found, 0);
   const deliveredCount = [...delivered.values()].reduce((sum, bits) => sum + bits.count(), 0);
   return {

@@ -108,16 +108,11 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
     new Date(delivered.handedAt).getTime() + deliveryBoundSeconds(deps.bufferIntervalSeconds) * 1000,
   );
   const status = await deps.ledger.status(run);
+  const expected = status.slices.flatMap((s) => (s.read ? [{ slice: s.id, read: s.read.count }] : []));
   const unreadSlices = status.slices.filter((s) => !s.read).map((s) => s.id);
   // The reader writes a slice's read marker after its end-of-slice marker is on the stream, so the
   // writer can be done first: without every count, conservation cannot be checked yet.
-  const found =
-    unreadSlices.length === 0 && status.slices.length > 0
-      ? await deps.checkOutput(
-          run,
-          status.slices.map((s) => ({ slice: s.id, read: s.read!.count })),
-        )
-      : undefined;
+  const found = unreadSlices.length === 0 && expected.length > 0 ? await deps.checkOutput(run, expected) : undefined;
 
   if (found?.conserved) {
     const event = await completeRun(
