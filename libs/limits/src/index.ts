@@ -47,6 +47,15 @@ export const FIREHOSE = {
   deliveryDelayFactor: 1.5,
 } as const;
 
+/** Amazon SQS: documented ranges of the queue settings the finisher's queue uses. */
+export const SQS = {
+  maxDelaySeconds: 900,
+  maxVisibilityTimeoutSeconds: 43_200,
+  maxReceiveCount: 1_000,
+  /** Lambda's guidance for an SQS event source: a visibility timeout of at least six times the function timeout. */
+  visibilityTimeoutPerFunctionTimeout: 6,
+} as const;
+
 /** Lambda event source mapping for Kinesis: documented ranges. */
 export const EVENT_SOURCE_MAPPING = {
   maxBatchSize: 10_000,
