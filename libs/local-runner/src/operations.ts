@@ -63,14 +63,15 @@ export async function runStatus(
   deadlineMinutes: number = DEFAULTS.runDeadlineMinutes,
 ): Promise<StatusReport> {
   let status: RunStatus = await pipeline.ledger.status(runId);
-  if (!status.manifest)
+  const manifest = status.manifest;
+  if (!manifest)
     throw new CommandError(`run ${runId} does not exist: no manifest at s3://${bucket}/${LAYOUT.manifestKey(runId)}`);
   if (status.delivery === 'delivering' || status.delivery === 'stalled') {
     // What the finisher's queue does in AWS when the run's message comes back: look in S3 again.
     await pipeline.finish(runId, now);
     status = await pipeline.ledger.status(runId);
   }
-  const deadline = new Date(new Date(status.manifest!.createdAt).getTime() + deadlineMinutes * 60_000);
+  const deadline = new Date(new Date(manifest.createdAt).getTime() + deadlineMinutes * 60_000);
   const paused = status.control?.state === 'paused';
   const state: StatusReport['state'] = status.complete
     ? 'complete'
