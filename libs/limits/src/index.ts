@@ -140,6 +140,7 @@ export const IDS = {
   maxRunIdLength: 100,
   maxSliceIdLength: 100,
 } as const;
+export * from './prices';
 
 /**
  * How long after a run's last result was handed to Firehose its output may take to be readable in

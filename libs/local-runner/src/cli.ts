@@ -12,7 +12,10 @@ import { runJob } from './run-job';
 type Values = Record<string, string | boolean | undefined>;
 interface Verb {
   summary: string;
+  /** The verb's own arguments; the common options are added to every usage line. */
   usage: string;
+  /** Defaults and other details, printed under the usage line. */
+  note?: string;
   options: ParseArgsConfig['options'];
   run(values: Values, out: Output): Promise<number>;
 }
@@ -60,7 +63,8 @@ async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline)
 const VERBS: Record<string, Verb> = {
   run: {
     summary: 'run the example job (or resume a run) end to end and print its summary (what `npm start` does)',
-    usage: `run [--run ID] [--records N] [--shards N] [--slice-bytes N] [--json]   (defaults: ${EXAMPLE_DEFAULTS.records} records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run)`,
+    usage: `[--run ID] [--records N] [--shards N] [--slice-bytes N]`,
+    note: `defaults: ${EXAMPLE_DEFAULTS.records} records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run`,
     options: {
       ...runOption,
       records: { type: 'string' },
@@ -82,7 +86,8 @@ const VERBS: Record<string, Verb> = {
   },
   status: {
     summary: "show a run's progress slice by slice, and whether it is delivering, complete, paused or stalled",
-    usage: `status --run ID [--deadline-minutes N] [--json]   (a run not complete N minutes after it was planned is stalled; default ${DEFAULTS.runDeadlineMinutes})`,
+    usage: `--run ID [--deadline-minutes N]`,
+    note: `a run not complete N minutes after it was planned is stalled; default ${DEFAULTS.runDeadlineMinutes}`,
     options: { ...runOption, 'deadline-minutes': { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -121,7 +126,8 @@ const VERBS: Record<string, Verb> = {
   },
   'dead-letters': {
     summary: "list a run's dead letters by reason",
-    usage: `dead-letters --run ID [--reason R] [--limit N] [--json]   (reasons: ${DEAD_LETTER_REASONS.join(', ')})`,
+    usage: `--run ID [--reason R] [--limit N]`,
+    note: `reasons: ${DEAD_LETTER_REASONS.join(', ')}`,
     options: { ...runOption, reason: { type: 'string' }, limit: { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -139,7 +145,7 @@ const VERBS: Record<string, Verb> = {
   },
   redrive: {
     summary: "put a run's dead letters (all, or one reason) back through the processor",
-    usage: 'redrive --run ID [--reason R] [--json]',
+    usage: '--run ID [--reason R]',
     options: { ...runOption, reason: { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -153,7 +159,7 @@ const VERBS: Record<string, Verb> = {
   },
   replay: {
     summary: 'reprocess a run from the records stream (trim horizon or a timestamp) and collate again',
-    usage: 'replay --run ID [--from trim-horizon|<ISO time>] [--json]',
+    usage: '--run ID [--from trim-horizon|<ISO time>]',
     options: { ...runOption, from: { type: 'string', default: 'trim-horizon' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -170,7 +176,7 @@ const VERBS: Record<string, Verb> = {
   },
   pause: {
     summary: 'halt a run: the reader, processor and writer stop taking its records (others go on)',
-    usage: 'pause --run ID [--json]',
+    usage: '--run ID',
     options: runOption,
     async run(values, out) {
       const runId = requireRun(values);
@@ -181,7 +187,7 @@ const VERBS: Record<string, Verb> = {
   },
   resume: {
     summary: 'continue a paused run without loss and run it to completion',
-    usage: 'resume --run ID [--json]',
+    usage: '--run ID',
     options: runOption,
     async run(values, out) {
       const runId = requireRun(values);
@@ -197,7 +203,7 @@ const VERBS: Record<string, Verb> = {
   },
   collate: {
     summary: "collate a run's output again and print its summary",
-    usage: 'collate --run ID [--json]',
+    usage: '--run ID',
     options: runOption,
     async run(values, out) {
       const runId = requireRun(values);
@@ -211,30 +217,51 @@ const VERBS: Record<string, Verb> = {
   },
 };
 
-function usage(): string {
+/** The options every verb takes, with what they do. */
+const COMMON_USAGE =
+  "Every verb takes --help, --json (one JSON object on stdout; with npm, add --silent before --: `npm run --silent pipeline -- status --run ID --json`) and --data-dir DIR (the embedded stack's data folder; default .local/).";
+
+function usage(command: string): string {
   const width = Math.max(...Object.keys(VERBS).map((v) => v.length));
   return [
-    'Usage: npm run pipeline -- <verb> [options]',
+    `Usage: ${command} <verb> [options]`,
     '',
     'Verbs:',
     ...Object.entries(VERBS).map(([name, verb]) => `  ${name.padEnd(width)}  ${verb.summary}`),
     '',
-    'Every verb takes --help, --json (one JSON object on stdout) and --data-dir DIR (default .local/).',
+    COMMON_USAGE,
   ].join('\n');
+}
+
+/**
+ * How the user invoked the CLI, so that usage and errors name the command they typed: the verbs
+ * (`npm run pipeline -- status …`), or one verb bound to a command of its own (`npm start -- …` is `run`).
+ */
+export interface Invocation {
+  command: string;
+  verb?: string;
+}
+export const PIPELINE_COMMAND: Invocation = { command: 'npm run pipeline --' };
+
+function verbUsage(name: string, verb: Verb, invocation: Invocation): string {
+  const words = [invocation.command, invocation.verb ? '' : name, verb.usage, '[--data-dir DIR] [--json]'];
+  const line = `Usage: ${words.filter(Boolean).join(' ')}`;
+  return verb.note ? `${line}\n  (${verb.note})` : line;
 }
 
 export async function main(
   argv: string[],
   io: { stdout: Pick<NodeJS.WritableStream, 'write'>; stderr: Pick<NodeJS.WritableStream, 'write'> } = process,
+  invocation: Invocation = PIPELINE_COMMAND,
 ): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...rest] = invocation.verb ? [invocation.verb, ...argv] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(`${usage()}\n`);
+    io.stdout.write(`${usage(invocation.command)}\n`);
     return name ? 0 : 2;
   }
   const verb = VERBS[name];
   if (!verb) {
-    io.stderr.write(`unknown verb "${name}"\n\n${usage()}\n`);
+    io.stderr.write(`unknown verb "${name}"\n\n${usage(invocation.command)}\n`);
     return 2;
   }
   let values: Values;
@@ -246,11 +273,11 @@ export async function main(
       allowPositionals: false,
     }) as { values: Values });
   } catch (error) {
-    io.stderr.write(`${(error as Error).message}\n\nUsage: npm run pipeline -- ${verb.usage}\n`);
+    io.stderr.write(`${(error as Error).message}\n\n${verbUsage(name, verb, invocation)}\n`);
     return 2;
   }
   if (values.help) {
-    io.stdout.write(`Usage: npm run pipeline -- ${verb.usage}\n\n${verb.summary}\n`);
+    io.stdout.write(`${verbUsage(name, verb, invocation)}\n\n${verb.summary}\n\n${COMMON_USAGE}\n`);
     return 0;
   }
   const json = values.json === true;

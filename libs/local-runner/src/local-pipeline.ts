@@ -41,6 +41,7 @@ import {
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
+import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
 
 /** The names of the local resources; the same names the CDK app gives them by default. */
 export const LOCAL_RESOURCES = {
@@ -51,8 +52,6 @@ export const LOCAL_RESOURCES = {
   spillBucket: 'pipeline-spill',
   resultsBucket: 'pipeline-results',
 } as const;
-
-const EMBEDDED_MARK = 'PIPELINE_EMBEDDED_STACK';
 
 /** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
 export const DEFAULT_DATA_DIR = resolve(__dirname, '../../../.local');
@@ -108,7 +107,10 @@ export class LocalPipeline {
   readonly firehose: FirehoseClient;
   readonly store: ObjectStore;
   readonly ledger: RunLedger;
+  /** Whether any service runs embedded (the data folder then holds its state). */
   readonly embedded: boolean;
+  /** What runs where, as the handlers see it. */
+  readonly endpoints: EndpointPlan;
   private mappings: EventSourceMapping[] = [];
   faultProxy?: KinesisFaultProxy;
 
@@ -119,6 +121,7 @@ export class LocalPipeline {
     private readonly options: LocalPipelineOptions,
   ) {
     this.embedded = servers.length > 0;
+    this.endpoints = planEndpoints(process.env);
     this.kinesis = kinesisClient();
     this.s3 = s3Client();
     this.firehose = firehoseClient();
@@ -126,40 +129,53 @@ export class LocalPipeline {
     this.ledger = new RunLedger(this.store, LOCAL_RESOURCES.resultsBucket);
   }
 
-  /** Starts the embedded stack (unless endpoints are configured) and points the handlers at it. */
+  /**
+   * Starts the embedded services — each one whose endpoint the user did not set (see endpoints.ts) —
+   * and points the handlers at them.
+   */
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
     const dataDir = resolve(options.dataDir ?? process.env.PIPELINE_DATA_DIR ?? DEFAULT_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
-    // Endpoints an earlier embedded stack of this process set are ours to replace, not the user's.
-    const external =
-      process.env[EMBEDDED_MARK] !== 'true' &&
-      Boolean(process.env.AWS_ENDPOINT_URL_KINESIS || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
+    const plan = planEndpoints(process.env);
+    const embeds = (service: Service) => plan.embedded.includes(service);
     const servers: LocalServer[] = [];
     let localFirehose: LocalFirehose | undefined;
     let faultProxy: KinesisFaultProxy | undefined;
     process.env.AWS_REGION ??= 'us-east-1';
-    if (!external) {
+    const setEndpoint = (service: Service, endpoint: string) => {
+      process.env[endpointVariable(service)] = endpoint;
+      const ours = new Set((process.env[EMBEDDED_ENDPOINTS] ?? '').split(',').filter(Boolean)).add(service);
+      process.env[EMBEDDED_ENDPOINTS] = [...ours].join(',');
+    };
+    if (plan.external.length === 0) {
+      // Nothing leaves the machine: the embedded servers take any key, and the user needs none.
+      process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
+      delete process.env.AWS_SESSION_TOKEN;
+    }
+    if (embeds('kinesis')) {
       const kinesis = await startLocalKinesis({ path: options.streamsInMemory ? undefined : join(dataDir, 'kinesis') });
-      const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
-      servers.push(kinesis, s3);
+      servers.push(kinesis);
       if (options.kinesisFaults) {
         faultProxy = await startKinesisFaultProxy(kinesis.endpoint, options.kinesisFaults);
         servers.push(faultProxy);
       }
-      process.env[EMBEDDED_MARK] = 'true';
-      process.env.AWS_ENDPOINT_URL_KINESIS = faultProxy?.endpoint ?? kinesis.endpoint;
-      process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
+      setEndpoint('kinesis', faultProxy?.endpoint ?? kinesis.endpoint);
+    }
+    if (embeds('s3')) {
+      const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
+      servers.push(s3);
+      setEndpoint('s3', s3.endpoint);
       // s3rver does not read aws-chunked uploads (streamed bodies with trailing checksums).
       process.env.AWS_REQUEST_CHECKSUM_CALCULATION = 'WHEN_REQUIRED';
-      process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
-      process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
-      delete process.env.AWS_SESSION_TOKEN;
+    }
+    if (embeds('firehose')) {
       localFirehose = await startLocalFirehose({
         s3: s3Client(),
         stateFile: join(dataDir, 'firehose', 'state.json'),
         bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: localIntervalMs(options) },
       });
-      process.env.AWS_ENDPOINT_URL_FIREHOSE = localFirehose.endpoint;
+      setEndpoint('firehose', localFirehose.endpoint);
     }
     const handlerEnv: Record<string, string> = {
       [ENV.recordsStream]: LOCAL_RESOURCES.recordsStream,
@@ -168,7 +184,7 @@ export class LocalPipeline {
       [ENV.resultsBucket]: LOCAL_RESOURCES.resultsBucket,
       [ENV.spillBucket]: LOCAL_RESOURCES.spillBucket,
       [ENV.sourceBucket]: LOCAL_RESOURCES.sourceBucket,
-      ...(external ? {} : { [ENV.deliveryBufferIntervalSeconds]: String(localIntervalMs(options) / 1000) }),
+      ...(embeds('firehose') ? { [ENV.deliveryBufferIntervalSeconds]: String(localIntervalMs(options) / 1000) } : {}),
       ...options.env,
     };
     Object.assign(process.env, handlerEnv);
@@ -300,15 +316,10 @@ export class LocalPipeline {
     await this.stopConsumers();
     await this.localFirehose?.close();
     for (const server of this.servers.reverse()) await server.close();
-    if (this.embedded) {
-      for (const name of [
-        'AWS_ENDPOINT_URL_KINESIS',
-        'AWS_ENDPOINT_URL_S3',
-        'AWS_ENDPOINT_URL_FIREHOSE',
-        EMBEDDED_MARK,
-      ])
-        delete process.env[name];
-    }
+    // Endpoints this pipeline's embedded services set go with them; the user's stay.
+    for (const service of (process.env[EMBEDDED_ENDPOINTS] ?? '').split(',').filter(Boolean))
+      delete process.env[endpointVariable(service as Service)];
+    delete process.env[EMBEDDED_ENDPOINTS];
     this.kinesis.destroy();
     this.s3.destroy();
     this.firehose.destroy();

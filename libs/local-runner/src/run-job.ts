@@ -4,6 +4,7 @@ import { EXAMPLE_DEFAULTS, type ExampleDataOptions } from '@pipeline/example-job
 import { DEFAULTS } from '@pipeline/limits';
 import { LAYOUT } from '@pipeline/records';
 import type { FinishOutcome, RunManifest, RunStalled } from '@pipeline/run-ledger';
+import { describeEndpoints } from './endpoints';
 import { loadExampleData } from './example-data';
 import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
 
@@ -52,6 +53,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
   if (options.sliceBytes) env.SLICE_BYTES = String(options.sliceBytes);
   const pipeline = options.pipeline ?? (await LocalPipeline.start({ ...options, env }));
   const log = options.progress ?? (() => undefined);
+  if (pipeline.endpoints.external.length) log(`services: ${describeEndpoints(pipeline.endpoints)}`);
   try {
     let dataSet: RunReport['dataSet'];
     const prefix = options.sourcePrefix ?? EXAMPLE_PREFIX;
@@ -136,7 +138,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       elapsedMs,
       recordsPerSecond: Math.round(summary.read / (elapsedMs / 1000)),
       outputUri: `s3://${LOCAL_RESOURCES.resultsBucket}/${LAYOUT.collatedPrefix(runId)}`,
-      outputDir: pipeline.embedded
+      outputDir: pipeline.endpoints.embedded.includes('s3')
         ? join(pipeline.dataDir, 's3', LOCAL_RESOURCES.resultsBucket, LAYOUT.collatedPrefix(runId))
         : undefined,
       dataSet: dataSet && { ...dataSet, loadMs },
