@@ -14,7 +14,12 @@ import type { RunLedger } from './ledger';
  */
 export type DeliveryState = 'running' | 'delivering' | 'stalled' | 'complete';
 
-/** runs/<run>/delivered.json: the writer handed the run's last result to Firehose at `handedAt`. */
+/**
+ * runs/<run>/delivered.json: the writer handed the run's last result to Firehose at `handedAt`. It
+ * says when, not until when: the finisher derives the due time from the delivery stream's buffer
+ * interval (its DELIVERY_BUFFER_INTERVAL_SECONDS, set from the same setting as the stream's
+ * BufferingHints), so the writer needs to know nothing about the delivery stream's buffering.
+ */
 export interface RunDelivered {
   runId: string;
   handedAt: string;
