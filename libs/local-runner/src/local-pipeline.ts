@@ -16,6 +16,7 @@ import {
 import { handler as readerHandler, resetReader, type ReaderRequest, type ReaderResult } from '@apps/reader';
 import { handler as processorHandler, resetProcessor } from '@apps/processor';
 import { handler as writerHandler, resetWriter } from '@apps/writer';
+import { finish, resetFinisher } from '@apps/finisher';
 import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
 import { DELIVERY_FORMAT } from '@pipeline/delivery';
@@ -41,7 +42,7 @@ import {
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { RunLedger } from '@pipeline/run-ledger';
+import { type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
 import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
 
 /** The names of the local resources; the same names the CDK app gives them by default. */
@@ -73,7 +74,10 @@ export interface LocalPipelineOptions {
   /** Overrides of the handlers' environment (SLICE_BYTES, SPILL_THRESHOLD_BYTES, …). */
   env?: Record<string, string>;
   eventSource?: Partial<EventSourceSettings>;
-  /** Seconds; local runs want Firehose to deliver promptly. */
+  /**
+   * Caps the local delivery stream's buffer interval (ms): local runs want Firehose to deliver
+   * promptly, a test of late delivery wants it long. The finisher bounds its wait by the same value.
+   */
   firehoseBufferIntervalMs?: number;
   /** Keep the streams in memory instead of under the data folder (they do not outlive the process). */
   streamsInMemory?: boolean;
@@ -179,10 +183,7 @@ export class LocalPipeline {
       localFirehose = await startLocalFirehose({
         s3: s3Client(),
         stateFile: join(dataDir, 'firehose', 'state.json'),
-        bufferOverride: {
-          sizeBytes: DEFAULTS.localFirehoseBufferBytes,
-          intervalMs: options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs,
-        },
+        bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: localIntervalMs(options) },
       });
       setEndpoint('firehose', localFirehose.endpoint);
     }
@@ -193,6 +194,7 @@ export class LocalPipeline {
       [ENV.resultsBucket]: LOCAL_RESOURCES.resultsBucket,
       [ENV.spillBucket]: LOCAL_RESOURCES.spillBucket,
       [ENV.sourceBucket]: LOCAL_RESOURCES.sourceBucket,
+      ...(embeds('firehose') ? { [ENV.deliveryBufferIntervalSeconds]: String(localIntervalMs(options) / 1000) } : {}),
       ...options.env,
     };
     Object.assign(process.env, handlerEnv);
@@ -200,6 +202,7 @@ export class LocalPipeline {
     resetReader(job);
     resetProcessor(job);
     resetWriter();
+    resetFinisher({ eventsFile: join(dataDir, 'events.ndjson') });
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;
     // The handlers run in this process, so the reader's own Invoke comes here, whatever the other endpoints.
@@ -312,11 +315,27 @@ export class LocalPipeline {
 
   /** Waits until both consumers have nothing left to do, then makes Firehose deliver its buffers. */
   async drain(timeoutMs = 120_000): Promise<void> {
+    await this.drainConsumers(timeoutMs);
+    await this.localFirehose?.flush();
+  }
+
+  /**
+   * Waits until the reader's queued invocations and both consumers have nothing left to do;
+   * Firehose delivers on its own time, as in AWS.
+   */
+  async drainConsumers(timeoutMs = 120_000): Promise<void> {
     await this.lambda?.drain();
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
     // The writer may have been fed by the processor while it drained: check once more.
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
-    await this.localFirehose?.flush();
+  }
+
+  /**
+   * Asks the finisher whether a run's output is in S3 and conserved, and completes it if so: what
+   * the finisher's queue does in AWS, each time the run's message comes back.
+   */
+  finish(runId: string, now = new Date()): Promise<FinishOutcome> {
+    return finish(runId, now);
   }
 
   async stopConsumers(): Promise<void> {
@@ -339,6 +358,12 @@ export class LocalPipeline {
     this.s3.destroy();
     this.firehose.destroy();
   }
+}
+
+/** The local delivery stream's effective buffer interval: its definition's, capped for local runs. */
+function localIntervalMs(options: LocalPipelineOptions): number {
+  const defined = deliveryStreamDefinition().ExtendedS3DestinationConfiguration.BufferingHints.IntervalInSeconds * 1000;
+  return Math.min(defined, options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs);
 }
 
 /** The delivery stream, as the CDK app defines it (DELIVERY_FORMAT), buffering aside. */
