@@ -135,7 +135,7 @@ const VERBS: Record<string, Verb> = {
     },
   },
   status: {
-    summary: "show a run's progress slice by slice, and whether it is complete, paused or stalled",
+    summary: "show a run's progress slice by slice, and whether it is delivering, complete, paused or stalled",
     usage: `--run ID [--deadline-minutes N]`,
     note: `a run not complete N minutes after it was planned is stalled; default ${DEFAULTS.runDeadlineMinutes}`,
     options: { ...runOption, 'deadline-minutes': { type: 'string' } },
@@ -149,9 +149,16 @@ const VERBS: Record<string, Verb> = {
           (s) =>
             `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`,
         ),
-        ...(report.missingSlices.length
-          ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`]
-          : []),
+        ...(report.stalled
+          ? [
+              `  stalled: output due in S3 by ${report.stalled.dueBy} is missing from ${report.missingSlices.join(', ')}`,
+              ...report.stalled.missing.map(
+                (s) => `    ${s.slice}: ${s.found} of ${s.read} found, missing positions ${s.missing.join(', ')}…`,
+              ),
+            ]
+          : report.missingSlices.length
+            ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`]
+            : []),
         ...(report.summary
           ? [
               `  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`,

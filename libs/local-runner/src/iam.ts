@@ -17,7 +17,8 @@ import {
 interface LocalRolesFile {
   envName: string;
   templates: CfnTemplate[];
-  functions: Record<'reader' | 'processor' | 'writer', string>;
+  /** App name → deployed function name. */
+  functions: Record<string, string>;
   names: {
     recordsStream: string;
     resultsStream: string;
@@ -120,7 +121,7 @@ export interface LocalNames {
  */
 export function localIdentities(
   roles: LocalRolesFile,
-  functions: Record<'reader' | 'processor' | 'writer', string>,
+  functions: Record<string, string>,
   local: LocalNames,
   region: string,
 ): Map<string, LocalIdentity> {
@@ -130,11 +131,14 @@ export function localIdentities(
   return identitiesFromTemplates(
     {
       templates: roles.templates,
-      functions: {
-        [functions.reader]: roles.functions.reader,
-        [functions.processor]: roles.functions.processor,
-        [functions.writer]: roles.functions.writer,
-      },
+      // Each local function runs as its deployed counterpart (by app name: reader, processor, …).
+      functions: Object.fromEntries(
+        Object.entries(functions).map(([app, localName]) => {
+          const deployed = roles.functions[app];
+          if (!deployed) throw new Error(`the CDK app defines no ${app} function: check infra/src/names.ts`);
+          return [localName, deployed];
+        }),
+      ),
       names: {
         [roles.names.recordsStream]: local.recordsStream,
         [roles.names.resultsStream]: local.resultsStream,

@@ -3,3 +3,4 @@ export * from './firehose';
 export * from './event-source';
 export * from './kinesis-faults';
 export * from './iam';
+export * from './lambda';
