@@ -109,7 +109,11 @@ export const RESULTS_KEYS = {
   sliceMarkers: `${anyKey(LAYOUT.slicesPrefix(ANY.run))}*`,
   control: anyKey(LAYOUT.controlKey(ANY.run)),
   failures: anyKey(LAYOUT.failuresKey({ ...ANY })),
+  /** Written by the writer when a run's last slice is done: handed to Firehose. */
+  delivered: anyKey(LAYOUT.deliveredKey(ANY.run)),
+  /** Written by the finisher: the run is complete (its output is in S3), or stalled. */
   complete: anyKey(LAYOUT.completeKey(ANY.run)),
+  stalled: anyKey(LAYOUT.stalledKey(ANY.run)),
   processorParking: `${parkedPrefix('*', 'processor')}*`,
   writerParking: `${parkedPrefix('*', 'writer')}*`,
   deadLetters: `${LAYOUT.deadLettersPrefix()}*`,

@@ -29,7 +29,9 @@ const RESULTS_OBJECTS = {
   'slice done marker': LAYOUT.sliceDoneKey(id.run, id.slice),
   'kill switch': LAYOUT.controlKey(id.run),
   'failure counter': LAYOUT.failuresKey(id),
+  'delivered marker': LAYOUT.deliveredKey(id.run),
   'completion marker': LAYOUT.completeKey(id.run),
+  'stalled marker': LAYOUT.stalledKey(id.run),
   summary: LAYOUT.summaryKey(id.run),
   'records parked by the processor': `${parkedPrefix(id.run, 'processor')}0001.json`,
   'records parked by the writer': `${parkedPrefix(id.run, 'writer')}0001.json`,
@@ -49,22 +51,24 @@ const PUT = 's3:PutObject';
  * (apps/*\/src and the run-ledger, spill and object-store libs), nothing more. The operator's
  * objects (kill switch writes, summary, collated parts) are no function's.
  */
-const RESULTS_ACCESS: Record<ResultsObject, { reader: string[]; processor: string[]; writer: string[] }> = {
-  manifest: { reader: [GET, PUT], processor: [], writer: [GET] },
-  'slice read marker': { reader: [GET, PUT], processor: [], writer: [GET] },
-  'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT] },
-  'kill switch': { reader: [GET], processor: [GET], writer: [GET] },
-  'failure counter': { reader: [], processor: [GET, PUT], writer: [] },
-  'completion marker': { reader: [], processor: [], writer: [GET, PUT] },
-  summary: { reader: [], processor: [], writer: [] },
-  'records parked by the processor': { reader: [], processor: [PUT], writer: [] },
-  'records parked by the writer': { reader: [], processor: [], writer: [PUT] },
-  'dead letter': { reader: [], processor: [], writer: [PUT] },
-  'large result': { reader: [], processor: [], writer: [PUT] },
-  'delivered result': { reader: [], processor: [], writer: [] },
-  'delivery error': { reader: [], processor: [], writer: [] },
-  'collated part': { reader: [], processor: [], writer: [] },
-  'on-failure record (local)': { reader: [], processor: [], writer: [] },
+const RESULTS_ACCESS: Record<ResultsObject, Record<'reader' | 'processor' | 'writer' | 'finisher', string[]>> = {
+  manifest: { reader: [GET, PUT], processor: [], writer: [GET], finisher: [GET] },
+  'slice read marker': { reader: [GET, PUT], processor: [], writer: [], finisher: [GET] },
+  'slice done marker': { reader: [GET], processor: [], writer: [PUT], finisher: [GET] },
+  'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET] },
+  'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [] },
+  'delivered marker': { reader: [], processor: [], writer: [GET, PUT], finisher: [GET] },
+  'completion marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT] },
+  'stalled marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT] },
+  summary: { reader: [], processor: [], writer: [], finisher: [] },
+  'records parked by the processor': { reader: [], processor: [PUT], writer: [], finisher: [] },
+  'records parked by the writer': { reader: [], processor: [], writer: [PUT], finisher: [] },
+  'dead letter': { reader: [], processor: [], writer: [PUT], finisher: [] },
+  'large result': { reader: [], processor: [], writer: [PUT], finisher: [] },
+  'delivered result': { reader: [], processor: [], writer: [], finisher: [GET] },
+  'delivery error': { reader: [], processor: [], writer: [], finisher: [] },
+  'collated part': { reader: [], processor: [], writer: [], finisher: [] },
+  'on-failure record (local)': { reader: [], processor: [], writer: [], finisher: [] },
 };
 
 describe('GIVEN the whole pipeline with the default configuration', () => {
@@ -74,10 +78,12 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
   let writer: RolePolicies;
   let firehose: RolePolicies;
   let scheduler: RolePolicies;
+  let finisher: RolePolicies;
   beforeAll(() => {
     pipeline = synthPipeline();
     reader = policiesOf(pipeline.templates.reader, 'ReaderRole');
     scheduler = policiesOf(pipeline.templates.reader, 'SchedulerRole');
+    finisher = policiesOf(pipeline.templates.finisher, 'FinisherRole');
     processor = policiesOf(pipeline.templates.processor, 'ProcessorRole');
     writer = policiesOf(pipeline.templates.writer, 'WriterRole');
     firehose = policiesOf(pipeline.templates.shared, 'DeliveryRole');
@@ -192,6 +198,15 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
     it('THEN it resolves spilled results and cannot write the spill bucket', () => {
       expect(actionsOn(writer, key('spill', 'spill/r1/s1/0.result.json'))).toEqual(['s3:GetObject']);
     });
+  });
+
+  describe('WHEN the finisher’s role is examined', () => {
+    it.each(Object.keys(RESULTS_OBJECTS) as ResultsObject[])(
+      'THEN it may do to the %s exactly what its handler needs',
+      (kind) => {
+        expect(actionsOn(finisher, key('results', RESULTS_OBJECTS[kind]))).toEqual(RESULTS_ACCESS[kind].finisher);
+      },
+    );
   });
 
   describe('WHEN every function role is examined', () => {

@@ -10,7 +10,7 @@ import { LAYOUT } from '@pipeline/records';
 import { finisherQueueTiming } from '../config';
 import { alarmPeriod, pipelineAlarm } from '../constructs/alarms';
 import { PipelineFunction } from '../constructs/pipeline-function';
-import { RESULTS_PREFIXES } from '../names';
+import { RESULTS_KEYS, RESULTS_PREFIXES } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
 import type { AppStackProps } from './app-stack-props';
@@ -52,7 +52,15 @@ export class FinisherStack extends Stack {
     });
     const { role } = this.finisher;
 
-    const ledger = refs.objectsArn('results', RESULTS_PREFIXES.runs);
+    // The ledger key by key: manifest, slice markers, kill switch and delivery markers; no other run object.
+    const ledger = [
+      RESULTS_KEYS.manifest,
+      RESULTS_KEYS.sliceMarkers,
+      RESULTS_KEYS.control,
+      RESULTS_KEYS.delivered,
+      RESULTS_KEYS.complete,
+      RESULTS_KEYS.stalled,
+    ].map((key) => refs.keysArn('results', key));
     const delivered = refs.objectsArn('results', RESULTS_PREFIXES.results);
     const statements = [
       // Listing the delivery and dead-letter prefixes is how the output is found.
@@ -61,7 +69,7 @@ export class FinisherStack extends Stack {
         actions: ['s3:ListBucket'],
         resources: [refs.bucketArn('results')],
       }),
-      new iam.PolicyStatement({ sid: 'ReadLedger', actions: ['s3:GetObject'], resources: [ledger] }),
+      new iam.PolicyStatement({ sid: 'ReadLedger', actions: ['s3:GetObject'], resources: ledger }),
       new iam.PolicyStatement({ sid: 'ReadOutput', actions: ['s3:GetObject'], resources: [delivered] }),
       new iam.PolicyStatement({
         sid: 'CompleteOrStall',
@@ -74,7 +82,13 @@ export class FinisherStack extends Stack {
     ];
     for (const statement of statements) role.addToPrincipalPolicy(statement);
     const why = {
-      [ledger]: 'The run ledger: manifest, slice markers and delivered marker of any run, under runs/; read-only',
+      [refs.keysArn('results', RESULTS_KEYS.manifest)]: 'One manifest per run, written by the reader; read-only',
+      [refs.keysArn('results', RESULTS_KEYS.sliceMarkers)]:
+        'Slice markers per run and slice: their counts are what the output must hold; read-only',
+      [refs.keysArn('results', RESULTS_KEYS.control)]:
+        'The kill switch of any run (runs/<run>/control.json); read-only',
+      [refs.keysArn('results', RESULTS_KEYS.delivered)]:
+        'The delivered marker of any run (runs/<run>/delivered.json), written by the writer; read-only',
       [delivered]:
         'Firehose names the delivered objects itself (run partition, stream, time, uuid) under results/; read-only',
       [`${refs.bucketArn('results')}/${LAYOUT.completeKey('*')}`]:

@@ -36,13 +36,14 @@ export class WriterStack extends Stack {
     const { role } = this.writer;
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
-    // The writer's objects, key by key: it reads the reader's manifest and markers and the kill
-    // switch, and writes done markers, completion, parked records, dead letters and large results.
+    // The writer's objects, key by key: it reads the reader's manifest and the kill switch (slice
+    // markers it only lists), and writes done markers, the delivered marker, parked records, dead
+    // letters and large results. Completion is the finisher's.
     const results = {
-      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceMarkers, RESULTS_KEYS.control, RESULTS_KEYS.complete],
+      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.control, RESULTS_KEYS.delivered],
       write: [
         RESULTS_KEYS.sliceDone,
-        RESULTS_KEYS.complete,
+        RESULTS_KEYS.delivered,
         RESULTS_KEYS.writerParking,
         RESULTS_KEYS.deadLetters,
         RESULTS_KEYS.largeResults,
@@ -78,9 +79,9 @@ export class WriterStack extends Stack {
     );
     const why: Record<string, string> = {
       [RESULTS_KEYS.manifest]: 'One manifest per run (runs/<run>/manifest.json), written by the reader; read-only',
-      [RESULTS_KEYS.sliceMarkers]: 'Slice markers per run and slice, read to tell whether a run is complete',
       [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
-      [RESULTS_KEYS.complete]: 'One completion marker per run (runs/<run>/complete.json)',
+      [RESULTS_KEYS.delivered]:
+        'One delivered marker per run (runs/<run>/delivered.json): read back so the first hand-off time stays',
       [RESULTS_KEYS.sliceDone]: 'One done marker per run and slice (runs/<run>/slices/<slice>/done.json); put-only',
       [RESULTS_KEYS.writerParking]:
         'Records of a paused run are parked per run under runs/<run>/parked/writer/; put-only',
