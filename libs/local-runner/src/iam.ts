@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import {
@@ -95,6 +95,10 @@ export async function synthesizedRoles(env: NodeJS.ProcessEnv = process.env): Pr
         );
       }
       await rename(partial, file);
+      // Older syntheses are stale: keep the cache to the current one.
+      for (const name of await readdir(CACHE_DIR))
+        if (/^roles-[0-9a-f]+\.json$/.test(name) && join(CACHE_DIR, name) !== file)
+          await rm(join(CACHE_DIR, name), { force: true });
     }
     return JSON.parse(await readFile(file, 'utf8')) as LocalRolesFile;
   })();
