@@ -35,7 +35,10 @@ type ChildMessage =
 function runChild<T>(
   args: string[],
   deadlineMs: number,
-): Promise<{ ok: true; result: T; phases: Partial<Record<Phase, PhaseStats>> } | { ok: false; reason: string; phases: Partial<Record<Phase, PhaseStats>> }> {
+): Promise<
+  | { ok: true; result: T; phases: Partial<Record<Phase, PhaseStats>> }
+  | { ok: false; reason: string; phases: Partial<Record<Phase, PhaseStats>> }
+> {
   return new Promise((resolve) => {
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', __filename, ...args], {
       // The handlers' logs go nowhere: the bench prints figures; progress comes on stderr.
@@ -131,7 +134,8 @@ async function main(): Promise<void> {
     return;
   }
   const sizes = values.sizes.split(',').map(Number);
-  if (sizes.some((s) => !Number.isInteger(s) || s <= 0)) throw new RangeError(`--sizes takes positive integers: ${USAGE}`);
+  if (sizes.some((s) => !Number.isInteger(s) || s <= 0))
+    throw new RangeError(`--sizes takes positive integers: ${USAGE}`);
   const shards = values.shards;
   // Enough for a loaded machine; a size that stalls is reported and the bench moves on.
   const deadlineMs = (records: number) =>

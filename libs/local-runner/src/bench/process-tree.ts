@@ -162,7 +162,8 @@ export class TreeSampler {
     this.phase = undefined;
     const roles: PhaseStats['roles'] = {};
     for (const [pid, p] of phase.last) {
-      const role = (roles[p.role] ??= { cpuSeconds: 0, peakMiB: 0 });
+      const role = roles[p.role] ?? { cpuSeconds: 0, peakMiB: 0 };
+      roles[p.role] = role;
       role.cpuSeconds += p.cpuSeconds - (phase.cpuAtStart.get(pid) ?? 0);
       role.peakMiB += (phase.peakKiB.get(pid) ?? 0) / 1024;
     }

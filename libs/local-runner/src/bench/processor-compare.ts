@@ -180,7 +180,9 @@ async function cpuOfPass(contender: Contender, events: KinesisStreamEvent[]): Pr
   for (const event of events) {
     const { batchItemFailures } = await contender.handle(event);
     if (batchItemFailures.length)
-      throw new Error(`${contender.name} reported ${batchItemFailures.length} failed records: the bench data has no bad rows, so check the harness`);
+      throw new Error(
+        `${contender.name} reported ${batchItemFailures.length} failed records: the bench data has no bad rows, so check the harness`,
+      );
   }
   return cpuMicros(process.cpuUsage(started));
 }

@@ -40,7 +40,12 @@ export async function packedPool(envelopes: number, lanes: number): Promise<Pack
     const id = { run: 'bench-raw', slice: `s${String(lane).padStart(6, '0')}` };
     const producer = new StreamProducer({ streamName: 'pool', port, aggregateBytes: DEFAULTS.aggregateBytes });
     for (let pos = lane; pos < Math.min(envelopes, POOL_ENVELOPES); pos += lanes) {
-      const envelope = { v: 1 as const, kind: 'data' as const, id: { ...id, pos }, body: JSON.parse(exampleRow(pos, data)) };
+      const envelope = {
+        v: 1 as const,
+        kind: 'data' as const,
+        id: { ...id, pos },
+        body: JSON.parse(exampleRow(pos, data)),
+      };
       await producer.add({ data: encodeEnvelope(envelope), partitionKey: partitionKeyOf(id.run, id.slice) });
     }
     await producer.flush();

@@ -1,6 +1,11 @@
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
 import { CreateDeliveryStreamCommand } from '@aws-sdk/client-firehose';
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { handler as readerHandler, resetReader } from '@apps/reader';
@@ -34,7 +39,7 @@ export interface StageCpu {
   invocations: { processor: number; writer: number };
 }
 
-type Handler = (event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse | void>;
+type Handler = (event: KinesisStreamEvent) => Promise<KinesisStreamBatchResponse>;
 
 /** Replays a stream through a handler, batch after batch; CPU µs spent inside the handler. */
 async function replay(kinesis: KinesisClient, stream: string, handler: Handler) {
@@ -134,4 +139,3 @@ export async function measureStages(pipeline: LocalPipeline, shards: number): Pr
     await firehose.close();
   }
 }
-
