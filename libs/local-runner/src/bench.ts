@@ -44,7 +44,7 @@ function runChild<T>(
       // The handlers' logs go nowhere: the bench prints figures; progress comes on stderr.
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-    const sampler = new TreeSampler(child.pid!);
+    const sampler = new TreeSampler(child.pid ?? 0);
     const phases: Partial<Record<Phase, PhaseStats>> = {};
     let current: Phase | undefined;
     let settled: { ok: true; result: T } | { ok: false; reason: string } | undefined;
@@ -82,7 +82,7 @@ function runChild<T>(
 function announce(name: Phase, edge: 'start' | 'end'): Promise<void> {
   return new Promise((resolve) => {
     process.once('message', () => resolve());
-    process.send!({ phase: name, edge });
+    process.send?.({ phase: name, edge });
   });
 }
 
@@ -95,7 +95,7 @@ function ownTreeCpuSeconds(): number {
 }
 
 async function child(values: Record<string, string | boolean | undefined>): Promise<void> {
-  const send = (message: ChildMessage) => new Promise<void>((resolve) => process.send!(message, () => resolve()));
+  const send = (message: ChildMessage) => new Promise<void>((resolve) => process.send?.(message, () => resolve()));
   try {
     const result = values.child
       ? await measureSize({

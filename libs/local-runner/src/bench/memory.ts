@@ -33,8 +33,8 @@ export function memoryObjectStore(): ObjectStore & { objects: Map<string, Uint8A
     },
     async *list(bucket, prefix) {
       const head = at(bucket, prefix);
-      const keys = [...objects.keys()].filter((k) => k.startsWith(head)).sort();
-      for (const k of keys) yield { key: k.slice(bucket.length + 1), size: objects.get(k)!.byteLength };
+      const entries = [...objects].filter(([k]) => k.startsWith(head)).sort(([a], [b]) => (a < b ? -1 : 1));
+      for (const [k, body] of entries) yield { key: k.slice(bucket.length + 1), size: body.byteLength };
     },
     async delete(bucket, key) {
       objects.delete(at(bucket, key));

@@ -61,8 +61,7 @@ export function treeOf(root: number): ProcSample[] {
   }
   const samples: ProcSample[] = [];
   const queue = [root];
-  while (queue.length) {
-    const pid = queue.shift()!;
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
     const [stat, status, cmdline] = [
       read(`/proc/${pid}/stat`),
       read(`/proc/${pid}/status`),
@@ -158,7 +157,8 @@ export class TreeSampler {
   end(): PhaseStats {
     this.sample();
     clearInterval(this.timer);
-    const phase = this.phase!;
+    const phase = this.phase;
+    if (!phase) throw new Error('TreeSampler.end() without begin()');
     this.phase = undefined;
     const roles: PhaseStats['roles'] = {};
     for (const [pid, p] of phase.last) {

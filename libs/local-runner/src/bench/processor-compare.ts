@@ -198,7 +198,7 @@ export async function compareProcessors(options: { envelopes: number; rounds: nu
   const dataEnvelopes = read.read - read.malformed;
   const powertools = powertoolsContender();
   const contenders = [processBatchContender(store), ...(powertools ? [powertools] : []), plainLoopContender()];
-  const rounds = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const rounds = new Map<Contender, number[]>(contenders.map((c) => [c, []]));
   for (const c of contenders) await cpuOfPass(c, events);
   for (let round = 0; round < options.rounds; round++) {
     for (const c of contenders) {
@@ -207,7 +207,7 @@ export async function compareProcessors(options: { envelopes: number; rounds: nu
         throw new Error(
           `${c.name} made ${c.results()} results of ${dataEnvelopes} envelopes: the harness no longer drives it as the handler does (check bench/processor-compare.ts against its deps)`,
         );
-      rounds.get(c.name)!.push(micros / read.read);
+      rounds.get(c)?.push(micros / read.read);
     }
   }
   const envelopeBytes = records.reduce((sum, r) => sum + r.data.byteLength, 0) / read.read;
@@ -217,11 +217,11 @@ export async function compareProcessors(options: { envelopes: number; rounds: nu
     records: records.length,
     events: events.length,
     readerMicros,
-    contenders: contenders.map((c) => ({
+    contenders: [...rounds].map(([c, passes]) => ({
       name: c.name,
       does: c.does,
-      micros: median(rounds.get(c.name)!),
-      rounds: rounds.get(c.name)!,
+      micros: median(passes),
+      rounds: passes,
       results: c.results(),
     })),
     skipped: powertools ? [] : [POWERTOOLS_MISSING],

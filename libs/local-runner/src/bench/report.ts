@@ -96,11 +96,13 @@ export function compareTable(compare: CompareResult): string[] {
 
 /** Peak RSS of a role at the largest size over the smallest; undefined with fewer than two sizes measured. */
 function growth(sizes: SizeOutcome[], role: Role): { ratio: number; small: number; large: number } | undefined {
-  const measured = sizes.filter((s) => s.ok && mib(s.phases.e2e, role) !== undefined);
+  const measured = sizes.flatMap((s) => {
+    const peak = s.ok ? mib(s.phases.e2e, role) : undefined;
+    return peak === undefined ? [] : [{ records: s.records, peak }];
+  });
   if (measured.length < 2) return undefined;
   const [small, large] = [measured[0], measured[measured.length - 1]];
-  const ratio = mib(large.phases.e2e, role)! / mib(small.phases.e2e, role)!;
-  return { ratio, small: small.records, large: large.records };
+  return { ratio: large.peak / small.peak, small: small.records, large: large.records };
 }
 
 /** Why a server's memory is, or is not, bounded whatever the run's size. */

@@ -55,9 +55,9 @@ async function replay(kinesis: KinesisClient, stream: string, handler: Handler) 
     while (iterator) {
       const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: DEFAULTS.batchSize }));
       const fetched = (page.Records ?? []).map((r) => ({
-        sequenceNumber: r.SequenceNumber!,
-        partitionKey: r.PartitionKey!,
-        data: r.Data!,
+        sequenceNumber: r.SequenceNumber ?? '',
+        partitionKey: r.PartitionKey ?? '',
+        data: r.Data ?? new Uint8Array(),
       }));
       for (const event of toEvents(fetched, DEFAULTS.batchSize, shard.ShardId)) {
         const started = process.cpuUsage();
