@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     '',
     ...memoryTable(outcomes),
     '',
-    'Per process, VmHWM reset at the run’s start (else the highest sample); the whole tree is the highest sum of the processes’ RSS sampled every 200 ms.',
+    'Per process, VmHWM reset at the run’s start (else the highest sample), so a peak counts from what the process held then — kinesalite’s includes what it kept of the ceiling before the run; the whole tree is the highest sum of the processes’ RSS sampled every 200 ms.',
     '',
     '## Processor CPU per envelope on identical events, in memory',
     '',
