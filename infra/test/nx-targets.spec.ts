@@ -182,10 +182,10 @@ describe('GIVEN a scratch copy of the workspace with one base commit', () => {
   });
 
   describe('WHEN a commit changes @pipeline/records, a lib every app uses', () => {
-    it('THEN `nx affected -t deploy` deploys exactly the three apps', () => {
+    it('THEN `nx affected -t deploy` deploys every app', () => {
       repo.commitChange('records-change', base, libEntry('@pipeline/records'));
 
-      expect(repo.affectedDeploys(base)).toEqual(['processor', 'reader', 'writer']);
+      expect(repo.affectedDeploys(base)).toEqual(['finisher', 'processor', 'reader', 'writer']);
     });
   });
 

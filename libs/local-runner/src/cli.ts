@@ -7,7 +7,9 @@ import { checkRunId } from '@pipeline/run-ledger';
 import { formatReport, jsonReport } from './format';
 import { LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
 import { collate, CommandError, listDeadLetters, pause, redrive, replay, runStatus, unpark } from './operations';
-import { runJob } from './run-job';
+import { planInput, type RunSource, stageInput } from './input';
+import { loadJob } from './job-module';
+import { pipelineOptions, type RunJobOptions, type RunReport, runJob } from './run-job';
 
 type Values = Record<string, string | boolean | undefined>;
 interface Verb {
@@ -51,6 +53,38 @@ function int(name: string, value: unknown, fallback: number): number {
   return parsed;
 }
 
+/** Starts the pipeline, stages the user's input for it, and runs `action` on that source. */
+async function withInput<T>(
+  options: RunJobOptions,
+  input: string,
+  action: (source: RunSource, pipeline: LocalPipeline) => Promise<T>,
+): Promise<T> {
+  const plan = await planInput(input);
+  const pipeline = await LocalPipeline.start(pipelineOptions(options));
+  try {
+    const staged = await stageInput(pipeline.s3, plan, LOCAL_RESOURCES.sourceBucket);
+    return await action(staged, pipeline);
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+/**
+ * When no row got through and every row failed the job's input schema (or was not a row at all),
+ * the job and the input do not belong together: say so rather than report an ordinary run.
+ */
+export function jobMismatchHint(report: RunReport): string | undefined {
+  const byReason = report.deadLetteredByReason ?? {};
+  const refused = (byReason['invalid-input'] ?? 0) + (byReason['malformed-row'] ?? 0);
+  if (report.read === 0 || report.delivered > 0 || refused < report.read) return undefined;
+  return (
+    `hint: every one of the ${report.read} rows was refused (${Object.entries(byReason)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(', ')}): does the job's input schema and source format match the input? ` +
+    `See the reasons with \`npm run pipeline -- dead-letters --run ${report.runId}\`.`
+  );
+}
+
 async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline) => Promise<T>): Promise<T> {
   const pipeline = await LocalPipeline.start({ dataDir: values['data-dir'] as string | undefined });
   try {
@@ -62,30 +96,46 @@ async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline)
 
 const VERBS: Record<string, Verb> = {
   run: {
-    summary: 'run the example job (or resume a run) end to end and print its summary (what `npm start` does)',
-    usage: `[--run ID] [--records N] [--shards N] [--slice-bytes N]`,
-    note: `defaults: ${EXAMPLE_DEFAULTS.records} records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run`,
+    summary:
+      'run a job end to end and print its summary (what `npm start` does): the example job on its example data, or --job on --input',
+    usage:
+      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N]',
+    note: `defaults: the example job on ${EXAMPLE_DEFAULTS.records} example records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run; --job takes a module path or a job made with \`npx nx g @pipeline/workspace:job NAME\``,
     options: {
       ...runOption,
+      job: { type: 'string' },
+      input: { type: 'string' },
       records: { type: 'string' },
       shards: { type: 'string' },
       'slice-bytes': { type: 'string' },
     },
     async run(values, out) {
-      const report = await runJob({
+      if (values.job !== undefined && values.input === undefined)
+        throw new CommandError('--job needs --input: the example data set fits the example job only');
+      if (values.input !== undefined && values.records !== undefined)
+        throw new CommandError('--records sizes the example data set; with --input the input is the data');
+      const job = typeof values.job === 'string' ? loadJob(values.job) : undefined;
+      const options = {
         runId: values.run === undefined ? undefined : requireRun(values),
         dataDir: values['data-dir'] as string | undefined,
         shardCount: int('shards', values.shards, DEFAULTS.shardCount),
         sliceBytes: int('slice-bytes', values['slice-bytes'], LOCAL_SLICE_BYTES),
         data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
+        job,
         progress: out.progress,
-      });
+      };
+      const report =
+        typeof values.input === 'string'
+          ? await withInput(options, values.input, (source, pipeline) => runJob({ ...options, source, pipeline }))
+          : await runJob(options);
       out.print(formatReport(report), jsonReport(report));
-      return report.complete && report.conserved ? 0 : 1;
+      const hint = jobMismatchHint(report);
+      if (hint) out.progress(hint);
+      return report.complete && report.conserved && !hint ? 0 : 1;
     },
   },
   status: {
-    summary: "show a run's progress slice by slice, and whether it is complete, paused or stalled",
+    summary: "show a run's progress slice by slice, and whether it is delivering, complete, paused or stalled",
     usage: `--run ID [--deadline-minutes N]`,
     note: `a run not complete N minutes after it was planned is stalled; default ${DEFAULTS.runDeadlineMinutes}`,
     options: { ...runOption, 'deadline-minutes': { type: 'string' } },
@@ -99,9 +149,16 @@ const VERBS: Record<string, Verb> = {
           (s) =>
             `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`,
         ),
-        ...(report.missingSlices.length
-          ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`]
-          : []),
+        ...(report.stalled
+          ? [
+              `  stalled: output due in S3 by ${report.stalled.dueBy} is missing from ${report.missingSlices.join(', ')}`,
+              ...report.stalled.missing.map(
+                (s) => `    ${s.slice}: ${s.found} of ${s.read} found, missing positions ${s.missing.join(', ')}…`,
+              ),
+            ]
+          : report.missingSlices.length
+            ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`]
+            : []),
         ...(report.summary
           ? [
               `  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`,
@@ -188,7 +245,8 @@ const VERBS: Record<string, Verb> = {
         const { unparked } = await unpark(pipeline, runId);
         const manifest = await pipeline.ledger.getManifest(runId);
         out.progress(`put ${unparked} parked records back on their streams`);
-        return runJob({ runId, pipeline, sourcePrefix: manifest!.source.prefix, progress: out.progress });
+        if (!manifest) throw new CommandError(`run ${runId} has no manifest: it was never started`);
+        return runJob({ runId, pipeline, source: manifest.source, progress: out.progress });
       });
       out.print(formatReport(report), jsonReport(report));
       return report.complete && report.conserved ? 0 : 1;

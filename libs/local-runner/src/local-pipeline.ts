@@ -16,19 +16,22 @@ import {
 import { handler as readerHandler, resetReader, type ReaderRequest, type ReaderResult } from '@apps/reader';
 import { handler as processorHandler, resetProcessor } from '@apps/processor';
 import { handler as writerHandler, resetWriter } from '@apps/writer';
+import { finish, resetFinisher } from '@apps/finisher';
 import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
 import { DELIVERY_FORMAT } from '@pipeline/delivery';
 import type { Job } from '@pipeline/job';
-import { DEFAULTS } from '@pipeline/limits';
+import { DEFAULTS, RECURSIVE_LOOP, type RecursiveLoopSetting } from '@pipeline/limits';
 import {
   createEventSourceMapping,
   fileCheckpointStore,
   LOCAL_S3_CREDENTIALS,
   startLocalFirehose,
   startLocalKinesis,
+  startLocalLambda,
   startLocalS3,
   type EventSourceMapping,
+  type LocalLambda,
   type KinesisEventHandler,
   type LocalFirehose,
   type LocalServer,
@@ -39,7 +42,7 @@ import {
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { RunLedger } from '@pipeline/run-ledger';
+import { type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
 import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
 
 /** The names of the local resources; the same names the CDK app gives them by default. */
@@ -50,6 +53,7 @@ export const LOCAL_RESOURCES = {
   sourceBucket: 'pipeline-source',
   spillBucket: 'pipeline-spill',
   resultsBucket: 'pipeline-results',
+  readerFunction: 'pipeline-reader',
 } as const;
 
 /** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
@@ -70,7 +74,10 @@ export interface LocalPipelineOptions {
   /** Overrides of the handlers' environment (SLICE_BYTES, SPILL_THRESHOLD_BYTES, …). */
   env?: Record<string, string>;
   eventSource?: Partial<EventSourceSettings>;
-  /** Seconds; local runs want Firehose to deliver promptly. */
+  /**
+   * Caps the local delivery stream's buffer interval (ms): local runs want Firehose to deliver
+   * promptly, a test of late delivery wants it long. The finisher bounds its wait by the same value.
+   */
   firehoseBufferIntervalMs?: number;
   /** Keep the streams in memory instead of under the data folder (they do not outlive the process). */
   streamsInMemory?: boolean;
@@ -81,6 +88,11 @@ export interface LocalPipelineOptions {
   /** Wraps a handler, e.g. to inject a fault in a test. */
   wrapProcessor?: (handler: KinesisEventHandler) => KinesisEventHandler;
   wrapWriter?: (handler: KinesisEventHandler) => KinesisEventHandler;
+  /**
+   * How the local Lambda runs the reader: its timeout (default Lambda's 900 s), the clock its
+   * `getRemainingTimeInMillis` reads, and its recursive loop setting (default the deployed one).
+   */
+  reader?: { timeoutMs?: number; clock?: () => number; recursiveLoop?: RecursiveLoopSetting };
 }
 
 const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
@@ -109,6 +121,8 @@ export class LocalPipeline {
   readonly endpoints: EndpointPlan;
   private mappings: EventSourceMapping[] = [];
   faultProxy?: KinesisFaultProxy;
+  /** Runs the reader as Lambda does, so its hand-on to a fresh invocation takes the real code path. */
+  lambda?: LocalLambda;
 
   private constructor(
     readonly dataDir: string,
@@ -169,10 +183,7 @@ export class LocalPipeline {
       localFirehose = await startLocalFirehose({
         s3: s3Client(),
         stateFile: join(dataDir, 'firehose', 'state.json'),
-        bufferOverride: {
-          sizeBytes: DEFAULTS.localFirehoseBufferBytes,
-          intervalMs: options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs,
-        },
+        bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: localIntervalMs(options) },
       });
       setEndpoint('firehose', localFirehose.endpoint);
     }
@@ -183,6 +194,7 @@ export class LocalPipeline {
       [ENV.resultsBucket]: LOCAL_RESOURCES.resultsBucket,
       [ENV.spillBucket]: LOCAL_RESOURCES.spillBucket,
       [ENV.sourceBucket]: LOCAL_RESOURCES.sourceBucket,
+      ...(embeds('firehose') ? { [ENV.deliveryBufferIntervalSeconds]: String(localIntervalMs(options) / 1000) } : {}),
       ...options.env,
     };
     Object.assign(process.env, handlerEnv);
@@ -190,8 +202,22 @@ export class LocalPipeline {
     resetReader(job);
     resetProcessor(job);
     resetWriter();
+    resetFinisher({ eventsFile: join(dataDir, 'events.ndjson') });
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;
+    // The handlers run in this process, so the reader's own Invoke comes here, whatever the other endpoints.
+    pipeline.lambda = await startLocalLambda({
+      clock: options.reader?.clock,
+      functions: [
+        {
+          name: LOCAL_RESOURCES.readerFunction,
+          handler: (event, context) => readerHandler(event as ReaderRequest, context),
+          timeoutMs: options.reader?.timeoutMs,
+          recursiveLoop: options.reader?.recursiveLoop ?? RECURSIVE_LOOP.reader,
+        },
+      ],
+    });
+    process.env.AWS_ENDPOINT_URL_LAMBDA = pipeline.lambda.endpoint;
     await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
     return pipeline;
   }
@@ -274,9 +300,13 @@ export class LocalPipeline {
     );
   }
 
-  /** Invokes the reader as the schedule or a caller would. */
+  /**
+   * Invokes the reader as the schedule or a caller would, through the local Lambda; resolves with
+   * the first invocation's result (a long run goes on in the invocations it hands on to).
+   */
   read(request: ReaderRequest): Promise<ReaderResult> {
-    return readerHandler(request);
+    if (!this.lambda) throw new Error('the local Lambda is not running: start the pipeline with LocalPipeline.start()');
+    return this.lambda.invoke<ReaderResult>(LOCAL_RESOURCES.readerFunction, request);
   }
 
   consumerStats() {
@@ -285,10 +315,27 @@ export class LocalPipeline {
 
   /** Waits until both consumers have nothing left to do, then makes Firehose deliver its buffers. */
   async drain(timeoutMs = 120_000): Promise<void> {
+    await this.drainConsumers(timeoutMs);
+    await this.localFirehose?.flush();
+  }
+
+  /**
+   * Waits until the reader's queued invocations and both consumers have nothing left to do;
+   * Firehose delivers on its own time, as in AWS.
+   */
+  async drainConsumers(timeoutMs = 120_000): Promise<void> {
+    await this.lambda?.drain();
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
     // The writer may have been fed by the processor while it drained: check once more.
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
-    await this.localFirehose?.flush();
+  }
+
+  /**
+   * Asks the finisher whether a run's output is in S3 and conserved, and completes it if so: what
+   * the finisher's queue does in AWS, each time the run's message comes back.
+   */
+  finish(runId: string, now = new Date()): Promise<FinishOutcome> {
+    return finish(runId, now);
   }
 
   async stopConsumers(): Promise<void> {
@@ -298,6 +345,9 @@ export class LocalPipeline {
 
   async stop(): Promise<void> {
     await this.stopConsumers();
+    await this.lambda?.drain();
+    await this.lambda?.close();
+    delete process.env.AWS_ENDPOINT_URL_LAMBDA;
     await this.localFirehose?.close();
     for (const server of this.servers.reverse()) await server.close();
     // Endpoints this pipeline's embedded services set go with them; the user's stay.
@@ -308,6 +358,12 @@ export class LocalPipeline {
     this.s3.destroy();
     this.firehose.destroy();
   }
+}
+
+/** The local delivery stream's effective buffer interval: its definition's, capped for local runs. */
+function localIntervalMs(options: LocalPipelineOptions): number {
+  const defined = deliveryStreamDefinition().ExtendedS3DestinationConfiguration.BufferingHints.IntervalInSeconds * 1000;
+  return Math.min(defined, options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs);
 }
 
 /** The delivery stream, as the CDK app defines it (DELIVERY_FORMAT), buffering aside. */
