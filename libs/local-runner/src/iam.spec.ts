@@ -16,11 +16,26 @@ describe('IAM on the embedded stack', () => {
   describe('each local function’s identity, from the roles the CDK app synthesizes', () => {
     let identities: Map<string, LocalIdentity>;
     beforeAll(async () => {
-      identities = localIdentities(await synthesizedRoles(), LOCAL_FUNCTIONS, LOCAL_RESOURCES, REGION);
+      identities = localIdentities(
+        await synthesizedRoles(),
+        LOCAL_FUNCTIONS,
+        LOCAL_RESOURCES,
+        REGION,
+        'pipeline-delivery',
+      );
     }, 120_000);
 
-    it('is known by the function’s local name', () => {
-      expect([...identities.keys()].sort()).toEqual(Object.values(LOCAL_FUNCTIONS).sort());
+    it('is known by the function’s local name; the local Firehose has its delivery stream’s', () => {
+      expect([...identities.keys()].sort()).toEqual([...Object.values(LOCAL_FUNCTIONS), 'pipeline-delivery'].sort());
+    });
+
+    it('lets the local Firehose write its delivery and error prefixes only, as its delivery role does', () => {
+      const delivery = identities.get('pipeline-delivery');
+      const results = LOCAL_RESOURCES.resultsBucket;
+
+      expect(allowed(delivery, 's3:PutObject', s3Object(results, `${LAYOUT.resultsPrefix('r1')}x.gz`))).toBe(true);
+      expect(allowed(delivery, 's3:PutObject', s3Object(results, `${LAYOUT.deliveryErrorsPrefix}x`))).toBe(true);
+      expect(allowed(delivery, 's3:PutObject', s3Object(results, LAYOUT.completeKey('r1')))).toBe(false);
     });
 
     it('carries its deployed role’s policies, renamed to the local streams, buckets and delivery stream', () => {

@@ -128,6 +128,8 @@ export function localIdentities(
   functions: Record<string, string>,
   local: LocalNames,
   region: string,
+  /** The local Firehose's identity: it writes to S3 with the delivery stream's role. */
+  delivery?: string,
 ): Map<string, LocalIdentity> {
   const scope: ServiceScope = { partition: 'aws', region, accountId: LOCAL_ACCOUNT_ID };
   const bucket = (kind: keyof LocalRolesFile['names']['buckets']) =>
@@ -143,6 +145,7 @@ export function localIdentities(
           return [localName, deployed];
         }),
       ),
+      deliveryStreams: delivery ? { [delivery]: roles.names.deliveryStream } : {},
       names: {
         [roles.names.recordsStream]: local.recordsStream,
         [roles.names.resultsStream]: local.resultsStream,

@@ -70,6 +70,9 @@ export const LOCAL_FUNCTIONS = {
   finisher: 'pipeline-finisher',
 } as const;
 
+/** The local Firehose's identity: it writes to S3 as the delivery stream's role allows. */
+const LOCAL_DELIVERY_IDENTITY = 'pipeline-delivery';
+
 /** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
 export const DEFAULT_DATA_DIR = resolve(__dirname, '../../../.local');
 
@@ -207,18 +210,16 @@ export class LocalPipeline {
       // s3rver does not read aws-chunked uploads (streamed bodies with trailing checksums).
       process.env.AWS_REQUEST_CHECKSUM_CALCULATION = 'WHEN_REQUIRED';
     }
-    if (embeds('firehose')) {
-      localFirehose = await startLocalFirehose({
-        s3: s3Client(),
-        stateFile: join(dataDir, 'firehose', 'state.json'),
-        bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: localIntervalMs(options) },
-      });
-      setEndpoint('firehose', localFirehose.endpoint);
-    }
     if (roles) {
       // An IAM gateway in front of each embedded server: what the functions call is checked there.
       const region = process.env.AWS_REGION;
-      const identities = localIdentities(await roles, LOCAL_FUNCTIONS, LOCAL_RESOURCES, region);
+      const identities = localIdentities(
+        await roles,
+        LOCAL_FUNCTIONS,
+        LOCAL_RESOURCES,
+        region,
+        LOCAL_DELIVERY_IDENTITY,
+      );
       iam = await startIamGateways(
         { ...upstreams },
         { partition: 'aws', region, accountId: LOCAL_ACCOUNT_ID },
@@ -227,6 +228,22 @@ export class LocalPipeline {
       servers.push(...iam.servers);
       for (const [service, endpoint] of Object.entries(iam.endpoints) as [Service, string][])
         setEndpoint(service, endpoint);
+    }
+    if (embeds('firehose')) {
+      localFirehose = await startLocalFirehose({
+        // Firehose writes with its delivery stream's role, checked like a function's calls.
+        s3: s3Client(
+          process.env,
+          iam?.endpoints.s3 ? { credentials: functionCredentials(LOCAL_DELIVERY_IDENTITY) } : {},
+        ),
+        stateFile: join(dataDir, 'firehose', 'state.json'),
+        bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: localIntervalMs(options) },
+      });
+      setEndpoint('firehose', localFirehose.endpoint);
+      if (iam) {
+        setEndpoint('firehose', await iam.add('firehose', localFirehose.endpoint));
+        servers.push(...iam.servers.slice(-1));
+      }
     }
     const handlerEnv: Record<string, string> = {
       [ENV.recordsStream]: LOCAL_RESOURCES.recordsStream,

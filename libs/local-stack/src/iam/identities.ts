@@ -3,6 +3,7 @@ import { LOCAL_S3_CREDENTIALS, type LocalServer } from '../servers';
 import { startIamGateway, type DeniedCall, type IamGateway, type LocalIdentity } from './gateway';
 import type { ServiceScope } from './requests';
 import {
+  deliveryStreamRole,
   exportsOf,
   functionRole,
   renameResources,
@@ -24,6 +25,8 @@ export interface SynthesizedRoles {
   templates: CfnTemplate[];
   /** Local function name → the deployed function whose role it runs as. */
   functions: Record<string, string>;
+  /** Local identity → the deployed delivery stream whose role it writes with (the local Firehose). */
+  deliveryStreams?: Record<string, string>;
   /** Deployed resource name → local resource name (streams, buckets, delivery stream). */
   names: Record<string, string>;
 }
@@ -37,13 +40,15 @@ export function identitiesFromTemplates(roles: SynthesizedRoles, scope: ServiceS
   const ctx: ResolveContext = { ...scope, accountId: scope.accountId };
   ctx.exports = exportsOf(roles.templates, ctx);
   const identities = new Map<string, LocalIdentity>();
-  for (const [local, deployed] of Object.entries(roles.functions)) {
-    const { template, roleLogicalId } = functionRole(roles.templates, deployed, ctx);
+  const add = (local: string, { template, roleLogicalId }: { template: CfnTemplate; roleLogicalId: string }) =>
     identities.set(local, {
       principal: `arn:${scope.partition}:sts::${scope.accountId}:assumed-role/${roleLogicalId}/${local}`,
       policies: renameResources(rolePolicies(template, roleLogicalId, ctx), roles.names),
     });
-  }
+  for (const [local, deployed] of Object.entries(roles.functions))
+    add(local, functionRole(roles.templates, deployed, ctx));
+  for (const [local, deployed] of Object.entries(roles.deliveryStreams ?? {}))
+    add(local, deliveryStreamRole(roles.templates, deployed, ctx));
   return identities;
 }
 
@@ -53,26 +58,34 @@ export interface IamGateways {
   /** The gateway of each service it stands in front of. */
   endpoints: Partial<Record<GatedService, string>>;
   servers: LocalServer[];
+  /** Puts a gateway in front of one more server, checking the same identities; returns its endpoint. */
+  add(service: GatedService, upstream: string): Promise<string>;
   denied(): DeniedCall[];
   /** Replaces the identities checked from now on (a test switching a policy, say). */
   setIdentities(next: ReadonlyMap<string, LocalIdentity>): void;
 }
 
-/** An IAM gateway in front of each embedded server given, all checking the same identities. */
+/** An IAM gateway in front of each embedded server given (more with `add`), all checking the same identities. */
 export async function startIamGateways(
   upstreams: Partial<Record<GatedService, string>>,
   scope: ServiceScope,
   identities: ReadonlyMap<string, LocalIdentity>,
 ): Promise<IamGateways> {
   let current = identities;
-  const gateways: Partial<Record<GatedService, IamGateway>> = {};
-  for (const [service, upstream] of Object.entries(upstreams) as [GatedService, string][])
-    gateways[service] = await startIamGateway({ service, upstream, scope, identities: () => current });
-  const all = Object.values(gateways);
+  const gateways: IamGateway[] = [];
+  const endpoints: Partial<Record<GatedService, string>> = {};
+  const add = async (service: GatedService, upstream: string) => {
+    const gateway = await startIamGateway({ service, upstream, scope, identities: () => current });
+    gateways.push(gateway);
+    endpoints[service] = gateway.endpoint;
+    return gateway.endpoint;
+  };
+  for (const [service, upstream] of Object.entries(upstreams) as [GatedService, string][]) await add(service, upstream);
   return {
-    endpoints: Object.fromEntries(Object.entries(gateways).map(([service, g]) => [service, g.endpoint])),
-    servers: all,
-    denied: () => all.flatMap((g) => g.denied()),
+    endpoints,
+    servers: gateways,
+    add,
+    denied: () => gateways.flatMap((g) => g.denied()),
     setIdentities: (next) => {
       current = next;
     },

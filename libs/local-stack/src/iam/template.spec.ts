@@ -1,4 +1,5 @@
 import {
+  deliveryStreamRole,
   exportsOf,
   functionRole,
   renameResources,
@@ -103,6 +104,23 @@ describe('role policies from a synthesized template', () => {
       },
       { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: 'unresolved:Unnamed.Arn' },
     ]);
+  });
+
+  it('finds the role a delivery stream writes its destination with', () => {
+    const firehose: CfnTemplate = {
+      Resources: {
+        DeliveryRole: { Type: 'AWS::IAM::Role', Properties: {} },
+        Delivery: {
+          Type: 'AWS::KinesisFirehose::DeliveryStream',
+          Properties: {
+            DeliveryStreamName: 'delivery',
+            ExtendedS3DestinationConfiguration: { RoleARN: { 'Fn::GetAtt': ['DeliveryRole', 'Arn'] } },
+          },
+        },
+      },
+    };
+    expect(deliveryStreamRole([template, firehose], 'delivery', ctx).roleLogicalId).toBe('DeliveryRole');
+    expect(() => deliveryStreamRole([template], 'delivery', ctx)).toThrow(TemplateError);
   });
 
   it('refuses a role with managed policies attached by ARN, whose statements are not in the template', () => {

@@ -191,6 +191,28 @@ export function functionRole(
   throw new TemplateError(`no function named ${functionName} in the templates`);
 }
 
+/** The role a Firehose delivery stream writes its destination with, found by the stream's name. */
+export function deliveryStreamRole(
+  templates: readonly CfnTemplate[],
+  deliveryStreamName: string,
+  ctx: ResolveContext,
+): { template: CfnTemplate; roleLogicalId: string } {
+  for (const template of templates)
+    for (const resource of Object.values(template.Resources ?? {})) {
+      if (resource.Type !== 'AWS::KinesisFirehose::DeliveryStream') continue;
+      if (resolveIntrinsics(resource.Properties?.DeliveryStreamName, template, ctx) !== deliveryStreamName) continue;
+      const destination = (resource.Properties?.ExtendedS3DestinationConfiguration ??
+        resource.Properties?.S3DestinationConfiguration) as
+        | { RoleARN?: { 'Fn::GetAtt'?: [string, string] } }
+        | undefined;
+      const roleLogicalId = destination?.RoleARN?.['Fn::GetAtt']?.[0];
+      if (!roleLogicalId)
+        throw new TemplateError(`delivery stream ${deliveryStreamName} does not name a role of its template`);
+      return { template, roleLogicalId };
+    }
+  throw new TemplateError(`no delivery stream named ${deliveryStreamName} in the templates`);
+}
+
 /**
  * The same policies with resource names replaced (`dev-pipeline-results-…` → `pipeline-results`):
  * the names a deployed environment gives its streams and buckets, mapped to the embedded stack's.
