@@ -70,9 +70,6 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
       recordAttempts: 2,
       sleep: async () => undefined,
     });
-  });
-  afterAll(() => stack.close());
-  beforeAll(async () => {
     // A run planned before seals (no run key), whose slice s000000 the reader has finished with 12 records.
     const ledger = new RunLedger(stack.store, LEDGER);
     await ledger.createManifest({
@@ -84,6 +81,7 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     });
     await ledger.markSliceRead({ run: RUN, slice: 's000000', count: 12, malformed: 0, spilled: 0, at: 'now' });
   });
+  afterAll(() => stack.close());
 
   it('turns each data record into a result with the same id, in order', async () => {
     const response = await processBatch(kinesisEvent([data(0, { word: 'a' }), data(1, { word: 'b' })]), deps());
