@@ -8,9 +8,18 @@ export interface RunManifest<Slice extends { id: string } = { id: string }> {
   createdAt: string;
   source: { bucket: string; prefix: string };
   slices: Slice[];
+  /**
+   * The run's secret: the reader seals every record it puts with it, so a record claiming one of the
+   * run's ids that the reader did not put is told apart (see `sealEnvelopeBytes`). Absent in runs
+   * planned before seals; their records are not checked.
+   */
+  runKey?: string;
 }
 
-/** Written by the reader once every record of a slice and its end-of-slice marker are on the stream. */
+/**
+ * Written by the reader once every record of a slice is on the stream, just before it puts the
+ * slice's end-of-slice marker: the authority a marker is checked against.
+ */
 export interface SliceRead {
   run: string;
   slice: string;
@@ -49,10 +58,7 @@ export interface RunStatus {
   slices: SliceProgress[];
   slicesRead: number;
   slicesDone: number;
-  /**
-   * Positions read so far: a done slice counts what its end-of-slice marker carried (the writer saw
-   * it), a slice only read counts its read marker.
-   */
+  /** Positions read so far, from the reader's read markers (never from what a marker on a stream claims). */
   read: number;
   complete: boolean;
 }
@@ -67,7 +73,7 @@ export interface RunStatus {
  */
 export class RunLedger {
   constructor(
-    private readonly store: ObjectStore,
+    readonly store: ObjectStore,
     readonly bucket: string,
   ) {}
 
@@ -87,6 +93,14 @@ export class RunLedger {
 
   markSliceRead(read: SliceRead): Promise<void> {
     return putJson(this.store, this.bucket, LAYOUT.sliceReadKey(read.run, read.slice), read);
+  }
+
+  getSliceRead(run: string, slice: string): Promise<SliceRead | undefined> {
+    return getJson<SliceRead>(this.store, this.bucket, LAYOUT.sliceReadKey(run, slice));
+  }
+
+  getSliceDone(run: string, slice: string): Promise<SliceDone | undefined> {
+    return getJson<SliceDone>(this.store, this.bucket, LAYOUT.sliceDoneKey(run, slice));
   }
 
   markSliceDone(done: SliceDone): Promise<void> {
@@ -148,7 +162,7 @@ export class RunLedger {
       slices,
       slicesRead,
       slicesDone,
-      read: slices.reduce((sum, s) => sum + (s.done?.count ?? s.read?.count ?? 0), 0),
+      read: slices.reduce((sum, s) => sum + (s.read?.count ?? 0), 0),
       complete: manifest !== undefined && slicesDone === manifest.slices.length,
     };
   }
