@@ -301,6 +301,7 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
       stage: 'writer',
       reason: 'invalid-envelope',
       message: '',
+      payload: undefined,
       origin: { partitionKey: pk, sequenceNumber: event.Records[0].kinesis.sequenceNumber },
     });
     expect(await getJson(stack.store, RESULTS, key)).toMatchObject({ payload: kpl.toString('base64') });
