@@ -120,6 +120,16 @@ export class RunLedger {
     return (await this.markers(run)).read;
   }
 
+  /** The slices whose done markers exist, from one listing (no marker is read). */
+  async slicesDone(run: string): Promise<Set<string>> {
+    const done = new Set<string>();
+    for await (const object of this.store.list(this.bucket, LAYOUT.slicesPrefix(run))) {
+      const match = /\/slices\/([^/]+)\/done\.json$/.exec(object.key);
+      if (match) done.add(match[1]);
+    }
+    return done;
+  }
+
   /** Whether every planned slice has its done marker, from one listing (no marker is read). */
   async allSlicesDone(run: string): Promise<boolean> {
     const progress = await this.progress(run);
