@@ -11,7 +11,7 @@ import type { RunManifest, SliceRead } from '@pipeline/run-ledger';
 /** What the checks read from the run ledger: a manifest per run, a read marker per slice. */
 export interface ClaimsLedger {
   getManifest(run: string): Promise<RunManifest | undefined>;
-  getSliceRead(run: string, slice: string): Promise<(SliceRead & { redrive?: boolean }) | undefined>;
+  getSliceRead(run: string, slice: string): Promise<SliceRead | undefined>;
 }
 
 interface RunFacts {
@@ -27,7 +27,7 @@ interface RunFacts {
 export class Claims {
   /** null: the run has no manifest. */
   private readonly runs = new Map<string, RunFacts | null>();
-  private readonly reads = new Map<string, Promise<(SliceRead & { redrive?: boolean }) | undefined>>();
+  private readonly reads = new Map<string, Promise<SliceRead | undefined>>();
 
   constructor(private readonly ledger: ClaimsLedger) {}
 

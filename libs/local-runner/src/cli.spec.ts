@@ -42,6 +42,27 @@ describe('npm run pipeline', () => {
     });
   });
 
+  it('accepts whole decimal numbers only, with one wording for every bad value', async () => {
+    for (const args of [
+      ['--records=1e3'],
+      ['--records', '-5'],
+      ['--records=-5'],
+      ['--records', '0x10'],
+      ['--records', '1.0'],
+      ['--records', ''],
+      ['--records', '0'],
+      ['--shards', '+2'],
+    ]) {
+      const value = args.length === 1 ? args[0].split('=')[1] : args[1];
+      const name = (args[0].split('=')[0] ?? '').slice(2);
+      const out = await pipeline('run', ...args);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain(
+        `error: --${name} must be a whole number of at least 1, written in digits, got "${value}"`,
+      );
+    }
+  });
+
   it('says what is wrong with its input', async () => {
     expect(await pipeline('status')).toMatchObject({ code: 2, stderr: 'error: --run <id> is required\n' });
     expect(await pipeline('status', '--run', 'a/b')).toMatchObject({

@@ -40,13 +40,33 @@ function requireRun(values: Values): string {
   }
 }
 
+/** Numeric options take whole decimal numbers only: no 1e3, 0x10, 1.0, +5 or blanks. */
 function int(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1)
-    throw new CommandError(`--${name} must be a whole number of at least 1, got "${String(value)}"`);
+  const text = String(value);
+  const parsed = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < 1) throw badNumber(name, text);
   return parsed;
 }
+
+const badNumber = (name: string, value: string) =>
+  new CommandError(`--${name} must be a whole number of at least 1, written in digits, got "${value}"`);
+
+/**
+ * parseArgs reads `--records -5` as an option followed by another option, and says so in its own
+ * words ("ambiguous"): give a value that starts with a dash the same wording as any other bad number.
+ */
+function numericOptionWithDash(args: string[], options: ParseArgsConfig['options']): CommandError | undefined {
+  for (let i = 0; i < args.length - 1; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : undefined;
+    const option = name === undefined ? undefined : options?.[name];
+    if (option?.type === 'string' && NUMERIC_OPTIONS.has(name!) && /^-/.test(args[i + 1]))
+      return badNumber(name!, args[i + 1]);
+  }
+  return undefined;
+}
+
+const NUMERIC_OPTIONS = new Set(['records', 'shards', 'slice-bytes', 'deadline-minutes', 'limit']);
 
 async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline) => Promise<T>): Promise<T> {
   const pipeline = await LocalPipeline.start({ dataDir: values['data-dir'] as string | undefined });
@@ -100,6 +120,11 @@ const VERBS: Record<string, Verb> = {
         ...(report.summary
           ? [
               `  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`,
+            ]
+          : []),
+        ...(report.rejectedMarkers || report.forgedRecords
+          ? [
+              `  rejected: ${report.rejectedMarkers} end-of-slice markers that could not be true, ${report.forgedRecords} records not sealed by this run's reader (see \`dead-letters --run ${runId} --reason rejected-marker\`)`,
             ]
           : []),
         ...(report.eventSourceFailures
@@ -231,6 +256,11 @@ export async function main(
     return 2;
   }
   let values: Values;
+  const dashed = numericOptionWithDash(rest, verb.options);
+  if (dashed) {
+    io.stderr.write(`error: ${dashed.message}\n\nUsage: npm run pipeline -- ${verb.usage}\n`);
+    return 2;
+  }
   try {
     ({ values } = parseArgs({
       args: rest,

@@ -86,7 +86,8 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       // Poll with one listing a time: reading every marker would load the store as the run grows.
       for (;;) {
         const p = await progress();
-        if (p.planned > 0 && p.done === p.planned) break;
+        // A run with nothing to read (0 slices planned) is complete as soon as the reader has planned it.
+        if (manifest && p.done === p.planned) break;
         if (paused || (await pipeline.ledger.getControl(runId))?.state === 'paused') break;
         if (Date.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 250));

@@ -28,6 +28,8 @@ export interface SliceRead {
   malformed: number;
   spilled: number;
   at: string;
+  /** Set by the operator's redrive, whose slice is its own and not in the manifest. */
+  redrive?: boolean;
 }
 
 /** Written by the writer when a slice's end-of-slice marker arrives: everything before it was handled. */
