@@ -5,7 +5,8 @@ import { DEFAULTS } from '@pipeline/limits';
 import { EXAMPLE_DEFAULTS } from '@pipeline/example-job';
 import { checkRunId } from '@pipeline/run-ledger';
 import { formatReport, jsonReport } from './format';
-import { LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
+import { localServerFailure, LocalServerError } from '@pipeline/local-stack';
+import { DataDirInUseError, LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
 import { collate, CommandError, listDeadLetters, pause, redrive, replay, runStatus, unpark } from './operations';
 import { runJob } from './run-job';
 
@@ -285,8 +286,11 @@ export async function main(
   try {
     return await verb.run(values, out);
   } catch (error) {
-    const message =
-      error instanceof CommandError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+    // A server of the embedded stack that died is the cause of whatever failed after it: say that.
+    const cause = localServerFailure() ?? error;
+    const known =
+      cause instanceof CommandError || cause instanceof LocalServerError || cause instanceof DataDirInUseError;
+    const message = known ? (cause as Error).message : `${(cause as Error).name}: ${(cause as Error).message}`;
     io.stderr.write(`error: ${message}\n`);
     return error instanceof CommandError ? 2 : 1;
   }
