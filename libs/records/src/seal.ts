@@ -47,7 +47,9 @@ export function hasValidSeal(bytes: Uint8Array, runKey: string): boolean {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (!buffer.subarray(headAt, headAt + SEAL_HEAD.byteLength).equals(SEAL_HEAD)) return false;
   if (!buffer.subarray(bytes.byteLength - SEAL_TAIL.byteLength).equals(SEAL_TAIL)) return false;
-  const claimed = buffer.subarray(headAt + SEAL_HEAD.byteLength, headAt + SEAL_HEAD.byteLength + DIGEST_HEX);
-  const digest = createHmac('sha256', runKey).update(buffer.subarray(0, headAt)).digest('hex');
-  return timingSafeEqual(claimed, Buffer.from(digest, 'latin1'));
+  const at = headAt + SEAL_HEAD.byteLength;
+  const claimed = Buffer.from(buffer.toString('latin1', at, at + DIGEST_HEX), 'hex');
+  if (claimed.byteLength !== DIGEST_HEX / 2) return false; // not hex
+  const digest = createHmac('sha256', runKey).update(buffer.subarray(0, headAt)).digest();
+  return timingSafeEqual(claimed, digest);
 }
