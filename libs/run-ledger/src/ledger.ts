@@ -23,8 +23,9 @@ export interface RunManifest<Slice extends { id: string } = { id: string }> {
 export interface SliceRead {
   run: string;
   slice: string;
-  /** Positions read: data records plus rows dead-lettered as malformed. */
+  /** Positions read: data records plus rows the reader dead-lettered (malformed or unencodable). */
   count: number;
+  /** Rows the reader dead-lettered: malformed, or parsed but unencodable. */
   malformed: number;
   spilled: number;
   at: string;
