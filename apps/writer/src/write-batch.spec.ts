@@ -290,6 +290,20 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     });
   });
 
+  it('stores a dead letter too deeply nested to encode again as unencodable, with its line as text, and goes on', async () => {
+    const depth = 200_000;
+    const line = `{"v":1,"kind":"dead-letter","id":{"run":"${RUN}","slice":"s000000","pos":50},"stage":"processor","reason":"invalid-input","message":"deep","payload":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const response = await writeBatch(kinesisEvent([{ data: line, partitionKey: pk }, result(51)]), deps);
+    expect(response).toMatchObject({ batchItemFailures: [], counts: { delivered: 1, deadLettered: 1 } });
+    const stored = await getJson<DeadLetterEnvelope>(
+      stack.store,
+      RESULTS,
+      `dead-letters/run=${RUN}/reason=unencodable/s000000/50.json`,
+    );
+    expect(stored).toMatchObject({ stage: 'writer', reason: 'unencodable' });
+    expect(stored!.payload === line).toBe(true);
+  });
+
   it('stores a KPL-aggregated record as one dead letter with all its bytes', async () => {
     const kpl = Buffer.concat([Buffer.from([0xf3, 0x89, 0x9a, 0xc2]), Buffer.from('\n{}\n{}\n'), Buffer.alloc(16)]);
     const event = kinesisEvent([{ data: kpl, partitionKey: pk }]);

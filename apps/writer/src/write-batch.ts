@@ -69,11 +69,16 @@ export async function writeBatch(
   const now = deps.now ?? (() => new Date());
   const slicesDoneIn = new Set<string>();
 
-  const storeDeadLetter = (letter: DeadLetterEnvelope) =>
-    putJson(deps.store, deps.resultsBucket, LAYOUT.deadLetterKey(letter), {
-      ...letter,
-      recordedAt: now().toISOString(),
-    });
+  const storeDeadLetter = (letter: DeadLetterEnvelope) => {
+    let body: string;
+    try {
+      body = JSON.stringify({ ...letter, recordedAt: now().toISOString() });
+    } catch (error) {
+      // Deterministic: the loop stores it again as `unencodable`, with the line as text.
+      throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
+    }
+    return deps.store.put(deps.resultsBucket, LAYOUT.deadLetterKey(letter), body);
+  };
 
   const stage: BatchStage = {
     name: 'writer',
