@@ -212,9 +212,13 @@ describe('the pipeline end to end on the embedded stack', () => {
       const h = await harness({
         wrapProcessor: (handler) => async (event, context) => {
           if (injected || !event.Records.length) return handler(event, context);
-          const manifest = await h.pipeline.ledger.getManifest(runId);
-          if (!manifest) return handler(event, context);
+          // Claimed before the await: the two shards' invocations run at the same time.
           injected = true;
+          const manifest = await h.pipeline.ledger.getManifest(runId);
+          if (!manifest) {
+            injected = false;
+            return handler(event, context);
+          }
           const first = event.Records[0];
           let n = 0;
           const record = (data: Uint8Array, partitionKey: string) => ({
@@ -259,7 +263,10 @@ describe('the pipeline end to end on the embedded stack', () => {
         // The run completed only when the reader's slices were done, with the reader's counts, and its
         // output holds row 0's own result, not the impostor's.
         await expectExactOutcome(h, report);
-        expect(report.unattributed).toBe(1); // the KPL record, dead-lettered once, whole
+        const unattributed = (await listDeadLetters(h.pipeline.store, 'unattributed')).letters;
+        expect(unattributed.map((l) => [l.reason, l.stage, l.message])).toEqual([
+          ['invalid-envelope', 'processor', expect.stringMatching(/KPL-aggregated/)],
+        ]); // the KPL record, dead-lettered once, whole
         const status = await runStatus(h.pipeline, runId);
         expect(status).toMatchObject({
           state: 'complete',
