@@ -6,10 +6,17 @@ import { registerNag } from './nag';
 import { ProcessorStack } from './stacks/processor-stack';
 import { ReaderStack } from './stacks/reader-stack';
 import { SharedStack } from './stacks/shared-stack';
+import { FinisherStack } from './stacks/finisher-stack';
 import { WriterStack } from './stacks/writer-stack';
 
 /** Construct ids of the stacks: what `cdk deploy --app <assembly> <id>` selects. */
-export const STACK_IDS = { shared: 'Shared', reader: 'Reader', processor: 'Processor', writer: 'Writer' } as const;
+export const STACK_IDS = {
+  shared: 'Shared',
+  reader: 'Reader',
+  processor: 'Processor',
+  writer: 'Writer',
+  finisher: 'Finisher',
+} as const;
 
 /**
  * Feature flags this app relies on: server access logs granted by bucket policy (our buckets
@@ -30,7 +37,7 @@ export function createApp(props: AppProps = {}): App {
 
 export interface PipelineProps {
   config: InfraConfig;
-  /** The app stacks to build; the shared stack is always built. Default: all three. */
+  /** The app stacks to build; the shared stack is always built. Default: all of them. */
   apps?: readonly AppName[];
   /** Each app's Lambda code: its bundle in dist/ (see bundleCode), inline code in tests. */
   code: (app: AppName) => lambda.Code;
@@ -45,6 +52,7 @@ export interface PipelineStacks {
   reader?: ReaderStack;
   processor?: ProcessorStack;
   writer?: WriterStack;
+  finisher?: FinisherStack;
 }
 
 /**
@@ -91,7 +99,14 @@ export function buildPipeline(app: App, props: PipelineProps): PipelineStacks {
       code: props.code('writer'),
     });
   }
-  for (const stack of [stacks.reader, stacks.processor, stacks.writer])
+  if (apps.includes('finisher')) {
+    stacks.finisher = new FinisherStack(app, STACK_IDS.finisher, {
+      ...stackProps('finisher', 'Finisher: completes runs whose output is in S3'),
+      config,
+      code: props.code('finisher'),
+    });
+  }
+  for (const stack of [stacks.reader, stacks.processor, stacks.writer, stacks.finisher])
     stack?.addStackDependency(shared, 'uses the shared streams and buckets by name');
   if (props.nag ?? true) registerNag(app);
   return stacks;

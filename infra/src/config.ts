@@ -1,7 +1,7 @@
 import { Duration } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
-import { DEFAULTS, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS } from '@pipeline/limits';
+import { DEFAULTS, deliveryBoundSeconds, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS, SQS } from '@pipeline/limits';
 import { RunIdSchema } from '@pipeline/records';
 import { AWS_LIMITS, INFRA_DEFAULTS } from './defaults';
 
@@ -11,7 +11,7 @@ import { AWS_LIMITS, INFRA_DEFAULTS } from './defaults';
  * overrides any of them through CDK context (infra/cdk.json) or PIPELINE_OVERRIDES.
  */
 
-export const APP_NAMES = ['reader', 'processor', 'writer'] as const;
+export const APP_NAMES = ['reader', 'processor', 'writer', 'finisher'] as const;
 export type AppName = (typeof APP_NAMES)[number];
 
 export type StartingPosition = 'TRIM_HORIZON' | 'LATEST';
@@ -44,7 +44,7 @@ export interface ConsumerSettings {
 export interface ReplaySettings {
   /** `trim-horizon`, or an ISO-8601 time to start at (AT_TIMESTAMP). */
   from: string;
-  /** Replay only this run's records (a filter on the partition key); unset: every run. */
+  /** Replay only this run's records (the replay function skips the others: REPLAY_RUN_ID); unset: every run. */
   run?: string;
   /** Whether the replay mapping polls as soon as it is deployed; `false` deploys it disabled. */
   enabled: boolean;
@@ -77,6 +77,8 @@ export interface InfraConfig {
   };
   processor: ConsumerSettings;
   writer: ConsumerSettings;
+  /** Completes runs whose output is in S3; its queue's messages come back until then, a bounded number of times. */
+  finisher: { memoryMiB: number; timeoutSeconds: number; maxReceiveCount: number };
   /** Unset: no replay mapping. */
   replay?: ReplaySettings;
   firehose: {
@@ -163,6 +165,11 @@ export function defaultConfig(envName: string = INFRA_DEFAULTS.envName): InfraCo
       memoryMiB: INFRA_DEFAULTS.consumerMemoryMiB,
       timeoutSeconds: INFRA_DEFAULTS.consumerTimeoutSeconds,
       eventSource: defaultEventSource(),
+    },
+    finisher: {
+      memoryMiB: INFRA_DEFAULTS.finisherMemoryMiB,
+      timeoutSeconds: INFRA_DEFAULTS.finisherTimeoutSeconds,
+      maxReceiveCount: INFRA_DEFAULTS.finisherMaxReceiveCount,
     },
     firehose: {
       bufferSizeMiB: INFRA_DEFAULTS.firehoseBufferSizeMiB,
@@ -271,6 +278,15 @@ const ConfigSchema = z
     }),
     processor: ConsumerSchema,
     writer: ConsumerSchema,
+    finisher: z.strictObject({
+      ...lambdaSettings,
+      timeoutSeconds: int(
+        1,
+        Math.floor(SQS.maxVisibilityTimeoutSeconds / SQS.visibilityTimeoutPerFunctionTimeout),
+        'its queue hides a message for six times this, at most 12 hours',
+      ),
+      maxReceiveCount: int(1, SQS.maxReceiveCount),
+    }),
     replay: z
       .strictObject({
         from: z.string().refine((f) => f === 'trim-horizon' || !Number.isNaN(Date.parse(f)), {
@@ -296,6 +312,14 @@ const ConfigSchema = z
     }),
   })
   .superRefine((config, ctx) => {
+    const queue = finisherQueueTiming(config as InfraConfig);
+    if (queue.coversSeconds < queue.boundSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['finisher', 'maxReceiveCount'],
+        message: `its receives cover ${queue.coversSeconds} s, less than the delivery bound of ${queue.boundSeconds} s: raise it`,
+      });
+    }
     const retentionSeconds = Duration.hours(config.streams.retentionHours).toSeconds();
     for (const app of ['processor', 'writer'] as const) {
       if (config[app].eventSource.maxRecordAgeSeconds > retentionSeconds) {
@@ -441,4 +465,28 @@ export function firehoseFreshnessAlarmSeconds(config: InfraConfig): number {
     config.alarms.firehoseFreshnessSeconds ??
     config.firehose.bufferIntervalSeconds * INFRA_DEFAULTS.firehoseFreshnessAlarmIntervals
   );
+}
+
+/**
+ * How the finisher's queue paces a run's message: first delivered once Firehose should have
+ * delivered the run's output (the delivery bound, capped at SQS's longest delay), then again every
+ * visibility timeout while the run is still delivering, `maxReceiveCount` times in all.
+ *
+ * @example finisherQueueTiming(defaultConfig()); // { delaySeconds: 510, visibilityTimeoutSeconds: 1800, ... }
+ */
+export function finisherQueueTiming(config: InfraConfig): {
+  boundSeconds: number;
+  delaySeconds: number;
+  visibilityTimeoutSeconds: number;
+  coversSeconds: number;
+} {
+  const boundSeconds = deliveryBoundSeconds(config.firehose.bufferIntervalSeconds);
+  const delaySeconds = Math.min(boundSeconds, SQS.maxDelaySeconds);
+  const visibilityTimeoutSeconds = config.finisher.timeoutSeconds * SQS.visibilityTimeoutPerFunctionTimeout;
+  return {
+    boundSeconds,
+    delaySeconds,
+    visibilityTimeoutSeconds,
+    coversSeconds: delaySeconds + (config.finisher.maxReceiveCount - 1) * visibilityTimeoutSeconds,
+  };
 }

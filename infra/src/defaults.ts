@@ -9,7 +9,7 @@ export const AWS_LIMITS = {
   /** Kinesis Data Streams retention: 24 hours to 365 days. */
   kinesisRetention: { minHours: 24, maxHours: 8_760 },
   /** Firehose dynamic partitioning needs a buffer of at least 64 MiB and does not support zero buffering. */
-  dynamicPartitioning: { minBufferSizeMiB: 64, minBufferIntervalSeconds: 60 },
+  dynamicPartitioning: FIREHOSE.dynamicPartitioning,
   /** Firehose's retry of records it cannot deliver or partition: 0–7,200 seconds. */
   firehosePartitioningMaxRetrySeconds: 7_200,
   /** Lambda function timeout and memory. */
@@ -75,4 +75,9 @@ export const INFRA_DEFAULTS = {
   /** Alarm when delivered data is older than this many Firehose buffer intervals. */
   firehoseFreshnessAlarmIntervals: 3,
   alarmPeriodSeconds: 300,
+  /** The finisher reads a run's output once per invocation: listing and streaming it takes a while for large runs. */
+  finisherMemoryMiB: 512,
+  finisherTimeoutSeconds: 300,
+  /** Receives of a run's message before it goes to the finisher's dead-letter queue (and its alarm). */
+  finisherMaxReceiveCount: 5,
 } as const;

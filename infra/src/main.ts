@@ -27,7 +27,7 @@ export interface SynthOptions {
 }
 
 const USAGE =
-  'usage: tsx infra/src/main.ts [--app reader|processor|writer]… [--shared-only] [--outdir <dir>] [-c key=value]…';
+  'usage: tsx infra/src/main.ts [--app reader|processor|writer|finisher]… [--shared-only] [--outdir <dir>] [-c key=value]…';
 
 const SYNTH_OPTIONS = {
   app: { type: 'string', multiple: true },

@@ -25,6 +25,7 @@ export function pipelineNames(envName: string) {
       reader: `${prefix}-reader`,
       processor: `${prefix}-processor`,
       writer: `${prefix}-writer`,
+      finisher: `${prefix}-finisher`,
     } satisfies Record<AppName | 'shared', string>,
     recordsStream: `${prefix}-records`,
     resultsStream: `${prefix}-results`,
@@ -33,7 +34,13 @@ export function pipelineNames(envName: string) {
       reader: `${prefix}-reader`,
       processor: `${prefix}-processor`,
       writer: `${prefix}-writer`,
+      finisher: `${prefix}-finisher`,
     } satisfies Record<AppName, string>,
+    /** Runs whose output was handed to Firehose, waiting to be found in S3; and those that never were. */
+    finisherQueue: `${prefix}-finisher`,
+    finisherDeadLetterQueue: `${prefix}-finisher-dlq`,
+    /** The EventBridge rule that sends runs/<run>/delivered.json's creation to the finisher's queue. */
+    deliveredRule: `${prefix}-run-delivered`,
     /** The processor function that serves replays, beside the live one (a stream maps to a function once). */
     replayFunction: `${prefix}-processor-replay`,
     scheduleGroup: prefix,
@@ -52,6 +59,7 @@ export function pipelineNames(envName: string) {
       scheduleDropped: `${prefix}-schedule-dropped`,
       deliveryFailures: `${prefix}-delivery-failures`,
       deliveryFreshness: `${prefix}-delivery-freshness`,
+      runsStalled: `${prefix}-runs-stalled`,
     },
   };
 }

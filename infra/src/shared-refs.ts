@@ -81,6 +81,9 @@ export class SharedRefs {
       POWERTOOLS_METRICS_NAMESPACE: config.metricsNamespace,
       NODE_OPTIONS: '--enable-source-maps',
     };
+    if (app === 'finisher') {
+      environment[ENV.deliveryBufferIntervalSeconds] = String(config.firehose.bufferIntervalSeconds);
+    }
     if (app === 'reader') {
       environment[ENV.sourceBucket] = this.bucketName('source');
       if (config.source.prefix) environment[ENV.sourcePrefix] = config.source.prefix;

@@ -129,6 +129,19 @@ describe('GIVEN the default configuration', () => {
   });
 
   describe('WHEN the processor stack is synthesized', () => {
+    it('THEN the processor and writer keep Lambda’s recursive loop detection (they never invoke a function)', () => {
+      for (const [template, functionName] of [
+        [pipeline.templates.processor, names.functions.processor],
+        [pipeline.templates.writer, names.functions.writer],
+      ] as const) {
+        const fns = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+          (r) => r.Properties.FunctionName === functionName,
+        );
+        expect(fns).toHaveLength(1);
+        expect([undefined, 'Terminate']).toContain(fns[0].Properties.RecursiveLoop);
+      }
+    });
+
     it('THEN there is no replay mapping: the processor is the records stream’s only consumer', () => {
       pipeline.templates.processor.resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
       pipeline.templates.processor.resourceCountIs('AWS::Lambda::Function', 1);
@@ -233,10 +246,34 @@ describe('GIVEN a replay of one run from the trim horizon', () => {
       });
     });
 
-    it('THEN the replay delivers only the run’s records (its partition keys start with the run id)', () => {
+    it('THEN the replay function selects the run in its handler: it is told the run, its mapping has no filter', () => {
+      // Kinesis mappings filter only on the data key (with-kinesis-filtering.html), and a packed
+      // record is not one JSON document: a partitionKey filter would not select the run.
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: names.replayFunction,
+        Environment: { Variables: Match.objectLike({ [ENV.replayRun]: '2026-01-31T02-00-00Z' }) },
+      });
       pipeline.templates.processor.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         FunctionName: { Ref: Match.stringLikeRegexp('^ReplayProcessor') },
-        FilterCriteria: { Filters: [{ Pattern: '{"partitionKey":[{"prefix":"2026-01-31T02-00-00Z/"}]}' }] },
+        FilterCriteria: Match.absent(),
+      });
+    });
+
+    it('THEN the live processor is not told a run: it processes every record', () => {
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: names.functions.processor,
+        Environment: { Variables: Match.not(Match.objectLike({ [ENV.replayRun]: Match.anyValue() })) },
+      });
+    });
+
+    it('THEN the replay never discards records for their age (MaximumRecordAgeInSeconds -1), unlike the live mapping', () => {
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: Match.stringLikeRegexp('^ReplayProcessor') },
+        MaximumRecordAgeInSeconds: -1,
+      });
+      pipeline.templates.processor.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        FunctionName: { Ref: Match.stringLikeRegexp('^ProcessorFunction') },
+        MaximumRecordAgeInSeconds: DEFAULTS.maxRecordAgeSeconds,
       });
     });
 

@@ -17,7 +17,7 @@ export interface SynthesizedPipeline {
   app: App;
   config: InfraConfig;
   stacks: PipelineStacks;
-  templates: { shared: Template; reader: Template; processor: Template; writer: Template };
+  templates: { shared: Template; reader: Template; processor: Template; writer: Template; finisher: Template };
   outdir: string;
   cleanup: () => void;
 }
@@ -54,6 +54,7 @@ export function synthPipeline(
       reader: template(stacks.reader),
       processor: template(stacks.processor),
       writer: template(stacks.writer),
+      finisher: template(stacks.finisher),
     },
     outdir,
     cleanup: () => rmSync(outdir, { recursive: true, force: true }),

@@ -121,14 +121,18 @@ class ScratchRepo {
     this.git('commit', '-q', '-am', `change ${file}`);
   }
 
-  /** Projects with a deploy target that `nx affected -t deploy` would run between base and HEAD. */
-  affectedDeploys(base: string): string[] {
+  /**
+   * Projects with a deploy target that `nx affected -t deploy` would run between base and HEAD (or,
+   * with `workingTree`, between base and the files as they are, uncommitted changes included).
+   */
+  affectedDeploys(base: string, { workingTree = false } = {}): string[] {
+    const head = workingTree ? [] : ['--head=HEAD'];
     const json = this.nx(
       'show',
       'projects',
       '--affected',
       `--base=${base}`,
-      '--head=HEAD',
+      ...head,
       '--withTarget',
       'deploy',
       '--json',
@@ -163,13 +167,25 @@ describe('GIVEN a scratch copy of the workspace with one base commit', () => {
 
       expect(repo.affectedDeploys(base)).toEqual(['processor']);
     });
+
+    it('THEN a fresh `npm install` afterwards leaves the lock as it is, so it still deploys exactly the processor', () => {
+      repo.git('checkout', '-q', 'processor-change');
+      // What a new clone's install does to the lock, without touching the shared node_modules.
+      execFileSync('npm', ['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund'], {
+        cwd: repo.root,
+        stdio: 'pipe',
+      });
+
+      expect(repo.git('status', '--porcelain', '--', 'package-lock.json', 'package.json')).toBe('');
+      expect(repo.affectedDeploys(base, { workingTree: true })).toEqual(['processor']);
+    });
   });
 
   describe('WHEN a commit changes @pipeline/records, a lib every app uses', () => {
-    it('THEN `nx affected -t deploy` deploys exactly the three apps', () => {
+    it('THEN `nx affected -t deploy` deploys every app', () => {
       repo.commitChange('records-change', base, libEntry('@pipeline/records'));
 
-      expect(repo.affectedDeploys(base)).toEqual(['processor', 'reader', 'writer']);
+      expect(repo.affectedDeploys(base)).toEqual(['finisher', 'processor', 'reader', 'writer']);
     });
   });
 

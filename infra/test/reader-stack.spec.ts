@@ -1,5 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { DEFAULTS } from '@pipeline/limits';
+import { DEFAULTS, LAMBDA, RECURSIVE_LOOP } from '@pipeline/limits';
 import { ENV } from '@pipeline/config';
 import { INFRA_DEFAULTS } from '../src/defaults';
 import { pipelineNames } from '../src/names';
@@ -28,6 +28,16 @@ describe('GIVEN the default configuration', () => {
         ReservedConcurrentExecutions: INFRA_DEFAULTS.readerReservedConcurrency,
         TracingConfig: { Mode: 'Active' },
         Environment: { Variables: Match.objectLike({ NODE_OPTIONS: '--enable-source-maps' }) },
+      });
+    });
+
+    it('THEN the reader may invoke itself past Lambda’s recursive loop limit (RecursiveLoop Allow), bounded by readerMaxHops instead', () => {
+      // invocation-recursion.html: Terminate stops a chain after 16 invocations; a run may need up to readerMaxHops.
+      expect(DEFAULTS.readerMaxHops).toBeGreaterThan(LAMBDA.maxRecursiveChainInvocations);
+      expect(RECURSIVE_LOOP.reader).toBe('Allow');
+      reader().hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: names.functions.reader,
+        RecursiveLoop: 'Allow',
       });
     });
 

@@ -27,7 +27,11 @@ const templateOf = (assembly: cx_api.CloudAssembly, id: string) =>
 
 describe('the CDK app’s command line', () => {
   it('builds every app stack when no app is named', () => {
-    expect(parseArgs([])).toEqual({ apps: ['reader', 'processor', 'writer'], outdir: undefined, context: {} });
+    expect(parseArgs([])).toEqual({
+      apps: ['reader', 'processor', 'writer', 'finisher'],
+      outdir: undefined,
+      context: {},
+    });
   });
 
   it('builds only the named apps, with context and an output directory', () => {

@@ -7,17 +7,22 @@ import { s3ObjectStore } from '@pipeline/object-store';
 import { ControlCache, RunLedger } from '@pipeline/run-ledger';
 import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
 import { processBatch, type ProcessorDeps } from './process-batch';
+import { selectRun } from './replay-selection';
 
 export { processBatch } from './process-batch';
+export { selectRun, type RunSelection } from './replay-selection';
 export type { ProcessorDeps, BatchCounts } from './process-batch';
 
 const { logger, metrics, captureClient } = observability('processor');
 let deps: ProcessorDeps | undefined;
 let overrides: Partial<ProcessorDeps> = {};
+/** The run a replay function processes (REPLAY_RUN_ID); unset on the live processor. */
+let replayRun: string | undefined;
 
 function wire(): ProcessorDeps {
   if (deps) return deps;
   const config = readConfig(['resultsStream', 'resultsBucket', 'spillBucket']);
+  replayRun = config.replayRun;
   const store = s3ObjectStore(captureClient(s3Client()));
   deps = {
     job,
@@ -37,10 +42,36 @@ function wire(): ProcessorDeps {
   return deps;
 }
 
-/** Lambda entry point for the records stream's event source mapping (ReportBatchItemFailures on). */
-export async function handler(event: KinesisStreamEvent, _context?: Context): Promise<KinesisStreamBatchResponse> {
+/**
+ * Lambda entry point for the records stream's event source mapping (ReportBatchItemFailures on).
+ * A replay function (REPLAY_RUN_ID set) processes that run's records only; see {@link processRun}.
+ */
+export async function handler(event: KinesisStreamEvent, context?: Context): Promise<KinesisStreamBatchResponse> {
+  const wired = wire();
+  return replayRun === undefined ? processEvent(event, wired) : processRun(replayRun, event, context);
+}
+
+/**
+ * Processes only `runId`'s records of the event, as a replay does: the others are acknowledged
+ * and counted (metric `RecordsOfOtherRuns`), since the mapping cannot filter on the partition key.
+ */
+export async function processRun(
+  runId: string,
+  event: KinesisStreamEvent,
+  _context?: Context,
+): Promise<KinesisStreamBatchResponse> {
+  const { event: mine, skipped } = selectRun(event, runId);
+  if (skipped > 0) metrics.addMetric('RecordsOfOtherRuns', MetricUnit.Count, skipped);
+  if (mine.Records.length === 0) {
+    metrics.publishStoredMetrics();
+    return { batchItemFailures: [] };
+  }
+  return processEvent(mine, wire());
+}
+
+async function processEvent(event: KinesisStreamEvent, wired: ProcessorDeps): Promise<KinesisStreamBatchResponse> {
   try {
-    const { batchItemFailures, counts } = await processBatch(event, wire());
+    const { batchItemFailures, counts } = await processBatch(event, wired);
     metrics.addMetric('Results', MetricUnit.Count, counts.results);
     metrics.addMetric('DeadLettered', MetricUnit.Count, counts.deadLettered);
     metrics.addMetric('RecordsParked', MetricUnit.Count, counts.parked);

@@ -2,7 +2,6 @@ import type { Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import {
   encodeEnvelope,
-  LAYOUT,
   newRunKey,
   partitionKeyOf,
   sealEnvelopeBytes,
@@ -13,7 +12,7 @@ import {
 } from '@pipeline/records';
 import {
   checkRunId,
-  completeRun,
+  markRunDelivered,
   runIdFromTime,
   type RunLedger,
   type RunManifest,
@@ -23,7 +22,7 @@ import { planByteRanges, type ByteRangeSlice } from '@pipeline/slices';
 import { readCsvHeader, readSliceRows, type ObjectSource } from '@pipeline/sources';
 import { Spill } from '@pipeline/spill';
 import { StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
-import { getJson, type ObjectStore } from '@pipeline/object-store';
+import type { ObjectStore } from '@pipeline/object-store';
 
 /** What triggers a run: the schedule (its time names the run) or a caller (who names it). */
 export interface ReaderRequest {
@@ -129,7 +128,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   if (await isPaused()) return { ...result, paused: true };
 
   if (manifest.slices.length === 0) {
-    // Nothing to read (an empty source is a normal day): the run is complete at once, with zero counts.
+    // Nothing to read (an empty source is a normal day): the run completes at once, with zero counts.
     await completeEmptyRun(runId, deps, now);
     return { ...result, done: true };
   }
@@ -276,18 +275,10 @@ async function resendMarkers(run: string, read: Map<string, SliceRead>, deps: Re
   for (const [slice, marker] of read) if (!done.has(slice)) await putMarker(run, slice, marker.count, deps);
 }
 
-/** Completes a run that has nothing to read, through the same function the writer completes runs with. */
+/**
+ * A run with nothing to read has nothing to deliver: it is handed on as delivered at once, and the
+ * finisher completes it (zero counts, its completion event) as it completes every run.
+ */
 async function completeEmptyRun(run: string, deps: ReaderDeps, now: () => Date): Promise<void> {
-  const { store, bucket } = deps.ledger;
-  if (await getJson(store, bucket, LAYOUT.completeKey(run))) return;
-  await completeRun(store, bucket, {
-    runId: run,
-    read: 0,
-    slices: 0,
-    spilled: 0,
-    delivered: 0,
-    deadLettered: 0,
-    conserved: true,
-    completedAt: now().toISOString(),
-  });
+  await markRunDelivered(deps.ledger.store, deps.ledger.bucket, run, now());
 }

@@ -124,6 +124,23 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     );
   });
 
+  it(`packs at most ${FIREHOSE.maxDeaggregatedRecords} lines into one Firehose record, which Firehose splits`, async () => {
+    const limit = FIREHOSE.maxDeaggregatedRecords;
+    const before = firehose.stats();
+    await writeBatch(kinesisEvent(Array.from({ length: limit }, (_, i) => result(1_000 + i))), deps);
+    const atLimit = firehose.stats();
+    expect(atLimit.recordsAccepted - before.recordsAccepted).toBe(1);
+
+    await writeBatch(kinesisEvent(Array.from({ length: limit + 1 }, (_, i) => result(2_000 + i))), deps);
+    const overLimit = firehose.stats();
+    expect(overLimit.recordsAccepted - atLimit.recordsAccepted).toBe(2);
+
+    const ids = new Set((await delivered()).map((line) => line.id));
+    for (let i = 0; i < limit; i++) expect(ids.has(`${RUN}/s000000/${1_000 + i}`)).toBe(true);
+    for (let i = 0; i <= limit; i++) expect(ids.has(`${RUN}/s000000/${2_000 + i}`)).toBe(true);
+    expect(firehose.stats().errorRecordsDelivered).toBe(before.errorRecordsDelivered);
+  });
+
   it('stores a dead letter under its run and reason, with the reason, the stage and the record', async () => {
     const letter: DeadLetterEnvelope = {
       v: 1,
@@ -210,7 +227,7 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     ).toMatchObject({ stage: 'writer' });
   });
 
-  it('marks a run complete, with its counts, when the marker of its last planned slice arrives', async () => {
+  it('records that a run was handed to Firehose when the marker of its last planned slice arrives, and does not complete it', async () => {
     const run = 'run-done';
     const slices = ['s000000', 's000001'].map((sliceId) => ({ id: sliceId }));
     await deps.ledger.createManifest({
@@ -226,15 +243,18 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     });
     for (const slice of ['s000000', 's000001'])
       await deps.ledger.markSliceRead({ run, slice, count: 3, malformed: 0, spilled: 1, at: 'now' });
+    const handedAt = new Date('2026-11-25T10:00:00.000Z');
 
-    await writeBatch(kinesisEvent([mark('s000000')]), deps);
-    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toBeUndefined();
+    await writeBatch(kinesisEvent([mark('s000000')]), { ...deps, now: () => handedAt });
+    expect(await getJson(stack.store, RESULTS, LAYOUT.deliveredKey(run))).toBeUndefined();
 
-    await writeBatch(kinesisEvent([mark('s000001')]), deps);
-    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toMatchObject({
-      detailType: 'Run Completed',
-      detail: { runId: run, read: 6, slices: 2, spilled: 2 },
+    await writeBatch(kinesisEvent([mark('s000001')]), { ...deps, now: () => handedAt });
+    expect(await getJson(stack.store, RESULTS, LAYOUT.deliveredKey(run))).toEqual({
+      runId: run,
+      handedAt: handedAt.toISOString(),
     });
+    // Complete means the output is in S3: only the finisher, which checks it, completes a run.
+    expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toBeUndefined();
   });
 
   describe('markers are claims, checked', () => {

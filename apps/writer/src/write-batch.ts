@@ -3,7 +3,7 @@ import { runBatch, type BatchStage } from '@pipeline/batch';
 import { BatchPacker } from '@pipeline/batching';
 import { Deliverer, DeliveryError, type DeliveryPort } from '@pipeline/delivery';
 import { FIREHOSE } from '@pipeline/limits';
-import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
+import { putJson, type ObjectStore } from '@pipeline/object-store';
 import {
   largeResultLine,
   LAYOUT,
@@ -12,7 +12,7 @@ import {
   type DeadLetterEnvelope,
   type ResultEnvelope,
 } from '@pipeline/records';
-import { completeRun, parkRecords, type ControlCache, type RunLedger } from '@pipeline/run-ledger';
+import { markRunDelivered, parkRecords, type ControlCache, type RunLedger } from '@pipeline/run-ledger';
 import { Spill } from '@pipeline/spill';
 
 export interface WriterDeps {
@@ -40,7 +40,8 @@ export interface WriteCounts {
 
 /** How result lines are packed into Firehose records: the one place for the packer's options. */
 export const LINE_PACKING = {
-  maxCount: Number.MAX_SAFE_INTEGER,
+  // Firehose de-aggregates at most this many lines of one record; beyond it the record is not split.
+  maxCount: FIREHOSE.maxDeaggregatedRecords,
   maxBytes: FIREHOSE.maxRecordBytes,
   maxItemBytes: FIREHOSE.maxRecordBytes,
 } as const;
@@ -52,7 +53,7 @@ const encoder = new TextEncoder();
  * dead letters are stored under their run and reason, and an end-of-slice marker — once everything
  * before it is delivered — records its slice as done.
  *
- * Result lines are packed several to a Firehose record (up to its 1,000 KiB limit): Firehose bills
+ * Result lines are packed several to a Firehose record (up to its 1,000 KiB limit and 500 lines): Firehose bills
  * ingestion per record in 5 KB steps, so packing small results cuts that cost many times over.
  */
 export async function writeBatch(
@@ -160,21 +161,14 @@ export async function writeBatch(
 }
 
 /**
- * When a run's last slice is done, marks the run complete: runs/<run>/complete.json, whose creation
- * is the run's completion event (the results bucket sends its events to EventBridge). Checked once
- * per batch that finished a slice, with one listing.
+ * When a run's last slice is done, records that its output was handed to Firehose:
+ * runs/<run>/delivered.json. The run is not complete yet — Firehose delivers up to 1.5 buffer
+ * intervals later — the finisher completes it once the output is in S3. Checked once per batch
+ * that finished a slice, with one listing.
  */
 async function completeIfDone(run: string, deps: WriterDeps, now: () => Date): Promise<void> {
   if (!(await deps.ledger.allSlicesDone(run))) return;
-  if (await getJson(deps.store, deps.resultsBucket, LAYOUT.completeKey(run))) return;
-  const status = await deps.ledger.status(run);
-  await completeRun(deps.store, deps.resultsBucket, {
-    runId: run,
-    read: status.read,
-    slices: status.slices.length,
-    spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
-    completedAt: now().toISOString(),
-  });
+  await markRunDelivered(deps.store, deps.resultsBucket, run, now());
 }
 
 /** The output line for a result; a result too large for a Firehose record is stored whole and referenced. */

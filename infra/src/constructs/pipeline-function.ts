@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import type { RecursiveLoopSetting } from '@pipeline/limits';
 import type { InfraConfig } from '../config';
 import { pipelineNames } from '../names';
 import { acknowledge } from '../nag';
@@ -21,6 +22,8 @@ export interface PipelineFunctionProps {
   reservedConcurrency?: number;
   /** Share a role with another function of the same app (the replay processor); default: a new role. */
   role?: iam.Role;
+  /** Recursive loop detection (`RECURSIVE_LOOP` of @pipeline/limits); default: AWS's, Terminate. */
+  recursiveLoop?: RecursiveLoopSetting;
 }
 
 /** The Lambda runtime of every handler: the bundles are built for `node22`. */
@@ -76,6 +79,12 @@ export class PipelineFunction extends Construct {
       environment: props.environment,
       tracing: lambda.Tracing.ACTIVE,
       logGroup: this.logGroup,
+      recursiveLoop:
+        props.recursiveLoop === undefined
+          ? undefined
+          : props.recursiveLoop === 'Allow'
+            ? lambda.RecursiveLoop.ALLOW
+            : lambda.RecursiveLoop.TERMINATE,
     });
 
     acknowledge(

@@ -23,8 +23,11 @@ export interface StreamConsumerProps {
   failuresBucketArn: string;
   /** Start here instead of `settings.startingPosition` (AT_TIMESTAMP). */
   startingTimestamp?: Date;
-  /** Deliver only this run's records (a filter on the partition key `<run>/<slice>`). */
-  onlyRun?: string;
+  /**
+   * Never discard records for their age (MaximumRecordAgeInSeconds -1): for a replay, whose records
+   * are as old as the stream's retention allows. Default: `settings.maxRecordAgeSeconds`.
+   */
+  unboundedRecordAge?: boolean;
   /** Whether the mapping polls once deployed; default true. */
   enabled?: boolean;
 }
@@ -51,20 +54,26 @@ export class StreamConsumer extends Construct {
       parallelizationFactor: settings.parallelizationFactor,
       bisectBatchOnError: settings.bisectBatchOnError,
       retryAttempts: settings.retryAttempts,
-      maxRecordAge: Duration.seconds(settings.maxRecordAgeSeconds),
+      maxRecordAge: props.unboundedRecordAge ? undefined : Duration.seconds(settings.maxRecordAgeSeconds),
       reportBatchItemFailures: true,
       startingPosition: props.startingTimestamp
         ? lambda.StartingPosition.AT_TIMESTAMP
         : lambda.StartingPosition[settings.startingPosition],
       startingPositionTimestamp: props.startingTimestamp ? props.startingTimestamp.getTime() / 1000 : undefined,
       onFailure: new S3FailureRecords(props.failuresBucketArn),
-      filters: props.onlyRun
-        ? [lambda.FilterCriteria.filter({ partitionKey: lambda.FilterRule.beginsWith(`${props.onlyRun}/`) })]
-        : undefined,
       enabled: props.enabled ?? true,
       metricsConfig: { metrics: [lambda.MetricType.EVENT_COUNT] },
     });
     fn.addEventSource(this.eventSource);
+    if (props.unboundedRecordAge) {
+      // Said outright rather than left to the API default: -1, records are never too old.
+      const mapping = fn.node.children.find(
+        (c): c is lambda.EventSourceMapping =>
+          c instanceof lambda.EventSourceMapping && c.eventSourceMappingId === this.eventSource.eventSourceMappingId,
+      );
+      if (!mapping) throw new Error(`no event source mapping of ${props.functionName} found to set its record age on`);
+      (mapping.node.defaultChild as lambda.CfnEventSourceMapping).maximumRecordAgeInSeconds = -1;
+    }
 
     const period = alarmPeriod(config);
     const mapping = { EventSourceMappingUUID: this.eventSource.eventSourceMappingId };

@@ -1,6 +1,7 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { ENV } from '@pipeline/config';
 import { PipelineFunction } from '../constructs/pipeline-function';
 import { StreamConsumer } from '../constructs/stream-consumer';
 import { RESULTS_PREFIXES } from '../names';
@@ -25,13 +26,19 @@ export class ProcessorStack extends Stack {
     const { names } = refs;
     const settings = config.processor;
 
-    const processor = (id: string, functionName: string, description: string, role?: iam.Role) =>
+    const processor = (
+      id: string,
+      functionName: string,
+      description: string,
+      role?: iam.Role,
+      extraEnvironment: Record<string, string> = {},
+    ) =>
       new PipelineFunction(this, id, {
         config,
         functionName,
         description,
         code: props.code,
-        environment: refs.handlerEnvironment('processor', functionName),
+        environment: { ...refs.handlerEnvironment('processor', functionName), ...extraEnvironment },
         memoryMiB: settings.memoryMiB,
         timeoutSeconds: settings.timeoutSeconds,
         reservedConcurrency: settings.reservedConcurrency,
@@ -97,13 +104,15 @@ export class ProcessorStack extends Stack {
     });
 
     if (config.replay) {
+      const replay = config.replay;
+      // A Kinesis mapping filters only on the data key, so the run is selected in the handler.
       const replayProcessor = processor(
         'ReplayProcessor',
         names.replayFunction,
         'Replays the records stream through the processor',
         role,
+        replay.run ? { [ENV.replayRun]: replay.run } : {},
       );
-      const replay = config.replay;
       const replayConsumer = new StreamConsumer(this, 'ReplayMapping', {
         config,
         fn: replayProcessor.function,
@@ -113,7 +122,8 @@ export class ProcessorStack extends Stack {
         settings: { ...settings.eventSource, startingPosition: 'TRIM_HORIZON' },
         failuresBucketArn: refs.bucketArn('failures'),
         startingTimestamp: replay.from === 'trim-horizon' ? undefined : new Date(replay.from),
-        onlyRun: replay.run,
+        // A replay reads records as old as the stream keeps: none may go to the failure destination for its age.
+        unboundedRecordAge: true,
         enabled: replay.enabled,
       });
       this.replay = { processor: replayProcessor, consumer: replayConsumer };

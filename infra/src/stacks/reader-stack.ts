@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type { Construct } from 'constructs';
+import { RECURSIVE_LOOP } from '@pipeline/limits';
 import { scheduleExpression } from '../config';
 import { alarmPeriod, pipelineAlarm } from '../constructs/alarms';
 import { S3FailureRecords } from '../constructs/on-failure';
@@ -41,6 +42,8 @@ export class ReaderStack extends Stack {
       memoryMiB: config.reader.memoryMiB,
       timeoutSeconds: config.reader.timeoutSeconds,
       reservedConcurrency: config.reader.reservedConcurrency,
+      // The reader invokes itself to hand a long run on; Terminate would stop the chain after 16 hops.
+      recursiveLoop: RECURSIVE_LOOP.reader,
     });
     const { role } = this.reader;
     const fn = this.reader.function;

@@ -1,1 +1,2 @@
 export * from './collate';
+export * from './check-output';

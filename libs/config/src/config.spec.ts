@@ -1,4 +1,4 @@
-import { DEFAULTS } from '@pipeline/limits';
+import { DEFAULTS, FIREHOSE } from '@pipeline/limits';
 import { ConfigError, readConfig } from './index';
 
 describe('readConfig', () => {
@@ -34,5 +34,13 @@ describe('readConfig', () => {
       sliceBytes: 1024,
       readerConcurrency: 8,
     });
+  });
+
+  it('reads the delivery buffer interval, the Firehose default unless set, inside its documented range', () => {
+    expect(readConfig([], {}).deliveryBufferIntervalSeconds).toBe(FIREHOSE.buffering.defaultIntervalSeconds);
+    expect(readConfig([], { DELIVERY_BUFFER_INTERVAL_SECONDS: '0.5' }).deliveryBufferIntervalSeconds).toBe(0.5);
+    expect(() => readConfig([], { DELIVERY_BUFFER_INTERVAL_SECONDS: '901' })).toThrow(
+      /DELIVERY_BUFFER_INTERVAL_SECONDS/,
+    );
   });
 });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULTS, KINESIS } from '@pipeline/limits';
+import { DEFAULTS, FIREHOSE, IDS, KINESIS } from '@pipeline/limits';
 
 /**
  * The handlers' configuration, read from environment variables: the same names in Lambda (set by
@@ -19,6 +19,10 @@ export const ENV = {
   sourcePrefix: 'SOURCE_PREFIX',
   sliceBytes: 'SLICE_BYTES',
   readerConcurrency: 'READER_CONCURRENCY',
+  /** Set on a replay function only: the run whose records it processes; others are acknowledged and skipped. */
+  replayRun: 'REPLAY_RUN_ID',
+  /** The delivery stream's buffer interval: the finisher bounds its wait for the output by it. */
+  deliveryBufferIntervalSeconds: 'DELIVERY_BUFFER_INTERVAL_SECONDS',
 } as const;
 
 /** Names and buckets are optional here (a handler says which it needs); every other key has its default. */
@@ -36,6 +40,13 @@ const ConfigSchema = z.object({
   sourcePrefix: z.string().default(''),
   sliceBytes: bytes.max(DEFAULTS.maxSliceBytes).default(DEFAULTS.sliceBytes),
   readerConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULTS.readerConcurrency),
+  replayRun: z.string().min(1).max(IDS.maxRunIdLength).optional(),
+  // Not an integer locally, where the embedded Firehose buffers for half a second.
+  deliveryBufferIntervalSeconds: z.coerce
+    .number()
+    .min(FIREHOSE.buffering.minIntervalSeconds)
+    .max(FIREHOSE.buffering.maxIntervalSeconds)
+    .default(FIREHOSE.buffering.defaultIntervalSeconds),
 });
 export type PipelineConfig = z.infer<typeof ConfigSchema>;
 type ConfigKey = keyof typeof ENV;

@@ -39,6 +39,21 @@ export const FIREHOSE = {
     maxIntervalSeconds: 900,
     defaultIntervalSeconds: 300,
   },
+  /** Multi-record de-aggregation (JSON or delimited) splits at most this many sub-records per record. */
+  maxDeaggregatedRecords: 500,
+  /** Dynamic partitioning: no zero buffering; a buffer of at least 64 MiB. */
+  dynamicPartitioning: { minBufferSizeMiB: 64, minBufferIntervalSeconds: 60 },
+  /** With dynamic partitioning a batch may reach S3 up to 1.5 × the buffer interval after it was put. */
+  deliveryDelayFactor: 1.5,
+} as const;
+
+/** Amazon SQS: documented ranges of the queue settings the finisher's queue uses. */
+export const SQS = {
+  maxDelaySeconds: 900,
+  maxVisibilityTimeoutSeconds: 43_200,
+  maxReceiveCount: 1_000,
+  /** Lambda's guidance for an SQS event source: a visibility timeout of at least six times the function timeout. */
+  visibilityTimeoutPerFunctionTimeout: 6,
 } as const;
 
 /** Lambda event source mapping for Kinesis: documented ranges. */
@@ -53,6 +68,8 @@ export const EVENT_SOURCE_MAPPING = {
   maxRecordAgeSeconds: 604_800,
   /** Synchronous invoke payload. */
   maxInvokePayloadBytes: 6 * MiB,
+  /** FilterCriteria: filters per event source mapping (default quota; invocation-eventfiltering.html). */
+  maxFilters: 5,
 } as const;
 
 /** The project's defaults; each can be overridden by configuration. */
@@ -116,6 +133,10 @@ export const DEFAULTS = {
   /** Local Firehose buffering: small so a local run delivers promptly. */
   localFirehoseBufferBytes: 1 * MiB,
   localFirehoseBufferIntervalMs: 500,
+  /** Slack on top of Firehose's documented delivery delay before a run whose output is missing is stalled. */
+  deliveryMarginSeconds: 60,
+  /** How often the local runner asks the finisher whether a delivered run's output is in S3. */
+  finisherPollMs: 250,
 } as const;
 
 /** Bounds on identifiers, so that a partition key (run + slice) always fits Kinesis' limit. */
@@ -123,3 +144,40 @@ export const IDS = {
   maxRunIdLength: 100,
   maxSliceIdLength: 100,
 } as const;
+
+/** AWS Lambda. */
+export const LAMBDA = {
+  /**
+   * Recursive loop detection: "If your function is invoked more than 16 times in the same chain of
+   * requests, then Lambda automatically stops the next function invocation in that request chain"
+   * unless the function's recursive loop setting is Allow (invocation-recursion.html).
+   */
+  maxRecursiveChainInvocations: 16,
+} as const;
+
+/** A function's recursive loop detection setting (CloudFormation `RecursiveLoop`); AWS's default is Terminate. */
+export type RecursiveLoopSetting = 'Allow' | 'Terminate';
+
+/**
+ * Each function's recursive loop setting: what the CDK app deploys and what the local Lambda service
+ * enforces. The reader hands a long run on to a fresh invocation of itself, up to
+ * `DEFAULTS.readerMaxHops` times, which Terminate would stop after 16; the others never invoke a function.
+ */
+export const RECURSIVE_LOOP = {
+  reader: 'Allow',
+  processor: 'Terminate',
+  writer: 'Terminate',
+} as const satisfies Record<'reader' | 'processor' | 'writer', RecursiveLoopSetting>;
+
+export * from './prices';
+
+/**
+ * How long after a run's last result was handed to Firehose its output may take to be readable in
+ * S3: Firehose's documented delay (1.5 × the buffer interval with dynamic partitioning) plus a
+ * margin. One formula for the CDK app (the finisher's queue delay), the writer and the local stack.
+ *
+ * @example deliveryBoundSeconds(300) // 510
+ */
+export function deliveryBoundSeconds(bufferIntervalSeconds: number): number {
+  return Math.ceil(bufferIntervalSeconds * FIREHOSE.deliveryDelayFactor) + DEFAULTS.deliveryMarginSeconds;
+}

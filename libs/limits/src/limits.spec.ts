@@ -1,4 +1,4 @@
-import { DEFAULTS, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS, MiB } from './index';
+import { DEFAULTS, deliveryBoundSeconds, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS, MiB } from './index';
 
 describe('Limits and defaults', () => {
   it('states the AWS limits as documented', () => {
@@ -8,7 +8,19 @@ describe('Limits and defaults', () => {
       maxRecordBytes: MiB,
       maxPartitionKeyLength: 256,
     });
-    expect(FIREHOSE).toMatchObject({ maxRecordsPerBatch: 500, maxBytesPerBatch: 4 * MiB, maxRecordBytes: 1_024_000 });
+    expect(FIREHOSE).toMatchObject({
+      maxRecordsPerBatch: 500,
+      maxBytesPerBatch: 4 * MiB,
+      maxRecordBytes: 1_024_000,
+      maxDeaggregatedRecords: 500,
+      dynamicPartitioning: { minBufferSizeMiB: 64, minBufferIntervalSeconds: 60 },
+      deliveryDelayFactor: 1.5,
+    });
+  });
+
+  it('bounds the delivery of a run by 1.5 buffer intervals plus a margin', () => {
+    expect(deliveryBoundSeconds(300)).toBe(450 + DEFAULTS.deliveryMarginSeconds);
+    expect(deliveryBoundSeconds(0.5)).toBe(1 + DEFAULTS.deliveryMarginSeconds);
   });
 
   it('keeps the default spill threshold small enough that a spilled-or-not record always fits on the stream', () => {

@@ -1,26 +1,25 @@
-import { main } from './cli';
+import { type Invocation, main, PIPELINE_COMMAND } from './cli';
 import { tempDataDir } from './testing';
 
-/** Runs the CLI as `npm run pipeline -- …` would, capturing what it prints. */
+/** Runs the CLI as `npm run pipeline -- …` (or, with an invocation, as another command) would, capturing what it prints. */
 async function pipeline(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const io = {
-    stdout: {
-      write: (text: string) => {
-        stdout += text;
-        return true;
-      },
+  return invoke(argv, PIPELINE_COMMAND);
+}
+
+async function invoke(
+  argv: string[],
+  invocation: Invocation,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = { stdout: '', stderr: '' };
+  const sink = (stream: keyof typeof out) => ({
+    write: (text: string) => {
+      out[stream] += text;
+      return true;
     },
-    stderr: {
-      write: (text: string) => {
-        stderr += text;
-        return true;
-      },
-    },
-  } as unknown as { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream };
-  const code = await main(argv, io);
-  return { code, stdout, stderr };
+  });
+  const io = { stdout: sink('stdout'), stderr: sink('stderr') };
+  const code = await main(argv, io, invocation);
+  return { code, ...out };
 }
 
 describe('npm run pipeline', () => {
@@ -38,7 +37,9 @@ describe('npm run pipeline', () => {
   it('explains each verb with --help', async () => {
     expect(await pipeline('replay', '--help')).toMatchObject({
       code: 0,
-      stdout: expect.stringContaining('replay --run ID [--from trim-horizon|<ISO time>]'),
+      stdout: expect.stringContaining(
+        'Usage: npm run pipeline -- replay --run ID [--from trim-horizon|<ISO time>] [--data-dir DIR] [--json]',
+      ),
     });
   });
 
@@ -61,6 +62,18 @@ describe('npm run pipeline', () => {
         `error: --${name} must be a whole number of at least 1, written in digits, got "${value}"`,
       );
     }
+  });
+
+  it('names the command the user typed: `npm start` is the run verb', async () => {
+    const start: Invocation = { command: 'npm start --', verb: 'run' };
+    const help = await invoke(['--help'], start);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain(
+      'Usage: npm start -- [--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--data-dir DIR] [--json]',
+    );
+    expect(help.stdout).not.toContain('npm run pipeline -- run');
+    const bad = await invoke(['--records'], start);
+    expect(bad).toMatchObject({ code: 2, stderr: expect.stringContaining('Usage: npm start -- [--run ID]') });
   });
 
   it('says what is wrong with its input', async () => {

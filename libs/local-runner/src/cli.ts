@@ -8,12 +8,17 @@ import { formatReport, jsonReport } from './format';
 import { localServerFailure, LocalServerError } from '@pipeline/local-stack';
 import { DataDirInUseError, LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
 import { collate, CommandError, listDeadLetters, pause, redrive, replay, runStatus, unpark } from './operations';
-import { runJob } from './run-job';
+import { planInput, type RunSource, stageInput } from './input';
+import { loadJob } from './job-module';
+import { pipelineOptions, type RunJobOptions, type RunReport, runJob } from './run-job';
 
 type Values = Record<string, string | boolean | undefined>;
 interface Verb {
   summary: string;
+  /** The verb's own arguments; the common options are added to every usage line. */
   usage: string;
+  /** Defaults and other details, printed under the usage line. */
+  note?: string;
   options: ParseArgsConfig['options'];
   run(values: Values, out: Output): Promise<number>;
 }
@@ -69,6 +74,38 @@ function numericOptionWithDash(args: string[], options: ParseArgsConfig['options
 
 const NUMERIC_OPTIONS = new Set(['records', 'shards', 'slice-bytes', 'deadline-minutes', 'limit']);
 
+/** Starts the pipeline, stages the user's input for it, and runs `action` on that source. */
+async function withInput<T>(
+  options: RunJobOptions,
+  input: string,
+  action: (source: RunSource, pipeline: LocalPipeline) => Promise<T>,
+): Promise<T> {
+  const plan = await planInput(input);
+  const pipeline = await LocalPipeline.start(pipelineOptions(options));
+  try {
+    const staged = await stageInput(pipeline.s3, plan, LOCAL_RESOURCES.sourceBucket);
+    return await action(staged, pipeline);
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+/**
+ * When no row got through and every row failed the job's input schema (or was not a row at all),
+ * the job and the input do not belong together: say so rather than report an ordinary run.
+ */
+export function jobMismatchHint(report: RunReport): string | undefined {
+  const byReason = report.deadLetteredByReason ?? {};
+  const refused = (byReason['invalid-input'] ?? 0) + (byReason['malformed-row'] ?? 0);
+  if (report.read === 0 || report.delivered > 0 || refused < report.read) return undefined;
+  return (
+    `hint: every one of the ${report.read} rows was refused (${Object.entries(byReason)
+      .map(([reason, n]) => `${reason} ${n}`)
+      .join(', ')}): does the job's input schema and source format match the input? ` +
+    `See the reasons with \`npm run pipeline -- dead-letters --run ${report.runId}\`.`
+  );
+}
+
 async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline) => Promise<T>): Promise<T> {
   const pipeline = await LocalPipeline.start({ dataDir: values['data-dir'] as string | undefined });
   try {
@@ -80,30 +117,48 @@ async function withPipeline<T>(values: Values, action: (pipeline: LocalPipeline)
 
 const VERBS: Record<string, Verb> = {
   run: {
-    summary: 'run the example job (or resume a run) end to end and print its summary (what `npm start` does)',
-    usage: `run [--run ID] [--records N] [--shards N] [--slice-bytes N] [--json]   (defaults: ${EXAMPLE_DEFAULTS.records} records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run)`,
+    summary:
+      'run a job end to end and print its summary (what `npm start` does): the example job on its example data, or --job on --input',
+    usage:
+      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N]',
+    note: `defaults: the example job on ${EXAMPLE_DEFAULTS.records} example records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run; --job takes a module path or a job made with \`npx nx g @pipeline/workspace:job NAME\``,
     options: {
       ...runOption,
+      job: { type: 'string' },
+      input: { type: 'string' },
       records: { type: 'string' },
       shards: { type: 'string' },
       'slice-bytes': { type: 'string' },
     },
     async run(values, out) {
-      const report = await runJob({
+      if (values.job !== undefined && values.input === undefined)
+        throw new CommandError('--job needs --input: the example data set fits the example job only');
+      if (values.input !== undefined && values.records !== undefined)
+        throw new CommandError('--records sizes the example data set; with --input the input is the data');
+      const job = typeof values.job === 'string' ? loadJob(values.job) : undefined;
+      const options = {
         runId: values.run === undefined ? undefined : requireRun(values),
         dataDir: values['data-dir'] as string | undefined,
         shardCount: int('shards', values.shards, DEFAULTS.shardCount),
         sliceBytes: int('slice-bytes', values['slice-bytes'], LOCAL_SLICE_BYTES),
         data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
+        job,
         progress: out.progress,
-      });
+      };
+      const report =
+        typeof values.input === 'string'
+          ? await withInput(options, values.input, (source, pipeline) => runJob({ ...options, source, pipeline }))
+          : await runJob(options);
       out.print(formatReport(report), jsonReport(report));
-      return report.complete && report.conserved ? 0 : 1;
+      const hint = jobMismatchHint(report);
+      if (hint) out.progress(hint);
+      return report.complete && report.conserved && !hint ? 0 : 1;
     },
   },
   status: {
-    summary: "show a run's progress slice by slice, and whether it is complete, paused or stalled",
-    usage: `status --run ID [--deadline-minutes N] [--json]   (a run not complete N minutes after it was planned is stalled; default ${DEFAULTS.runDeadlineMinutes})`,
+    summary: "show a run's progress slice by slice, and whether it is delivering, complete, paused or stalled",
+    usage: `--run ID [--deadline-minutes N]`,
+    note: `a run not complete N minutes after it was planned is stalled; default ${DEFAULTS.runDeadlineMinutes}`,
     options: { ...runOption, 'deadline-minutes': { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -115,9 +170,16 @@ const VERBS: Record<string, Verb> = {
           (s) =>
             `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`,
         ),
-        ...(report.missingSlices.length
-          ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`]
-          : []),
+        ...(report.stalled
+          ? [
+              `  stalled: output due in S3 by ${report.stalled.dueBy} is missing from ${report.missingSlices.join(', ')}`,
+              ...report.stalled.missing.map(
+                (s) => `    ${s.slice}: ${s.found} of ${s.read} found, missing positions ${s.missing.join(', ')}…`,
+              ),
+            ]
+          : report.missingSlices.length
+            ? [`  stalled past ${report.deadline}: missing ${report.missingSlices.join(', ')}`]
+            : []),
         ...(report.summary
           ? [
               `  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`,
@@ -140,7 +202,8 @@ const VERBS: Record<string, Verb> = {
   },
   'dead-letters': {
     summary: "list a run's dead letters by reason",
-    usage: `dead-letters --run ID [--reason R] [--limit N] [--json]   (reasons: ${DEAD_LETTER_REASONS.join(', ')})`,
+    usage: `--run ID [--reason R] [--limit N]`,
+    note: `reasons: ${DEAD_LETTER_REASONS.join(', ')}`,
     options: { ...runOption, reason: { type: 'string' }, limit: { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -158,7 +221,7 @@ const VERBS: Record<string, Verb> = {
   },
   redrive: {
     summary: "put a run's dead letters (all, or one reason) back through the processor",
-    usage: 'redrive --run ID [--reason R] [--json]',
+    usage: '--run ID [--reason R]',
     options: { ...runOption, reason: { type: 'string' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -172,7 +235,7 @@ const VERBS: Record<string, Verb> = {
   },
   replay: {
     summary: 'reprocess a run from the records stream (trim horizon or a timestamp) and collate again',
-    usage: 'replay --run ID [--from trim-horizon|<ISO time>] [--json]',
+    usage: '--run ID [--from trim-horizon|<ISO time>]',
     options: { ...runOption, from: { type: 'string', default: 'trim-horizon' } },
     async run(values, out) {
       const runId = requireRun(values);
@@ -189,7 +252,7 @@ const VERBS: Record<string, Verb> = {
   },
   pause: {
     summary: 'halt a run: the reader, processor and writer stop taking its records (others go on)',
-    usage: 'pause --run ID [--json]',
+    usage: '--run ID',
     options: runOption,
     async run(values, out) {
       const runId = requireRun(values);
@@ -200,7 +263,7 @@ const VERBS: Record<string, Verb> = {
   },
   resume: {
     summary: 'continue a paused run without loss and run it to completion',
-    usage: 'resume --run ID [--json]',
+    usage: '--run ID',
     options: runOption,
     async run(values, out) {
       const runId = requireRun(values);
@@ -208,7 +271,8 @@ const VERBS: Record<string, Verb> = {
         const { unparked } = await unpark(pipeline, runId);
         const manifest = await pipeline.ledger.getManifest(runId);
         out.progress(`put ${unparked} parked records back on their streams`);
-        return runJob({ runId, pipeline, sourcePrefix: manifest!.source.prefix, progress: out.progress });
+        if (!manifest) throw new CommandError(`run ${runId} has no manifest: it was never started`);
+        return runJob({ runId, pipeline, source: manifest.source, progress: out.progress });
       });
       out.print(formatReport(report), jsonReport(report));
       return report.complete && report.conserved ? 0 : 1;
@@ -216,7 +280,7 @@ const VERBS: Record<string, Verb> = {
   },
   collate: {
     summary: "collate a run's output again and print its summary",
-    usage: 'collate --run ID [--json]',
+    usage: '--run ID',
     options: runOption,
     async run(values, out) {
       const runId = requireRun(values);
@@ -230,36 +294,57 @@ const VERBS: Record<string, Verb> = {
   },
 };
 
-function usage(): string {
+/** The options every verb takes, with what they do. */
+const COMMON_USAGE =
+  "Every verb takes --help, --json (one JSON object on stdout; with npm, add --silent before --: `npm run --silent pipeline -- status --run ID --json`) and --data-dir DIR (the embedded stack's data folder; default .local/).";
+
+function usage(command: string): string {
   const width = Math.max(...Object.keys(VERBS).map((v) => v.length));
   return [
-    'Usage: npm run pipeline -- <verb> [options]',
+    `Usage: ${command} <verb> [options]`,
     '',
     'Verbs:',
     ...Object.entries(VERBS).map(([name, verb]) => `  ${name.padEnd(width)}  ${verb.summary}`),
     '',
-    'Every verb takes --help, --json (one JSON object on stdout) and --data-dir DIR (default .local/).',
+    COMMON_USAGE,
   ].join('\n');
+}
+
+/**
+ * How the user invoked the CLI, so that usage and errors name the command they typed: the verbs
+ * (`npm run pipeline -- status …`), or one verb bound to a command of its own (`npm start -- …` is `run`).
+ */
+export interface Invocation {
+  command: string;
+  verb?: string;
+}
+export const PIPELINE_COMMAND: Invocation = { command: 'npm run pipeline --' };
+
+function verbUsage(name: string, verb: Verb, invocation: Invocation): string {
+  const words = [invocation.command, invocation.verb ? '' : name, verb.usage, '[--data-dir DIR] [--json]'];
+  const line = `Usage: ${words.filter(Boolean).join(' ')}`;
+  return verb.note ? `${line}\n  (${verb.note})` : line;
 }
 
 export async function main(
   argv: string[],
   io: { stdout: Pick<NodeJS.WritableStream, 'write'>; stderr: Pick<NodeJS.WritableStream, 'write'> } = process,
+  invocation: Invocation = PIPELINE_COMMAND,
 ): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...rest] = invocation.verb ? [invocation.verb, ...argv] : argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    io.stdout.write(`${usage()}\n`);
+    io.stdout.write(`${usage(invocation.command)}\n`);
     return name ? 0 : 2;
   }
   const verb = VERBS[name];
   if (!verb) {
-    io.stderr.write(`unknown verb "${name}"\n\n${usage()}\n`);
+    io.stderr.write(`unknown verb "${name}"\n\n${usage(invocation.command)}\n`);
     return 2;
   }
   let values: Values;
   const dashed = numericOptionWithDash(rest, verb.options);
   if (dashed) {
-    io.stderr.write(`error: ${dashed.message}\n\nUsage: npm run pipeline -- ${verb.usage}\n`);
+    io.stderr.write(`error: ${dashed.message}\n\n${verbUsage(name, verb, invocation)}\n`);
     return 2;
   }
   try {
@@ -270,11 +355,11 @@ export async function main(
       allowPositionals: false,
     }) as { values: Values });
   } catch (error) {
-    io.stderr.write(`${(error as Error).message}\n\nUsage: npm run pipeline -- ${verb.usage}\n`);
+    io.stderr.write(`${(error as Error).message}\n\n${verbUsage(name, verb, invocation)}\n`);
     return 2;
   }
   if (values.help) {
-    io.stdout.write(`Usage: npm run pipeline -- ${verb.usage}\n\n${verb.summary}\n`);
+    io.stdout.write(`${verbUsage(name, verb, invocation)}\n\n${verb.summary}\n\n${COMMON_USAGE}\n`);
     return 0;
   }
   const json = values.json === true;

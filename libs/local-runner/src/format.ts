@@ -21,7 +21,7 @@ export function formatReport(report: RunReport): string {
     ['elapsed', `${(report.elapsedMs / 1000).toFixed(1)} s   (${n(report.recordsPerSecond)} records/s)`],
     ['output', `${report.outputUri}${report.outputDir ? `\n${' '.repeat(22)}${report.outputDir}` : ''}`],
   ];
-  const head = `Run ${report.runId} ${report.complete ? 'complete' : 'NOT complete'}`;
+  const head = `Run ${report.runId} ${report.complete ? 'complete' : `NOT complete (${report.state})`}`;
   return [head, ...rows.map(([k, v]) => `  ${k.padEnd(20)}${v}`)].join('\n');
 }
 
@@ -30,6 +30,8 @@ export function jsonReport(report: RunReport): Record<string, unknown> {
   return {
     runId: report.runId,
     complete: report.complete,
+    state: report.state,
+    stalled: report.stalled,
     read: report.read,
     delivered: report.delivered,
     deadLettered: report.deadLettered,

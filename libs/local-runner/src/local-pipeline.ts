@@ -16,19 +16,22 @@ import {
 import { handler as readerHandler, resetReader, type ReaderRequest, type ReaderResult } from '@apps/reader';
 import { handler as processorHandler, resetProcessor } from '@apps/processor';
 import { handler as writerHandler, resetWriter } from '@apps/writer';
+import { finish, resetFinisher } from '@apps/finisher';
 import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
 import { DELIVERY_FORMAT } from '@pipeline/delivery';
 import type { Job } from '@pipeline/job';
-import { DEFAULTS } from '@pipeline/limits';
+import { DEFAULTS, RECURSIVE_LOOP, type RecursiveLoopSetting } from '@pipeline/limits';
 import {
   createEventSourceMapping,
   fileCheckpointStore,
   LOCAL_S3_CREDENTIALS,
   startLocalFirehose,
   startLocalKinesis,
+  startLocalLambda,
   startLocalS3,
   type EventSourceMapping,
+  type LocalLambda,
   type KinesisEventHandler,
   type LocalFirehose,
   type LocalServer,
@@ -39,7 +42,8 @@ import {
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { RunLedger } from '@pipeline/run-ledger';
+import { type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
+import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
 
 /** The names of the local resources; the same names the CDK app gives them by default. */
 export const LOCAL_RESOURCES = {
@@ -49,9 +53,8 @@ export const LOCAL_RESOURCES = {
   sourceBucket: 'pipeline-source',
   spillBucket: 'pipeline-spill',
   resultsBucket: 'pipeline-results',
+  readerFunction: 'pipeline-reader',
 } as const;
-
-const EMBEDDED_MARK = 'PIPELINE_EMBEDDED_STACK';
 
 /** Where the embedded stack keeps its streams, buckets and checkpoints between commands (git-ignored). */
 export const DEFAULT_DATA_DIR = resolve(__dirname, '../../../.local');
@@ -71,7 +74,10 @@ export interface LocalPipelineOptions {
   /** Overrides of the handlers' environment (SLICE_BYTES, SPILL_THRESHOLD_BYTES, …). */
   env?: Record<string, string>;
   eventSource?: Partial<EventSourceSettings>;
-  /** Seconds; local runs want Firehose to deliver promptly. */
+  /**
+   * Caps the local delivery stream's buffer interval (ms): local runs want Firehose to deliver
+   * promptly, a test of late delivery wants it long. The finisher bounds its wait by the same value.
+   */
   firehoseBufferIntervalMs?: number;
   /** Keep the streams in memory instead of under the data folder (they do not outlive the process). */
   streamsInMemory?: boolean;
@@ -82,6 +88,11 @@ export interface LocalPipelineOptions {
   /** Wraps a handler, e.g. to inject a fault in a test. */
   wrapProcessor?: (handler: KinesisEventHandler) => KinesisEventHandler;
   wrapWriter?: (handler: KinesisEventHandler) => KinesisEventHandler;
+  /**
+   * How the local Lambda runs the reader: its timeout (default Lambda's 900 s), the clock its
+   * `getRemainingTimeInMillis` reads, and its recursive loop setting (default the deployed one).
+   */
+  reader?: { timeoutMs?: number; clock?: () => number; recursiveLoop?: RecursiveLoopSetting };
 }
 
 const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
@@ -104,9 +115,14 @@ export class LocalPipeline {
   readonly firehose: FirehoseClient;
   readonly store: ObjectStore;
   readonly ledger: RunLedger;
+  /** Whether any service runs embedded (the data folder then holds its state). */
   readonly embedded: boolean;
+  /** What runs where, as the handlers see it. */
+  readonly endpoints: EndpointPlan;
   private mappings: EventSourceMapping[] = [];
   faultProxy?: KinesisFaultProxy;
+  /** Runs the reader as Lambda does, so its hand-on to a fresh invocation takes the real code path. */
+  lambda?: LocalLambda;
 
   private constructor(
     readonly dataDir: string,
@@ -115,6 +131,7 @@ export class LocalPipeline {
     private readonly options: LocalPipelineOptions,
   ) {
     this.embedded = servers.length > 0;
+    this.endpoints = planEndpoints(process.env);
     this.kinesis = kinesisClient();
     this.s3 = s3Client();
     this.firehose = firehoseClient();
@@ -122,44 +139,54 @@ export class LocalPipeline {
     this.ledger = new RunLedger(this.store, LOCAL_RESOURCES.resultsBucket);
   }
 
-  /** Starts the embedded stack (unless endpoints are configured) and points the handlers at it. */
+  /**
+   * Starts the embedded services — each one whose endpoint the user did not set (see endpoints.ts) —
+   * and points the handlers at them.
+   */
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
     const dataDir = resolve(options.dataDir ?? process.env.PIPELINE_DATA_DIR ?? DEFAULT_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
     await claimDataDir(dataDir);
-    // Endpoints an earlier embedded stack of this process set are ours to replace, not the user's.
-    const external =
-      process.env[EMBEDDED_MARK] !== 'true' &&
-      Boolean(process.env.AWS_ENDPOINT_URL_KINESIS || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL);
+    const plan = planEndpoints(process.env);
+    const embeds = (service: Service) => plan.embedded.includes(service);
     const servers: LocalServer[] = [];
     let localFirehose: LocalFirehose | undefined;
     let faultProxy: KinesisFaultProxy | undefined;
     process.env.AWS_REGION ??= 'us-east-1';
-    if (!external) {
+    const setEndpoint = (service: Service, endpoint: string) => {
+      process.env[endpointVariable(service)] = endpoint;
+      const ours = new Set((process.env[EMBEDDED_ENDPOINTS] ?? '').split(',').filter(Boolean)).add(service);
+      process.env[EMBEDDED_ENDPOINTS] = [...ours].join(',');
+    };
+    if (plan.external.length === 0) {
+      // Nothing leaves the machine: the embedded servers take any key, and the user needs none.
+      process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
+      delete process.env.AWS_SESSION_TOKEN;
+    }
+    if (embeds('kinesis')) {
       const kinesis = await startLocalKinesis({ path: options.streamsInMemory ? undefined : join(dataDir, 'kinesis') });
-      const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
-      servers.push(kinesis, s3);
+      servers.push(kinesis);
       if (options.kinesisFaults) {
         faultProxy = await startKinesisFaultProxy(kinesis.endpoint, options.kinesisFaults);
         servers.push(faultProxy);
       }
-      process.env[EMBEDDED_MARK] = 'true';
-      process.env.AWS_ENDPOINT_URL_KINESIS = faultProxy?.endpoint ?? kinesis.endpoint;
-      process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
+      setEndpoint('kinesis', faultProxy?.endpoint ?? kinesis.endpoint);
+    }
+    if (embeds('s3')) {
+      const s3 = await startLocalS3({ directory: join(dataDir, 's3') });
+      servers.push(s3);
+      setEndpoint('s3', s3.endpoint);
       // s3rver does not read aws-chunked uploads (streamed bodies with trailing checksums).
       process.env.AWS_REQUEST_CHECKSUM_CALCULATION = 'WHEN_REQUIRED';
-      process.env.AWS_ACCESS_KEY_ID = LOCAL_S3_CREDENTIALS.accessKeyId;
-      process.env.AWS_SECRET_ACCESS_KEY = LOCAL_S3_CREDENTIALS.secretAccessKey;
-      delete process.env.AWS_SESSION_TOKEN;
+    }
+    if (embeds('firehose')) {
       localFirehose = await startLocalFirehose({
         s3: s3Client(),
         stateFile: join(dataDir, 'firehose', 'state.json'),
-        bufferOverride: {
-          sizeBytes: DEFAULTS.localFirehoseBufferBytes,
-          intervalMs: options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs,
-        },
+        bufferOverride: { sizeBytes: DEFAULTS.localFirehoseBufferBytes, intervalMs: localIntervalMs(options) },
       });
-      process.env.AWS_ENDPOINT_URL_FIREHOSE = localFirehose.endpoint;
+      setEndpoint('firehose', localFirehose.endpoint);
     }
     const handlerEnv: Record<string, string> = {
       [ENV.recordsStream]: LOCAL_RESOURCES.recordsStream,
@@ -168,6 +195,7 @@ export class LocalPipeline {
       [ENV.resultsBucket]: LOCAL_RESOURCES.resultsBucket,
       [ENV.spillBucket]: LOCAL_RESOURCES.spillBucket,
       [ENV.sourceBucket]: LOCAL_RESOURCES.sourceBucket,
+      ...(embeds('firehose') ? { [ENV.deliveryBufferIntervalSeconds]: String(localIntervalMs(options) / 1000) } : {}),
       ...options.env,
     };
     Object.assign(process.env, handlerEnv);
@@ -175,8 +203,22 @@ export class LocalPipeline {
     resetReader(job);
     resetProcessor(job);
     resetWriter();
+    resetFinisher({ eventsFile: join(dataDir, 'events.ndjson') });
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;
+    // The handlers run in this process, so the reader's own Invoke comes here, whatever the other endpoints.
+    pipeline.lambda = await startLocalLambda({
+      clock: options.reader?.clock,
+      functions: [
+        {
+          name: LOCAL_RESOURCES.readerFunction,
+          handler: (event, context) => readerHandler(event as ReaderRequest, context),
+          timeoutMs: options.reader?.timeoutMs,
+          recursiveLoop: options.reader?.recursiveLoop ?? RECURSIVE_LOOP.reader,
+        },
+      ],
+    });
+    process.env.AWS_ENDPOINT_URL_LAMBDA = pipeline.lambda.endpoint;
     await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
     return pipeline;
   }
@@ -259,9 +301,13 @@ export class LocalPipeline {
     );
   }
 
-  /** Invokes the reader as the schedule or a caller would. */
+  /**
+   * Invokes the reader as the schedule or a caller would, through the local Lambda; resolves with
+   * the first invocation's result (a long run goes on in the invocations it hands on to).
+   */
   read(request: ReaderRequest): Promise<ReaderResult> {
-    return readerHandler(request);
+    if (!this.lambda) throw new Error('the local Lambda is not running: start the pipeline with LocalPipeline.start()');
+    return this.lambda.invoke<ReaderResult>(LOCAL_RESOURCES.readerFunction, request);
   }
 
   consumerStats() {
@@ -270,10 +316,27 @@ export class LocalPipeline {
 
   /** Waits until both consumers have nothing left to do, then makes Firehose deliver its buffers. */
   async drain(timeoutMs = 120_000): Promise<void> {
+    await this.drainConsumers(timeoutMs);
+    await this.localFirehose?.flush();
+  }
+
+  /**
+   * Waits until the reader's queued invocations and both consumers have nothing left to do;
+   * Firehose delivers on its own time, as in AWS.
+   */
+  async drainConsumers(timeoutMs = 120_000): Promise<void> {
+    await this.lambda?.drain();
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
     // The writer may have been fed by the processor while it drained: check once more.
     for (const mapping of this.mappings) await mapping.drain({ idleMs: 100, timeoutMs });
-    await this.localFirehose?.flush();
+  }
+
+  /**
+   * Asks the finisher whether a run's output is in S3 and conserved, and completes it if so: what
+   * the finisher's queue does in AWS, each time the run's message comes back.
+   */
+  finish(runId: string, now = new Date()): Promise<FinishOutcome> {
+    return finish(runId, now);
   }
 
   async stopConsumers(): Promise<void> {
@@ -283,17 +346,15 @@ export class LocalPipeline {
 
   async stop(): Promise<void> {
     await this.stopConsumers();
+    await this.lambda?.drain();
+    await this.lambda?.close();
+    delete process.env.AWS_ENDPOINT_URL_LAMBDA;
     await this.localFirehose?.close();
     for (const server of this.servers.reverse()) await server.close();
-    if (this.embedded) {
-      for (const name of [
-        'AWS_ENDPOINT_URL_KINESIS',
-        'AWS_ENDPOINT_URL_S3',
-        'AWS_ENDPOINT_URL_FIREHOSE',
-        EMBEDDED_MARK,
-      ])
-        delete process.env[name];
-    }
+    // Endpoints this pipeline's embedded services set go with them; the user's stay.
+    for (const service of (process.env[EMBEDDED_ENDPOINTS] ?? '').split(',').filter(Boolean))
+      delete process.env[endpointVariable(service as Service)];
+    delete process.env[EMBEDDED_ENDPOINTS];
     this.kinesis.destroy();
     this.s3.destroy();
     this.firehose.destroy();
@@ -360,6 +421,12 @@ function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** The local delivery stream's effective buffer interval: its definition's, capped for local runs. */
+function localIntervalMs(options: LocalPipelineOptions): number {
+  const defined = deliveryStreamDefinition().ExtendedS3DestinationConfiguration.BufferingHints.IntervalInSeconds * 1000;
+  return Math.min(defined, options.firehoseBufferIntervalMs ?? DEFAULTS.localFirehoseBufferIntervalMs);
 }
 
 /** The delivery stream, as the CDK app defines it (DELIVERY_FORMAT), buffering aside. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { handler as processorHandler } from '@apps/processor';
+import { processRun, selectRun } from '@apps/processor';
 import { collateRun, parseDeadLetterKey, type RunSummary } from '@pipeline/collation';
 import { DEFAULTS } from '@pipeline/limits';
 import { createEventSourceMapping, memoryCheckpointStore } from '@pipeline/local-stack';
@@ -16,7 +16,13 @@ import {
   type DeadLetterReason,
   type Envelope,
 } from '@pipeline/records';
-import { parkedPrefix, type ParkedRecord, type ParkingStage, type RunStatus } from '@pipeline/run-ledger';
+import {
+  parkedPrefix,
+  type ParkedRecord,
+  type ParkingStage,
+  type RunStalled,
+  type RunStatus,
+} from '@pipeline/run-ledger';
 import { Spill } from '@pipeline/spill';
 import { readConfig } from '@pipeline/config';
 import { kinesisPutRecordsPort, StreamProducer } from '@pipeline/stream-producer';
@@ -33,14 +39,17 @@ const bucket = LOCAL_RESOURCES.resultsBucket;
 /** A run's progress slice by slice, and whether it is complete, stalled or paused. */
 export interface StatusReport {
   runId: string;
-  state: 'unknown' | 'running' | 'paused' | 'complete' | 'stalled';
+  /** `delivering`: every slice is done and handed to Firehose, the output is not all in S3 yet. */
+  state: 'unknown' | 'running' | 'paused' | 'delivering' | 'complete' | 'stalled';
   complete: boolean;
   slices: number;
   slicesRead: number;
   slicesDone: number;
   read: number;
-  /** Slices not yet done, when the run is past its deadline. */
+  /** Slices not yet done when the run is past its deadline, or whose output is missing when its delivery stalled. */
   missingSlices: string[];
+  /** When its delivery stalled: the slices' missing positions, as the finisher found them. */
+  stalled?: RunStalled;
   deadline?: string;
   summary?: RunSummary;
   /** Batches the event source mappings gave up on (their on-failure destination), for every run. */
@@ -58,21 +67,44 @@ export async function runStatus(
   now = new Date(),
   deadlineMinutes: number = DEFAULTS.runDeadlineMinutes,
 ): Promise<StatusReport> {
-  const status: RunStatus = await pipeline.ledger.status(runId);
-  if (!status.manifest)
+  let status: RunStatus = await pipeline.ledger.status(runId);
+  const manifest = status.manifest;
+  if (!manifest)
     throw new CommandError(`run ${runId} does not exist: no manifest at s3://${bucket}/${LAYOUT.manifestKey(runId)}`);
-  const deadline = new Date(new Date(status.manifest.createdAt).getTime() + deadlineMinutes * 60_000);
-  const stalled = !status.complete && now > deadline;
+  if (status.delivery === 'delivering' || status.delivery === 'stalled') {
+    // What the finisher's queue does in AWS when the run's message comes back: look in S3 again.
+    await pipeline.finish(runId, now);
+    status = await pipeline.ledger.status(runId);
+  }
+  const deadline = new Date(new Date(manifest.createdAt).getTime() + deadlineMinutes * 60_000);
   const paused = status.control?.state === 'paused';
+  const state: StatusReport['state'] = status.complete
+    ? 'complete'
+    : status.delivery === 'stalled'
+      ? 'stalled'
+      : paused
+        ? 'paused'
+        : status.delivery === 'delivering'
+          ? 'delivering'
+          : now > deadline
+            ? 'stalled'
+            : 'running';
+  const missingSlices =
+    state !== 'stalled'
+      ? []
+      : status.stalled
+        ? [...status.stalled.unreadSlices, ...status.stalled.missing.map((s) => s.slice)]
+        : status.slices.filter((s) => !s.done).map((s) => s.id);
   return {
     runId,
-    state: status.complete ? 'complete' : paused ? 'paused' : stalled ? 'stalled' : 'running',
+    state,
     complete: status.complete,
     slices: status.slices.length,
     slicesRead: status.slicesRead,
     slicesDone: status.slicesDone,
     read: status.read,
-    missingSlices: stalled ? status.slices.filter((s) => !s.done).map((s) => s.id) : [],
+    missingSlices,
+    stalled: status.stalled,
     deadline: deadline.toISOString(),
     summary: await getJson<RunSummary>(pipeline.store, bucket, LAYOUT.summaryKey(runId)),
     eventSourceFailures: await countObjects(pipeline.store, LAYOUT.onFailurePrefix()),
@@ -294,7 +326,6 @@ export async function replay(
   const before = await outputDigest(pipeline.store, runId);
   await pipeline.startConsumers();
   let replayed = 0;
-  const prefix = `${runId}/`;
   const mapping = createEventSourceMapping({
     kinesis: pipeline.kinesis,
     streamName: LOCAL_RESOURCES.recordsStream,
@@ -307,12 +338,11 @@ export async function replay(
     maximumRetryAttempts: DEFAULTS.maxRetryAttempts,
     pollIntervalMs: 50,
     checkpoints: memoryCheckpointStore(),
+    // No filter on the mapping (Kinesis mappings filter only on data): the replay handler selects
+    // the run, as the replay function does in AWS.
     handler: async (event: KinesisStreamEvent, context) => {
-      // Only this run's records: the stream carries other runs too.
-      const mine = event.Records.filter((r) => r.kinesis.partitionKey.startsWith(prefix));
-      replayed += mine.length;
-      if (!mine.length) return { batchItemFailures: [] };
-      return processorHandler({ Records: mine }, context);
+      replayed += selectRun(event, runId).event.Records.length;
+      return processRun(runId, event, context);
     },
   });
   mapping.start();

@@ -5,10 +5,12 @@ import type { KinesisStreamEvent } from 'aws-lambda';
 import { exampleJob, exampleRow, type Customer } from '@pipeline/example-job';
 import type { Job, TransformContext } from '@pipeline/job';
 import type { KinesisEventHandler } from '@pipeline/local-stack';
-import { decodeRecord, encodeEnvelope, packLines, recordIdString, type Envelope } from '@pipeline/records';
+import type { RunSummary } from '@pipeline/collation';
+import { getJson } from '@pipeline/object-store';
+import { decodeRecord, encodeEnvelope, LAYOUT, packLines, recordIdString, type Envelope } from '@pipeline/records';
 import type { ByteRangeSlice } from '@pipeline/slices';
 import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
-import { listDeadLetters, outputDigest, pause, redrive, replay, runStatus, unpark } from './operations';
+import { collate, listDeadLetters, outputDigest, pause, redrive, replay, runStatus, unpark } from './operations';
 import { runJob, type RunReport } from './run-job';
 import { collatedLines, E2E_DATA as DATA, E2E_PIPELINE, expectedOutcome, tempDataDir } from './testing';
 
@@ -51,7 +53,7 @@ async function rowPlacement(pipeline: LocalPipeline, runId: string) {
 }
 
 /** Asserts the invariant of every run: exact conservation, and an output with no duplicate and no missing id. */
-async function expectExactOutcome(h: Harness, report: RunReport, deadLetterOverrides: Record<string, string> = {}) {
+async function expectExactOutcome(h: Harness, report: RunSummary, deadLetterOverrides: Record<string, string> = {}) {
   const expected = expectedOutcome(report.runId, DATA, await rowPlacement(h.pipeline, report.runId));
   for (const [id, reason] of Object.entries(deadLetterOverrides)) {
     expected.results.delete(id);
@@ -110,6 +112,29 @@ describe('the pipeline end to end on the embedded stack', () => {
       // The spilled rows' results were spilled too and came back whole.
       const lines = await collatedLines(h.pipeline.store, 'run-e2e');
       expect(lines.filter((l) => (l.result as { notesBytes: number }).notesBytes === 40 * 1024)).toHaveLength(3);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('is not complete, and fires no completion event, until its output is in S3 (Firehose buffering longer than the wait)', async () => {
+    // A buffer interval far longer than the wait: nothing reaches S3 until the buffers are flushed.
+    const h = await harness({ firehoseBufferIntervalMs: 10 * 60_000 });
+    try {
+      const waiting = await runJob({ runId: 'run-late', pipeline: h.pipeline, data: DATA, deliveryWaitMs: 500 });
+      expect(waiting).toMatchObject({ complete: false, state: 'delivering', delivered: 0, conserved: false });
+      expect(await getJson(h.pipeline.store, LOCAL_RESOURCES.resultsBucket, LAYOUT.completeKey('run-late'))).toBe(
+        undefined,
+      );
+      expect(await runStatus(h.pipeline, 'run-late')).toMatchObject({ state: 'delivering', complete: false });
+
+      await h.pipeline.localFirehose!.flush();
+
+      expect(await runStatus(h.pipeline, 'run-late')).toMatchObject({ state: 'complete', complete: true });
+      expect(
+        await getJson(h.pipeline.store, LOCAL_RESOURCES.resultsBucket, LAYOUT.completeKey('run-late')),
+      ).toMatchObject({ detail: { runId: 'run-late', read: DATA.records, conserved: true } });
+      await expectExactOutcome(h, await collate(h.pipeline, 'run-late'));
     } finally {
       await h.close();
     }
@@ -290,7 +315,7 @@ describe('the pipeline end to end on the embedded stack', () => {
         const report = await runJob({
           runId: 'run-deep',
           pipeline: h.pipeline,
-          sourcePrefix: 'deep/',
+          source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix: 'deep/' },
           timeoutMs: 60_000,
         });
         expect(report).toMatchObject({
@@ -310,7 +335,11 @@ describe('the pipeline end to end on the embedded stack', () => {
       const h = await harness();
       try {
         await h.pipeline.store.put(LOCAL_RESOURCES.sourceBucket, 'empty/a.ndjson', '');
-        const report = await runJob({ runId: 'run-empty', pipeline: h.pipeline, sourcePrefix: 'empty/' });
+        const report = await runJob({
+          runId: 'run-empty',
+          pipeline: h.pipeline,
+          source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix: 'empty/' },
+        });
         expect(report).toMatchObject({
           complete: true,
           conserved: true,
@@ -445,7 +474,12 @@ describe('the pipeline end to end on the embedded stack', () => {
       expect(halted.complete).toBe(false);
       const { unparked } = await unpark(h.pipeline, runId);
       expect(unparked).toBeGreaterThan(0);
-      const resumed = await runJob({ runId, pipeline: h.pipeline, sourcePrefix: 'example/', timeoutMs: 120_000 });
+      const resumed = await runJob({
+        runId,
+        pipeline: h.pipeline,
+        source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix: 'example/' },
+        timeoutMs: 120_000,
+      });
       await expectExactOutcome(h, resumed);
     } finally {
       await h.close();

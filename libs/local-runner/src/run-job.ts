@@ -3,8 +3,10 @@ import { collateRun, type RunSummary } from '@pipeline/collation';
 import { EXAMPLE_DEFAULTS, type ExampleDataOptions } from '@pipeline/example-job';
 import { DEFAULTS } from '@pipeline/limits';
 import { LAYOUT } from '@pipeline/records';
-import { completeRun, type RunManifest } from '@pipeline/run-ledger';
+import type { FinishOutcome, RunManifest, RunStalled } from '@pipeline/run-ledger';
+import { describeEndpoints } from './endpoints';
 import { loadExampleData } from './example-data';
+import type { RunSource } from './input';
 import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
 
 export const EXAMPLE_PREFIX = 'example/';
@@ -13,18 +15,24 @@ export interface RunJobOptions extends LocalPipelineOptions {
   runId?: string;
   /** The example data set to load (records and shape). */
   data?: ExampleDataOptions;
-  /** Source prefix to read instead of loading the example data set. */
-  sourcePrefix?: string;
+  /** Where to read instead of loading the example data set (see stageInput for a user's files). */
+  source?: RunSource;
   sliceBytes?: number;
   /** Called about once a second with a line of progress. */
   progress?: (line: string) => void;
   /** Give up waiting for completion after this long. */
   timeoutMs?: number;
+  /** Once every slice is done, wait at most this long for the output to be in S3 (within timeoutMs). */
+  deliveryWaitMs?: number;
   /** An already started pipeline to use (it is left running). */
   pipeline?: LocalPipeline;
 }
 
 export interface RunReport extends RunSummary {
+  /** `complete` only once the finisher found the output in S3 and conserved. */
+  state: FinishOutcome['state'] | 'paused';
+  /** What was missing when the run stalled. */
+  stalled?: RunStalled;
   elapsedMs: number;
   recordsPerSecond: number;
   /** Where the collated output is: an S3 URI and, on the embedded stack, a folder on disk. */
@@ -34,20 +42,29 @@ export interface RunReport extends RunSummary {
   slices: number;
 }
 
+/** The local pipeline a run's options ask for: its slice size goes to the handlers' environment. */
+export function pipelineOptions(options: RunJobOptions): LocalPipelineOptions {
+  const env = { ...options.env };
+  if (options.sliceBytes) env.SLICE_BYTES = String(options.sliceBytes);
+  return { ...options, env };
+}
+
 /**
  * Runs a job end to end on the local pipeline: loads the data, triggers the reader, lets the
- * processor and writer consume, waits until every slice is done, collates and summarises.
+ * processor and writer consume, waits until every slice is done and then until the finisher
+ * finds the output in S3 and completes the run (as in AWS, Firehose delivers on its own time),
+ * collates and summarises.
  */
 export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
   let started = Date.now();
-  const env = { ...options.env };
-  if (options.sliceBytes) env.SLICE_BYTES = String(options.sliceBytes);
-  const pipeline = options.pipeline ?? (await LocalPipeline.start({ ...options, env }));
+  const pipeline = options.pipeline ?? (await LocalPipeline.start(pipelineOptions(options)));
   const log = options.progress ?? (() => undefined);
+  if (pipeline.endpoints.external.length) log(`services: ${describeEndpoints(pipeline.endpoints)}`);
   try {
     let dataSet: RunReport['dataSet'];
-    const prefix = options.sourcePrefix ?? EXAMPLE_PREFIX;
-    if (!options.sourcePrefix) {
+    const source = options.source ?? { bucket: LOCAL_RESOURCES.sourceBucket, prefix: EXAMPLE_PREFIX };
+    const prefix = source.prefix;
+    if (!options.source) {
       const data = { ...EXAMPLE_DEFAULTS, ...options.data };
       log(`loading the example data set: ${data.records} records`);
       const loaded = await loadExampleData(pipeline.store, LOCAL_RESOURCES.sourceBucket, prefix, data);
@@ -77,22 +94,45 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       );
     }, 1000);
     let paused = false;
+    let outcome: FinishOutcome = { runId, state: 'running' };
     try {
-      const read = await pipeline.read({ runId, source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix } });
+      const read = await pipeline.read({ runId, source });
       reading = false;
       paused = read.paused;
       if (read.paused) log(`${runId} is paused: resume it with \`npm run pipeline -- resume --run ${runId}\``);
       const deadline = Date.now() + (options.timeoutMs ?? DEFAULTS.runDeadlineMinutes * 60_000);
       // Poll with one listing a time: reading every marker would load the store as the run grows.
+      let done = false;
       for (;;) {
         const p = await progress();
-        // A run with nothing to read (0 slices planned) is complete as soon as the reader has planned it.
-        if (manifest && p.done === p.planned) break;
-        if (paused || (await pipeline.ledger.getControl(runId))?.state === 'paused') break;
+        // A run with nothing to read (0 slices planned) is done as soon as the reader has planned it.
+        done = manifest !== undefined && p.done === p.planned;
+        if (done) break;
+        if (paused || (await pipeline.ledger.getControl(runId))?.state === 'paused') {
+          paused = true;
+          break;
+        }
+        // A reader hop that failed or that Lambda's recursion detection stopped leaves slices unread for good.
+        const reader = pipeline.lambda?.stats();
+        const stopped = reader && reader.queued === 0 && [...reader.recursionStops, ...reader.asyncErrors];
+        if (stopped && stopped.length > 0) {
+          log(`${runId}: the reader stopped before reading every slice: ${stopped[0].message}`);
+          break;
+        }
         if (Date.now() > deadline) break;
-        await new Promise((r) => setTimeout(r, 250));
+        await sleep(250);
       }
-      await pipeline.drain();
+      await pipeline.drainConsumers();
+      if (done) {
+        // Complete means the output is in S3: ask the finisher, as its queue would, until it says so.
+        const waitUntil = Math.min(deadline, Date.now() + (options.deliveryWaitMs ?? Number.POSITIVE_INFINITY));
+        for (;;) {
+          outcome = await pipeline.finish(runId);
+          if (outcome.state === 'complete' || outcome.state === 'stalled' || Date.now() > waitUntil) break;
+          await sleep(DEFAULTS.finisherPollMs);
+        }
+        if (outcome.state !== 'complete') log(`${runId} is ${outcome.state}: its output is not all in S3`);
+      }
     } finally {
       clearInterval(ticker);
     }
@@ -103,22 +143,17 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       runId,
       read: status.read,
       spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
-      complete: status.complete,
+      complete: outcome.state === 'complete',
     });
-    if (status.complete)
-      await completeRun(
-        pipeline.store,
-        LOCAL_RESOURCES.resultsBucket,
-        { ...summary },
-        join(pipeline.dataDir, 'events.ndjson'),
-      );
     const elapsedMs = Date.now() - started;
     return {
       ...summary,
+      state: paused && outcome.state === 'running' ? 'paused' : outcome.state,
+      stalled: outcome.state === 'stalled' ? outcome.stalled : undefined,
       elapsedMs,
       recordsPerSecond: Math.round(summary.read / (elapsedMs / 1000)),
       outputUri: `s3://${LOCAL_RESOURCES.resultsBucket}/${LAYOUT.collatedPrefix(runId)}`,
-      outputDir: pipeline.embedded
+      outputDir: pipeline.endpoints.embedded.includes('s3')
         ? join(pipeline.dataDir, 's3', LOCAL_RESOURCES.resultsBucket, LAYOUT.collatedPrefix(runId))
         : undefined,
       dataSet: dataSet && { ...dataSet, loadMs },
@@ -128,3 +163,5 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
     if (!options.pipeline) await pipeline.stop();
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

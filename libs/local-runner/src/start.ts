@@ -6,5 +6,5 @@ import { main } from './cli';
  * stack (or on the endpoints AWS_ENDPOINT_URL_* name), with a summary at the end.
  */
 if (require.main === module) {
-  main(['run', ...process.argv.slice(2)]).then((code) => process.exit(code));
+  main(process.argv.slice(2), process, { command: 'npm start --', verb: 'run' }).then((code) => process.exit(code));
 }

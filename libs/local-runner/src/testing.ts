@@ -11,6 +11,8 @@ import {
 } from '@pipeline/example-job';
 import type { ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
+import type { RunLedger } from '@pipeline/run-ledger';
+import type { ByteRangeSlice } from '@pipeline/slices';
 import { LOCAL_RESOURCES, type LocalPipelineOptions } from './local-pipeline';
 
 /** A small data set with every kind of row: good, spilled, malformed, invalid and rejected. */
@@ -83,4 +85,31 @@ export function expectedOutcome(
       );
   }
   return { results, deadLetters };
+}
+
+/**
+ * Every record id a run of `options` must account for, from the run's manifest and the rows' byte
+ * offsets (the example data set is one object): the delivered ids and the dead-lettered ids.
+ */
+export async function expectedIds(
+  ledger: RunLedger,
+  runId: string,
+  options: ExampleDataOptions,
+): Promise<{ results: Set<string>; deadLetters: Set<string> }> {
+  const manifest = await ledger.getManifest<ByteRangeSlice>(runId);
+  if (!manifest) throw new Error(`run ${runId} has no manifest`);
+  const placement: { slice: string; pos: number }[] = [];
+  let offset = 0;
+  let k = 0;
+  let pos = 0;
+  for (let i = 0; i < options.records; i++) {
+    while (offset >= manifest.slices[k].end) {
+      k += 1;
+      pos = 0;
+    }
+    placement.push({ slice: manifest.slices[k].id, pos: pos++ });
+    offset += Buffer.byteLength(`${exampleRow(i, options)}\n`);
+  }
+  const expected = expectedOutcome(runId, options, (row) => placement[row]);
+  return { results: new Set(expected.results.keys()), deadLetters: new Set(expected.deadLetters.keys()) };
 }

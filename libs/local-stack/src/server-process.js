@@ -29,6 +29,12 @@ if (kind === 'kinesis') {
   server.listen(0, LOOPBACK, () => ready(server.address().port));
 } else if (kind === 's3') {
   const S3rver = require('s3rver');
+  require('./s3rver-consistency');
+  // Any access key is accepted, as LocalStack does: with some services external (docs/aws-parity.md),
+  // the SDK signs every request with the user's credentials, and s3rver knows only its own key.
+  const AWSAccount = require('s3rver/lib/models/account');
+  const registered = AWSAccount.registry.get.bind(AWSAccount.registry);
+  AWSAccount.registry.get = (accessKeyId) => registered(accessKeyId) ?? AWSAccount.DUMMY_ACCOUNT;
   const server = new S3rver({ address: LOOPBACK, port: 0, silent: true, directory: location, vhostBuckets: false });
   server.run().then(({ port }) => ready(port), fail);
 } else {

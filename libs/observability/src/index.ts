@@ -18,7 +18,7 @@ export interface Observability {
 
 export const NAMESPACE = 'SlicePipeline';
 
-export function observability(stage: 'reader' | 'processor' | 'writer'): Observability {
+export function observability(stage: 'reader' | 'processor' | 'writer' | 'finisher'): Observability {
   const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? `pipeline-${stage}`;
   // The X-Ray SDK installs async hooks as soon as it loads, which costs every promise: load it only
   // when tracing is on.

@@ -31,6 +31,11 @@ export const LAYOUT = {
   controlKey: (run: string) => `runs/${run}/control.json`,
   /** Transient failures of one record so far: written only for records that fail, never per record. */
   failuresKey: (id: RecordId) => `runs/${id.run}/failures/${id.slice}/${id.pos}.json`,
+  /** Written when the run's last slice is done: everything was handed to Firehose, not yet known to be in S3. */
+  deliveredKey: (run: string) => `runs/${run}/delivered.json`,
+  /** Written by the finisher when the output is not all in S3 past its bound: what is missing. */
+  stalledKey: (run: string) => `runs/${run}/stalled.json`,
+  /** Written by the finisher once the output is in S3 and conserved: its creation is the completion event. */
   completeKey: (run: string) => `runs/${run}/complete.json`,
   summaryKey: (run: string) => `runs/${run}/summary.json`,
   collatedPrefix: (run: string) => `collated/run=${run}/`,

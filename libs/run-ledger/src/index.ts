@@ -2,3 +2,4 @@ export * from './ledger';
 export * from './run-id';
 export * from './control';
 export * from './complete';
+export * from './finish';

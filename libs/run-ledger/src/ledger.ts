@@ -1,5 +1,6 @@
 import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
+import { type DeliveryState, deliveryState, type RunStalled } from './finish';
 
 /** What a run reads: the planned slices, frozen when the run is first triggered. */
 export interface RunManifest<Slice extends { id: string } = { id: string }> {
@@ -63,7 +64,10 @@ export interface RunStatus {
   slicesDone: number;
   /** Positions read so far, from the reader's read markers (never from what a marker on a stream claims). */
   read: number;
+  /** Complete means the output is in S3 and conserved (the finisher wrote complete.json), not just every slice done. */
   complete: boolean;
+  delivery: DeliveryState;
+  stalled?: RunStalled;
 }
 
 /**
@@ -156,10 +160,11 @@ export class RunLedger {
   }
 
   async status(run: string): Promise<RunStatus> {
-    const [manifest, control, markers] = await Promise.all([
+    const [manifest, control, markers, delivery] = await Promise.all([
       this.getManifest(run),
       this.getControl(run),
       this.markers(run),
+      deliveryState(this.store, this.bucket, run),
     ]);
     const slices = (manifest?.slices ?? []).map((s) => ({
       id: s.id,
@@ -176,7 +181,9 @@ export class RunLedger {
       slicesRead,
       slicesDone,
       read: slices.reduce((sum, s) => sum + (s.read?.count ?? 0), 0),
-      complete: manifest !== undefined && slicesDone === manifest.slices.length,
+      complete: delivery.state === 'complete',
+      delivery: delivery.state,
+      stalled: delivery.stalled,
     };
   }
 

@@ -51,8 +51,13 @@ export const LOCAL_POLLER = {
   pollIntervalMs: 1_000,
   /** How often the shard list is re-read to pick up shards created by resharding. */
   shardDiscoveryIntervalMs: 10_000,
-  /** A Kinesis call that takes longer than this is abandoned and retried (an unanswered call must not stall a shard). */
+  /**
+   * A Kinesis call that takes longer than this is abandoned and retried (an unanswered call must not
+   * stall a shard). Each consecutive timeout of a shard doubles the time allowed, up to the cap, so
+   * a merely slow server (a loaded machine) is eventually waited for.
+   */
   kinesisCallTimeoutMs: 10_000,
+  kinesisCallTimeoutCapMs: 160_000,
   /** Records read ahead per lane, in batches: bounds memory while keeping the next batch ready. */
   readAheadBatchesPerLane: 1,
   /** drain() gives up after this long unless told otherwise. */

@@ -17,3 +17,8 @@ export class EventSourceMappingStoppedError extends Error {
 export class CheckpointFileError extends Error {
   override readonly name = 'CheckpointFileError';
 }
+
+/** A Kinesis call of the poller took longer than it was allowed; it is retried with more time. */
+export class KinesisCallTimeoutError extends Error {
+  override readonly name = 'KinesisCallTimeoutError';
+}

@@ -13,6 +13,8 @@ import type { StreamRecord } from './event';
 export interface ShardInfo {
   shardId: string;
   parentShardIds: string[];
+  /** The shard has an ending sequence number: it takes no more records (split or merged). */
+  closed?: boolean;
 }
 
 /** Where a shard iterator starts. */
@@ -56,7 +58,8 @@ export function kinesisStreamSource(client: KinesisClient, streamName: string): 
         for (const shard of out.Shards ?? []) {
           if (!shard.ShardId) continue;
           const parents = [shard.ParentShardId, shard.AdjacentParentShardId].filter((id): id is string => !!id);
-          shards.push({ shardId: shard.ShardId, parentShardIds: parents });
+          const closed = !!shard.SequenceNumberRange?.EndingSequenceNumber;
+          shards.push({ shardId: shard.ShardId, parentShardIds: parents, closed });
         }
         if (!out.NextToken) return shards;
         // With NextToken, ListShards rejects StreamName.

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { backoffDelay } from '@pipeline/batching';
 import { memoryCheckpointStore, type CheckpointStore } from './checkpoints';
 import { LOCAL_ACCOUNT_ID, LOCAL_POLLER } from './constants';
-import { DrainTimeoutError, EventSourceMappingStoppedError } from './errors';
+import { DrainTimeoutError, EventSourceMappingStoppedError, KinesisCallTimeoutError } from './errors';
 import { kinesisStreamSource, type IteratorPosition, type ShardInfo, type StreamSource } from './kinesis-source';
 import { resolveSettings, type Settings } from './settings';
 import { ShardConsumer, type MappingRuntime } from './shard-consumer';
@@ -30,12 +30,16 @@ import type { EventSourceMapping, EventSourceMappingOptions, EventSourceMappingS
  * ```
  */
 export function createEventSourceMapping(options: EventSourceMappingOptions): EventSourceMapping {
+  return createEventSourceMappingOver(kinesisStreamSource(options.kinesis, options.streamName), options);
+}
+
+/** The same mapping over any {@link StreamSource}: the seam the poller's own tests use. */
+export function createEventSourceMappingOver(
+  source: StreamSource,
+  options: Omit<EventSourceMappingOptions, 'kinesis'>,
+): EventSourceMapping {
   const settings = resolveSettings(options);
-  return new LocalEventSourceMapping(
-    settings,
-    kinesisStreamSource(options.kinesis, settings.streamName),
-    options.checkpoints ?? memoryCheckpointStore(),
-  );
+  return new LocalEventSourceMapping(settings, source, options.checkpoints ?? memoryCheckpointStore());
 }
 
 class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
@@ -44,6 +48,7 @@ class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
     invocations: 0,
     recordsDelivered: 0,
     recordsSucceeded: 0,
+    recordsFilteredOut: 0,
     failures: 0,
     retries: 0,
     bisections: 0,
@@ -143,14 +148,27 @@ class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
     };
   }
 
-  async call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async call<T>(fn: (signal: AbortSignal) => Promise<T>, timeouts = 0): Promise<T> {
     const controller = new AbortController();
     const onStop = () => controller.abort();
     this.abort.signal.addEventListener('abort', onStop, { once: true });
-    // An unanswered call (a lost connection, an emulator that never replies) must not hold the shard.
-    const timer = setTimeout(() => controller.abort(), LOCAL_POLLER.kinesisCallTimeoutMs);
+    // An unanswered call (a lost connection, an emulator that never replies) must not hold the shard;
+    // a slow one must not be abandoned forever either, so each consecutive timeout doubles the time.
+    const { kinesisCallTimeoutMs } = this.settings;
+    const allowedMs = Math.min(kinesisCallTimeoutMs * 2 ** timeouts, LOCAL_POLLER.kinesisCallTimeoutCapMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, allowedMs);
     try {
       return await fn(controller.signal);
+    } catch (err) {
+      if (timedOut && !this.stopping)
+        throw new KinesisCallTimeoutError(
+          `a Kinesis call took longer than ${allowedMs} ms and was abandoned; it is retried with more time (is the Kinesis server overloaded?)`,
+        );
+      throw err;
     } finally {
       clearTimeout(timer);
       this.abort.signal.removeEventListener('abort', onStop);
@@ -229,6 +247,7 @@ class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
 
   private addShards(shards: readonly ShardInfo[], atStart: boolean): ShardConsumer[] {
     const created: ShardConsumer[] = [];
+    for (const shard of shards) if (shard.closed) this.consumers.get(shard.shardId)?.markClosed();
     const listed = new Set(shards.map((s) => s.shardId));
     let pending = shards.filter((s) => !this.consumers.has(s.shardId));
     // Parents first, whatever order the listing has: a child needs its parents' consumers.
@@ -255,6 +274,7 @@ class LocalEventSourceMapping implements EventSourceMapping, MappingRuntime {
       ? shard.parentShardIds.map((id) => this.consumers.get(id)).filter((c): c is ShardConsumer => c !== undefined)
       : [];
     const consumer = new ShardConsumer(this, shard.shardId, parents, position);
+    if (shard.closed) consumer.markClosed();
     this.consumers.set(shard.shardId, consumer);
     return consumer;
   }

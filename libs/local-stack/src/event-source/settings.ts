@@ -1,6 +1,7 @@
 import { DEFAULTS, EVENT_SOURCE_MAPPING } from '@pipeline/limits';
 import { AWS_ESM_DEFAULTS, LAMBDA_MAX_TIMEOUT_SECONDS, LOCAL_POLLER } from './constants';
 import { EventSourceMappingConfigError } from './errors';
+import { compileFilterCriteria, type RecordFilter } from './filter';
 import type { IteratorPosition } from './kinesis-source';
 import type { EventSourceMappingOptions, KinesisEventHandler, OnFailureRecord, StartingPosition } from './types';
 
@@ -19,10 +20,13 @@ export interface Settings {
   /** -1: never too old. */
   maximumRecordAgeMs: number;
   reportBatchItemFailures: boolean;
+  /** FilterCriteria compiled; undefined sends every record. */
+  filter?: RecordFilter;
   onFailure?: (record: OnFailureRecord) => Promise<void>;
   pollIntervalMs: number;
   shardDiscoveryIntervalMs: number;
   timeoutMs: number;
+  kinesisCallTimeoutMs: number;
   invokeIdentityArn?: string;
   maxPayloadBytes: number;
   backoff: { baseMs: number; capMs: number; random?: () => number };
@@ -41,7 +45,7 @@ const STARTING_POSITIONS: readonly StartingPosition[] = ['TRIM_HORIZON', 'LATEST
  * resolveSettings({ kinesis, streamName: 'records', handler, startingPosition: 'TRIM_HORIZON' }).batchSize; // 100
  * ```
  */
-export function resolveSettings(options: EventSourceMappingOptions): Settings {
+export function resolveSettings(options: Omit<EventSourceMappingOptions, 'kinesis'>): Settings {
   const o = options;
   if (!o.streamName) fail('streamName is required');
   if (typeof o.handler !== 'function') fail('handler must be a function');
@@ -91,6 +95,9 @@ export function resolveSettings(options: EventSourceMappingOptions): Settings {
   const shardDiscoveryIntervalMs = o.shardDiscoveryIntervalMs ?? LOCAL_POLLER.shardDiscoveryIntervalMs;
   if (!(Number.isFinite(shardDiscoveryIntervalMs) && shardDiscoveryIntervalMs >= 1))
     fail(`shardDiscoveryIntervalMs must be at least 1, got ${shardDiscoveryIntervalMs}`);
+  const kinesisCallTimeoutMs = o.kinesisCallTimeoutMs ?? LOCAL_POLLER.kinesisCallTimeoutMs;
+  if (!(Number.isFinite(kinesisCallTimeoutMs) && kinesisCallTimeoutMs >= 1))
+    fail(`kinesisCallTimeoutMs must be at least 1, got ${kinesisCallTimeoutMs}`);
   const timeoutSeconds = o.timeoutSeconds ?? LAMBDA_MAX_TIMEOUT_SECONDS;
   if (!(timeoutSeconds > 0 && timeoutSeconds <= LAMBDA_MAX_TIMEOUT_SECONDS))
     fail(`timeoutSeconds must be in (0, ${LAMBDA_MAX_TIMEOUT_SECONDS}], got ${timeoutSeconds}`);
@@ -107,10 +114,12 @@ export function resolveSettings(options: EventSourceMappingOptions): Settings {
     maximumRetryAttempts: retries,
     maximumRecordAgeMs: age === -1 ? -1 : age * 1000,
     reportBatchItemFailures: responseTypes.includes('ReportBatchItemFailures'),
+    filter: compileFilterCriteria(o.filterCriteria),
     onFailure: o.onFailure,
     pollIntervalMs,
     shardDiscoveryIntervalMs,
     timeoutMs: timeoutSeconds * 1000,
+    kinesisCallTimeoutMs,
     invokeIdentityArn: o.invokeIdentityArn,
     maxPayloadBytes: EVENT_SOURCE_MAPPING.maxInvokePayloadBytes,
     backoff: { baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs, random: o.random },

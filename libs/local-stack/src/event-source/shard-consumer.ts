@@ -8,6 +8,7 @@ import { eventRecordBytes, laneOf, takeCount, toEventRecord, type EventRecordSou
 import { buildOnFailureRecord } from './failure-record';
 import { isExpiredIterator, type IteratorPosition, type StreamSource } from './kinesis-source';
 import { ShardProgress } from './progress';
+import { KinesisCallTimeoutError } from './errors';
 import { readBatchResponse, type BatchOutcome } from './response';
 import type { Settings } from './settings';
 import type { EventSourceMappingStats, OnFailureCondition } from './types';
@@ -26,8 +27,11 @@ export interface MappingRuntime {
   readonly signal: AbortSignal;
   /** Resolves when the mapping stops. */
   readonly stopped: Promise<void>;
-  /** Runs a Kinesis call that stop() aborts and that times out. */
-  call<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /**
+   * Runs a Kinesis call that stop() aborts and that times out with {@link KinesisCallTimeoutError};
+   * `timeouts`, the caller's consecutive timeouts, doubles the time allowed for each (up to a cap).
+   */
+  call<T>(fn: (signal: AbortSignal) => Promise<T>, timeouts?: number): Promise<T>;
   /** A timer that stop() cuts short. */
   pause(ms: number): Promise<void>;
   /** The retry wait: the injected sleep if any, cut short by stop(). */
@@ -73,6 +77,8 @@ export class ShardConsumer {
   private iterator?: string;
   private lastReadSequence?: string;
   private ended = false;
+  /** ListShards said the shard is closed. */
+  private closed = false;
   private started = false;
   private finished = false;
   private buffered = 0;
@@ -112,6 +118,11 @@ export class ShardConsumer {
     if (this.parents.length > 0) this.resolveIteratorReady();
   }
 
+  /** The shard was split or merged: it takes no more records. */
+  markClosed(): void {
+    this.closed = true;
+  }
+
   /** Resolves after the read loop ended and the in-flight batches and checkpoint saves are done. */
   async stopped(): Promise<void> {
     this.resolveIteratorReady();
@@ -146,26 +157,40 @@ export class ShardConsumer {
     }
     this.started = true;
     let errors = 0;
+    // Consecutive Kinesis calls of this shard abandoned for taking too long: each retry gets twice
+    // the time and, for a read, half the records, so a slow emulator slows the shard down instead
+    // of stalling it with the same doomed call forever.
+    let timeouts = 0;
     while (!rt.stopping) {
       try {
         if (!this.iterator && !this.ended) {
-          this.iterator = await rt.call((s) => rt.source.shardIterator(this.shardId, this.position(), s));
+          this.iterator = await rt.call((s) => rt.source.shardIterator(this.shardId, this.position(), s), timeouts);
           this.resolveIteratorReady();
         }
         let readMore = false;
         if (this.iterator && this.hasRoom()) {
           const startedAt = performance.now();
-          const page = await rt.call((s) => rt.source.records(this.iterator as string, this.readLimit(), s));
-          this.iterator = page.nextIterator;
+          const limit = Math.max(1, Math.floor(this.readLimit() / 2 ** timeouts));
+          const page = await rt.call((s) => rt.source.records(this.iterator as string, limit, s), timeouts);
           if (!page.nextIterator) this.ended = true;
           if (page.records.length > 0) {
+            this.iterator = page.nextIterator;
             this.accept(page.records);
             readMore = true;
-          } else if (!page.millisBehindLatest) {
-            this.lastEmptyReadStartedAt = startedAt;
+          } else {
+            // At the tip, keep the iterator just read with instead of the one returned: kinesalite
+            // answers an empty read with an iterator at "now", past a record whose sequence number
+            // was assigned just before and stored just after, which would then never be read. Real
+            // Kinesis never skips; re-reading from the same position is what it promises too. Behind
+            // the tip (millisBehindLatest > 0) an empty page is a gap to step over: follow it.
+            // A closed shard takes no more records, so nothing can be skipped: follow the iterator to
+            // its end (kinesalite ends a closed shard only for an iterator past its closing time).
+            if (this.closed || page.millisBehindLatest || !page.nextIterator) this.iterator = page.nextIterator;
+            if (!page.millisBehindLatest) this.lastEmptyReadStartedAt = startedAt;
           }
         }
         errors = 0;
+        timeouts = 0;
         this.dispatch();
         if (this.ended && this.buffered === 0) {
           await this.saving;
@@ -182,6 +207,7 @@ export class ShardConsumer {
           this.iterator = undefined;
           continue;
         }
+        if (err instanceof KinesisCallTimeoutError) timeouts += 1;
         rt.noteError(`shard ${this.shardId}`, err);
         await rt.pause(backoffDelay(errors++, rt.settings.backoff));
       }
@@ -222,7 +248,14 @@ export class ShardConsumer {
   private accept(records: readonly StreamRecord[]): void {
     const now = this.rt.settings.clock();
     this.progress.track(records.map((r) => r.sequenceNumber));
+    const { filter } = this.rt.settings;
+    const left: Queued[] = [];
     for (const record of records) {
+      // "If none of your filters are satisfied, Lambda discards the record" (invocation-eventfiltering.html).
+      if (filter && !filter(record.data)) {
+        left.push({ record, event: toEventRecord(record, this.eventSource), bytes: 0, readAt: now });
+        continue;
+      }
       const event = toEventRecord(record, this.eventSource);
       const bytes = eventRecordBytes(event);
       this.lanes[laneOf(record.partitionKey, this.lanes.length)].queue.push({ record, event, bytes, readAt: now });
@@ -231,6 +264,10 @@ export class ShardConsumer {
       this.averageRecordBytes = this.averageRecordBytes === 0 ? bytes : this.averageRecordBytes * 0.9 + bytes * 0.1;
     }
     this.rt.counters.recordsRead += records.length;
+    if (left.length > 0) {
+      this.rt.counters.recordsFilteredOut += left.length;
+      void this.complete(left, false);
+    }
     this.lastReadSequence = records[records.length - 1].sequenceNumber;
     this.lastActivityAt = performance.now();
   }

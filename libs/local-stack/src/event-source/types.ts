@@ -1,6 +1,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { Context, KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import type { CheckpointStore } from './checkpoints';
+import type { FilterCriteria } from './filter';
 
 /** Where a shard without a checkpoint starts (CreateEventSourceMapping `StartingPosition`). */
 export type StartingPosition = 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP';
@@ -79,6 +80,12 @@ export interface EventSourceMappingOptions {
   maximumRetryAttempts?: number;
   /** MaximumRecordAgeInSeconds, -1 (infinite) or 60–604,800. Default -1. */
   maximumRecordAgeInSeconds?: number;
+  /**
+   * FilterCriteria: records whose data matches none of the filters are skipped and checkpointed,
+   * never sent. Only the `data` key may be filtered on, as Lambda requires for Kinesis; any other
+   * key is refused with {@link EventSourceMappingConfigError}.
+   */
+  filterCriteria?: FilterCriteria;
   /** FunctionResponseTypes. Without 'ReportBatchItemFailures' the handler's return value is ignored. */
   functionResponseTypes?: FunctionResponseType[];
   /**
@@ -90,6 +97,11 @@ export interface EventSourceMappingOptions {
   checkpoints?: CheckpointStore;
   /** Pause between GetRecords calls on a shard that is caught up. Default 1,000 ms (Lambda's base rate). */
   pollIntervalMs?: number;
+  /**
+   * Time a Kinesis call gets before it is abandoned and retried; doubled after each consecutive
+   * timeout of a shard (up to `LOCAL_POLLER.kinesisCallTimeoutCapMs`). Default 10,000 ms.
+   */
+  kinesisCallTimeoutMs?: number;
   /** How often the shard list is re-read to pick up shards created by resharding. Default 10,000 ms. */
   shardDiscoveryIntervalMs?: number;
   /** Function timeout that `getRemainingTimeInMillis` counts down from. Default 900 s. Not enforced. */
@@ -114,6 +126,8 @@ export interface EventSourceMappingStats {
   invocations: number;
   /** Records passed to the handler, redeliveries included. */
   recordsDelivered: number;
+  /** Records the filter criteria left out: checkpointed, never sent. */
+  recordsFilteredOut: number;
   /** Records checkpointed after the handler succeeded with them. */
   recordsSucceeded: number;
   /** Invocations that threw, returned an invalid response or reported item failures. */

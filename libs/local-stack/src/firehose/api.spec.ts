@@ -200,6 +200,71 @@ describe('local Firehose: API', () => {
       expect(error.name).toBe('ValidationException');
     });
 
+    it('answers InvalidArgumentException when dynamic partitioning has no ErrorOutputPrefix', async () => {
+      const error = await failure(
+        create('results', s3Destination({ Prefix: 'out/', DynamicPartitioningConfiguration: { Enabled: true } })),
+      );
+
+      expect(error.name).toBe('InvalidArgumentException');
+      expect(error.message).toContain('ErrorOutputPrefix is required when dynamic partitioning is enabled');
+    });
+
+    it('answers InvalidArgumentException to zero buffering with dynamic partitioning', async () => {
+      const error = await failure(
+        create(
+          'results',
+          s3Destination({
+            Prefix: 'run=!{partitionKeyFromQuery:run}/',
+            ErrorOutputPrefix: 'errors/!{firehose:error-output-type}/',
+            BufferingHints: { SizeInMBs: 64, IntervalInSeconds: 0 },
+            DynamicPartitioningConfiguration: { Enabled: true },
+            ProcessingConfiguration: {
+              Enabled: true,
+              Processors: [
+                {
+                  Type: 'MetadataExtraction',
+                  Parameters: [
+                    { ParameterName: 'MetadataExtractionQuery', ParameterValue: '{run: .run}' },
+                    { ParameterName: 'JsonParsingEngine', ParameterValue: 'JQ-1.6' },
+                  ],
+                },
+              ],
+            },
+          }),
+        ),
+      );
+
+      expect(error.name).toBe('InvalidArgumentException');
+      expect(error.message).toContain('zero buffering');
+    });
+
+    it('accepts zero buffering without dynamic partitioning', async () => {
+      await create('zero', s3Destination({ BufferingHints: { SizeInMBs: 1, IntervalInSeconds: 0 } }));
+    });
+
+    it('answers InvalidArgumentException to buffering hints with only one of size and interval', async () => {
+      for (const hints of [{ SizeInMBs: 5 }, { IntervalInSeconds: 60 }]) {
+        const error = await failure(create('results', s3Destination({ BufferingHints: hints })));
+
+        expect(error.name).toBe('InvalidArgumentException');
+        expect(error.message).toContain('both SizeInMBs and IntervalInSeconds');
+      }
+    });
+
+    it.each([
+      ['longer than 64 characters', 'x'.repeat(65), 'length between 1 and 64'],
+      ['with a character outside [a-zA-Z0-9_.-]', 'bad/name', 'regular expression pattern'],
+    ])('answers ValidationException to a stream name %s', async (_what, name, message) => {
+      const error = await failure(create(name, s3Destination()));
+
+      expect(error.name).toBe('ValidationException');
+      expect(error.message).toContain(message);
+    });
+
+    it('accepts a stream name of exactly 64 characters', async () => {
+      await create('n'.repeat(64), s3Destination());
+    });
+
     it('answers an UnknownOperationException to an operation it does not know', async () => {
       const answer = await rawPost(harness.firehose.endpoint, 'Firehose_20150804.TagDeliveryStreamX', '{}');
 

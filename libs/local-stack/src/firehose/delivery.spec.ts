@@ -1,6 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateDeliveryStreamCommand, PutRecordBatchCommand, PutRecordCommand } from '@aws-sdk/client-firehose';
+import { FIREHOSE } from '@pipeline/limits';
 import { FirehoseDeliveryError } from './errors';
 import type { LocalFirehoseOptions } from './server';
 import { type Harness, s3Destination, startHarness } from './test-support';
@@ -214,6 +215,17 @@ describe('local Firehose: buffering and delivery', () => {
         },
         ...extra,
       });
+    const deaggregating = [
+      { Type: 'RecordDeAggregation', Parameters: [{ ParameterName: 'SubRecordType', ParameterValue: 'JSON' }] },
+      {
+        Type: 'MetadataExtraction',
+        Parameters: [
+          { ParameterName: 'MetadataExtractionQuery', ParameterValue: '{run: .id.run}' },
+          { ParameterName: 'JsonParsingEngine', ParameterValue: 'JQ-1.6' },
+        ],
+      },
+      { Type: 'AppendDelimiterToRecord' },
+    ];
 
     it('delivers each partition under its own evaluated prefix, in arrival order', async () => {
       const h = await start();
@@ -298,6 +310,48 @@ describe('local Firehose: buffering and delivery', () => {
       ]);
       expect((await h.bodies('results/run=r2/')).map(String)).toEqual(['{"id":{"run":"r2"}}\n']);
       expect(await h.keys('errors/')).toHaveLength(1);
+    });
+
+    describe(`de-aggregating at most ${FIREHOSE.maxDeaggregatedRecords} sub-records per record`, () => {
+      const packed = (count: number) =>
+        Array.from({ length: count }, (_, i) => `{"id":{"run":"r1"},"n":${i}}\n`).join('');
+
+      it(`splits a record of exactly ${FIREHOSE.maxDeaggregatedRecords} sub-records`, async () => {
+        const h = await start();
+        await create(h, partitioned({ ProcessingConfiguration: { Enabled: true, Processors: deaggregating } }));
+
+        await putBatch(h, [packed(FIREHOSE.maxDeaggregatedRecords)]);
+        await h.firehose.flush();
+
+        const lines = String((await h.bodies('results/run=r1/')).join(''))
+          .split('\n')
+          .filter(Boolean);
+        expect(lines).toHaveLength(FIREHOSE.maxDeaggregatedRecords);
+        expect(await h.keys('errors/')).toEqual([]);
+      });
+
+      it(`does not split a record of ${FIREHOSE.maxDeaggregatedRecords + 1}: it routes whole, and fails metadata extraction`, async () => {
+        const h = await start();
+        await create(h, partitioned({ ProcessingConfiguration: { Enabled: true, Processors: deaggregating } }));
+        const record = packed(FIREHOSE.maxDeaggregatedRecords + 1);
+
+        const response = await putBatch(h, [record]);
+        await h.firehose.flush();
+
+        // The request succeeds, as the API reference says; the record is not in any partition.
+        expect(response.FailedPutCount).toBe(0);
+        expect(await h.keys('results/')).toEqual([]);
+        const errors = await h.bodies('errors/');
+        expect(errors).toHaveLength(1);
+        const documents = String(errors[0])
+          .split('\n')
+          .filter(Boolean)
+          .map((line) => JSON.parse(line));
+        expect(documents).toHaveLength(1);
+        expect(documents[0]).toMatchObject({ errorCode: 'DynamicPartitioning.MetadataExtractionFailed' });
+        expect(Buffer.from(documents[0].rawData, 'base64').toString()).toBe(record);
+        expect(h.firehose.stats()).toMatchObject({ recordsDelivered: 1, errorRecordsDelivered: 1 });
+      });
     });
 
     it('applies the size trigger to each partition separately', async () => {

@@ -279,9 +279,19 @@ export function compileDestination(stored: StoredDeliveryStream): CompiledDestin
   }
 
   const partitionKeys = [...new Set(partitionKeyNames(prefix))];
+  const given = destination.BufferingHints;
+  if (given && (given.SizeInMBs === undefined) !== (given.IntervalInSeconds === undefined)) {
+    // BufferingHints (API reference): "if you specify a value for one of them, you must also provide a value for the other".
+    throw invalidArgument('BufferingHints needs both SizeInMBs and IntervalInSeconds, or neither');
+  }
   if (dynamicPartitioning) {
     if (errorOutputPrefix === undefined)
       throw invalidArgument('ErrorOutputPrefix is required when dynamic partitioning is enabled');
+    // "Zero buffering feature is not available for dynamic partitioning" (Buffer data for dynamic partitioning).
+    if (given?.IntervalInSeconds === 0)
+      throw invalidArgument(
+        'BufferingHints.IntervalInSeconds 0 (zero buffering) is not available with dynamic partitioning',
+      );
     if (query === undefined) {
       throw invalidArgument(
         'Dynamic partitioning needs a MetadataExtraction processor in an enabled ProcessingConfiguration (the local Firehose has no Lambda processor)',

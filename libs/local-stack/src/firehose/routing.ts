@@ -12,6 +12,7 @@
  * processing failures: attemptsMade, arrivalTimestamp, errorCode, errorMessage,
  * attemptEndingTimestamp and rawData (the record, base64).
  */
+import { FIREHOSE } from '@pipeline/limits';
 import type { CompiledDestination } from './destination';
 import { extractPartitionKeys } from './jq';
 
@@ -75,10 +76,19 @@ export function routeRecord(destination: CompiledDestination, data: Buffer, arri
  * Routes one accepted record, split first into its sub-records when the stream de-aggregates
  * (RecordDeAggregation: "JSON" splits concatenated JSON objects, whatever whitespace lies between
  * them; "DELIMITED" splits on the delimiter). Without de-aggregation a record routes as it is.
+ *
+ * A record of more than 500 sub-records is not split: the PutRecord / PutRecordBatch API reference
+ * says "the request succeeds but the record de-aggregation doesn't work as expected and
+ * transformation lambda is invoked with the complete base64 encoded data blob instead of
+ * de-aggregated base64 decoded records". So it routes whole, as one record: with inline (jq)
+ * partitioning several JSON documents are not one document, and the record lands under the error
+ * output prefix (metadata-extraction-failed), not under any partition.
  */
 export function routeRecords(destination: CompiledDestination, data: Buffer, arrival: number): RoutedRecord[] {
   if (!destination.deaggregation) return [routeRecord(destination, data, arrival)];
-  return splitSubRecords(destination.deaggregation, data).map((sub) => routeRecord(destination, sub, arrival));
+  const parts = splitSubRecords(destination.deaggregation, data);
+  if (parts.length > FIREHOSE.maxDeaggregatedRecords) return [routeRecord(destination, data, arrival)];
+  return parts.map((sub) => routeRecord(destination, sub, arrival));
 }
 
 export function splitSubRecords(

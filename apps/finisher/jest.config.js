@@ -1,0 +1,1 @@
+module.exports = { displayName: 'finisher', preset: '../../jest.preset.js', rootDir: __dirname };

@@ -1,0 +1,56 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { s3Client } from '@pipeline/aws';
+import { checkOutput } from '@pipeline/collation';
+import { readConfig } from '@pipeline/config';
+import { MetricUnit, observability } from '@pipeline/observability';
+import { s3ObjectStore } from '@pipeline/object-store';
+import { finishRun, type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
+import { finishMessages, type FinisherDeps } from './finish-messages';
+
+export { finishMessages, runOfMessage } from './finish-messages';
+export type { FinisherDeps } from './finish-messages';
+
+const { logger, metrics, captureClient } = observability('finisher');
+let deps: FinisherDeps | undefined;
+let overrides: Partial<FinisherDeps> = {};
+
+function wire(): FinisherDeps {
+  if (deps) return deps;
+  const config = readConfig(['resultsBucket']);
+  const store = s3ObjectStore(captureClient(s3Client()));
+  deps = {
+    store,
+    bucket: config.resultsBucket,
+    ledger: new RunLedger(store, config.resultsBucket),
+    checkOutput: (runId, expected) => checkOutput({ store, bucket: config.resultsBucket, runId, expected }),
+    bufferIntervalSeconds: config.deliveryBufferIntervalSeconds,
+    log: (message, fields) => logger.warn(message, fields ?? {}),
+    ...overrides,
+  };
+  return deps;
+}
+
+/** Lambda entry point for the finisher queue (ReportBatchItemFailures on). */
+export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+  try {
+    const { batchItemFailures, outcomes } = await finishMessages(event, wire());
+    for (const state of ['complete', 'delivering', 'stalled'] as const) {
+      const count = outcomes.filter((o) => o.state === state).length;
+      if (count) metrics.addMetric(`Runs${state[0].toUpperCase()}${state.slice(1)}`, MetricUnit.Count, count);
+    }
+    return { batchItemFailures };
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+}
+
+/** The same check for one run, as the local runner and the operator tool ask it. */
+export function finish(run: string, now: Date = new Date()): Promise<FinishOutcome> {
+  return finishRun(run, { ...wire(), now });
+}
+
+/** For the local runner and tests: forget the wiring so a changed environment is read again. */
+export function resetFinisher(replace: Partial<FinisherDeps> = {}): void {
+  deps = undefined;
+  overrides = replace;
+}

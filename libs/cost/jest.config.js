@@ -1,0 +1,1 @@
+module.exports = { displayName: 'cost', preset: '../../jest.preset.js', rootDir: __dirname };

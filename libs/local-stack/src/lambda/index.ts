@@ -1,0 +1,9 @@
+export {
+  FunctionNotFoundError,
+  startLocalLambda,
+  type LocalFunction,
+  type LocalLambda,
+  type LocalLambdaOptions,
+  type LocalLambdaStats,
+  type RecursionStop,
+} from './service';

@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Context } from 'aws-lambda';
+import { LAMBDA, type RecursiveLoopSetting } from '@pipeline/limits';
+import { LAMBDA_DEFAULT_MEMORY_MB, LAMBDA_MAX_TIMEOUT_SECONDS, LOCAL_ACCOUNT_ID } from '../event-source/constants';
+import type { LocalServer } from '../servers';
+
+/** A function the local Lambda service runs: the handler Lambda would run, and its settings. */
+export interface LocalFunction {
+  name: string;
+  handler: (event: unknown, context: Context) => unknown;
+  /** Timeout that `getRemainingTimeInMillis` counts down from. Default 900 s. Not enforced. */
+  timeoutMs?: number;
+  /** Recursive loop detection (`RECURSIVE_LOOP` of @pipeline/limits). Default Terminate, as in AWS. */
+  recursiveLoop?: RecursiveLoopSetting;
+}
+
+export interface LocalLambdaOptions {
+  functions: LocalFunction[];
+  region?: string;
+  /** Milliseconds, for `getRemainingTimeInMillis`. Default Date.now. */
+  clock?: () => number;
+}
+
+/** An invocation Lambda's recursive loop detection stopped. */
+export interface RecursionStop {
+  functionName: string;
+  /** Invocations of the function the chain had already run. */
+  invocations: number;
+  message: string;
+  payload: unknown;
+}
+
+export interface LocalLambdaStats {
+  /** Invocations that ran (sync and async). */
+  invocations: number;
+  /** Asynchronous invocations queued and not yet run. */
+  queued: number;
+  /** Invocations stopped by recursive loop detection. */
+  recursionStops: RecursionStop[];
+  /** Errors of asynchronous invocations (Lambda would retry them and then send them to their on-failure destination). */
+  asyncErrors: { functionName: string; message: string }[];
+}
+
+/** A local Lambda: the Invoke API on loopback (reach it with AWS_ENDPOINT_URL_LAMBDA) and in-process invokes. */
+export interface LocalLambda extends LocalServer {
+  /**
+   * Invokes a function synchronously (RequestResponse), as a caller outside any chain would (the
+   * schedule, an operator); rejects with the handler's error.
+   */
+  invoke<T = unknown>(functionName: string, payload: unknown): Promise<T>;
+  /** Resolves once no asynchronous invocation is queued or running. */
+  drain(): Promise<void>;
+  stats(): LocalLambdaStats;
+}
+
+/** One invocation: which chain of requests it belongs to, and how often each function ran in it. */
+interface Chain {
+  counts: Map<string, number>;
+}
+
+interface Invocation {
+  fn: LocalFunction;
+  payload: unknown;
+  chain: Chain;
+}
+
+const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+
+/**
+ * Starts a local Lambda service. Handlers run in this process, one at a time: asynchronous
+ * (`InvocationType: 'Event'`) invocations are queued and run in order, each with a context whose
+ * `getRemainingTimeInMillis` counts down the function's timeout.
+ *
+ * Recursive loop detection as Lambda does it (invocation-recursion.html): a function invoked more
+ * than {@link LAMBDA.maxRecursiveChainInvocations} times in one chain of requests has its next
+ * invocation stopped unless its recursive loop setting is Allow; the stop is recorded in `stats()`
+ * and, for a synchronous call, answered with RecursiveInvocationException. Lambda follows the chain
+ * through X-Ray trace headers; here an Invoke that arrives while an invocation runs belongs to that
+ * invocation's chain (invocations run one at a time, so the caller is known), and one that arrives
+ * otherwise starts a chain.
+ *
+ * Not emulated: async retries and on-failure destinations (errors are kept in `stats()`), timeouts
+ * (counted down, not enforced), payload limits, qualifiers.
+ *
+ * @example
+ * ```ts
+ * const lambda = await startLocalLambda({ functions: [{ name: 'reader', handler, recursiveLoop: RECURSIVE_LOOP.reader }] });
+ * process.env.AWS_ENDPOINT_URL_LAMBDA = lambda.endpoint;
+ * await lambda.invoke('reader', { runId });
+ * await lambda.drain();
+ * ```
+ */
+export async function startLocalLambda(options: LocalLambdaOptions): Promise<LocalLambda> {
+  const service = new LocalLambdaService(options);
+  await service.listen();
+  return service;
+}
+
+class LocalLambdaService implements LocalLambda {
+  endpoint = '';
+  private readonly server: Server;
+  private readonly functions = new Map<string, LocalFunction>();
+  private readonly queue: Invocation[] = [];
+  /** Invocations running now, innermost last (a synchronous invoke from a handler nests). */
+  private readonly running: Invocation[] = [];
+  private pumping?: Promise<void>;
+  /** Serializes top-level invocations: one runs at a time. */
+  private turn: Promise<void> = Promise.resolve();
+  private readonly clock: () => number;
+  private readonly region: string;
+  private invocations = 0;
+  private readonly recursionStops: RecursionStop[] = [];
+  private readonly asyncErrors: { functionName: string; message: string }[] = [];
+
+  constructor(options: LocalLambdaOptions) {
+    for (const fn of options.functions) this.functions.set(fn.name, fn);
+    this.clock = options.clock ?? Date.now;
+    this.region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) sendError(res, 500, 'ServiceException', String(err));
+      });
+    });
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.endpoint = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  invoke<T>(functionName: string, payload: unknown): Promise<T> {
+    const fn = this.lookup(functionName);
+    return this.exclusive(() => this.run({ fn, payload, chain: { counts: new Map() } })) as Promise<T>;
+  }
+
+  async drain(): Promise<void> {
+    while (this.pumping) await this.pumping;
+  }
+
+  stats(): LocalLambdaStats {
+    return {
+      invocations: this.invocations,
+      queued: this.queue.length,
+      recursionStops: [...this.recursionStops],
+      asyncErrors: [...this.asyncErrors],
+    };
+  }
+
+  private lookup(nameOrArn: string): LocalFunction {
+    // A name, or an ARN arn:aws:lambda:<region>:<account>:function:<name>[:qualifier].
+    const parts = nameOrArn.split(':');
+    const name = parts.length >= 7 && parts[5] === 'function' ? parts[6] : nameOrArn;
+    const fn = this.functions.get(name);
+    if (!fn)
+      throw new FunctionNotFoundError(
+        `Function not found: ${nameOrArn} (the local Lambda runs ${[...this.functions.keys()].join(', ')})`,
+      );
+    return fn;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const match = req.method === 'POST' ? INVOKE_PATH.exec((req.url ?? '').split('?')[0]) : null;
+    if (!match)
+      return sendError(
+        res,
+        404,
+        'ResourceNotFoundException',
+        `the local Lambda serves Invoke only, not ${req.method} ${req.url}`,
+      );
+    const body = await readBody(req);
+    let fn: LocalFunction;
+    try {
+      fn = this.lookup(decodeURIComponent(match[1]));
+    } catch (err) {
+      return sendError(res, 404, 'ResourceNotFoundException', (err as Error).message);
+    }
+    let payload: unknown;
+    try {
+      payload = body.length ? JSON.parse(body.toString('utf8')) : {};
+    } catch {
+      return sendError(res, 400, 'InvalidRequestContentException', 'Could not parse request body into json');
+    }
+    const type = String(req.headers['x-amz-invocation-type'] ?? 'RequestResponse');
+    const caller = this.running[this.running.length - 1];
+    const invocation: Invocation = { fn, payload, chain: caller?.chain ?? { counts: new Map() } };
+    if (type === 'DryRun') {
+      res.writeHead(204).end();
+      return;
+    }
+    if (type === 'Event') {
+      // Lambda accepts the event; recursion detection stops it when it would run.
+      this.queue.push(invocation);
+      this.pump();
+      res.writeHead(202, { 'x-amzn-requestid': randomUUID() }).end();
+      return;
+    }
+    if (type !== 'RequestResponse')
+      return sendError(res, 400, 'InvalidParameterValueException', `unknown invocation type ${type}`);
+    const stop = this.recursionStop(invocation);
+    if (stop) return sendError(res, 400, 'RecursiveInvocationException', stop.message);
+    try {
+      // A synchronous invoke from a running handler nests inside it rather than waiting its turn.
+      const result = caller ? await this.run(invocation) : await this.exclusive(() => this.run(invocation));
+      res.writeHead(200, { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' });
+      res.end(result === undefined ? 'null' : JSON.stringify(result));
+    } catch (err) {
+      const error = err instanceof Error ? err : new Error(String(err));
+      res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' });
+      res.end(JSON.stringify({ errorType: error.name, errorMessage: error.message }));
+    }
+  }
+
+  /** Whether recursive loop detection stops this invocation; records the stop if so. */
+  private recursionStop(invocation: Invocation): RecursionStop | undefined {
+    const { fn, chain } = invocation;
+    const ran = chain.counts.get(fn.name) ?? 0;
+    if (ran < LAMBDA.maxRecursiveChainInvocations || (fn.recursiveLoop ?? 'Terminate') === 'Allow') return undefined;
+    const stop: RecursionStop = {
+      functionName: fn.name,
+      invocations: ran,
+      payload: invocation.payload,
+      message: `recursive loop detected: ${fn.name} was invoked ${ran} times in one chain of requests, so Lambda stopped the next invocation (recursive loop setting Terminate); set it to Allow (RECURSIVE_LOOP in @pipeline/limits) if the chain is intended and bounded`,
+    };
+    this.recursionStops.push(stop);
+    return stop;
+  }
+
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.turn.then(work);
+    this.turn = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = (async () => {
+      while (this.queue.length > 0) {
+        const invocation = this.queue.shift() as Invocation;
+        if (this.recursionStop(invocation)) continue;
+        try {
+          await this.exclusive(() => this.run(invocation));
+        } catch (err) {
+          this.asyncErrors.push({
+            functionName: invocation.fn.name,
+            message: err instanceof Error ? err.message : String(err),
+          });
+        }
+      }
+    })().finally(() => {
+      this.pumping = undefined;
+      if (this.queue.length > 0) this.pump();
+    });
+  }
+
+  private async run(invocation: Invocation): Promise<unknown> {
+    const { fn, chain } = invocation;
+    chain.counts.set(fn.name, (chain.counts.get(fn.name) ?? 0) + 1);
+    this.invocations += 1;
+    this.running.push(invocation);
+    try {
+      return await fn.handler(invocation.payload, this.context(fn));
+    } finally {
+      this.running.splice(this.running.indexOf(invocation), 1);
+    }
+  }
+
+  private context(fn: LocalFunction): Context {
+    const timeoutMs = fn.timeoutMs ?? LAMBDA_MAX_TIMEOUT_SECONDS * 1000;
+    const deadline = this.clock() + timeoutMs;
+    const noop = () => undefined;
+    return {
+      callbackWaitsForEmptyEventLoop: true,
+      functionName: fn.name,
+      functionVersion: '$LATEST',
+      invokedFunctionArn: `arn:aws:lambda:${this.region}:${LOCAL_ACCOUNT_ID}:function:${fn.name}`,
+      memoryLimitInMB: String(LAMBDA_DEFAULT_MEMORY_MB),
+      awsRequestId: randomUUID(),
+      logGroupName: `/aws/lambda/${fn.name}`,
+      logStreamName: `local/${fn.name}`,
+      getRemainingTimeInMillis: () => Math.max(0, deadline - this.clock()),
+      done: noop,
+      fail: noop,
+      succeed: noop,
+    };
+  }
+}
+
+/** No function of that name is served. */
+export class FunctionNotFoundError extends Error {
+  override readonly name = 'ResourceNotFoundException';
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function sendError(res: ServerResponse, status: number, type: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-errortype': type });
+  res.end(JSON.stringify({ Type: 'User', message }));
+}
