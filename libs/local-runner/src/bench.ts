@@ -1,207 +1,223 @@
 import './local-env';
-import { spawn } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CreateStreamCommand, DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
-import { exampleRow, type ExampleDataOptions } from '@pipeline/example-job';
-import { DEFAULTS, KINESIS } from '@pipeline/limits';
-import { encodeEnvelope, partitionKeyOf } from '@pipeline/records';
-import { kinesisPutRecordsPort, StreamProducer, type StreamRecord } from '@pipeline/stream-producer';
-import { LocalPipeline } from './local-pipeline';
-import { runJob } from './run-job';
-import { tempDataDir } from './testing';
+import { CLOCK_TICKS, describeLoad, describeMachine, machineCpuSeconds } from './bench/machine';
+import { compareProcessors, type CompareResult } from './bench/processor-compare';
+import { type PhaseStats, TreeSampler } from './bench/process-tree';
+import {
+  compareTable,
+  cpuTable,
+  memoryTable,
+  type SizeOutcome,
+  throughputTable,
+  verdictLines,
+  verdicts,
+} from './bench/report';
+import { measureSize, type Phase, type SizeMeasures } from './bench/size-run';
+
+export { benchData } from './bench/data';
 
 /**
- * `npm run bench`: the pipeline on the embedded stack at two sizes, each in a process of its own
- * (so peak RSS is that size's), against the raw put ceiling of the same local Kinesis server.
+ * `npm run bench`: each size in a runner process of its own (no V8 heap cap), with its own embedded
+ * stack; this process only samples that process tree from /proc and prints the figures. See the
+ * README's "Benchmark" section for what each figure measures.
  */
 
-/** About 1 KB records, no spills or bad rows: the steady state a benchmark should measure. */
-export const benchData = (records: number): ExampleDataOptions => ({
-  records,
-  recordBytes: 1_000,
-  largeEvery: 0,
-  malformedEvery: 0,
-  invalidEvery: 0,
-  rejectedEvery: 0,
-});
+const USAGE = `npm run bench -- [--sizes 100000,1000000] [--shards 4] [--compare 20000] [--rounds 5] [--minutes-per-size N]`;
 
-const HEAP_CAP_MIB = 384;
+type ChildMessage =
+  | { phase: Phase; edge: 'start' | 'end' }
+  | { result: SizeMeasures | CompareResult }
+  | { error: string };
 
-interface SizeResult {
-  records: number;
-  rawPutPerSecond: number;
-  endToEndPerSecond: number;
-  elapsedSeconds: number;
-  processorCpuMicrosPerRecord: number;
-  peakRssMiB: number;
-  conserved: boolean;
-  complete: boolean;
-}
-
-/** Pre-encoded records put with PutRecords only, at the reader's concurrency: the stream's ceiling here. */
-async function rawPutCeiling(pipeline: LocalPipeline, records: number, shards: number): Promise<number> {
-  const stream = `bench-raw-${Date.now()}`;
-  await pipeline.kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shards }));
-  while (
-    (await pipeline.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: stream }))).StreamDescriptionSummary
-      ?.StreamStatus !== 'ACTIVE'
-  ) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const encoded: StreamRecord[] = [];
-  const lanes = DEFAULTS.readerConcurrency;
-  for (let i = 0; i < Math.min(records, KINESIS.maxRecordsPerPut * 20); i++) {
-    const id = { run: 'bench-raw', slice: `s${String(i % lanes).padStart(6, '0')}`, pos: i };
-    encoded.push({
-      data: encodeEnvelope({ v: 1, kind: 'data', id, body: JSON.parse(exampleRow(i, benchData(records))) }),
-      partitionKey: partitionKeyOf(id.run, id.slice),
+/** Runs this file as a child with `args`; samples its tree in the phases it announces; kills it at the deadline. */
+function runChild<T>(
+  args: string[],
+  deadlineMs: number,
+): Promise<
+  | { ok: true; result: T; phases: Partial<Record<Phase, PhaseStats>> }
+  | { ok: false; reason: string; phases: Partial<Record<Phase, PhaseStats>> }
+> {
+  return new Promise((resolve) => {
+    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', __filename, ...args], {
+      // The handlers' logs go nowhere: the bench prints figures; progress comes on stderr.
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
-  }
-  const started = process.hrtime.bigint();
-  let sent = 0;
-  await Promise.all(
-    Array.from({ length: lanes }, async (_, lane) => {
-      const producer = new StreamProducer({ streamName: stream, port: kinesisPutRecordsPort(pipeline.kinesis) });
-      for (let i = lane; i < records; i += lanes) {
-        await producer.add(encoded[i % encoded.length]);
-        sent += 1;
-      }
-      await producer.flush();
-    }),
-  );
-  return sent / (Number(process.hrtime.bigint() - started) / 1e9);
+    const sampler = new TreeSampler(child.pid ?? 0);
+    const phases: Partial<Record<Phase, PhaseStats>> = {};
+    let current: Phase | undefined;
+    let settled: { ok: true; result: T } | { ok: false; reason: string } | undefined;
+    const started = Date.now();
+    const timer = setTimeout(() => {
+      settled = {
+        ok: false,
+        reason: `STALLED: no result after ${Math.round((Date.now() - started) / 1000)} s${current ? `, in phase ${current}` : ''}`,
+      };
+      if (current) phases[current] = sampler.end();
+      child.kill('SIGKILL'); // its servers exit when it is gone (they watch their IPC channel)
+    }, deadlineMs);
+    child.on('message', (message: ChildMessage) => {
+      if ('phase' in message) {
+        if (message.edge === 'start') {
+          current = message.phase;
+          sampler.begin();
+        } else {
+          phases[message.phase] = sampler.end();
+          current = undefined;
+        }
+        child.send('ack');
+      } else if ('result' in message) settled = { ok: true, result: message.result as T };
+      else settled = { ok: false, reason: `FAILED: ${message.error}` };
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (current) phases[current] ??= sampler.end();
+      resolve({ ...(settled ?? { ok: false, reason: `FAILED: the runner exited with code ${code}` }), phases });
+    });
+  });
 }
 
-/** One size, in this process: raw ceiling, the run, then the processor alone over a replay of the run. */
-async function measureSize(records: number, shards: number): Promise<SizeResult> {
-  const data = await tempDataDir();
-  const pipeline = await LocalPipeline.start({
-    dataDir: data.dir,
-    shardCount: shards,
-    streamsInMemory: process.env.BENCH_MEMORY === '1',
+/** In the child: tell the parent a phase starts or ends, and wait until it has sampled. */
+function announce(name: Phase, edge: 'start' | 'end'): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('message', () => resolve());
+    process.send?.({ phase: name, edge });
   });
+}
+
+/** CPU seconds of this process and of its children that have exited (and theirs). */
+function ownTreeCpuSeconds(): number {
+  const fields = readFileSync('/proc/self/stat', 'utf8');
+  const rest = fields.slice(fields.lastIndexOf(')') + 2).split(' ');
+  // utime, stime, cutime, cstime: fields 14–17 (rest[11..14]).
+  return rest.slice(11, 15).reduce((sum, v) => sum + Number(v), 0) / CLOCK_TICKS;
+}
+
+async function child(values: Record<string, string | boolean | undefined>): Promise<void> {
+  const send = (message: ChildMessage) => new Promise<void>((resolve) => process.send?.(message, () => resolve()));
   try {
-    const rawPutPerSecond = await rawPutCeiling(pipeline, Math.min(records, 100_000), shards);
-    const report = await runJob({
-      runId: 'bench',
-      pipeline,
-      data: benchData(records),
-      timeoutMs: 60 * 60_000,
-      progress: (l) => process.stderr.write(`${l}\n`),
-    });
-    // The processor's CPU per record: replay the run with the writer stopped, so the processor is
-    // the only stage working in this process (the servers run in processes of their own).
-    await pipeline.stopConsumers();
-    const cpuBefore = process.cpuUsage();
-    await replayProcessorOnly(pipeline);
-    const cpu = process.cpuUsage(cpuBefore);
-    // Stream records are packed: the processor handled every record read once more.
-    const replayed = report.read;
-    return {
-      records,
-      rawPutPerSecond: Math.round(rawPutPerSecond),
-      endToEndPerSecond: Math.round(report.read / (report.elapsedMs / 1000)),
-      elapsedSeconds: Math.round(report.elapsedMs / 100) / 10,
-      processorCpuMicrosPerRecord: Math.round(((cpu.user + cpu.system) / replayed) * 10) / 10,
-      peakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024),
-      conserved: report.conserved,
-      complete: report.complete,
-    };
-  } finally {
-    await pipeline.stop();
-    await data.remove();
+    const result = values.child
+      ? await measureSize({
+          records: Number(values.child),
+          shards: Number(values.shards),
+          timeoutMs: Number(values['deadline-ms']),
+          streamsInMemory: process.env.BENCH_MEMORY === '1',
+          phase: announce,
+          progress: (line) => process.stderr.write(`  ${line}\n`),
+        })
+      : await compareProcessors({ envelopes: Number(values['compare-child']), rounds: Number(values.rounds) });
+    await send({ result });
+  } catch (error) {
+    await send({ error: (error as Error).stack ?? String(error) });
   }
-}
-
-async function replayProcessorOnly(pipeline: LocalPipeline): Promise<void> {
-  const { createEventSourceMapping, memoryCheckpointStore } = await import('@pipeline/local-stack');
-  const { handler } = await import('@apps/processor');
-  const mapping = createEventSourceMapping({
-    kinesis: pipeline.kinesis,
-    streamName: 'pipeline-records',
-    startingPosition: 'TRIM_HORIZON',
-    batchSize: DEFAULTS.batchSize,
-    functionResponseTypes: ['ReportBatchItemFailures'],
-    pollIntervalMs: 50,
-    checkpoints: memoryCheckpointStore(),
-    handler,
-  });
-  mapping.start();
-  await mapping.drain({ idleMs: 200, timeoutMs: 60 * 60_000 });
-  await mapping.stop();
-}
-
-function runChild(records: number, shards: number): Promise<SizeResult> {
-  return new Promise((resolve, reject) => {
-    // The same V8 heap cap at every size, as a Lambda function's memory would set it: peak RSS then
-    // shows what a run holds, not how long V8 lets garbage pile up in a long run.
-    const child = spawn(
-      process.execPath,
-      [
-        `--max-old-space-size=${HEAP_CAP_MIB}`,
-        '--import',
-        'tsx',
-        __filename,
-        '--child',
-        String(records),
-        '--shards',
-        String(shards),
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) =>
-      code === 0
-        ? resolve(JSON.parse(out.trim().split('\n').pop()!))
-        : reject(new Error(`bench of ${records} records exited with ${code}`)),
-    );
-  });
+  process.disconnect();
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       child: { type: 'string' },
+      'compare-child': { type: 'string' },
+      'deadline-ms': { type: 'string' },
       sizes: { type: 'string', default: '100000,1000000' },
       shards: { type: 'string', default: '4' },
+      compare: { type: 'string', default: '20000' },
+      rounds: { type: 'string', default: '5' },
+      'minutes-per-size': { type: 'string' },
+      help: { type: 'boolean' },
     },
   });
-  const shards = Number(values.shards);
-  if (values.child) {
-    process.stdout.write(`${JSON.stringify(await measureSize(Number(values.child), shards))}\n`);
+  if (values.child || values['compare-child']) return child(values);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const sizes = values.sizes!.split(',').map(Number);
-  const machine = `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-  process.stderr.write(`machine: ${machine}\n`);
-  const results: SizeResult[] = [];
-  for (const size of sizes) {
-    process.stderr.write(`bench: ${size} records of about 1 KB, ${shards} shards…\n`);
-    results.push(await runChild(size, shards));
-  }
-  const lines = [
-    `Benchmark — ${machine}; records of about 1 KB; ${shards} shards; embedded stack (kinesalite, s3rver, local Firehose); V8 heap capped at ${HEAP_CAP_MIB} MiB per size`,
-    '',
-    '| records | end-to-end records/s | raw PutRecords ceiling records/s | end-to-end / ceiling | processor CPU µs/record | peak RSS MiB | complete, conserved |',
-    '|---:|---:|---:|---:|---:|---:|:---:|',
-    ...results.map(
-      (r) =>
-        `| ${r.records.toLocaleString('en-US')} | ${r.endToEndPerSecond.toLocaleString('en-US')} | ${r.rawPutPerSecond.toLocaleString('en-US')} | ${(r.endToEndPerSecond / r.rawPutPerSecond).toFixed(2)} | ${r.processorCpuMicrosPerRecord} | ${r.peakRssMiB} | ${r.complete && r.conserved ? 'yes' : 'NO'} |`,
-    ),
-  ];
-  if (results.length >= 2) {
-    const [small, large] = [results[0], results[results.length - 1]];
-    lines.push(
-      '',
-      `peak RSS at ${large.records.toLocaleString('en-US')} / at ${small.records.toLocaleString('en-US')}: ${(large.peakRssMiB / small.peakRssMiB).toFixed(2)} (target ≤ 1.10)`,
+  const sizes = values.sizes.split(',').map(Number);
+  if (sizes.some((s) => !Number.isInteger(s) || s <= 0))
+    throw new RangeError(`--sizes takes positive integers: ${USAGE}`);
+  const shards = values.shards;
+  // Enough for a loaded machine; a size that stalls is reported and the bench moves on.
+  const deadlineMs = (records: number) =>
+    values['minutes-per-size'] ? Number(values['minutes-per-size']) * 60_000 : Math.max(10 * 60_000, records * 3);
+
+  const startLoad = describeLoad();
+  const startCpu = machineCpuSeconds();
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  log(`bench: ${describeMachine()}; load ${startLoad}`);
+
+  // The processor comparison first: small and quick, and on no server.
+  log(`bench: processor CPU on ${values.compare} envelopes, ${values.rounds} rounds…`);
+  const compared = await runChild<CompareResult>(
+    ['--compare-child', values.compare, '--rounds', values.rounds],
+    deadlineMs(Number(values.compare)),
+  );
+  const compare = compared.ok ? compared.result : undefined;
+  if (!compared.ok) log(`bench: processor comparison ${compared.reason}`);
+
+  const outcomes: SizeOutcome[] = [];
+  for (const records of sizes) {
+    log(`bench: ${records} envelopes of about 1.1 KB, ${shards} shards…`);
+    const deadline = deadlineMs(records);
+    const run = await runChild<SizeMeasures>(
+      ['--child', String(records), '--shards', shards, '--deadline-ms', String(deadline)],
+      deadline,
     );
+    outcomes.push(run.ok ? { records, ok: true, measures: run.result, phases: run.phases } : { records, ...run });
   }
-  const minRatio = Math.min(...results.map((r) => r.endToEndPerSecond / r.rawPutPerSecond));
-  lines.push(`lowest end-to-end / ceiling: ${minRatio.toFixed(2)} (target ≥ 0.25)`);
+
+  const endCpu = machineCpuSeconds();
+  const ours = ownTreeCpuSeconds();
+  const plain = compare?.contenders.find((c) => c.name === 'plain loop')?.micros;
+  const lines = [
+    `# Benchmark — ${describeMachine()}`,
+    '',
+    `Load average (1, 5, 15 min): ${startLoad} at the start, ${describeLoad()} at the end.`,
+    ...(startCpu && endCpu
+      ? [
+          (() => {
+            const busy = endCpu.busy - startCpu.busy;
+            const capacity = endCpu.total - startCpu.total;
+            const others = Math.max(0, busy - ours);
+            return `CPU time during the bench: this bench ${ours.toFixed(0)} s, other processes ${others.toFixed(0)} s, of ${capacity.toFixed(0)} s the machine had (${((100 * others) / capacity).toFixed(0)}% used by others${others / capacity > 0.1 ? ': a loaded machine, figures not comparable with a quiet run' : ''}).`;
+          })(),
+        ]
+      : []),
+    '',
+    `Each size runs in a runner process of its own (no V8 heap cap) with its own embedded stack: kinesalite and s3rver in child processes, the local Firehose and the event source mappings in the runner. Envelopes of about ${compare ? Math.round(compare.envelopeBytes).toLocaleString('en-US') : '1,100'} bytes, packed as the reader packs them; ${shards} shards.`,
+    'Order per size: raw ceiling → end-to-end run → raw ceiling again → each stage alone. The ceiling before the run meets an empty server, the one after it a server holding the run’s records as the run ends; the run is held against their mean, so neither the server’s state nor the order favours the ceiling.',
+    '',
+    '## Throughput',
+    '',
+    ...throughputTable(outcomes),
+    '',
+    `## CPU per envelope, µs${plain ? ` (× the plain loop’s ${plain.toFixed(1)} µs, same run)` : ''}`,
+    '',
+    ...cpuTable(outcomes, plain),
+    '',
+    'reader, processor, writer: CPU inside each handler’s invocations, stage by stage over a run of their own after the end-to-end run, on a quiet event loop (no consumer running; batches fetched before the clock starts; the local Firehose moved to a process of its own), SDK calls and logging included. Runner process: all of the runner’s CPU during the end-to-end run; the rest of the runner is that minus the three stages: the pollers, the local Firehose, the run’s progress polling and collation. kinesalite, s3rver: their processes’ CPU during the end-to-end run.',
+    '',
+    '## Peak RSS during the end-to-end run, MiB',
+    '',
+    ...memoryTable(outcomes),
+    '',
+    'Per process, VmHWM reset at the run’s start (else the highest sample), so a peak counts from what the process held then — kinesalite’s includes what it kept of the ceiling before the run; the whole tree is the highest sum of the processes’ RSS sampled every 200 ms.',
+    '',
+    '## Processor CPU per envelope on identical events, in memory',
+    '',
+    ...(compare
+      ? [
+          `${compare.envelopes.toLocaleString('en-US')} envelopes in ${compare.records.toLocaleString('en-US')} packed records (the reader’s own output, in-memory ports) in ${compare.events} events cut as the event source mapping cuts them; ports in memory (PutRecords and S3). The reader itself took ${compare.readerMicros.toFixed(1)} µs per envelope there.`,
+          '',
+          ...compareTable(compare),
+          ...(compare.skipped.length ? ['', ...compare.skipped] : []),
+        ]
+      : [compared.ok ? '' : `not measured: ${compared.reason}`]),
+    '',
+    '## Targets',
+    '',
+    ...verdictLines(verdicts(outcomes, compare)),
+  ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
