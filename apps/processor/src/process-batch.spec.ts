@@ -5,7 +5,9 @@ import {
   decodeEnvelope,
   decodeRecord,
   encodeEnvelope,
+  newRunKey,
   partitionKeyOf,
+  sealEnvelopeBytes,
   type DeadLetterEnvelope,
   type Envelope,
   type RecordId,
@@ -20,6 +22,8 @@ const SPILL = 'spill-bucket';
 const LEDGER = 'results-bucket';
 const RUN = 'run-1';
 const pk = partitionKeyOf(RUN, 's000000');
+/** Deeper than JSON.stringify can go on any stack Node gives (it fails from a few thousand levels). */
+const DEPTH = 200_000;
 const id = (pos: number): RecordId => ({ run: RUN, slice: 's000000', pos });
 
 const upperJob = defineJob({
@@ -66,6 +70,16 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
       recordAttempts: 2,
       sleep: async () => undefined,
     });
+    // A run planned before seals (no run key), whose slice s000000 the reader has finished with 12 records.
+    const ledger = new RunLedger(stack.store, LEDGER);
+    await ledger.createManifest({
+      runId: RUN,
+      job: 'upper',
+      createdAt: 'now',
+      source: { bucket: 'in', prefix: '' },
+      slices: [{ id: 's000000' }, { id: 's000001' }],
+    });
+    await ledger.markSliceRead({ run: RUN, slice: 's000000', count: 12, malformed: 0, spilled: 0, at: 'now' });
   });
   afterAll(() => stack.close());
 
@@ -204,7 +218,7 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
       },
     } as unknown as Job;
     const marker = {
-      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 3 }),
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 12 }),
       partitionKey: pk,
     };
     const event = kinesisEvent([data(12, { word: 'f' }), data(13, { word: 'flaky' }), marker]);
@@ -226,7 +240,7 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
       },
     } as unknown as Job;
     const marker = {
-      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }),
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 12 }),
       partitionKey: pk,
     };
     const batch = [data(20, { word: 'poison' }), data(21, { word: 'fine' }), marker];
@@ -249,7 +263,7 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
       },
     };
     const marker = {
-      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 2 }),
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's000000', count: 12 }),
       partitionKey: pk,
     };
     await expect(
@@ -261,6 +275,13 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
 
   it('parks the records of a paused run in one object and puts none of them on the stream', async () => {
     const ledger = new RunLedger(stack.store, LEDGER);
+    await ledger.createManifest({
+      runId: 'run-paused',
+      job: 'upper',
+      createdAt: 'now',
+      source: { bucket: 'in', prefix: '' },
+      slices: [],
+    });
     await ledger.setControl('run-paused', { state: 'paused', at: new Date().toISOString() });
     const paused = {
       data: encodeEnvelope({
@@ -277,6 +298,147 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     const parked = [];
     for await (const o of stack.store.list(LEDGER, 'runs/run-paused/parked/processor/')) parked.push(o.key);
     expect(parked).toHaveLength(1);
+  });
+
+  describe('what records claim is checked', () => {
+    const SEALED = 'run-sealed';
+    const runKey = newRunKey();
+    const sealedPk = partitionKeyOf(SEALED, 's000000');
+    const sealedId = (pos: number): RecordId => ({ run: SEALED, slice: 's000000', pos });
+    const sealed = (pos: number, body: unknown) => ({
+      data: sealEnvelopeBytes(encodeEnvelope({ v: 1, kind: 'data', id: sealedId(pos), body }), runKey),
+      partitionKey: sealedPk,
+    });
+    const marker = (count: number, slice = 's000000') =>
+      encodeEnvelope({ v: 1, kind: 'end-of-slice', run: SEALED, slice, count });
+
+    beforeAll(async () => {
+      const ledger = new RunLedger(stack.store, LEDGER);
+      await ledger.createManifest({
+        runId: SEALED,
+        job: 'upper',
+        createdAt: 'now',
+        source: { bucket: 'in', prefix: '' },
+        slices: [{ id: 's000000' }, { id: 's000001' }],
+        runKey,
+      });
+      await ledger.markSliceRead({ run: SEALED, slice: 's000000', count: 2, malformed: 0, spilled: 0, at: 'now' });
+    });
+
+    it("processes the records its run's reader sealed", async () => {
+      const response = await processBatch(kinesisEvent([sealed(0, { word: 'a' })]), deps());
+      expect(response.counts).toMatchObject({ results: 1, forged: 0 });
+      expect(await newResults()).toEqual([{ v: 1, kind: 'result', id: sealedId(0), body: { upper: 'A' } }]);
+    });
+
+    it("dead-letters a record claiming a real id without its run's seal as forged-record, counted in no run", async () => {
+      const forged = encodeEnvelope({ v: 1, kind: 'data', id: sealedId(0), body: { word: 'evil' } });
+      const tampered = Buffer.from(sealed(1, { word: 'b' }).data);
+      tampered[tampered.indexOf('"b"') + 1] = 'c'.charCodeAt(0);
+      const event = kinesisEvent([
+        { data: forged, partitionKey: sealedPk },
+        { data: tampered, partitionKey: sealedPk },
+        sealed(1, { word: 'b' }),
+      ]);
+      const response = await processBatch(event, deps());
+      expect(response.batchItemFailures).toEqual([]);
+      expect(response.counts).toMatchObject({ results: 1, forged: 2 });
+      const out = await newResults();
+      expect(out.map((e) => e.kind === 'dead-letter' && e.reason)).toEqual(['forged-record', 'forged-record', false]);
+      expect(out[0]).toMatchObject({ run: SEALED, origin: { partitionKey: sealedPk } });
+      expect(out[0]).not.toHaveProperty('id');
+      expect(Buffer.from((out[0] as DeadLetterEnvelope).payload as string, 'base64')).toEqual(Buffer.from(forged));
+      expect(out[2]).toEqual({ v: 1, kind: 'result', id: sealedId(1), body: { upper: 'B' } });
+    });
+
+    it('dead-letters a record of a run with no manifest as forged-record', async () => {
+      const stray = {
+        v: 1,
+        kind: 'data',
+        id: { run: 'run-nowhere', slice: 's0', pos: 0 },
+        body: { word: 'x' },
+      } as const;
+      await processBatch(kinesisEvent([{ data: encodeEnvelope(stray), partitionKey: 'run-nowhere/s0' }]), deps());
+      expect(await newResults()).toEqual([
+        expect.objectContaining({ kind: 'dead-letter', reason: 'forged-record', run: 'run-nowhere' }),
+      ]);
+    });
+
+    it('passes a marker only when it can be true, and dead-letters every other one as rejected-marker', async () => {
+      const event = kinesisEvent([
+        { data: marker(2), partitionKey: 'some-other-key' }, // not its slice's partition key
+        { data: marker(0, 's000001'), partitionKey: partitionKeyOf(SEALED, 's000001') }, // slice not read yet
+        { data: marker(0, 's999999'), partitionKey: partitionKeyOf(SEALED, 's999999') }, // not in the manifest
+        { data: marker(5), partitionKey: sealedPk }, // not the count the reader recorded
+        { data: marker(2), partitionKey: sealedPk }, // true
+      ]);
+      const response = await processBatch(event, deps());
+      expect(response.batchItemFailures).toEqual([]);
+      expect(response.counts).toMatchObject({ markers: 1, rejectedMarkers: 4 });
+      const out = await newResults();
+      expect(out.map((e) => (e.kind === 'dead-letter' ? e.reason : e.kind))).toEqual([
+        'rejected-marker',
+        'rejected-marker',
+        'rejected-marker',
+        'rejected-marker',
+        'end-of-slice',
+      ]);
+      const messages = out.slice(0, 4).map((e) => (e as DeadLetterEnvelope).message);
+      expect(messages[0]).toMatch(/arrived on partition key "some-other-key"/);
+      expect(messages[1]).toMatch(/not finished \(no read marker\)/);
+      expect(messages[2]).toMatch(/not in run run-sealed's manifest/);
+      expect(messages[3]).toMatch(/claims 5 records, the reader recorded 2/);
+      expect(out[0]).toMatchObject({ run: SEALED, payload: { kind: 'end-of-slice', count: 2 } });
+    });
+
+    it('reads the read marker once per slice per invocation, however many markers arrive', async () => {
+      const markers = Array.from({ length: 5 }, () => ({ data: marker(2), partitionKey: sealedPk }));
+      // The processor reads the run ledger in its parking bucket: count the GETs through the store.
+      const gets: string[] = [];
+      const store = { ...stack.store, get: (b: string, k: string) => (gets.push(k), stack.store.get(b, k)) };
+      await processBatch(kinesisEvent(markers), { ...deps(), parking: { store, bucket: LEDGER } });
+      expect(gets.filter((k) => k.endsWith('/read.json'))).toHaveLength(1);
+      expect(gets.filter((k) => k.endsWith('/manifest.json'))).toHaveLength(1);
+      expect((await newResults()).map((e) => e.kind)).toEqual(Array(5).fill('end-of-slice'));
+    });
+
+    it('dead-letters a record nested too deeply to encode as unencodable, and goes on', async () => {
+      const deep = `{"v":1,"kind":"data","id":{"run":"${RUN}","slice":"s000000","pos":40},"body":${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}}`;
+      const echo = {
+        ...upperJob,
+        input: z.unknown(),
+        result: z.unknown(),
+        transform: (x: unknown) => x,
+      } as unknown as Job;
+      const event = kinesisEvent([{ data: Buffer.from(deep), partitionKey: pk }, data(41, { word: 'h' })]);
+      const response = await processBatch(event, deps(echo));
+      expect(response.batchItemFailures).toEqual([]);
+      const out = await newResults();
+      // The dead letter carries the line as text, so it is spilled in its turn.
+      expect(out[0]).toMatchObject({ kind: 'pointer', of: 'dead-letter' });
+      const { payload, ...letter } = (await new Spill(deps().spill).resolve(out[0])) as DeadLetterEnvelope;
+      expect(letter).toMatchObject({ kind: 'dead-letter', id: id(40), reason: 'unencodable' });
+      expect(payload === deep).toBe(true);
+      expect(out[1]).toMatchObject({ kind: 'result', id: id(41) });
+    });
+
+    it('dead-letters a KPL-aggregated record once, whole, with its bytes', async () => {
+      const kpl = Buffer.concat([
+        Buffer.from([0xf3, 0x89, 0x9a, 0xc2]),
+        Buffer.from('\n{"a":1}\n{"b":2}\n'),
+        Buffer.alloc(16),
+      ]);
+      const event = kinesisEvent([{ data: kpl, partitionKey: pk }]);
+      await processBatch(event, deps());
+      const out = await newResults();
+      expect(out).toHaveLength(1);
+      expect(out[0]).toMatchObject({
+        kind: 'dead-letter',
+        reason: 'invalid-envelope',
+        payload: kpl.toString('base64'),
+      });
+      expect((out[0] as DeadLetterEnvelope).message).toMatch(/KPL-aggregated/);
+    });
   });
 });
 

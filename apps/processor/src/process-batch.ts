@@ -1,12 +1,11 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { runBatch, type BatchStage } from '@pipeline/batch';
 import { backoffDelay } from '@pipeline/batching';
 import { PermanentError, type Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import type { ObjectStore } from '@pipeline/object-store';
 import {
-  decodeRecord,
-  envelopeRun,
-  unreadableLine,
+  encodeEnvelope,
   formatIssues,
   type DataEnvelope,
   type DeadLetterEnvelope,
@@ -14,8 +13,8 @@ import {
   type Envelope,
   type RecordId,
 } from '@pipeline/records';
-import { countFailure, parkRecords, type ControlCache, type ParkedRecord } from '@pipeline/run-ledger';
-import { PointerError, Spill } from '@pipeline/spill';
+import { countFailure, parkRecords, RunLedger, type ControlCache } from '@pipeline/run-ledger';
+import { Spill } from '@pipeline/spill';
 import { PutRecordsError, StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
 
 export interface ProcessorDeps {
@@ -39,6 +38,10 @@ export interface BatchCounts {
   forwarded: number;
   markers: number;
   parked: number;
+  /** End-of-slice markers that could not be true, dead-lettered as rejected-marker. */
+  rejectedMarkers: number;
+  /** Records claiming an id their run's reader did not seal, dead-lettered as forged-record. */
+  forged: number;
   failedFrom?: string;
 }
 
@@ -51,11 +54,9 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
 
 /**
  * Handles one Kinesis batch from the records stream: every record becomes a result or a dead letter
- * on the results stream, in order per slice; end-of-slice markers follow their slice's records.
- *
- * Deterministic failures are dead-lettered and never block the shard. A transient failure stops the
- * batch there: that record and every one after it are reported as failed, so none of them — above
- * all an end-of-slice marker — passes before the record that failed.
+ * on the results stream, in order per slice; end-of-slice markers that can be true follow their
+ * slice's records. The shared loop (`@pipeline/batch`) decodes, parks, resolves pointers, checks
+ * seals and markers and reports failures; this stage only says what becomes of one record.
  */
 export async function processBatch(
   event: KinesisStreamEvent,
@@ -67,118 +68,73 @@ export async function processBatch(
     port: deps.putRecords,
     aggregateBytes: DEFAULTS.aggregateBytes,
   });
-  const counts: BatchCounts = { results: 0, deadLettered: 0, forwarded: 0, markers: 0, parked: 0 };
-  const parked = new Map<string, ParkedRecord[]>();
-  const records = event.Records;
-  let failedAt = records.length;
+  const counts = { results: 0, deadLettered: 0, forwarded: 0 };
+  const send = (data: Uint8Array, partitionKey: string) => out.add({ data, partitionKey });
 
-  eachRecord: for (let i = 0; i < records.length; i++) {
-    const record = records[i];
-    const partitionKey = record.kinesis.partitionKey;
-    const lines = decodeRecord(Buffer.from(record.kinesis.data, 'base64'));
-    for (let j = 0; j < lines.length; j++) {
-      const line = lines[j];
-      let current: { id?: RecordId; envelope?: Envelope } = {};
-      try {
-        if (!line.ok) {
-          await out.add({
-            data: await spill.stage(unreadableLine('processor', record, j, line.error, line.bytes)),
-            partitionKey,
-          });
+  const stage: BatchStage = {
+    name: 'processor',
+    checkSeals: true,
+    async handle(envelope, at) {
+      switch (envelope.kind) {
+        case 'dead-letter':
+          // Passes on as it came (a spilled one as its pointer).
+          await send(at.pointer ? encodeEnvelope(at.pointer) : at.bytes, at.partitionKey);
+          counts.forwarded += 1;
+          return;
+        case 'result':
+          await send(await spill.stage(misplaced(envelope)), at.partitionKey);
           counts.deadLettered += 1;
-          continue;
+          return;
+        case 'data': {
+          const outcome = await processData(envelope, deps);
+          await send(await spill.stage(outcome), at.partitionKey);
+          counts[outcome.kind === 'result' ? 'results' : 'deadLettered'] += 1;
+          return;
         }
-        const { envelope, bytes } = line;
-        current = { id: 'id' in envelope ? envelope.id : undefined, envelope };
-        const run = envelopeRun(envelope);
-        if (run && (await deps.control.isPaused(run))) {
-          // A record holds one slice's envelopes: park it whole, as it came.
-          parked.set(run, [
-            ...(parked.get(run) ?? []),
-            { partitionKey, sequenceNumber: record.kinesis.sequenceNumber, data: record.kinesis.data },
-          ]);
-          counts.parked += lines.length - j;
-          continue eachRecord;
-        }
-        switch (envelope.kind) {
-          case 'end-of-slice':
-            // Barrier: the marker goes out only after everything before it is acknowledged.
-            await out.flush();
-            await out.add({ data: bytes, partitionKey });
-            await out.flush();
-            counts.markers += 1;
-            break;
-          case 'dead-letter':
-            await out.add({ data: bytes, partitionKey });
-            counts.forwarded += 1;
-            break;
-          case 'pointer':
-          case 'data': {
-            if (envelope.kind === 'pointer' && envelope.of !== 'data') {
-              // A spilled dead letter passes on as it is; a spilled result does not belong here.
-              const letter = envelope.of === 'dead-letter';
-              await out.add({ data: letter ? bytes : await spill.stage(misplaced(envelope)), partitionKey });
-              counts[letter ? 'forwarded' : 'deadLettered'] += 1;
-              break;
-            }
-            let data: Envelope;
-            try {
-              data = await spill.resolve(envelope);
-            } catch (error) {
-              if (!(error instanceof PointerError)) throw error;
-              await out.add({
-                data: await spill.stage(deadLetter(envelope.id!, error.reason, error.message, envelope)),
-                partitionKey,
-              });
-              counts.deadLettered += 1;
-              break;
-            }
-            const outcome = await processData(data as DataEnvelope, deps);
-            await out.add({ data: await spill.stage(outcome), partitionKey });
-            counts[outcome.kind === 'result' ? 'results' : 'deadLettered'] += 1;
-            break;
-          }
-          case 'result':
-            await out.add({ data: await spill.stage(misplaced(envelope)), partitionKey });
-            counts.deadLettered += 1;
-            break;
-        }
-      } catch (error) {
-        // The results stream refused a batch after its bounded attempts: that batch held output of
-        // earlier records too, so the whole invocation must be retried, not just this record.
-        if (error instanceof PutRecordsError) throw error;
-        // Anything else not caught as deterministic above may pass (a throttled call, a timeout):
-        // retry this record, a bounded number of invocations, then dead-letter it so the shard moves on.
-        const message = (error as Error).message;
-        if (current.id && (await givenUp(current.id, message, deps))) {
-          try {
-            await out.add({
-              data: await spill.stage(retriesExhausted(current.id, message, current.envelope, deps)),
-              partitionKey,
-            });
-            counts.deadLettered += 1;
-            continue;
-          } catch (failure) {
-            if (failure instanceof PutRecordsError) throw failure;
-            // Could not even dead-letter it: report it like any transient failure.
-          }
-        }
-        deps.log?.('transient failure, reporting the rest of the batch', {
-          sequenceNumber: record.kinesis.sequenceNumber,
-          error: message,
-        });
-        failedAt = i;
-        break eachRecord;
       }
-    }
-  }
+    },
+    async deadLetter(letter, at) {
+      await send(await spill.stage(letter), at.partitionKey);
+    },
+    barrier: () => out.flush(),
+    async sliceEnd(_marker, at) {
+      await send(at.bytes, at.partitionKey);
+      await out.flush();
+    },
+    park: (run, records) => parkRecords(deps.parking.store, deps.parking.bucket, 'processor', run, records),
+    // The results stream refused a batch after its bounded attempts: it held output of earlier
+    // records too, so the whole invocation must be retried, not just this record.
+    isFatal: (error) => error instanceof PutRecordsError,
+    // Anything else not caught as deterministic may pass (a throttled call, a timeout): retry the
+    // record a bounded number of invocations, then dead-letter it so the shard moves on.
+    async giveUp(id, error, envelope, at) {
+      if (!(await givenUp(id, error.message, deps))) return false;
+      await send(await spill.stage(retriesExhausted(id, error.message, envelope, deps)), at.partitionKey);
+      counts.deadLettered += 1;
+      return true;
+    },
+    finish: () => out.flush(),
+  };
 
-  await out.flush();
-  for (const [run, list] of parked) await parkRecords(deps.parking.store, deps.parking.bucket, 'processor', run, list);
-
-  const failed = records.slice(failedAt).map((r) => ({ itemIdentifier: r.kinesis.sequenceNumber }));
-  if (failed.length) counts.failedFrom = failed[0].itemIdentifier;
-  return { batchItemFailures: failed, counts };
+  const { batchItemFailures, counts: loop } = await runBatch(event, stage, {
+    spill,
+    ledger: new RunLedger(deps.parking.store, deps.parking.bucket),
+    control: deps.control,
+    log: deps.log,
+  });
+  return {
+    batchItemFailures,
+    counts: {
+      results: counts.results,
+      deadLettered: counts.deadLettered + loop.deadLettered,
+      forwarded: counts.forwarded,
+      markers: loop.markers,
+      parked: loop.parked,
+      rejectedMarkers: loop.rejectedMarkers,
+      forged: loop.forged,
+      ...(loop.failedFrom ? { failedFrom: loop.failedFrom } : {}),
+    },
+  };
 }
 
 async function givenUp(id: RecordId, message: string, deps: ProcessorDeps): Promise<boolean> {

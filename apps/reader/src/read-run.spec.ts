@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { defineJob, type Job } from '@pipeline/job';
 import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
-import { decodeRecord, type Envelope } from '@pipeline/records';
+import { getJson } from '@pipeline/object-store';
+import { decodeEnvelope, decodeRecord, hasValidSeal, LAYOUT, unpackLines, type Envelope } from '@pipeline/records';
 import { RunLedger } from '@pipeline/run-ledger';
 import { s3ObjectSource } from '@pipeline/sources';
 import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
@@ -82,12 +83,78 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
     for (const [key, at] of lastData) expect(at).toBeLessThan(markerAt.get(key)!);
   });
 
-  it('does nothing when the same run is triggered again: the plan is reused and read slices are skipped', async () => {
-    const before = (await envelopes()).length;
+  it('reads nothing again when the same run is triggered again, and puts again only the markers of slices not yet done', async () => {
+    const kinds = async () => {
+      const count: Record<string, number> = {};
+      for (const e of await envelopes()) {
+        const key = e.kind === 'end-of-slice' ? `marker ${e.slice}` : e.kind;
+        if (e.kind === 'end-of-slice' ? e.run === 'run-csv' : e.id?.run === 'run-csv')
+          count[key] = (count[key] ?? 0) + 1;
+      }
+      return count;
+    };
+    const before = await kinds();
+    const ledger = new RunLedger(stack.store, RESULTS);
+    await ledger.markSliceDone({ run: 'run-csv', slice: 's000000', count: 0, at: 'now' });
     const again = await readRun({ runId: 'run-csv', source: { bucket: SOURCE, prefix: 'words/' } }, deps());
     expect(again).toMatchObject({ created: false, read: 0, slicesReadNow: 0, done: true });
     expect(again.slicesAlreadyRead).toBe(again.slices);
-    expect((await envelopes()).length).toBe(before);
+    const expected = { ...before };
+    for (const slice of (await ledger.getManifest('run-csv'))!.slices)
+      if (slice.id !== 's000000') expected[`marker ${slice.id}`] += 1;
+    expect(await kinds()).toEqual(expected);
+  });
+
+  it("seals every record it puts with the run's key, and records a slice as read before its marker goes out", async () => {
+    const ledger = new RunLedger(stack.store, RESULTS);
+    const readBeforeMarker: boolean[] = [];
+    const port = kinesisPutRecordsPort(stack.kinesis);
+    const watching: ReaderDeps['putRecords'] = {
+      async putRecords(stream, records) {
+        for (const record of records)
+          for (const line of decodeRecord(record.data))
+            if (line.ok && line.envelope.kind === 'end-of-slice')
+              readBeforeMarker.push((await ledger.getSliceRead('run-sealed', line.envelope.slice)) !== undefined);
+        return port.putRecords(stream, records);
+      },
+    };
+    const before = (await stack.readStream(STREAM)).length;
+    await readRun(
+      { runId: 'run-sealed', source: { bucket: SOURCE, prefix: 'words/a' } },
+      deps({ putRecords: watching }),
+    );
+    const { runKey } = (await ledger.getManifest('run-sealed'))!;
+    expect(runKey).toMatch(/^[0-9a-f]{64}$/);
+    const lines = (await stack.readStream(STREAM)).slice(before).flatMap((r) => unpackLines(r.data));
+    const records = lines.filter((bytes) => decodeEnvelope(bytes).kind !== 'end-of-slice');
+    expect(records.length).toBeGreaterThan(0);
+    for (const bytes of records) expect(hasValidSeal(bytes, runKey!)).toBe(true);
+    expect(readBeforeMarker.length).toBeGreaterThan(0);
+    expect(readBeforeMarker.every(Boolean)).toBe(true);
+  });
+
+  it('dead-letters a row nested too deeply to encode as unencodable, and reads the rest of its slice', async () => {
+    const depth = 200_000;
+    await stack.store.put(SOURCE, 'deep/a.ndjson', `{"n":1}\n${'['.repeat(depth)}${']'.repeat(depth)}\n{"n":3}\n`);
+    const ndjson = { ...csvJob, source: { format: 'ndjson' } } as Job;
+    const result = await readRun(
+      { runId: 'run-deep', source: { bucket: SOURCE, prefix: 'deep/' } },
+      deps({ job: ndjson, sliceBytes: 1024 * 1024 }),
+    );
+    expect(result).toMatchObject({ read: 3, malformed: 1, done: true });
+    const fresh = (await envelopes()).filter((e) => (e.kind === 'end-of-slice' ? e.run : e.id?.run) === 'run-deep');
+    expect(fresh.map((e) => (e.kind === 'dead-letter' ? e.reason : e.kind))).toEqual([
+      'data',
+      'unencodable',
+      'data',
+      'end-of-slice',
+    ]);
+  });
+
+  it('hands a run with nothing to read on as delivered at once, for the finisher to complete', async () => {
+    const result = await readRun({ runId: 'run-empty', source: { bucket: SOURCE, prefix: 'no-such-prefix/' } }, deps());
+    expect(result).toMatchObject({ slices: 0, read: 0, done: true });
+    expect(await getJson(stack.store, RESULTS, LAYOUT.deliveredKey('run-empty'))).toMatchObject({ runId: 'run-empty' });
   });
 
   it('does not read a paused run', async () => {

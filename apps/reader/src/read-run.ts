@@ -2,12 +2,22 @@ import type { Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import {
   encodeEnvelope,
+  newRunKey,
   partitionKeyOf,
+  sealEnvelopeBytes,
+  UnencodableError,
   type DataEnvelope,
   type DeadLetterEnvelope,
   type EndOfSliceEnvelope,
 } from '@pipeline/records';
-import { checkRunId, runIdFromTime, type RunLedger, type RunManifest } from '@pipeline/run-ledger';
+import {
+  checkRunId,
+  markRunDelivered,
+  runIdFromTime,
+  type RunLedger,
+  type RunManifest,
+  type SliceRead,
+} from '@pipeline/run-ledger';
 import { planByteRanges, type ByteRangeSlice } from '@pipeline/slices';
 import { readCsvHeader, readSliceRows, type ObjectSource } from '@pipeline/sources';
 import { Spill } from '@pipeline/spill';
@@ -94,6 +104,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
       createdAt: now().toISOString(),
       source: { bucket: source.bucket, prefix: source.prefix ?? '' },
       slices: planByteRanges(objects, { sliceBytes: deps.sliceBytes }),
+      runKey: newRunKey(),
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
     log('run planned', { runId, slices: manifest.slices.length, objects: objects.length });
@@ -116,9 +127,16 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   const isPaused = async () => (await deps.ledger.getControl(runId))?.state === 'paused';
   if (await isPaused()) return { ...result, paused: true };
 
+  if (manifest.slices.length === 0) {
+    // Nothing to read (an empty source is a normal day): the run completes at once, with zero counts.
+    await completeEmptyRun(runId, deps, now);
+    return { ...result, done: true };
+  }
+
   const alreadyRead = await deps.ledger.slicesRead(runId);
   const pending = manifest.slices.filter((slice) => !alreadyRead.has(slice.id));
   result.slicesAlreadyRead = manifest.slices.length - pending.length;
+  if (!created && alreadyRead.size > 0) await resendMarkers(runId, alreadyRead, deps);
 
   const headers = new Map<string, Promise<string[] | undefined>>();
   const headerOf = (slice: ByteRangeSlice) => {
@@ -142,7 +160,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
         break;
       }
       try {
-        const counts = await readSlice(runId, slice, await headerOf(slice), deps, isPaused);
+        const counts = await readSlice(runId, manifest.runKey, slice, await headerOf(slice), deps, isPaused);
         result.slicesReadNow += 1;
         result.read += counts.count;
         result.malformed += counts.malformed;
@@ -173,6 +191,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
 
 async function readSlice(
   runId: string,
+  runKey: string | undefined,
   slice: ByteRangeSlice,
   header: string[] | undefined,
   deps: ReaderDeps,
@@ -187,9 +206,10 @@ async function readSlice(
   });
   let count = 0;
   let malformed = 0;
+  const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
   for await (const row of readSliceRows(deps.objects, slice, deps.job.source, { header })) {
     const id = { run: runId, slice: slice.id, pos: row.pos };
-    const envelope: DataEnvelope | DeadLetterEnvelope = row.ok
+    let envelope: DataEnvelope | DeadLetterEnvelope = row.ok
       ? { v: 1, kind: 'data', id, body: row.row }
       : {
           v: 1,
@@ -200,17 +220,32 @@ async function readSlice(
           message: row.error,
           payload: row.raw,
         };
-    if (!row.ok) malformed += 1;
-    await producer.add({ data: await spill.stage(envelope), partitionKey });
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeEnvelope(envelope);
+    } catch (error) {
+      // A row that parsed but cannot be encoded again (nested too deeply): its own dead letter, not the slice's end.
+      if (!(error instanceof UnencodableError)) throw error;
+      envelope = {
+        v: 1,
+        kind: 'dead-letter',
+        id,
+        stage: 'reader',
+        reason: 'unencodable',
+        message: `row ${row.pos} of slice ${slice.id} parsed, but ${error.message}`,
+        payload: null,
+      };
+      bytes = encodeEnvelope(envelope);
+    }
+    if (envelope.kind === 'dead-letter') malformed += 1;
+    await producer.add({ data: await spill.stage(envelope, seal(bytes)), partitionKey });
     count += 1;
     if (count % DEFAULTS.controlCheckEveryRows === 0 && (await isPaused()))
       throw new RunPausedError(`run ${runId} is paused`);
   }
   // The marker goes out only once every record before it is acknowledged: retries may reorder a batch.
   await producer.flush();
-  const marker: EndOfSliceEnvelope = { v: 1, kind: 'end-of-slice', run: runId, slice: slice.id, count };
-  await producer.add({ data: encodeEnvelope(marker), partitionKey });
-  await producer.flush();
+  // The read marker comes first: it is what the stages check the end-of-slice marker against.
   await deps.ledger.markSliceRead({
     run: runId,
     slice: slice.id,
@@ -219,5 +254,31 @@ async function readSlice(
     spilled: spill.spilled,
     at: (deps.now ?? (() => new Date()))().toISOString(),
   });
+  await putMarker(runId, slice.id, count, deps);
   return { count, malformed, spilled: spill.spilled };
+}
+
+async function putMarker(run: string, slice: string, count: number, deps: ReaderDeps): Promise<void> {
+  const producer = new StreamProducer({ streamName: deps.recordsStream, port: deps.putRecords });
+  const marker: EndOfSliceEnvelope = { v: 1, kind: 'end-of-slice', run, slice, count };
+  await producer.add({ data: encodeEnvelope(marker), partitionKey: partitionKeyOf(run, slice) });
+  await producer.flush();
+}
+
+/**
+ * A re-trigger puts the markers of slices read but not yet done again: a reader stopped between a
+ * slice's read marker and its end-of-slice marker would otherwise leave the run waiting for ever.
+ * A marker that arrives twice is harmless: the first true one wins.
+ */
+async function resendMarkers(run: string, read: Map<string, SliceRead>, deps: ReaderDeps): Promise<void> {
+  const done = await deps.ledger.slicesDone(run);
+  for (const [slice, marker] of read) if (!done.has(slice)) await putMarker(run, slice, marker.count, deps);
+}
+
+/**
+ * A run with nothing to read has nothing to deliver: it is handed on as delivered at once, and the
+ * finisher completes it (zero counts, its completion event) as it completes every run.
+ */
+async function completeEmptyRun(run: string, deps: ReaderDeps, now: () => Date): Promise<void> {
+  await markRunDelivered(deps.ledger.store, deps.ledger.bucket, run, now());
 }

@@ -98,6 +98,15 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
       spill: { store: stack.store, bucket: SPILL, prefix: 'spill/', thresholdBytes: 1024 },
       control: new ControlCache(ledger, 0),
     };
+    // The reader planned RUN and finished its slice s000000 with 5 records.
+    await ledger.createManifest({
+      runId: RUN,
+      job: 'job',
+      createdAt: 'now',
+      source: { bucket: 'in', prefix: '' },
+      slices: [{ id: 's000000' }, { id: 's000001' }],
+    });
+    await ledger.markSliceRead({ run: RUN, slice: 's000000', count: 5, malformed: 0, spilled: 0, at: 'now' });
   });
   afterAll(async () => {
     client.destroy();
@@ -246,6 +255,90 @@ describe('writeBatch: the writer against real S3 and the local Firehose endpoint
     });
     // Complete means the output is in S3: only the finisher, which checks it, completes a run.
     expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(run))).toBeUndefined();
+  });
+
+  describe('markers are claims, checked', () => {
+    const forgedRun = 'run-forged';
+    const mark = (slice: string, count: number, partitionKey = partitionKeyOf(forgedRun, slice)) => ({
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: forgedRun, slice, count }),
+      partitionKey,
+    });
+    const rejected = async () => {
+      const keys: string[] = [];
+      for await (const o of stack.store.list(RESULTS, LAYOUT.deadLettersPrefix(forgedRun, 'rejected-marker')))
+        keys.push(o.key);
+      return keys;
+    };
+
+    beforeAll(async () => {
+      await deps.ledger.createManifest({
+        runId: forgedRun,
+        job: 'job',
+        createdAt: 'now',
+        source: { bucket: 'in', prefix: '' },
+        slices: [{ id: 's000000' }, { id: 's000001' }],
+      });
+    });
+
+    it('does not complete a run from markers of slices the reader has not finished', async () => {
+      const response = await writeBatch(
+        kinesisEvent([mark('s000000', 0), mark('s000001', 0), mark('s000001', 0, 'any-key')]),
+        deps,
+      );
+      expect(response.counts).toMatchObject({ slicesDone: 0, rejectedMarkers: 3, deadLettered: 3 });
+      expect(await getJson(stack.store, RESULTS, LAYOUT.completeKey(forgedRun))).toBeUndefined();
+      expect(await deps.ledger.getSliceDone(forgedRun, 's000000')).toBeUndefined();
+      expect(await rejected()).toHaveLength(3);
+    });
+
+    it('keeps the first true marker of a slice: a later one with another count cannot rewrite it', async () => {
+      await deps.ledger.markSliceRead({
+        run: forgedRun,
+        slice: 's000000',
+        count: 4,
+        malformed: 0,
+        spilled: 0,
+        at: 'a',
+      });
+      await writeBatch(kinesisEvent([mark('s000000', 4)]), deps);
+      const first = await deps.ledger.getSliceDone(forgedRun, 's000000');
+      expect(first).toMatchObject({ count: 4 });
+      const again = await writeBatch(kinesisEvent([mark('s000000', 9), mark('s000000', 4)]), deps);
+      expect(again.counts).toMatchObject({ slicesDone: 0, rejectedMarkers: 1 });
+      expect(await deps.ledger.getSliceDone(forgedRun, 's000000')).toEqual(first);
+      expect(await deps.ledger.status(forgedRun)).toMatchObject({ read: 4 });
+    });
+  });
+
+  it('stores a dead letter too deeply nested to encode again as unencodable, with its line as text, and goes on', async () => {
+    const depth = 200_000;
+    const line = `{"v":1,"kind":"dead-letter","id":{"run":"${RUN}","slice":"s000000","pos":50},"stage":"processor","reason":"invalid-input","message":"deep","payload":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const response = await writeBatch(kinesisEvent([{ data: line, partitionKey: pk }, result(51)]), deps);
+    expect(response).toMatchObject({ batchItemFailures: [], counts: { delivered: 1, deadLettered: 1 } });
+    const stored = await getJson<DeadLetterEnvelope>(
+      stack.store,
+      RESULTS,
+      `dead-letters/run=${RUN}/reason=unencodable/s000000/50.json`,
+    );
+    expect(stored).toMatchObject({ stage: 'writer', reason: 'unencodable' });
+    expect(stored!.payload === line).toBe(true);
+  });
+
+  it('stores a KPL-aggregated record as one dead letter with all its bytes', async () => {
+    const kpl = Buffer.concat([Buffer.from([0xf3, 0x89, 0x9a, 0xc2]), Buffer.from('\n{}\n{}\n'), Buffer.alloc(16)]);
+    const event = kinesisEvent([{ data: kpl, partitionKey: pk }]);
+    const response = await writeBatch(event, deps);
+    expect(response.counts.deadLettered).toBe(1);
+    const key = LAYOUT.deadLetterKey({
+      v: 1,
+      kind: 'dead-letter',
+      stage: 'writer',
+      reason: 'invalid-envelope',
+      message: '',
+      payload: undefined,
+      origin: { partitionKey: pk, sequenceNumber: event.Records[0].kinesis.sequenceNumber },
+    });
+    expect(await getJson(stack.store, RESULTS, key)).toMatchObject({ payload: kpl.toString('base64') });
   });
 
   it('parks the records of a paused run instead of delivering them', async () => {

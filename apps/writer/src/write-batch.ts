@@ -1,27 +1,19 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
+import { runBatch, type BatchStage } from '@pipeline/batch';
 import { BatchPacker } from '@pipeline/batching';
 import { Deliverer, DeliveryError, type DeliveryPort } from '@pipeline/delivery';
 import { FIREHOSE } from '@pipeline/limits';
 import { putJson, type ObjectStore } from '@pipeline/object-store';
 import {
-  decodeRecord,
-  envelopeRun,
-  unreadableLine,
   largeResultLine,
   LAYOUT,
   resultLine,
+  UnencodableError,
   type DeadLetterEnvelope,
-  type Envelope,
   type ResultEnvelope,
 } from '@pipeline/records';
-import {
-  markRunDelivered,
-  parkRecords,
-  type ControlCache,
-  type ParkedRecord,
-  type RunLedger,
-} from '@pipeline/run-ledger';
-import { PointerError, Spill } from '@pipeline/spill';
+import { markRunDelivered, parkRecords, type ControlCache, type RunLedger } from '@pipeline/run-ledger';
+import { Spill } from '@pipeline/spill';
 
 export interface WriterDeps {
   deliver: DeliveryPort;
@@ -41,8 +33,18 @@ export interface WriteCounts {
   deadLettered: number;
   slicesDone: number;
   parked: number;
+  /** End-of-slice markers that could not be true, stored as rejected-marker dead letters. */
+  rejectedMarkers: number;
   failedFrom?: string;
 }
+
+/** How result lines are packed into Firehose records: the one place for the packer's options. */
+export const LINE_PACKING = {
+  // Firehose de-aggregates at most this many lines of one record; beyond it the record is not split.
+  maxCount: FIREHOSE.maxDeaggregatedRecords,
+  maxBytes: FIREHOSE.maxRecordBytes,
+  maxItemBytes: FIREHOSE.maxRecordBytes,
+} as const;
 
 const encoder = new TextEncoder();
 
@@ -60,95 +62,42 @@ export async function writeBatch(
 ): Promise<KinesisStreamBatchResponse & { counts: WriteCounts }> {
   const spill = new Spill({ ...deps.spill });
   const deliverer = new Deliverer({ deliveryStreamName: deps.deliveryStream, port: deps.deliver });
-  const lines = new BatchPacker<Uint8Array>((line) => line.byteLength, {
-    // Firehose de-aggregates at most this many lines of one record; beyond it the record is not split.
-    maxCount: FIREHOSE.maxDeaggregatedRecords,
-    maxBytes: FIREHOSE.maxRecordBytes,
-    maxItemBytes: FIREHOSE.maxRecordBytes,
-  });
+  const lines = new BatchPacker<Uint8Array>((line) => line.byteLength, LINE_PACKING);
   const sendLines = async (packed: Uint8Array[] | undefined) => {
     if (packed) await deliverer.add(Buffer.concat(packed));
   };
-  const counts: WriteCounts = { delivered: 0, deadLettered: 0, slicesDone: 0, parked: 0 };
-  const parked = new Map<string, ParkedRecord[]>();
+  const counts = { delivered: 0, slicesDone: 0, stored: 0 };
   const now = deps.now ?? (() => new Date());
-  const records = event.Records;
   const slicesDoneIn = new Set<string>();
-  let failedAt = records.length;
 
-  const storeDeadLetter = async (letter: DeadLetterEnvelope) => {
-    await putJson(deps.store, deps.resultsBucket, LAYOUT.deadLetterKey(letter), {
-      ...letter,
-      recordedAt: now().toISOString(),
-    });
-    counts.deadLettered += 1;
+  const storeDeadLetter = (letter: DeadLetterEnvelope) => {
+    let body: string;
+    try {
+      body = JSON.stringify({ ...letter, recordedAt: now().toISOString() });
+    } catch (error) {
+      // Deterministic: the loop stores it again as `unencodable`, with the line as text.
+      throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
+    }
+    return deps.store.put(deps.resultsBucket, LAYOUT.deadLetterKey(letter), body);
   };
 
-  eachRecord: for (let i = 0; i < records.length; i++) {
-    const record = records[i];
-    const unpacked = decodeRecord(Buffer.from(record.kinesis.data, 'base64'));
-    for (let j = 0; j < unpacked.length; j++) {
-      const line = unpacked[j];
-      try {
-        if (!line.ok) {
-          await storeDeadLetter(unreadableLine('writer', record, j, line.error, line.bytes));
-          continue;
-        }
-        let envelope: Envelope = line.envelope;
-        const run = envelopeRun(envelope);
-        if (run && (await deps.control.isPaused(run))) {
-          // A record holds one slice's envelopes: park it whole, as it came.
-          const list = parked.get(run) ?? [];
-          list.push({
-            partitionKey: record.kinesis.partitionKey,
-            sequenceNumber: record.kinesis.sequenceNumber,
-            data: record.kinesis.data,
-          });
-          parked.set(run, list);
-          counts.parked += unpacked.length - j;
-          continue eachRecord;
-        }
-        if (envelope.kind === 'pointer') {
-          const pointer = envelope;
-          try {
-            envelope = await spill.resolve(pointer);
-          } catch (error) {
-            if (!(error instanceof PointerError)) throw error;
-            await storeDeadLetter({
-              v: 1,
-              kind: 'dead-letter',
-              id: pointer.id,
-              stage: 'writer',
-              reason: error.reason,
-              message: error.message,
-              payload: pointer,
-            });
-            continue;
-          }
-        }
-        switch (envelope.kind) {
-          case 'result':
-            await sendLines(lines.add(await lineFor(envelope, deps)));
-            counts.delivered += 1;
-            break;
-          case 'dead-letter':
-            await storeDeadLetter(envelope);
-            break;
-          case 'end-of-slice':
-            // Barrier: the slice is done only once everything before its marker is delivered.
-            await sendLines(lines.drain());
-            await deliverer.flush();
-            await deps.ledger.markSliceDone({
-              run: envelope.run,
-              slice: envelope.slice,
-              count: envelope.count,
-              at: now().toISOString(),
-            });
-            counts.slicesDone += 1;
-            slicesDoneIn.add(envelope.run);
-            break;
-          default:
-            await storeDeadLetter({
+  const stage: BatchStage = {
+    name: 'writer',
+    // Results come from the processor alone; the records stream's seals were checked there.
+    checkSeals: false,
+    async handle(envelope) {
+      switch (envelope.kind) {
+        case 'result':
+          await sendLines(lines.add(await lineFor(envelope, deps)));
+          counts.delivered += 1;
+          return;
+        case 'dead-letter':
+          await storeDeadLetter(envelope);
+          counts.stored += 1;
+          return;
+        default:
+          await stage.deadLetter(
+            {
               v: 1,
               kind: 'dead-letter',
               id: envelope.id,
@@ -156,30 +105,59 @@ export async function writeBatch(
               reason: 'invalid-envelope',
               message: `a ${envelope.kind} envelope does not belong on the results stream`,
               payload: envelope,
-            });
-        }
-      } catch (error) {
-        // Firehose refused a batch after its bounded attempts: it held results of earlier records
-        // too, so the whole invocation must be retried, not just this record.
-        if (error instanceof DeliveryError) throw error;
-        deps.log?.('transient failure, reporting the rest of the batch', {
-          sequenceNumber: record.kinesis.sequenceNumber,
-          error: (error as Error).message,
-        });
-        failedAt = i;
-        break eachRecord;
+            },
+            { partitionKey: '' },
+          );
+          counts.stored += 1;
       }
-    }
-  }
+    },
+    deadLetter: (letter) => storeDeadLetter(letter),
+    // Barrier: the slice is done only once everything before its marker is delivered.
+    async barrier() {
+      await sendLines(lines.drain());
+      await deliverer.flush();
+    },
+    async sliceEnd(marker) {
+      // The first marker that can be true wins: a later one (a replay, a redelivery) rewrites nothing.
+      if (await deps.ledger.getSliceDone(marker.run, marker.slice)) return;
+      await deps.ledger.markSliceDone({
+        run: marker.run,
+        slice: marker.slice,
+        count: marker.count,
+        at: now().toISOString(),
+      });
+      counts.slicesDone += 1;
+      slicesDoneIn.add(marker.run);
+    },
+    park: (run, records) => parkRecords(deps.store, deps.resultsBucket, 'writer', run, records),
+    // Firehose refused a batch after its bounded attempts: it held results of earlier records too,
+    // so the whole invocation must be retried, not just this record.
+    isFatal: (error) => error instanceof DeliveryError,
+    async finish() {
+      await sendLines(lines.drain());
+      await deliverer.flush();
+    },
+  };
 
-  await sendLines(lines.drain());
-  await deliverer.flush();
+  const { batchItemFailures, counts: loop } = await runBatch(event, stage, {
+    spill,
+    ledger: deps.ledger,
+    control: deps.control,
+    log: deps.log,
+  });
   for (const run of slicesDoneIn) await completeIfDone(run, deps, now);
-  for (const [run, list] of parked) await parkRecords(deps.store, deps.resultsBucket, 'writer', run, list);
 
-  const failed = records.slice(failedAt).map((r) => ({ itemIdentifier: r.kinesis.sequenceNumber }));
-  if (failed.length) counts.failedFrom = failed[0].itemIdentifier;
-  return { batchItemFailures: failed, counts };
+  return {
+    batchItemFailures,
+    counts: {
+      delivered: counts.delivered,
+      deadLettered: counts.stored + loop.deadLettered,
+      slicesDone: counts.slicesDone,
+      parked: loop.parked,
+      rejectedMarkers: loop.rejectedMarkers,
+      ...(loop.failedFrom ? { failedFrom: loop.failedFrom } : {}),
+    },
+  };
 }
 
 /**
@@ -195,7 +173,13 @@ async function completeIfDone(run: string, deps: WriterDeps, now: () => Date): P
 
 /** The output line for a result; a result too large for a Firehose record is stored whole and referenced. */
 async function lineFor(envelope: ResultEnvelope, deps: WriterDeps): Promise<Uint8Array> {
-  const line = encoder.encode(resultLine(envelope.id, envelope.body));
+  let text: string;
+  try {
+    text = resultLine(envelope.id, envelope.body);
+  } catch (error) {
+    throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
+  }
+  const line = encoder.encode(text);
   if (line.byteLength <= FIREHOSE.maxRecordBytes) return line;
   const key = LAYOUT.largeResultKey(envelope.id);
   await putJson(deps.store, deps.resultsBucket, key, envelope.body);

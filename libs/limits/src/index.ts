@@ -82,6 +82,8 @@ export const DEFAULTS = {
    * twenty-fourth of what they would alone, and every record put, read and checkpointed is one less.
    */
   aggregateBytes: 24 * KiB,
+  /** Largest spilled object a pointer may name: a consumer never reads more than this for one record. */
+  maxSpilledBytes: 64 * MiB,
   /** Key prefix of spilled objects inside the spill bucket. */
   spillPrefix: 'spill/',
   /** Target size of one byte-range slice of an S3 object. */

@@ -43,6 +43,27 @@ describe('npm run pipeline', () => {
     });
   });
 
+  it('accepts whole decimal numbers only, with one wording for every bad value', async () => {
+    for (const args of [
+      ['--records=1e3'],
+      ['--records', '-5'],
+      ['--records=-5'],
+      ['--records', '0x10'],
+      ['--records', '1.0'],
+      ['--records', ''],
+      ['--records', '0'],
+      ['--shards', '+2'],
+    ]) {
+      const value = args.length === 1 ? args[0].split('=')[1] : args[1];
+      const name = (args[0].split('=')[0] ?? '').slice(2);
+      const out = await pipeline('run', ...args);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain(
+        `error: --${name} must be a whole number of at least 1, written in digits, got "${value}"`,
+      );
+    }
+  });
+
   it('names the command the user typed: `npm start` is the run verb', async () => {
     const start: Invocation = { command: 'npm start --', verb: 'run' };
     const help = await invoke(['--help'], start);

@@ -5,7 +5,8 @@ import { DEFAULTS } from '@pipeline/limits';
 import { EXAMPLE_DEFAULTS } from '@pipeline/example-job';
 import { checkRunId } from '@pipeline/run-ledger';
 import { formatReport, jsonReport } from './format';
-import { LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
+import { localServerFailure, LocalServerError } from '@pipeline/local-stack';
+import { DataDirInUseError, LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
 import { collate, CommandError, listDeadLetters, pause, redrive, replay, runStatus, unpark } from './operations';
 import { planInput, type RunSource, stageInput } from './input';
 import { loadJob } from './job-module';
@@ -45,13 +46,33 @@ function requireRun(values: Values): string {
   }
 }
 
+/** Numeric options take whole decimal numbers only: no 1e3, 0x10, 1.0, +5 or blanks. */
 function int(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1)
-    throw new CommandError(`--${name} must be a whole number of at least 1, got "${String(value)}"`);
+  const text = String(value);
+  const parsed = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < 1) throw badNumber(name, text);
   return parsed;
 }
+
+const badNumber = (name: string, value: string) =>
+  new CommandError(`--${name} must be a whole number of at least 1, written in digits, got "${value}"`);
+
+/**
+ * parseArgs reads `--records -5` as an option followed by another option, and says so in its own
+ * words ("ambiguous"): give a value that starts with a dash the same wording as any other bad number.
+ */
+function numericOptionWithDash(args: string[], options: ParseArgsConfig['options']): CommandError | undefined {
+  for (let i = 0; i < args.length - 1; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : undefined;
+    const option = name === undefined ? undefined : options?.[name];
+    if (option?.type === 'string' && NUMERIC_OPTIONS.has(name!) && /^-/.test(args[i + 1]))
+      return badNumber(name!, args[i + 1]);
+  }
+  return undefined;
+}
+
+const NUMERIC_OPTIONS = new Set(['records', 'shards', 'slice-bytes', 'deadline-minutes', 'limit']);
 
 /** Starts the pipeline, stages the user's input for it, and runs `action` on that source. */
 async function withInput<T>(
@@ -162,6 +183,11 @@ const VERBS: Record<string, Verb> = {
         ...(report.summary
           ? [
               `  last summary: delivered ${report.summary.delivered}, dead-lettered ${report.summary.deadLettered}, conserved ${report.summary.conserved}`,
+            ]
+          : []),
+        ...(report.rejectedMarkers || report.forgedRecords
+          ? [
+              `  rejected: ${report.rejectedMarkers} end-of-slice markers that could not be true, ${report.forgedRecords} records not sealed by this run's reader (see \`dead-letters --run ${runId} --reason rejected-marker\`)`,
             ]
           : []),
         ...(report.eventSourceFailures
@@ -316,6 +342,11 @@ export async function main(
     return 2;
   }
   let values: Values;
+  const dashed = numericOptionWithDash(rest, verb.options);
+  if (dashed) {
+    io.stderr.write(`error: ${dashed.message}\n\n${verbUsage(name, verb, invocation)}\n`);
+    return 2;
+  }
   try {
     ({ values } = parseArgs({
       args: rest,
@@ -340,8 +371,11 @@ export async function main(
   try {
     return await verb.run(values, out);
   } catch (error) {
-    const message =
-      error instanceof CommandError ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+    // A server of the embedded stack that died is the cause of whatever failed after it: say that.
+    const cause = localServerFailure() ?? error;
+    const known =
+      cause instanceof CommandError || cause instanceof LocalServerError || cause instanceof DataDirInUseError;
+    const message = known ? (cause as Error).message : `${(cause as Error).name}: ${(cause as Error).message}`;
     io.stderr.write(`error: ${message}\n`);
     return error instanceof CommandError ? 2 : 1;
   }

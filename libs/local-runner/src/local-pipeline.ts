@@ -1,6 +1,6 @@
 import './local-env';
-import { join, resolve } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -171,6 +171,7 @@ export class LocalPipeline {
   static async start(options: LocalPipelineOptions = {}): Promise<LocalPipeline> {
     const dataDir = resolve(options.dataDir ?? process.env.PIPELINE_DATA_DIR ?? DEFAULT_DATA_DIR);
     await mkdir(dataDir, { recursive: true });
+    await claimDataDir(dataDir);
     const plan = planEndpoints(process.env);
     const embeds = (service: Service) => plan.embedded.includes(service);
     const servers: LocalServer[] = [];
@@ -429,6 +430,68 @@ export class LocalPipeline {
     this.kinesis.destroy();
     this.s3.destroy();
     this.firehose.destroy();
+    await releaseDataDir(this.dataDir);
+  }
+
+  /** Why one of the embedded servers stopped on its own, if one did. */
+  serverFailure(): Error | undefined {
+    for (const server of this.servers) {
+      const failure = server.failure?.();
+      if (failure) return failure;
+    }
+    return undefined;
+  }
+}
+
+/** The embedded stack's data folder is used by one command at a time. */
+export class DataDirInUseError extends Error {
+  override readonly name = 'DataDirInUseError';
+}
+
+interface DataDirClaim {
+  pid: number;
+  command: string;
+  since: string;
+}
+
+const claimFile = (dataDir: string) => join(dataDir, 'in-use.json');
+
+/**
+ * Claims the data folder for this process, or says which command holds it. A claim whose process
+ * is gone (a run killed with SIGKILL) is stale and taken over: the run resumes from the folder.
+ */
+async function claimDataDir(dataDir: string): Promise<void> {
+  const file = claimFile(dataDir);
+  const existing = await readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as DataDirClaim,
+    () => undefined,
+  );
+  if (existing && existing.pid !== process.pid && isAlive(existing.pid)) {
+    throw new DataDirInUseError(
+      `the data folder ${dataDir} is in use by another command (pid ${existing.pid}, \`${existing.command}\`, since ${existing.since}): ` +
+        'wait for it to finish or stop it, or give this command another --data-dir',
+    );
+  }
+  const command = [basename(process.argv[1] ?? 'node'), ...process.argv.slice(2)].join(' ');
+  const claim: DataDirClaim = { pid: process.pid, command, since: new Date().toISOString() };
+  await writeFile(file, JSON.stringify(claim));
+}
+
+async function releaseDataDir(dataDir: string): Promise<void> {
+  const file = claimFile(dataDir);
+  const existing = await readFile(file, 'utf8').then(
+    (text) => JSON.parse(text) as DataDirClaim,
+    () => undefined,
+  );
+  if (existing?.pid === process.pid) await rm(file, { force: true });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -11,6 +11,7 @@ import {
   encodeEnvelope,
   LAYOUT,
   partitionKeyOf,
+  sealEnvelopeBytes,
   type DeadLetterEnvelope,
   type DeadLetterReason,
   type Envelope,
@@ -53,6 +54,10 @@ export interface StatusReport {
   summary?: RunSummary;
   /** Batches the event source mappings gave up on (their on-failure destination), for every run. */
   eventSourceFailures: number;
+  /** End-of-slice markers for this run that could not be true (dead-lettered as rejected-marker). */
+  rejectedMarkers: number;
+  /** Records claiming this run's ids that its reader did not seal (dead-lettered as forged-record). */
+  forgedRecords: number;
   perSlice: { id: string; read?: number; malformed?: number; spilled?: number; done: boolean }[];
 }
 
@@ -103,6 +108,8 @@ export async function runStatus(
     deadline: deadline.toISOString(),
     summary: await getJson<RunSummary>(pipeline.store, bucket, LAYOUT.summaryKey(runId)),
     eventSourceFailures: await countObjects(pipeline.store, LAYOUT.onFailurePrefix()),
+    rejectedMarkers: await countObjects(pipeline.store, LAYOUT.deadLettersPrefix(runId, 'rejected-marker')),
+    forgedRecords: await countObjects(pipeline.store, LAYOUT.deadLettersPrefix(runId, 'forged-record')),
     perSlice: status.slices.map((s) => ({
       id: s.id,
       read: s.read?.count,
@@ -182,6 +189,8 @@ export async function redriveEnvelope(letter: DeadLetterEnvelope): Promise<Envel
     }
     case 'invalid-result':
       return { v: 1, kind: 'data', id: letter.id, body: (letter.payload as { input: unknown }).input };
+    case 'unencodable':
+      return undefined; // the value itself could not be kept: fix the source row and run again
     case 'pointer-rejected':
     case 'pointer-mismatch':
     case 'pointer-missing':
@@ -214,6 +223,8 @@ export interface RedriveReport {
 export async function redrive(pipeline: LocalPipeline, runId: string, reason?: string): Promise<RedriveReport> {
   checkReason(reason);
   await requireManifest(pipeline, runId);
+  const runKey = (await pipeline.ledger.getManifest(runId))?.runKey;
+  const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
   const redriveSlice = `redrive-${Date.now()}`;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
   const producer = new StreamProducer({
@@ -241,13 +252,27 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
     }
     await pipeline.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
     await producer.add({
-      data: envelope.kind === 'pointer' ? encodeEnvelope(envelope) : await spill.stage(envelope),
+      // The redrive puts records for the run's reader: sealed with the run's key, as the reader seals them.
+      data:
+        envelope.kind === 'pointer'
+          ? encodeEnvelope(envelope)
+          : await spill.stage(envelope, seal(encodeEnvelope(envelope))),
       partitionKey,
     });
     moved.push({ key: object.key, recordedAt: letter.recordedAt });
     redriven += 1;
   }
   await producer.flush();
+  // Its read marker first, as the reader does: the stages check the marker against it.
+  await pipeline.ledger.markSliceRead({
+    run: runId,
+    slice: redriveSlice,
+    count: redriven,
+    malformed: 0,
+    spilled: spill.spilled,
+    at: new Date().toISOString(),
+    redrive: true,
+  });
   await producer.add({
     data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: runId, slice: redriveSlice, count: redriven }),
     partitionKey,

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { exampleJob, exampleRow, type Customer } from '@pipeline/example-job';
@@ -77,7 +78,9 @@ async function expectExactOutcome(h: Harness, report: RunSummary, deadLetterOver
   for (const reason of expected.deadLetters.values()) byReason[reason] = (byReason[reason] ?? 0) + 1;
   expect(report.deadLetteredByReason).toEqual(byReason);
   const listed = await listDeadLetters(h.pipeline.store, report.runId, undefined, 1_000);
-  expect(new Map(listed.letters.map((l) => [l.id, l.reason]))).toEqual(expected.deadLetters);
+  // Rejected markers and forged records are filed under the run they claimed, by origin: none is a record of the run.
+  const records = listed.letters.filter((l) => !l.id.startsWith('origin:'));
+  expect(new Map(records.map((l) => [l.id, l.reason]))).toEqual(expected.deadLetters);
 }
 
 /** A random() for fault injection that picks the first entry and every third after it. */
@@ -225,6 +228,138 @@ describe('the pipeline end to end on the embedded stack', () => {
         const [letter] = (await listDeadLetters(h.pipeline.store, 'unattributed')).letters;
         expect(letter).toMatchObject({ reason: 'invalid-envelope', stage: 'processor' });
         expect(letter.message).toMatch(/envelope is not JSON/);
+      } finally {
+        await h.close();
+      }
+    });
+  });
+
+  describe('nothing stray or forged ends a run early, wedges it, or changes its output', () => {
+    it('forged end-of-slice markers, a record reusing a real id and a KPL-aggregated record', async () => {
+      const runId = 'run-forged';
+      let injected = false;
+      let forgedMarkers = 0;
+      const h = await harness({
+        wrapProcessor: (handler) => async (event, context) => {
+          if (injected || !event.Records.length) return handler(event, context);
+          // Claimed before the await: the two shards' invocations run at the same time.
+          injected = true;
+          const manifest = await h.pipeline.ledger.getManifest(runId);
+          if (!manifest) {
+            injected = false;
+            return handler(event, context);
+          }
+          const first = event.Records[0];
+          let n = 0;
+          const record = (data: Uint8Array, partitionKey: string) => ({
+            ...first,
+            kinesis: {
+              ...first.kinesis,
+              partitionKey,
+              sequenceNumber: `${first.kinesis.sequenceNumber}${String(n++).padStart(4, '0')}`,
+              data: Buffer.from(data).toString('base64'),
+            },
+          });
+          // A stray producer: for every planned slice a marker claiming it is done with 0 records, on
+          // its own partition key and on another; a record claiming row 0's id; a KPL-aggregated record.
+          const forged = manifest.slices.flatMap((slice) => {
+            const marker = encodeEnvelope({ v: 1, kind: 'end-of-slice', run: runId, slice: slice.id, count: 0 });
+            return [record(marker, `${runId}/${slice.id}`), record(marker, 'stray')];
+          });
+          forgedMarkers = forged.length;
+          const impostor = encodeEnvelope({
+            v: 1,
+            kind: 'data',
+            id: { run: runId, slice: manifest.slices[0].id, pos: 0 },
+            body: JSON.parse(exampleRow(1, DATA)),
+          });
+          const kpl = Buffer.concat([
+            Buffer.from([0xf3, 0x89, 0x9a, 0xc2]),
+            Buffer.from('\n\u0001\n'),
+            Buffer.alloc(16),
+          ]);
+          const Records = [
+            ...forged,
+            record(impostor, `${runId}/${manifest.slices[0].id}`),
+            record(kpl, 'kpl'),
+            ...event.Records,
+          ];
+          return handler({ Records }, context);
+        },
+      });
+      try {
+        const report = await h.run(runId);
+        expect(injected).toBe(true);
+        // The run completed only when the reader's slices were done, with the reader's counts, and its
+        // output holds row 0's own result, not the impostor's.
+        await expectExactOutcome(h, report);
+        const unattributed = (await listDeadLetters(h.pipeline.store, 'unattributed')).letters;
+        expect(unattributed.map((l) => [l.reason, l.stage, l.message])).toEqual([
+          ['invalid-envelope', 'processor', expect.stringMatching(/KPL-aggregated/)],
+        ]); // the KPL record, dead-lettered once, whole
+        const status = await runStatus(h.pipeline, runId);
+        expect(status).toMatchObject({
+          state: 'complete',
+          read: DATA.records,
+          rejectedMarkers: forgedMarkers,
+          forgedRecords: 1,
+        });
+        for (const slice of (await h.pipeline.ledger.status(runId)).slices)
+          expect(slice.done?.count).toBe(slice.read?.count);
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('a source line nested too deeply to encode is one dead letter; the run completes', async () => {
+      const h = await harness();
+      try {
+        const depth = 200_000;
+        const lines = [exampleRow(0, DATA), `${'['.repeat(depth)}${']'.repeat(depth)}`, exampleRow(1, DATA)];
+        await h.pipeline.store.put(LOCAL_RESOURCES.sourceBucket, 'deep/a.ndjson', `${lines.join('\n')}\n`);
+        const report = await runJob({
+          runId: 'run-deep',
+          pipeline: h.pipeline,
+          source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix: 'deep/' },
+          timeoutMs: 60_000,
+        });
+        expect(report).toMatchObject({
+          complete: true,
+          conserved: true,
+          read: 3,
+          delivered: 2,
+          deadLettered: 1,
+          deadLetteredByReason: { unencodable: 1 },
+        });
+      } finally {
+        await h.close();
+      }
+    });
+
+    it('an empty source completes at once with zero counts and its completion event', async () => {
+      const h = await harness();
+      try {
+        await h.pipeline.store.put(LOCAL_RESOURCES.sourceBucket, 'empty/a.ndjson', '');
+        const report = await runJob({
+          runId: 'run-empty',
+          pipeline: h.pipeline,
+          source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix: 'empty/' },
+        });
+        expect(report).toMatchObject({
+          complete: true,
+          conserved: true,
+          read: 0,
+          delivered: 0,
+          deadLettered: 0,
+          slices: 0,
+        });
+        const events = (await readFile(join(h.pipeline.dataDir, 'events.ndjson'), 'utf8')).trim().split('\n');
+        expect(events.map((e) => JSON.parse(e))).toContainEqual(
+          expect.objectContaining({
+            detailType: 'Run Completed',
+            detail: expect.objectContaining({ runId: 'run-empty', read: 0 }),
+          }),
+        );
       } finally {
         await h.close();
       }

@@ -113,7 +113,8 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       let done = false;
       for (;;) {
         const p = await progress();
-        done = p.planned > 0 && p.done === p.planned;
+        // A run with nothing to read (0 slices planned) is done as soon as the reader has planned it.
+        done = manifest !== undefined && p.done === p.planned;
         if (done) break;
         if (paused || (await pipeline.ledger.getControl(runId))?.state === 'paused') {
           paused = true;

@@ -23,6 +23,15 @@ describe('ObjectStore on a real S3 server', () => {
     expect(listed).toEqual(keys);
   });
 
+  it('reads an object whole only when it is within a bound, and otherwise gives its size alone', async () => {
+    await stack.store.put('store-bucket', 'sized', 'x'.repeat(100));
+    const within = await stack.store.getAtMost('store-bucket', 'sized', 100);
+    expect(within?.size).toBe(100);
+    expect(Buffer.from(within!.bytes!).toString()).toBe('x'.repeat(100));
+    expect(await stack.store.getAtMost('store-bucket', 'sized', 99)).toEqual({ size: 100 });
+    expect(await stack.store.getAtMost('store-bucket', 'not-there', 99)).toBeUndefined();
+  });
+
   it('deletes', async () => {
     await stack.store.put('store-bucket', 'gone', 'x');
     await stack.store.delete('store-bucket', 'gone');

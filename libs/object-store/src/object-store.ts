@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
@@ -17,11 +18,23 @@ export interface ObjectStore {
   putFile(bucket: string, key: string, path: string, contentType?: string): Promise<void>;
   /** The object's bytes, or undefined when it does not exist. */
   get(bucket: string, key: string): Promise<Uint8Array | undefined>;
+  /**
+   * The object's bytes if it holds at most `maxBytes`; its size alone when it is larger (the body is
+   * not read); undefined when it does not exist. Memory stays within `maxBytes` whatever the object.
+   */
+  getAtMost(bucket: string, key: string, maxBytes: number): Promise<BoundedObject | undefined>;
   /** The object's bytes as a stream, for objects too large to hold. */
   stream(bucket: string, key: string): Promise<Readable>;
   /** Every object under the prefix, page by page, in key order. */
   list(bucket: string, prefix: string): AsyncIterable<{ key: string; size: number }>;
   delete(bucket: string, key: string): Promise<void>;
+}
+
+export type BoundedObject = { bytes: Uint8Array; size: number } | { bytes?: undefined; size: number };
+
+/** Thrown when a body turns out longer than the length its response announced. */
+export class ObjectSizeError extends Error {
+  override readonly name = 'ObjectSizeError';
 }
 
 function isMissing(error: unknown): boolean {
@@ -53,6 +66,38 @@ export function s3ObjectStore(client: S3Client): ObjectStore {
         if (isMissing(error)) return undefined;
         throw error;
       }
+    },
+    async getAtMost(bucket, key, maxBytes) {
+      let response: GetObjectCommandOutput;
+      try {
+        // GetObject's Content-Length is known before the body is read: one request, no HEAD.
+        response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
+      }
+      const body = response.Body as Readable | undefined;
+      const size = response.ContentLength;
+      if (size !== undefined && size > maxBytes) {
+        body?.destroy();
+        return { size };
+      }
+      if (!body) return { bytes: new Uint8Array(), size: 0 };
+      // Read with a bound even so: a response without a length (or a lying one) cannot grow past it.
+      const chunks: Buffer[] = [];
+      let total = 0;
+      for await (const chunk of body) {
+        total += (chunk as Buffer).byteLength;
+        if (total > maxBytes) {
+          body.destroy();
+          return { size: size !== undefined && size > total ? size : total };
+        }
+        chunks.push(chunk as Buffer);
+      }
+      if (size !== undefined && total !== size)
+        throw new ObjectSizeError(`s3://${bucket}/${key}: read ${total} bytes, the response announced ${size}`);
+      const bytes = Buffer.concat(chunks, total);
+      return { bytes, size: total };
     },
     async stream(bucket, key) {
       const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -49,6 +49,9 @@ export const DEAD_LETTER_REASONS = [
   'pointer-mismatch', // a spilled object whose size or digest differs from its pointer
   'pointer-missing', // a pointer whose object does not exist
   'retries-exhausted', // a transient failure that outlasted its bounded attempts
+  'unencodable', // a row or result that cannot be encoded as JSON (nested too deeply for JSON.stringify)
+  'rejected-marker', // an end-of-slice marker that cannot be true: wrong partition key, unknown or unread slice, wrong count
+  'forged-record', // a record claiming a run's id that the run's reader did not seal, or of a run with no manifest
 ] as const;
 export type DeadLetterReason = (typeof DEAD_LETTER_REASONS)[number];
 
@@ -85,6 +88,8 @@ export const DeadLetterEnvelopeSchema = z.object({
   /** Absent only when the record's envelope itself was unreadable; then `origin` says where it was. */
   id: RecordIdSchema.optional(),
   origin: OriginSchema.optional(),
+  /** For a letter without an id (a rejected marker, a forged record): the run it claimed, to file it under. */
+  run: RunIdSchema.optional(),
   stage: z.enum(STAGES),
   reason: z.enum(DEAD_LETTER_REASONS),
   message: z.string(),
@@ -183,8 +188,21 @@ export function envelopeRun(envelope: Envelope): string | undefined {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
+/** An envelope that cannot be encoded as JSON: deterministic, so its record is dead-lettered as `unencodable`. */
+export class UnencodableError extends Error {
+  override readonly name = 'UnencodableError';
+}
+
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  return encoder.encode(JSON.stringify(envelope));
+  let text: string;
+  try {
+    text = JSON.stringify(envelope);
+  } catch (error) {
+    // JSON.stringify recurses: a value nested a few thousand levels deep exhausts the stack (RangeError);
+    // a BigInt or a cycle is a TypeError. Neither passes on a retry.
+    throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
+  }
+  return encoder.encode(text);
 }
 
 /** Validates an envelope built in code: a bug, not bad input, if it fails. */

@@ -1,3 +1,4 @@
 export * from './envelope';
 export * from './layout';
 export * from './packing';
+export * from './seal';

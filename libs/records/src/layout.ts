@@ -15,7 +15,7 @@ export const LAYOUT = {
   deadLettersPrefix: (run?: string, reason?: string) =>
     `dead-letters/${run === undefined ? '' : `run=${run}/${reason === undefined ? '' : `reason=${reason}/`}`}`,
   deadLetterKey(letter: DeadLetterEnvelope): string {
-    const run = letter.id?.run ?? 'unattributed';
+    const run = letter.id?.run ?? letter.run ?? 'unattributed';
     const name = letter.id
       ? `${letter.id.slice}/${letter.id.pos}`
       : `origin/${encodeURIComponent(letter.origin?.partitionKey ?? 'unknown')}-${letter.origin?.sequenceNumber ?? 'unknown'}${letter.origin?.line ? `-${letter.origin.line}` : ''}`;

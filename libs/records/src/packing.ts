@@ -1,6 +1,6 @@
 import {
   decodeEnvelope,
-  type EnvelopeError,
+  EnvelopeError,
   originOf,
   type DeadLetterEnvelope,
   type Envelope,
@@ -52,6 +52,46 @@ export function decodeRecord(data: Uint8Array): UnpackedEnvelope[] {
       return { ok: false, error: error as EnvelopeError, bytes };
     }
   });
+}
+
+/** The first bytes of a KPL-aggregated record (protobuf AggregatedRecord with an MD5 trailer). */
+const KPL_MAGIC = [0xf3, 0x89, 0x9a, 0xc2];
+
+export function isKplAggregated(data: Uint8Array): boolean {
+  return data.byteLength >= KPL_MAGIC.length && KPL_MAGIC.every((byte, i) => data[i] === byte);
+}
+
+/** A stream record: every line an envelope, or the record as a whole is not ours. */
+export type DecodedRecord =
+  | { ok: true; lines: { envelope: Envelope; bytes: Uint8Array }[] }
+  | { ok: false; error: EnvelopeError; bytes: Uint8Array };
+
+/**
+ * The envelopes of a stream record, or why it is not one of ours. Our producers put only records
+ * whose every line is an envelope, so a record with one bad line is not ours: it is rejected whole,
+ * with all its bytes, not split at its 0x0A bytes into pieces that mean nothing apart.
+ */
+export function decodeStreamRecord(data: Uint8Array): DecodedRecord {
+  if (isKplAggregated(data)) {
+    return {
+      ok: false,
+      error: new EnvelopeError(
+        'record is KPL-aggregated (magic F3 89 9A C2): put envelopes one per record or packed one per line, not through the KPL',
+      ),
+      bytes: data,
+    };
+  }
+  const lines: { envelope: Envelope; bytes: Uint8Array }[] = [];
+  const pieces = unpackLines(data);
+  for (let i = 0; i < pieces.length; i++) {
+    try {
+      lines.push({ envelope: decodeEnvelope(pieces[i]), bytes: pieces[i] });
+    } catch (error) {
+      const where = pieces.length > 1 ? `line ${i + 1} of ${pieces.length}: ` : '';
+      return { ok: false, error: new EnvelopeError(`${where}${(error as Error).message}`), bytes: data };
+    }
+  }
+  return { ok: true, lines };
 }
 
 /**

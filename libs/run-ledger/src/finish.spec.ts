@@ -66,6 +66,18 @@ describe('finishRun: a run is complete only when its output is in S3 and conserv
   });
   afterAll(() => stack.close());
 
+  it('completes a run that planned no slice (an empty source) at once, with zero counts', async () => {
+    await plan('run-empty', {});
+    const outcome = await finishRun('run-empty', deps(outputOf({}), before));
+    expect(outcome).toMatchObject({
+      state: 'complete',
+      event: { detail: { runId: 'run-empty', read: 0, delivered: 0, deadLettered: 0, conserved: true, slices: 0 } },
+    });
+    expect(await getJson(stack.store, BUCKET, LAYOUT.completeKey('run-empty'))).toMatchObject({
+      detailType: 'Run Completed',
+    });
+  });
+
   it('leaves a run whose slices are not all handed to Firehose running', async () => {
     await plan('run-running', { s0: 2 }, false);
     expect(await finishRun('run-running', deps(outputOf({ s0: 2 }), before))).toEqual({

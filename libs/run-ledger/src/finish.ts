@@ -113,10 +113,29 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
     new Date(delivered.handedAt).getTime() + deliveryBoundSeconds(deps.bufferIntervalSeconds) * 1000,
   );
   const status = await deps.ledger.status(run);
+  if (status.manifest && status.slices.length === 0) {
+    // Nothing was planned (an empty source): nothing to find in S3, and the counts balance at zero.
+    const event = await completeRun(
+      store,
+      bucket,
+      {
+        runId: run,
+        read: 0,
+        delivered: 0,
+        deadLettered: 0,
+        conserved: true,
+        slices: 0,
+        spilled: 0,
+        handedAt: delivered.handedAt,
+        completedAt: deps.now.toISOString(),
+      },
+      deps.eventsFile,
+    );
+    return { runId: run, state: 'complete', event };
+  }
   const expected = status.slices.flatMap((s) => (s.read ? [{ slice: s.id, read: s.read.count }] : []));
   const unreadSlices = status.slices.filter((s) => !s.read).map((s) => s.id);
-  // The reader writes a slice's read marker after its end-of-slice marker is on the stream, so the
-  // writer can be done first: without every count, conservation cannot be checked yet.
+  // Conservation needs every slice's count, from its read marker: without all of them it cannot be checked yet.
   const found = unreadSlices.length === 0 && expected.length > 0 ? await deps.checkOutput(run, expected) : undefined;
 
   if (found?.conserved) {

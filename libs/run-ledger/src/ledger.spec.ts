@@ -41,6 +41,13 @@ describe('RunLedger against a real S3 server', () => {
     expect(await ledger.status('run-b')).toMatchObject({ slicesRead: 2, slicesDone: 2, read: 15, complete: false });
   });
 
+  it("counts a slice's reads from the reader's read marker, never from a done marker's count", async () => {
+    await ledger.createManifest(manifest('run-d', ['s000000']));
+    await ledger.markSliceRead({ run: 'run-d', slice: 's000000', count: 7, malformed: 0, spilled: 0, at: 'now' });
+    await ledger.markSliceDone({ run: 'run-d', slice: 's000000', count: 99, at: 'now' });
+    expect(await ledger.status('run-d')).toMatchObject({ read: 7 });
+  });
+
   it('reads the kill switch at most once per interval per run', async () => {
     let reads = 0;
     let now = 0;

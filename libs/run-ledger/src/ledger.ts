@@ -9,17 +9,29 @@ export interface RunManifest<Slice extends { id: string } = { id: string }> {
   createdAt: string;
   source: { bucket: string; prefix: string };
   slices: Slice[];
+  /**
+   * The run's secret: the reader seals every record it puts with it, so a record claiming one of the
+   * run's ids that the reader did not put is told apart (see `sealEnvelopeBytes`). Absent in runs
+   * planned before seals; their records are not checked.
+   */
+  runKey?: string;
 }
 
-/** Written by the reader once every record of a slice and its end-of-slice marker are on the stream. */
+/**
+ * Written by the reader once every record of a slice is on the stream, just before it puts the
+ * slice's end-of-slice marker: the authority a marker is checked against.
+ */
 export interface SliceRead {
   run: string;
   slice: string;
-  /** Positions read: data records plus rows dead-lettered as malformed. */
+  /** Positions read: data records plus rows the reader dead-lettered (malformed or unencodable). */
   count: number;
+  /** Rows the reader dead-lettered: malformed, or parsed but unencodable. */
   malformed: number;
   spilled: number;
   at: string;
+  /** Set by the operator's redrive, whose slice is its own and not in the manifest. */
+  redrive?: boolean;
 }
 
 /** Written by the writer when a slice's end-of-slice marker arrives: everything before it was handled. */
@@ -50,10 +62,7 @@ export interface RunStatus {
   slices: SliceProgress[];
   slicesRead: number;
   slicesDone: number;
-  /**
-   * Positions read so far: a done slice counts what its end-of-slice marker carried (the writer saw
-   * it), a slice only read counts its read marker.
-   */
+  /** Positions read so far, from the reader's read markers (never from what a marker on a stream claims). */
   read: number;
   /** Complete means the output is in S3 and conserved (the finisher wrote complete.json), not just every slice done. */
   complete: boolean;
@@ -71,7 +80,7 @@ export interface RunStatus {
  */
 export class RunLedger {
   constructor(
-    private readonly store: ObjectStore,
+    readonly store: ObjectStore,
     readonly bucket: string,
   ) {}
 
@@ -93,6 +102,14 @@ export class RunLedger {
     return putJson(this.store, this.bucket, LAYOUT.sliceReadKey(read.run, read.slice), read);
   }
 
+  getSliceRead(run: string, slice: string): Promise<SliceRead | undefined> {
+    return getJson<SliceRead>(this.store, this.bucket, LAYOUT.sliceReadKey(run, slice));
+  }
+
+  getSliceDone(run: string, slice: string): Promise<SliceDone | undefined> {
+    return getJson<SliceDone>(this.store, this.bucket, LAYOUT.sliceDoneKey(run, slice));
+  }
+
   markSliceDone(done: SliceDone): Promise<void> {
     return putJson(this.store, this.bucket, LAYOUT.sliceDoneKey(done.run, done.slice), done);
   }
@@ -108,6 +125,16 @@ export class RunLedger {
   /** The slices whose read markers exist. */
   async slicesRead(run: string): Promise<Map<string, SliceRead>> {
     return (await this.markers(run)).read;
+  }
+
+  /** The slices whose done markers exist, from one listing (no marker is read). */
+  async slicesDone(run: string): Promise<Set<string>> {
+    const done = new Set<string>();
+    for await (const object of this.store.list(this.bucket, LAYOUT.slicesPrefix(run))) {
+      const match = /\/slices\/([^/]+)\/done\.json$/.exec(object.key);
+      if (match) done.add(match[1]);
+    }
+    return done;
   }
 
   /** Whether every planned slice has its done marker, from one listing (no marker is read). */
@@ -153,7 +180,7 @@ export class RunLedger {
       slices,
       slicesRead,
       slicesDone,
-      read: slices.reduce((sum, s) => sum + (s.done?.count ?? s.read?.count ?? 0), 0),
+      read: slices.reduce((sum, s) => sum + (s.read?.count ?? 0), 0),
       complete: delivery.state === 'complete',
       delivery: delivery.state,
       stalled: delivery.stalled,

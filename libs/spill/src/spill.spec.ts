@@ -149,6 +149,39 @@ describe('Spill (claim check) against a local S3 server', () => {
     });
   });
 
+  it('checks a large object behind a pointer claiming a few bytes by its size, without reading its body', async () => {
+    const key = 'spill/run-1/s000000/10.data.json';
+    const large = new Uint8Array(2 * 1024 * 1024).fill(0x20);
+    await store.put(BUCKET, key, large);
+    const bounded: number[] = [];
+    // A store that refuses whole downloads: resolving must go through the bounded read only.
+    const guarded: ObjectStore = {
+      ...store,
+      get: () => Promise.reject(new Error('a pointer must not be downloaded whole')),
+      getAtMost: (bucket, k, maxBytes) => {
+        bounded.push(maxBytes);
+        return store.getAtMost(bucket, k, maxBytes);
+      },
+    };
+    const pointer = { bucket: BUCKET, key, size: 100, sha256: 'a'.repeat(64) };
+    const resolving = new Spill({
+      store: guarded,
+      bucket: BUCKET,
+      prefix: 'spill/',
+      thresholdBytes: threshold,
+    }).resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 10).id, of: 'data', pointer });
+    await expect(resolving).rejects.toMatchObject({ reason: 'pointer-mismatch' });
+    await expect(resolving).rejects.toThrow(`is ${large.byteLength} bytes, its pointer says 100`);
+    expect(bounded).toEqual([100]);
+  });
+
+  it('rejects a pointer claiming more than a spilled record may have, before any request', async () => {
+    const pointer = { bucket: BUCKET, key: 'spill/run-1/s000000/11.data.json', size: 2 ** 40, sha256: 'a'.repeat(64) };
+    await expect(
+      spill().resolve({ v: 1, kind: 'pointer', id: dataEnvelope(0, 11).id, of: 'data', pointer }),
+    ).rejects.toMatchObject({ reason: 'pointer-rejected' });
+  });
+
   it('passes envelopes that are not pointers through unchanged', async () => {
     const envelope = dataEnvelope(3, 8);
     expect(await spill().resolve(envelope)).toBe(envelope);

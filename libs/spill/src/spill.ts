@@ -69,9 +69,13 @@ export class Spill {
     }
   }
 
-  /** Encodes an envelope for the stream, spilling it when it is over the threshold. */
-  async stage(envelope: RecordEnvelope): Promise<Uint8Array> {
-    const bytes = encodeEnvelope(envelope);
+  /**
+   * Encodes an envelope for the stream, spilling it when it is over the threshold. `bytes`, when
+   * given, are the envelope already encoded (sealed, say), so it is not encoded twice.
+   *
+   * @throws UnencodableError when the envelope cannot be encoded as JSON.
+   */
+  async stage(envelope: RecordEnvelope, bytes: Uint8Array = encodeEnvelope(envelope)): Promise<Uint8Array> {
     if (bytes.byteLength <= this.thresholdBytes) return bytes;
     if (envelope.kind === 'pointer')
       throw new RangeError('a pointer envelope is over the spill threshold: the threshold is too small');
@@ -94,6 +98,11 @@ export class Spill {
   /** Returns the envelope itself, or for a pointer the verified envelope it stands for. */
   async resolve(envelope: Envelope): Promise<Envelope> {
     if (envelope.kind !== 'pointer') return envelope;
+    return (await this.open(envelope)).envelope;
+  }
+
+  /** The verified envelope a pointer stands for, with its bytes as they were spilled. */
+  async open(envelope: PointerEnvelope): Promise<{ envelope: Envelope; bytes: Uint8Array }> {
     const bytes = await this.fetch(envelope.pointer);
     let inner: Envelope;
     try {
@@ -114,7 +123,7 @@ export class Spill {
         `spilled object ${envelope.pointer.key} holds a ${inner.kind} envelope for another record than its pointer names`,
       );
     }
-    return inner;
+    return { envelope: inner, bytes };
   }
 
   /** Fetches a pointer's bytes, accepting only the configured bucket and prefix and verifying size and digest. */
@@ -125,17 +134,26 @@ export class Spill {
         `pointer to s3://${pointer.bucket}/${pointer.key} is outside the spill location s3://${this.bucket}/${this.prefix}`,
       );
     }
-    const bytes = await this.store.get(pointer.bucket, pointer.key);
-    if (bytes === undefined) {
+    if (pointer.size > DEFAULTS.maxSpilledBytes) {
+      throw new PointerError(
+        'pointer-rejected',
+        `pointer to ${pointer.key} claims ${pointer.size} bytes, over the ${DEFAULTS.maxSpilledBytes} a spilled record may have`,
+      );
+    }
+    // The size is checked before the body is read, and the read is bounded by what the pointer
+    // claims: a large object behind a pointer claiming a few bytes costs no more than those bytes.
+    const object = await this.store.getAtMost(pointer.bucket, pointer.key, pointer.size);
+    if (object === undefined) {
       throw new PointerError(
         'pointer-missing',
         `spilled object s3://${pointer.bucket}/${pointer.key} does not exist (expired or deleted?)`,
       );
     }
-    if (bytes.byteLength !== pointer.size) {
+    const bytes = object.bytes;
+    if (bytes === undefined || bytes.byteLength !== pointer.size) {
       throw new PointerError(
         'pointer-mismatch',
-        `spilled object ${pointer.key} is ${bytes.byteLength} bytes, its pointer says ${pointer.size}`,
+        `spilled object ${pointer.key} is ${object.size} bytes, its pointer says ${pointer.size}`,
       );
     }
     const digest = sha256Hex(bytes);

@@ -26,6 +26,11 @@ export function memoryObjectStore(): ObjectStore & { objects: Map<string, Uint8A
     async get(bucket, key) {
       return objects.get(at(bucket, key));
     },
+    async getAtMost(bucket, key, maxBytes) {
+      const body = objects.get(at(bucket, key));
+      if (body === undefined) return undefined;
+      return body.byteLength > maxBytes ? { size: body.byteLength } : { bytes: body, size: body.byteLength };
+    },
     async stream(bucket, key) {
       const body = objects.get(at(bucket, key));
       if (!body) throw new Error(`no object s3://${bucket}/${key} in the in-memory store`);

@@ -1,0 +1,1 @@
+module.exports = { displayName: 'batch', preset: '../../jest.preset.js', rootDir: __dirname };

@@ -1,0 +1,137 @@
+import type { KinesisStreamEvent } from 'aws-lambda';
+import { encodeEnvelope, packLines, type DeadLetterEnvelope, type Envelope } from '@pipeline/records';
+import type { RunManifest, SliceRead } from '@pipeline/run-ledger';
+import { runBatch, type BatchStage, type StageEnvelope } from './batch-loop';
+
+const RUN = 'run-1';
+const pk = `${RUN}/s0`;
+
+function event(records: { data: Uint8Array; partitionKey?: string }[]): KinesisStreamEvent {
+  return {
+    Records: records.map((r, i) => ({
+      eventSource: 'aws:kinesis',
+      eventSourceARN: 'arn:aws:kinesis:us-east-1:000000000000:stream/records',
+      kinesis: {
+        partitionKey: r.partitionKey ?? pk,
+        sequenceNumber: String(100 + i),
+        data: Buffer.from(r.data).toString('base64'),
+      },
+    })) as unknown as KinesisStreamEvent['Records'],
+  };
+}
+
+const data = (pos: number): Envelope => ({ v: 1, kind: 'data', id: { run: RUN, slice: 's0', pos }, body: { pos } });
+const marker = (count: number): Envelope => ({ v: 1, kind: 'end-of-slice', run: RUN, slice: 's0', count });
+
+/** A stage that writes down what the loop hands it, and ports over in-memory maps. */
+function setup(
+  options: { handle?: (envelope: StageEnvelope) => void | Promise<void>; isFatal?: (e: unknown) => boolean } = {},
+) {
+  const seen: string[] = [];
+  const gets = { manifest: 0, read: 0 };
+  const stage: BatchStage = {
+    name: 'processor',
+    checkSeals: false,
+    handle: (envelope) => {
+      seen.push(`${envelope.kind} ${'id' in envelope && envelope.id ? envelope.id.pos : ''}`.trim());
+      return options.handle?.(envelope);
+    },
+    deadLetter: async (letter: DeadLetterEnvelope) => void seen.push(`dead-letter ${letter.reason}`),
+    barrier: async () => void seen.push('barrier'),
+    sliceEnd: async (m) => void seen.push(`end ${m.kind === 'end-of-slice' ? m.count : ''}`),
+    park: async () => undefined,
+    isFatal: options.isFatal ?? (() => false),
+    finish: async () => undefined,
+  };
+  const manifest: RunManifest = {
+    runId: RUN,
+    job: 'j',
+    createdAt: 'now',
+    source: { bucket: 'b', prefix: '' },
+    slices: [{ id: 's0' }],
+  };
+  const read: SliceRead = { run: RUN, slice: 's0', count: 2, malformed: 0, spilled: 0, at: 'now' };
+  const ports = {
+    spill: { open: () => Promise.reject(new Error('no pointers here')) },
+    ledger: {
+      getManifest: async () => (gets.manifest++, manifest),
+      getSliceRead: async () => (gets.read++, read),
+    },
+    control: { isPaused: async () => false },
+  };
+  return { stage, ports, seen, gets };
+}
+
+describe('runBatch: the partial-batch loop shared by the processor and the writer', () => {
+  it('hands each envelope to the stage in order, and a marker only after the barrier', async () => {
+    const { stage, ports, seen } = setup();
+    const response = await runBatch(
+      event([
+        { data: packLines([encodeEnvelope(data(0)), encodeEnvelope(data(1))]) },
+        { data: encodeEnvelope(marker(2)) },
+      ]),
+      stage,
+      ports,
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    expect(seen).toEqual(['data 0', 'data 1', 'barrier', 'end 2']);
+    expect(response.counts).toMatchObject({ markers: 1, rejectedMarkers: 0 });
+  });
+
+  it('checks each marker against the read marker, read once per slice per invocation', async () => {
+    const { stage, ports, seen, gets } = setup();
+    const response = await runBatch(
+      event([
+        { data: encodeEnvelope(marker(2)) },
+        { data: encodeEnvelope(marker(7)) },
+        { data: encodeEnvelope(marker(2)) },
+      ]),
+      stage,
+      ports,
+    );
+    expect(seen).toEqual(['barrier', 'end 2', 'dead-letter rejected-marker', 'barrier', 'end 2']);
+    expect(response.counts).toMatchObject({ markers: 2, rejectedMarkers: 1, deadLettered: 1 });
+    expect(gets).toEqual({ manifest: 1, read: 1 });
+  });
+
+  it('dead-letters a record with one bad line once, whole, and goes on', async () => {
+    const { stage, ports, seen } = setup();
+    await runBatch(
+      event([{ data: packLines([encodeEnvelope(data(0)), Buffer.from('{oops')]) }, { data: encodeEnvelope(data(1)) }]),
+      stage,
+      ports,
+    );
+    expect(seen).toEqual(['dead-letter invalid-envelope', 'data 1']);
+  });
+
+  it('reports a transient failure and every record after it, and hands nothing after it to the stage', async () => {
+    const { stage, ports, seen } = setup({
+      handle: (envelope) => {
+        if (envelope.kind === 'data' && envelope.id.pos === 1) throw new Error('timed out');
+      },
+    });
+    const response = await runBatch(
+      event([
+        { data: encodeEnvelope(data(0)) },
+        { data: encodeEnvelope(data(1)) },
+        { data: encodeEnvelope(marker(2)) },
+      ]),
+      stage,
+      ports,
+    );
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: '101' }, { itemIdentifier: '102' }]);
+    expect(response.counts.failedFrom).toBe('101');
+    expect(seen).toEqual(['data 0', 'data 1']);
+  });
+
+  it('fails the whole invocation on an error the stage calls fatal', async () => {
+    const fatal = new Error('next hop refused');
+    const { stage, ports } = setup({
+      handle: () => {
+        throw fatal;
+      },
+      isFatal: (e) => e === fatal,
+    });
+    await expect(runBatch(event([{ data: encodeEnvelope(data(0)) }]), stage, ports)).rejects.toBe(fatal);
+  });
+});

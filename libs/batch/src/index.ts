@@ -1,0 +1,2 @@
+export * from './batch-loop';
+export * from './claims';
