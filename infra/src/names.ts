@@ -121,7 +121,7 @@ export const RESULTS_KEYS = {
 } as const;
 
 /** Where Lambda writes on-failure records in an S3 destination (`aws/lambda/<mapping>/…`, `aws/lambda/async/<function>/…`). */
-export const ON_FAILURE_PREFIX = 'aws/lambda/';
+export { ON_FAILURE_PREFIX } from '@pipeline/records';
 
 /**
  * Firehose's dynamic partitioning: the run is the first part of each delivered line's id

@@ -40,7 +40,6 @@ const RESULTS_OBJECTS = {
   'delivered result': `${LAYOUT.resultsPrefix(id.run)}2026/part.gz`,
   'delivery error': `${LAYOUT.deliveryErrorsPrefix}processing-failed/x`,
   'collated part': LAYOUT.collatedPartKey(id.run, 0),
-  'on-failure record (local)': `${LAYOUT.onFailurePrefix('processor')}x.json`,
 } as const;
 type ResultsObject = keyof typeof RESULTS_OBJECTS;
 
@@ -68,7 +67,6 @@ const RESULTS_ACCESS: Record<ResultsObject, Record<'reader' | 'processor' | 'wri
   'delivered result': { reader: [], processor: [], writer: [], finisher: [GET] },
   'delivery error': { reader: [], processor: [], writer: [], finisher: [] },
   'collated part': { reader: [], processor: [], writer: [], finisher: [] },
-  'on-failure record (local)': { reader: [], processor: [], writer: [], finisher: [] },
 };
 
 describe('GIVEN the whole pipeline with the default configuration', () => {

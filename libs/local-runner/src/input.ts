@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CommandError } from './operations';
+import { CommandError } from './command-error';
 
 /** Where a run reads its records: a bucket and a key prefix. */
 export interface RunSource {

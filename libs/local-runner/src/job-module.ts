@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Job } from '@pipeline/job';
-import { CommandError } from './operations';
+import { CommandError } from './command-error';
 
 /**
  * Loads the job `--job` names: a path to a module (`./my-job.ts`, `jobs/x/src/job.ts`), or the name

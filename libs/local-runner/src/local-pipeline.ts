@@ -1,4 +1,5 @@
 import './local-env';
+import { randomUUID } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import {
@@ -46,7 +47,7 @@ import {
   type IamGateways,
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
-import { LAYOUT } from '@pipeline/records';
+import { ON_FAILURE_PREFIX } from '@pipeline/records';
 import { type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
 import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
 import { localIdentities, synthesizedRoles } from './iam';
@@ -59,6 +60,8 @@ export const LOCAL_RESOURCES = {
   sourceBucket: 'pipeline-source',
   spillBucket: 'pipeline-spill',
   resultsBucket: 'pipeline-results',
+  /** The event source mappings' on-failure destination, as in AWS a bucket of its own. */
+  failuresBucket: 'pipeline-failures',
   readerFunction: 'pipeline-reader',
 } as const;
 
@@ -69,6 +72,20 @@ export const LOCAL_FUNCTIONS = {
   writer: 'pipeline-writer',
   finisher: 'pipeline-finisher',
 } as const;
+
+/** The local event source mappings' UUIDs: fixed, so their on-failure keys name the same mapping across commands. */
+export const LOCAL_MAPPING_UUIDS = {
+  processor: '00000000-0000-4000-8000-00000000000a',
+  writer: '00000000-0000-4000-8000-00000000000b',
+} as const;
+
+/** Where Lambda puts a discarded batch's invocation record in an S3 on-failure destination. */
+export function onFailureKey(mappingUuid: string, shardId: string, at: Date): string {
+  const iso = at.toISOString();
+  const day = iso.slice(0, 10).replaceAll('-', '/');
+  const time = iso.slice(0, 19).replaceAll(':', '.');
+  return `${ON_FAILURE_PREFIX}${mappingUuid}/${shardId}/${day}/${time}-${randomUUID()}`;
+}
 
 /** The local Firehose's identity: it writes to S3 as the delivery stream's role allows. */
 const LOCAL_DELIVERY_IDENTITY = 'pipeline-delivery';
@@ -287,12 +304,24 @@ export class LocalPipeline {
     });
     process.env.AWS_ENDPOINT_URL_LAMBDA = pipeline.lambda.endpoint;
     await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
+    await advertise(dataDir, {
+      kinesis: process.env[endpointVariable('kinesis')],
+      s3: process.env[endpointVariable('s3')],
+      firehose: process.env[endpointVariable('firehose')],
+      lambda: pipeline.lambda.endpoint,
+    });
     return pipeline;
   }
 
   /** Creates the streams, buckets and delivery stream if they are missing. */
   async ensureResources(shardCount: number): Promise<void> {
-    for (const bucket of [LOCAL_RESOURCES.sourceBucket, LOCAL_RESOURCES.spillBucket, LOCAL_RESOURCES.resultsBucket]) {
+    const buckets = [
+      LOCAL_RESOURCES.sourceBucket,
+      LOCAL_RESOURCES.spillBucket,
+      LOCAL_RESOURCES.resultsBucket,
+      LOCAL_RESOURCES.failuresBucket,
+    ];
+    for (const bucket of buckets) {
       try {
         await this.s3.send(new CreateBucketCommand({ Bucket: bucket }));
       } catch (error) {
@@ -357,13 +386,15 @@ export class LocalPipeline {
     await Promise.all(this.mappings.map((m) => m.ready()));
   }
 
-  /** The on-failure destination: like an S3 destination, it keeps the whole invocation record. */
-  private async recordFailure(stage: string, record: OnFailureRecord): Promise<void> {
-    const info = record.KinesisBatchInfo;
+  /**
+   * The on-failure destination: like an S3 destination, it keeps the whole invocation record, in the
+   * failures bucket under the key AWS gives it (`aws/lambda/<mapping UUID>/<shard>/YYYY/MM/DD/<time>-<UUID>`).
+   */
+  private async recordFailure(stage: 'processor' | 'writer', record: OnFailureRecord): Promise<void> {
     await putJson(
       this.store,
-      LOCAL_RESOURCES.resultsBucket,
-      `${LAYOUT.onFailurePrefix(stage)}${info.shardId}-${info.startSequenceNumber}.json`,
+      LOCAL_RESOURCES.failuresBucket,
+      onFailureKey(LOCAL_MAPPING_UUIDS[stage], record.KinesisBatchInfo.shardId, new Date(record.timestamp)),
       record,
     );
   }
@@ -448,10 +479,24 @@ export class DataDirInUseError extends Error {
   override readonly name = 'DataDirInUseError';
 }
 
-interface DataDirClaim {
+/** `in-use.json`: which command holds the data folder and, once its stack is up, how another process reaches it. */
+export interface DataDirClaim {
   pid: number;
   command: string;
   since: string;
+  /** The running stack's endpoints (S3 and Kinesis behind their IAM gateways, Firehose, the reader's Lambda). */
+  endpoints?: Partial<Record<'kinesis' | 's3' | 'firehose' | 'lambda', string>>;
+  /** The names of its streams, buckets and reader function. */
+  resources?: typeof LOCAL_RESOURCES;
+}
+
+/** The claim on a data folder of a process still running, if any. */
+export async function readDataDirClaim(dataDir: string): Promise<DataDirClaim | undefined> {
+  const claim = await readFile(claimFile(resolve(dataDir)), 'utf8').then(
+    (text) => JSON.parse(text) as DataDirClaim,
+    () => undefined,
+  );
+  return claim && isAlive(claim.pid) ? claim : undefined;
 }
 
 const claimFile = (dataDir: string) => join(dataDir, 'in-use.json');
@@ -475,6 +520,14 @@ async function claimDataDir(dataDir: string): Promise<void> {
   const command = [basename(process.argv[1] ?? 'node'), ...process.argv.slice(2)].join(' ');
   const claim: DataDirClaim = { pid: process.pid, command, since: new Date().toISOString() };
   await writeFile(file, JSON.stringify(claim));
+}
+
+/** Adds the running stack's endpoints to this process's claim, so an operator command in another process can reach it. */
+async function advertise(dataDir: string, endpoints: NonNullable<DataDirClaim['endpoints']>): Promise<void> {
+  const file = claimFile(dataDir);
+  const claim = JSON.parse(await readFile(file, 'utf8')) as DataDirClaim;
+  if (claim.pid !== process.pid) return;
+  await writeFile(file, JSON.stringify({ ...claim, endpoints, resources: LOCAL_RESOURCES } satisfies DataDirClaim));
 }
 
 async function releaseDataDir(dataDir: string): Promise<void> {

@@ -2,6 +2,12 @@ import type { DeadLetterEnvelope, RecordId } from './envelope';
 import { recordIdString } from './envelope';
 
 /**
+ * Where Lambda writes on-failure records in an S3 destination (the failures bucket): what the event
+ * source mappings gave up on, `aws/lambda/<mapping UUID>/<shard>/YYYY/MM/DD/<time>-<UUID>`, one object per batch.
+ */
+export const ON_FAILURE_PREFIX = 'aws/lambda/';
+
+/**
  * Where a run's objects live in the results bucket. One function per kind of object, so that the
  * writer that puts an object and the command that lists it can never disagree on a key.
  */
@@ -21,8 +27,6 @@ export const LAYOUT = {
       : `origin/${encodeURIComponent(letter.origin?.partitionKey ?? 'unknown')}-${letter.origin?.sequenceNumber ?? 'unknown'}${letter.origin?.line ? `-${letter.origin.line}` : ''}`;
     return `${LAYOUT.deadLettersPrefix(run, letter.reason)}${name}.json`;
   },
-  /** What the event source mappings gave up on (their on-failure destination), one object per batch. */
-  onFailurePrefix: (stage?: string) => `event-source-failures/${stage ? `${stage}/` : ''}`,
   runPrefix: (run: string) => `runs/${run}/`,
   manifestKey: (run: string) => `runs/${run}/manifest.json`,
   sliceReadKey: (run: string, slice: string) => `runs/${run}/slices/${slice}/read.json`,
