@@ -1,69 +1,12 @@
 import { DELIVERY_FORMAT } from '@pipeline/delivery';
 import { LAYOUT } from '@pipeline/records';
 import { parkedPrefix } from '@pipeline/run-ledger';
-import type { AppName } from './config';
 
-/** The buckets of one environment. */
-export const BUCKET_KINDS = ['source', 'spill', 'results', 'failures', 'access-logs'] as const;
-export type BucketKind = (typeof BUCKET_KINDS)[number];
+export { BUCKET_KINDS, type BucketKind } from '@pipeline/config';
 
-/**
- * Physical names of every resource of one environment, derived from its name alone.
- *
- * The app stacks find the shared stack's streams, buckets and delivery stream by these names, not
- * through CloudFormation exports: an app stack deploys on its own, and the shared stack never gets
- * stuck on an export that some app stack still imports.
- *
- * @example pipelineNames('dev').recordsStream; // 'dev-pipeline-records'
- */
-export function pipelineNames(envName: string) {
-  const prefix = `${envName}-pipeline`;
-  return {
-    prefix,
-    stacks: {
-      shared: `${prefix}-shared`,
-      reader: `${prefix}-reader`,
-      processor: `${prefix}-processor`,
-      writer: `${prefix}-writer`,
-      finisher: `${prefix}-finisher`,
-    } satisfies Record<AppName | 'shared', string>,
-    recordsStream: `${prefix}-records`,
-    resultsStream: `${prefix}-results`,
-    deliveryStream: `${prefix}-delivery`,
-    functions: {
-      reader: `${prefix}-reader`,
-      processor: `${prefix}-processor`,
-      writer: `${prefix}-writer`,
-      finisher: `${prefix}-finisher`,
-    } satisfies Record<AppName, string>,
-    /** Runs whose output was handed to Firehose, waiting to be found in S3; and those that never were. */
-    finisherQueue: `${prefix}-finisher`,
-    finisherDeadLetterQueue: `${prefix}-finisher-dlq`,
-    /** The EventBridge rule that sends runs/<run>/delivered.json's creation to the finisher's queue. */
-    deliveredRule: `${prefix}-run-delivered`,
-    /** The processor function that serves replays, beside the live one (a stream maps to a function once). */
-    replayFunction: `${prefix}-processor-replay`,
-    scheduleGroup: prefix,
-    schedule: `${prefix}-reader`,
-    dashboard: prefix,
-    deliveryLogGroup: `/aws/kinesisfirehose/${prefix}-delivery`,
-    /** Globally unique: the account and region (tokens in an environment-agnostic stack) end the name. */
-    bucket: (kind: BucketKind, account: string, region: string) => `${prefix}-${kind}-${account}-${region}`,
-    /** Alarm names: the stacks create them, the dashboard shows their state. */
-    alarms: {
-      errors: (functionName: string) => `${functionName}-errors`,
-      iteratorAge: (functionName: string) => `${functionName}-iterator-age`,
-      onFailure: (functionName: string) => `${functionName}-on-failure`,
-      dropped: (functionName: string) => `${functionName}-dropped`,
-      destinationFailures: (functionName: string) => `${functionName}-destination-failures`,
-      scheduleDropped: `${prefix}-schedule-dropped`,
-      deliveryFailures: `${prefix}-delivery-failures`,
-      deliveryFreshness: `${prefix}-delivery-freshness`,
-      runsStalled: `${prefix}-runs-stalled`,
-    },
-  };
-}
-export type PipelineNames = ReturnType<typeof pipelineNames>;
+// The names live with the runtime config, so the operator tool finds a deployed environment's
+// resources by the same function that names them here.
+export { pipelineNames, type PipelineNames } from '@pipeline/config';
 
 /** The first path segment of a key, with its slash: `runs/a/b.json` → `runs/`. */
 function topLevel(key: string): string {

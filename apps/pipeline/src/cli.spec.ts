@@ -1,5 +1,5 @@
 import { type Invocation, main, PIPELINE_COMMAND } from './cli';
-import { tempDataDir } from './testing';
+import { tempDataDir } from '@pipeline/local-runner/testing';
 
 /** Runs the CLI as `npm run pipeline -- …` (or, with an invocation, as another command) would, capturing what it prints. */
 async function pipeline(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -132,7 +132,7 @@ describe('npm run pipeline', () => {
       expect(JSON.parse(replayed.stdout).duplicatesDropped).toBeGreaterThanOrEqual(summary.delivered);
 
       // A run past its deadline is reported as stalled with the slices still missing.
-      await (await import('./local-pipeline')).LocalPipeline.start({ dataDir: data.dir }).then(async (p) => {
+      await (await import('@pipeline/local-runner')).LocalPipeline.start({ dataDir: data.dir }).then(async (p) => {
         await p.ledger.createManifest({
           runId: 'run-stuck',
           job: 'j',

@@ -10,6 +10,7 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   LAYOUT,
+  ON_FAILURE_PREFIX,
   partitionKeyOf,
   sealEnvelopeBytes,
   type DeadLetterEnvelope,
@@ -20,21 +21,19 @@ import {
   parkedPrefix,
   type ParkedRecord,
   type ParkingStage,
+  type RunManifest,
   type RunStalled,
   type RunStatus,
 } from '@pipeline/run-ledger';
 import { Spill } from '@pipeline/spill';
 import { readConfig } from '@pipeline/config';
+import { CommandError } from '@pipeline/local-runner';
 import { kinesisPutRecordsPort, StreamProducer } from '@pipeline/stream-producer';
 import { job } from '@pipeline/active-job';
 import { parseRows } from '@pipeline/sources';
-import { LOCAL_RESOURCES, type LocalPipeline } from './local-pipeline';
+import type { Environment } from './environment';
 
-export class CommandError extends Error {
-  override readonly name = 'CommandError';
-}
-
-const bucket = LOCAL_RESOURCES.resultsBucket;
+export { CommandError };
 
 /** A run's progress slice by slice, and whether it is complete, stalled or paused. */
 export interface StatusReport {
@@ -52,7 +51,7 @@ export interface StatusReport {
   stalled?: RunStalled;
   deadline?: string;
   summary?: RunSummary;
-  /** Batches the event source mappings gave up on (their on-failure destination), for every run. */
+  /** Batches the event source mappings gave up on (in the failures bucket under `aws/lambda/`), for every run. */
   eventSourceFailures: number;
   /** End-of-slice markers for this run that could not be true (dead-lettered as rejected-marker). */
   rejectedMarkers: number;
@@ -62,19 +61,21 @@ export interface StatusReport {
 }
 
 export async function runStatus(
-  pipeline: LocalPipeline,
+  env: Environment,
   runId: string,
   now = new Date(),
   deadlineMinutes: number = DEFAULTS.runDeadlineMinutes,
 ): Promise<StatusReport> {
-  let status: RunStatus = await pipeline.ledger.status(runId);
+  const bucket = env.resources.resultsBucket;
+  let status: RunStatus = await env.ledger.status(runId);
   const manifest = status.manifest;
   if (!manifest)
     throw new CommandError(`run ${runId} does not exist: no manifest at s3://${bucket}/${LAYOUT.manifestKey(runId)}`);
-  if (status.delivery === 'delivering' || status.delivery === 'stalled') {
+  if (env.pipeline && (status.delivery === 'delivering' || status.delivery === 'stalled')) {
     // What the finisher's queue does in AWS when the run's message comes back: look in S3 again.
-    await pipeline.finish(runId, now);
-    status = await pipeline.ledger.status(runId);
+    // (A running or deployed pipeline's finisher does that on its own: the verb only reads.)
+    await env.pipeline.finish(runId, now);
+    status = await env.ledger.status(runId);
   }
   const deadline = new Date(new Date(manifest.createdAt).getTime() + deadlineMinutes * 60_000);
   const paused = status.control?.state === 'paused';
@@ -106,10 +107,10 @@ export async function runStatus(
     missingSlices,
     stalled: status.stalled,
     deadline: deadline.toISOString(),
-    summary: await getJson<RunSummary>(pipeline.store, bucket, LAYOUT.summaryKey(runId)),
-    eventSourceFailures: await countObjects(pipeline.store, LAYOUT.onFailurePrefix()),
-    rejectedMarkers: await countObjects(pipeline.store, LAYOUT.deadLettersPrefix(runId, 'rejected-marker')),
-    forgedRecords: await countObjects(pipeline.store, LAYOUT.deadLettersPrefix(runId, 'forged-record')),
+    summary: await getJson<RunSummary>(env.store, bucket, LAYOUT.summaryKey(runId)),
+    eventSourceFailures: await countObjects(env.store, env.resources.failuresBucket, ON_FAILURE_PREFIX),
+    rejectedMarkers: await countObjects(env.store, bucket, LAYOUT.deadLettersPrefix(runId, 'rejected-marker')),
+    forgedRecords: await countObjects(env.store, bucket, LAYOUT.deadLettersPrefix(runId, 'forged-record')),
     perSlice: status.slices.map((s) => ({
       id: s.id,
       read: s.read?.count,
@@ -129,11 +130,13 @@ export interface DeadLetterListing {
 
 /** Lists a run's dead letters, optionally of one reason; reads at most `limit` of them in full. */
 export async function listDeadLetters(
-  store: ObjectStore,
+  env: Pick<Environment, 'store' | 'resources'>,
   runId: string,
   reason?: string,
   limit = 50,
 ): Promise<DeadLetterListing> {
+  const { store } = env;
+  const bucket = env.resources.resultsBucket;
   checkReason(reason);
   const byReason: Record<string, number> = {};
   const letters: DeadLetterListing['letters'] = [];
@@ -208,33 +211,55 @@ export async function redriveEnvelope(letter: DeadLetterEnvelope): Promise<Envel
 
 export interface RedriveReport {
   runId: string;
+  /** Dead letters put back on the records stream. */
   redriven: number;
   skipped: number;
+  /** Batches the event source mappings had given up on, and their records put back on the stream they came from. */
+  onFailureBatches: number;
+  onFailureRecords: number;
   summary: RunSummary;
 }
 
+/** How long a verb waits for the environment's own consumers to take what it put on a stream. */
+export interface WaitOptions {
+  timeoutMs?: number;
+}
+
 /**
- * Puts a run's dead letters (all, or one reason's) back through the processor. Each is copied to
- * an archive first and removed only once the redrive is through; a record that fails again is
- * dead-lettered anew. The redriven records travel behind their
- * own end-of-slice marker, so the writer says when the redrive is through, and the run is collated
+ * Puts everything of a run that failed back through the environment's own processor: its dead
+ * letters (all, or one reason's) and the batches the event source mappings gave up on.
+ *
+ * Dead letters: each is copied to an archive first and removed only once the redrive is through;
+ * a record that fails again is dead-lettered anew. The redriven records travel behind their own
+ * end-of-slice marker, so the writer says when the redrive is through, and the run is collated
  * again: a redriven record reaches the output once, and no longer counts as dead-lettered.
+ *
+ * On-failure batches (the failures bucket, `aws/lambda/…`, as Lambda writes them): the run's records
+ * go back, as they were, on the stream the mapping read; the invocation record is archived under
+ * `redriven/` and removed. Run again after a failure part-way, a record put twice is one line in
+ * the collated output (collation keeps one line per record id).
  */
-export async function redrive(pipeline: LocalPipeline, runId: string, reason?: string): Promise<RedriveReport> {
+export async function redrive(
+  env: Environment,
+  runId: string,
+  reason?: string,
+  wait: WaitOptions = {},
+): Promise<RedriveReport> {
   checkReason(reason);
-  await requireManifest(pipeline, runId);
-  const runKey = (await pipeline.ledger.getManifest(runId))?.runKey;
+  const bucket = env.resources.resultsBucket;
+  const manifest = await requireManifest(env, runId);
+  const runKey = manifest.runKey;
   const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
   const redriveSlice = `redrive-${Date.now()}`;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
   const producer = new StreamProducer({
-    streamName: LOCAL_RESOURCES.recordsStream,
-    port: kinesisPutRecordsPort(pipeline.kinesis),
+    streamName: env.resources.recordsStream,
+    port: kinesisPutRecordsPort(env.kinesis),
   });
-  // Spill as the reader does: the same bucket, prefix and threshold the handlers were given.
-  const config = readConfig(['spillBucket']);
+  // Spill as the reader does: the environment's spill bucket, with the handlers' prefix and threshold.
+  const config = readConfig(['spillBucket'], { ...process.env, SPILL_BUCKET: env.resources.spillBucket });
   const spill = new Spill({
-    store: pipeline.store,
+    store: env.store,
     bucket: config.spillBucket,
     prefix: config.spillPrefix,
     thresholdBytes: config.spillThresholdBytes,
@@ -242,15 +267,16 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
   let redriven = 0;
   let skipped = 0;
   const moved: { key: string; recordedAt?: string }[] = [];
-  await pipeline.startConsumers();
-  for await (const object of pipeline.store.list(bucket, LAYOUT.deadLettersPrefix(runId, reason))) {
-    const letter = await getJson<DeadLetterEnvelope & { recordedAt?: string }>(pipeline.store, bucket, object.key);
+  await env.pipeline?.startConsumers();
+  const failed = await redriveOnFailureBatches(env, runId);
+  for await (const object of env.store.list(bucket, LAYOUT.deadLettersPrefix(runId, reason))) {
+    const letter = await getJson<DeadLetterEnvelope & { recordedAt?: string }>(env.store, bucket, object.key);
     const envelope = letter && (await redriveEnvelope(letter));
     if (!envelope || envelope.kind === 'end-of-slice') {
       skipped += 1;
       continue;
     }
-    await pipeline.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
+    await env.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
     await producer.add({
       // The redrive puts records for the run's reader: sealed with the run's key, as the reader seals them.
       data:
@@ -263,41 +289,95 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
     redriven += 1;
   }
   await producer.flush();
-  // Its read marker first, as the reader does: the stages check the marker against it.
-  await pipeline.ledger.markSliceRead({
-    run: runId,
-    slice: redriveSlice,
-    count: redriven,
-    malformed: 0,
-    spilled: spill.spilled,
-    at: new Date().toISOString(),
-    redrive: true,
-  });
-  await producer.add({
-    data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: runId, slice: redriveSlice, count: redriven }),
-    partitionKey,
-  });
-  await producer.flush();
-  await waitFor(
-    async () => (await getJson(pipeline.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined,
-    'the redrive to be written',
-  );
-  await pipeline.drain();
+  if (redriven > 0) {
+    // Its read marker first, as the reader does: the stages check the marker against it.
+    await env.ledger.markSliceRead({
+      run: runId,
+      slice: redriveSlice,
+      count: redriven,
+      malformed: 0,
+      spilled: spill.spilled,
+      at: new Date().toISOString(),
+      redrive: true,
+    });
+    await producer.add({
+      data: encodeEnvelope({ v: 1, kind: 'end-of-slice', run: runId, slice: redriveSlice, count: redriven }),
+      partitionKey,
+    });
+    await producer.flush();
+    // The environment's writer says when the redrive is through.
+    await waitFor(
+      async () => (await getJson(env.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined,
+      `the writer of ${env.name} to write the redrive (runs/${runId}/slices/${redriveSlice}/done.json)`,
+      wait.timeoutMs,
+    );
+  }
+  await env.pipeline?.drain();
   // Only now is each redriven record delivered or dead-lettered anew: remove the old dead letters,
   // but not one the writer has just written again at the same key (the record failed again).
   for (const { key, recordedAt } of moved) {
-    const current = await getJson<{ recordedAt?: string }>(pipeline.store, bucket, key);
-    if (current && current.recordedAt === recordedAt) await pipeline.store.delete(bucket, key);
+    const current = await getJson<{ recordedAt?: string }>(env.store, bucket, key);
+    if (current && current.recordedAt === recordedAt) await env.store.delete(bucket, key);
   }
-  return { runId, redriven, skipped, summary: await collate(pipeline, runId) };
+  return {
+    runId,
+    redriven,
+    skipped,
+    onFailureBatches: failed.batches,
+    onFailureRecords: failed.records,
+    summary: await collate(env, runId),
+  };
 }
 
-/** Collates a run again from what is in the results bucket. */
-export async function collate(pipeline: LocalPipeline, runId: string): Promise<RunSummary> {
-  const status = await pipeline.ledger.status(runId);
+/** An on-failure invocation record, as Lambda writes it to an S3 destination (the fields the redrive reads). */
+interface OnFailureObject {
+  KinesisBatchInfo?: { streamArn?: string; shardId?: string };
+  payload?: string;
+}
+
+/**
+ * Puts a run's records from the batches the mappings gave up on back on the stream each batch came
+ * from, in their order, end-of-slice markers only after the records before them are acknowledged.
+ */
+async function redriveOnFailureBatches(env: Environment, runId: string): Promise<{ batches: number; records: number }> {
+  const failures = env.resources.failuresBucket;
+  const streams = new Set([env.resources.recordsStream, env.resources.resultsStream]);
+  let batches = 0;
+  let records = 0;
+  for await (const object of env.store.list(failures, ON_FAILURE_PREFIX)) {
+    const record = await getJson<OnFailureObject>(env.store, failures, object.key);
+    const stream = record?.KinesisBatchInfo?.streamArn?.split(':stream/')[1];
+    if (!record?.payload || !stream || !streams.has(stream)) continue;
+    const event = JSON.parse(record.payload) as KinesisStreamEvent;
+    const ours = event.Records.filter((r) => r.kinesis.partitionKey.startsWith(`${runId}/`));
+    if (ours.length === 0) continue;
+    const producer = new StreamProducer({ streamName: stream, port: kinesisPutRecordsPort(env.kinesis) });
+    for (const r of ours) {
+      const data = Buffer.from(r.kinesis.data, 'base64');
+      const isMarker = isEndOfSlice(data);
+      if (isMarker) await producer.flush();
+      await producer.add({ data, partitionKey: r.kinesis.partitionKey });
+      if (isMarker) await producer.flush();
+    }
+    await producer.flush();
+    // Archived first, then removed: a redrive stopped in between redrives the batch again, harmlessly.
+    await env.store.put(failures, `redriven/${object.key}`, JSON.stringify(record));
+    await env.store.delete(failures, object.key);
+    batches += 1;
+    records += ours.length;
+  }
+  return { batches, records };
+}
+
+/** Collates a run again from what is in the results bucket (a thin call into libs/collation). */
+export async function collate(
+  env: Pick<Environment, 'store' | 'ledger' | 'resources'>,
+  runId: string,
+): Promise<RunSummary> {
+  const status = await env.ledger.status(runId);
   return collateRun({
-    store: pipeline.store,
-    bucket,
+    store: env.store,
+    bucket: env.resources.resultsBucket,
     runId,
     read: status.read,
     spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
@@ -316,19 +396,24 @@ export interface ReplayReport extends RunSummary {
 /**
  * Re-reads the records stream from its trim horizon (or a timestamp) and processes one run's
  * records again, then collates: the output, de-duplicated by record id, is the same as before.
+ * Only on the embedded stack this command runs: a deployed (or running) pipeline replays with its
+ * own replay mapping, which the verbs do not start (see the README).
  */
-export async function replay(
-  pipeline: LocalPipeline,
-  runId: string,
-  from: 'trim-horizon' | Date,
-): Promise<ReplayReport> {
-  await requireManifest(pipeline, runId);
-  const before = await outputDigest(pipeline.store, runId);
+export async function replay(env: Environment, runId: string, from: 'trim-horizon' | Date): Promise<ReplayReport> {
+  const pipeline = env.pipeline;
+  if (!pipeline)
+    throw new CommandError(
+      env.kind === 'deployed'
+        ? `replay in ${env.name} runs on its replay mapping: enable it (stack output ReplayMappingUuid) with \`aws lambda update-event-source-mapping --uuid <ReplayMappingUuid> --enabled\`, then \`collate --run ${runId}\``
+        : 'replay runs its own consumer on the records stream: stop the running local pipeline first, then replay',
+    );
+  await requireManifest(env, runId);
+  const before = await outputDigest(env, runId);
   await pipeline.startConsumers();
   let replayed = 0;
   const mapping = createEventSourceMapping({
-    kinesis: pipeline.kinesis,
-    streamName: LOCAL_RESOURCES.recordsStream,
+    kinesis: env.kinesis,
+    streamName: env.resources.recordsStream,
     functionName: 'pipeline-processor-replay',
     startingPosition: from === 'trim-horizon' ? 'TRIM_HORIZON' : 'AT_TIMESTAMP',
     startingPositionTimestamp: from === 'trim-horizon' ? undefined : from,
@@ -352,8 +437,8 @@ export async function replay(
     await mapping.stop();
   }
   await pipeline.drain();
-  const summary = await collate(pipeline, runId);
-  const after = await outputDigest(pipeline.store, runId);
+  const summary = await collate(env, runId);
+  const after = await outputDigest(env, runId);
   return {
     ...summary,
     from: from === 'trim-horizon' ? 'trim-horizon' : from.toISOString(),
@@ -368,12 +453,14 @@ export async function replay(
  * A digest of a run's collated output that does not depend on line order: the sum of the lines'
  * SHA-256 values. Lines are unique by id after collation, so equal digests mean equal outputs.
  */
-export async function outputDigest(store: ObjectStore, runId: string): Promise<string> {
+export async function outputDigest(env: Pick<Environment, 'store' | 'resources'>, runId: string): Promise<string> {
   const { createInterface } = await import('node:readline');
+  const bucket = env.resources.resultsBucket;
   let sum = 0n;
   const modulus = 1n << 256n;
-  for await (const object of store.list(bucket, LAYOUT.collatedPrefix(runId))) {
-    for await (const line of createInterface({ input: await store.stream(bucket, object.key), crlfDelay: Infinity })) {
+  for await (const object of env.store.list(bucket, LAYOUT.collatedPrefix(runId))) {
+    const input = await env.store.stream(bucket, object.key);
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
       if (!line) continue;
       sum = (sum + BigInt(`0x${createHash('sha256').update(line).digest('hex')}`)) % modulus;
     }
@@ -383,12 +470,12 @@ export async function outputDigest(store: ObjectStore, runId: string): Promise<s
 
 /** Pauses a run: every stage stops taking its records within a few seconds; nothing is lost. */
 export async function pause(
-  pipeline: LocalPipeline,
+  env: Environment,
   runId: string,
   reason = 'paused by operator',
 ): Promise<{ runId: string; state: 'paused' }> {
-  await requireManifest(pipeline, runId);
-  await pipeline.ledger.setControl(runId, { state: 'paused', at: new Date().toISOString(), reason });
+  await requireManifest(env, runId);
+  await env.ledger.setControl(runId, { state: 'paused', at: new Date().toISOString(), reason });
   return { runId, state: 'paused' };
 }
 
@@ -396,34 +483,41 @@ export async function pause(
  * Resumes a paused run without loss or reordering:
  * 1. while the run is still paused, both stages consume what is on their streams, so every record
  *    of the run that is still travelling is parked too (none can pass the records parked before it);
- * 2. with the stages stopped, the run is marked running and, once no stage can still be trusting
- *    its cached "paused", the parked records go back on their streams — the writer's first (they
- *    had already passed the processor, so they are the older), each stage's in arrival order;
- * 3. the stages start again.
+ *    on the embedded stack this command runs, it drains them; elsewhere the environment's own
+ *    mappings consume all along, and the verb waits for the parking to stop growing;
+ * 2. the run is marked running and, once no stage can still be trusting its cached "paused", the
+ *    parked records go back on their streams — the writer's first (they had already passed the
+ *    processor, so they are the older), each stage's in arrival order;
+ * 3. the stages go on (the embedded ones start again).
  */
-export async function unpark(pipeline: LocalPipeline, runId: string): Promise<{ runId: string; unparked: number }> {
-  await requireManifest(pipeline, runId);
-  if ((await pipeline.ledger.getControl(runId))?.state !== 'paused') {
-    await pipeline.ledger.setControl(runId, { state: 'paused', at: new Date().toISOString(), reason: 'resuming' });
+export async function unpark(env: Environment, runId: string): Promise<{ runId: string; unparked: number }> {
+  await requireManifest(env, runId);
+  const bucket = env.resources.resultsBucket;
+  if ((await env.ledger.getControl(runId))?.state !== 'paused') {
+    await env.ledger.setControl(runId, { state: 'paused', at: new Date().toISOString(), reason: 'resuming' });
   }
-  await pipeline.startConsumers();
-  await new Promise((r) => setTimeout(r, DEFAULTS.controlCacheMs + 100));
-  await pipeline.drain();
-  await pipeline.stopConsumers();
+  await sleep(DEFAULTS.controlCacheMs + 100);
+  if (env.pipeline) {
+    await env.pipeline.startConsumers();
+    await env.pipeline.drain();
+    await env.pipeline.stopConsumers();
+  } else {
+    await settled(() => countParked(env, runId));
+  }
 
-  await pipeline.ledger.setControl(runId, { state: 'running', at: new Date().toISOString() });
-  await new Promise((r) => setTimeout(r, DEFAULTS.controlCacheMs + 100));
+  await env.ledger.setControl(runId, { state: 'running', at: new Date().toISOString() });
+  await sleep(DEFAULTS.controlCacheMs + 100);
   let unparked = 0;
   const streams: Record<ParkingStage, string> = {
-    processor: LOCAL_RESOURCES.recordsStream,
-    writer: LOCAL_RESOURCES.resultsStream,
+    processor: env.resources.recordsStream,
+    writer: env.resources.resultsStream,
   };
   for (const stage of ['writer', 'processor'] as const) {
-    const producer = new StreamProducer({ streamName: streams[stage], port: kinesisPutRecordsPort(pipeline.kinesis) });
+    const producer = new StreamProducer({ streamName: streams[stage], port: kinesisPutRecordsPort(env.kinesis) });
     const done: string[] = [];
     // Keys sort by first sequence number: batches go back in the order they arrived.
-    for await (const object of pipeline.store.list(bucket, parkedPrefix(runId, stage))) {
-      const parked = await getJson<{ records: ParkedRecord[] }>(pipeline.store, bucket, object.key);
+    for await (const object of env.store.list(bucket, parkedPrefix(runId, stage))) {
+      const parked = await getJson<{ records: ParkedRecord[] }>(env.store, bucket, object.key);
       for (const record of parked?.records ?? []) {
         const data = Buffer.from(record.data, 'base64');
         // End-of-slice markers go out only after the records before them are acknowledged.
@@ -436,13 +530,82 @@ export async function unpark(pipeline: LocalPipeline, runId: string): Promise<{ 
       done.push(object.key);
     }
     await producer.flush();
-    for (const key of done) await pipeline.store.delete(bucket, key);
+    for (const key of done) await env.store.delete(bucket, key);
   }
-  await pipeline.startConsumers();
+  await env.pipeline?.startConsumers();
   return { runId, unparked };
 }
 
-async function countObjects(store: ObjectStore, prefix: string): Promise<number> {
+async function countParked(env: Environment, runId: string): Promise<number> {
+  const bucket = env.resources.resultsBucket;
+  return (
+    (await countObjects(env.store, bucket, parkedPrefix(runId, 'processor'))) +
+    (await countObjects(env.store, bucket, parkedPrefix(runId, 'writer')))
+  );
+}
+
+/** Waits until a count stops growing over a few of the stages' polls (a mapping polls a shard about once a second). */
+async function settled(count: () => Promise<number>, quietMs = 3_000, stepMs = 500): Promise<void> {
+  let last = await count();
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < quietMs) {
+    await sleep(stepMs);
+    const now = await count();
+    if (now !== last) {
+      last = now;
+      quietSince = Date.now();
+    }
+  }
+}
+
+/** One run of a listing: its state and counts, from the ledger's markers. */
+export interface RunListing {
+  runId: string;
+  createdAt?: string;
+  state: 'running' | 'paused' | 'delivering' | 'stalled' | 'complete';
+  slices: number;
+  slicesDone: number;
+  read: number;
+  delivered?: number;
+  deadLettered?: number;
+}
+
+/** Lists the environment's runs, newest first, with their state and counts. */
+export async function listRuns(env: Environment, limit = 20): Promise<RunListing[]> {
+  const ids: string[] = [];
+  const suffix = '/manifest.json';
+  for await (const object of env.store.list(env.resources.resultsBucket, 'runs/')) {
+    const rest = object.key.slice('runs/'.length);
+    if (rest.endsWith(suffix) && !rest.slice(0, -suffix.length).includes('/')) ids.push(rest.slice(0, -suffix.length));
+  }
+  const runs: RunListing[] = [];
+  for (const runId of ids) {
+    const status = await env.ledger.status(runId);
+    const summary = await getJson<RunSummary>(env.store, env.resources.resultsBucket, LAYOUT.summaryKey(runId));
+    runs.push({
+      runId,
+      createdAt: status.manifest?.createdAt,
+      state: status.complete
+        ? 'complete'
+        : status.delivery === 'stalled'
+          ? 'stalled'
+          : status.control?.state === 'paused'
+            ? 'paused'
+            : status.delivery === 'delivering'
+              ? 'delivering'
+              : 'running',
+      slices: status.slices.length,
+      slicesDone: status.slicesDone,
+      read: status.read,
+      delivered: summary?.delivered,
+      deadLettered: summary?.deadLettered,
+    });
+  }
+  runs.sort((a, b) => (b.createdAt ?? '').localeCompare(a.createdAt ?? ''));
+  return runs.slice(0, limit);
+}
+
+async function countObjects(store: ObjectStore, bucket: string, prefix: string): Promise<number> {
   let count = 0;
   for await (const _object of store.list(bucket, prefix)) count += 1;
   return count;
@@ -456,15 +619,23 @@ function isEndOfSlice(data: Uint8Array): boolean {
   }
 }
 
-async function requireManifest(pipeline: LocalPipeline, runId: string): Promise<void> {
-  if (!(await pipeline.ledger.getManifest(runId)))
-    throw new CommandError(`run ${runId} does not exist: start it with \`npm run pipeline -- run --run ${runId}\``);
+async function requireManifest(env: Environment, runId: string): Promise<RunManifest> {
+  const manifest = await env.ledger.getManifest(runId);
+  if (!manifest)
+    throw new CommandError(
+      env.kind === 'deployed'
+        ? `run ${runId} does not exist in ${env.name}: no s3://${env.resources.resultsBucket}/${LAYOUT.manifestKey(runId)} (list them with \`runs\`)`
+        : `run ${runId} does not exist: start it with \`npm run pipeline -- run --run ${runId}\``,
+    );
+  return manifest;
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 10 * 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new CommandError(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(250);
   }
 }

@@ -1,11 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from './cli';
-import { collatedLines, tempDataDir } from './testing';
-import { planInput } from './input';
-import { LocalPipeline } from './local-pipeline';
+import { collatedLines, tempDataDir } from '@pipeline/local-runner/testing';
+import { LocalPipeline, planInput } from '@pipeline/local-runner';
 
-const SHOUT_JOB = join(__dirname, 'fixtures', 'shout-job.ts');
+const SHOUT_JOB = join(__dirname, '../../../libs/local-runner/src/fixtures/shout-job.ts');
 
 /** `npm start -- …` as the user types it, capturing what it prints. */
 async function start(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

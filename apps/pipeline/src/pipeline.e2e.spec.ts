@@ -9,10 +9,22 @@ import type { RunSummary } from '@pipeline/collation';
 import { getJson } from '@pipeline/object-store';
 import { decodeRecord, encodeEnvelope, LAYOUT, packLines, recordIdString, type Envelope } from '@pipeline/records';
 import type { ByteRangeSlice } from '@pipeline/slices';
-import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
+import {
+  LOCAL_RESOURCES,
+  LocalPipeline,
+  type LocalPipelineOptions,
+  runJob,
+  type RunReport,
+} from '@pipeline/local-runner';
 import { collate, listDeadLetters, outputDigest, pause, redrive, replay, runStatus, unpark } from './operations';
-import { runJob, type RunReport } from './run-job';
-import { collatedLines, E2E_DATA as DATA, E2E_PIPELINE, expectedOutcome, tempDataDir } from './testing';
+import { embeddedEnvironment } from './environment';
+import {
+  collatedLines,
+  E2E_DATA as DATA,
+  E2E_PIPELINE,
+  expectedOutcome,
+  tempDataDir,
+} from '@pipeline/local-runner/testing';
 
 interface Harness {
   pipeline: LocalPipeline;
@@ -77,7 +89,7 @@ async function expectExactOutcome(h: Harness, report: RunSummary, deadLetterOver
   const byReason: Record<string, number> = {};
   for (const reason of expected.deadLetters.values()) byReason[reason] = (byReason[reason] ?? 0) + 1;
   expect(report.deadLetteredByReason).toEqual(byReason);
-  const listed = await listDeadLetters(h.pipeline.store, report.runId, undefined, 1_000);
+  const listed = await listDeadLetters(embeddedEnvironment(h.pipeline), report.runId, undefined, 1_000);
   // Rejected markers and forged records are filed under the run they claimed, by origin: none is a record of the run.
   const records = listed.letters.filter((l) => !l.id.startsWith('origin:'));
   expect(new Map(records.map((l) => [l.id, l.reason]))).toEqual(expected.deadLetters);
@@ -131,15 +143,21 @@ describe('the pipeline end to end on the embedded stack', () => {
       expect(await getJson(h.pipeline.store, LOCAL_RESOURCES.resultsBucket, LAYOUT.completeKey('run-late'))).toBe(
         undefined,
       );
-      expect(await runStatus(h.pipeline, 'run-late')).toMatchObject({ state: 'delivering', complete: false });
+      expect(await runStatus(embeddedEnvironment(h.pipeline), 'run-late')).toMatchObject({
+        state: 'delivering',
+        complete: false,
+      });
 
       await h.pipeline.localFirehose!.flush();
 
-      expect(await runStatus(h.pipeline, 'run-late')).toMatchObject({ state: 'complete', complete: true });
+      expect(await runStatus(embeddedEnvironment(h.pipeline), 'run-late')).toMatchObject({
+        state: 'complete',
+        complete: true,
+      });
       expect(
         await getJson(h.pipeline.store, LOCAL_RESOURCES.resultsBucket, LAYOUT.completeKey('run-late')),
       ).toMatchObject({ detail: { runId: 'run-late', read: DATA.records, conserved: true } });
-      await expectExactOutcome(h, await collate(h.pipeline, 'run-late'));
+      await expectExactOutcome(h, await collate(embeddedEnvironment(h.pipeline), 'run-late'));
     } finally {
       await h.close();
     }
@@ -225,7 +243,7 @@ describe('the pipeline end to end on the embedded stack', () => {
         const report = await h.run('run-garbage');
         expect(report.unattributed).toBe(1);
         await expectExactOutcome(h, report);
-        const [letter] = (await listDeadLetters(h.pipeline.store, 'unattributed')).letters;
+        const [letter] = (await listDeadLetters(embeddedEnvironment(h.pipeline), 'unattributed')).letters;
         expect(letter).toMatchObject({ reason: 'invalid-envelope', stage: 'processor' });
         expect(letter.message).toMatch(/envelope is not JSON/);
       } finally {
@@ -293,11 +311,11 @@ describe('the pipeline end to end on the embedded stack', () => {
         // The run completed only when the reader's slices were done, with the reader's counts, and its
         // output holds row 0's own result, not the impostor's.
         await expectExactOutcome(h, report);
-        const unattributed = (await listDeadLetters(h.pipeline.store, 'unattributed')).letters;
+        const unattributed = (await listDeadLetters(embeddedEnvironment(h.pipeline), 'unattributed')).letters;
         expect(unattributed.map((l) => [l.reason, l.stage, l.message])).toEqual([
           ['invalid-envelope', 'processor', expect.stringMatching(/KPL-aggregated/)],
         ]); // the KPL record, dead-lettered once, whole
-        const status = await runStatus(h.pipeline, runId);
+        const status = await runStatus(embeddedEnvironment(h.pipeline), runId);
         expect(status).toMatchObject({
           state: 'complete',
           read: DATA.records,
@@ -432,7 +450,7 @@ describe('the pipeline end to end on the embedded stack', () => {
         await expectExactOutcome(h, report, { [poisonId]: 'retries-exhausted' });
 
         downstreamBroken = false;
-        const redriven = await redrive(h.pipeline, 'run-poison', 'retries-exhausted');
+        const redriven = await redrive(embeddedEnvironment(h.pipeline), 'run-poison', 'retries-exhausted');
         expect(redriven.redriven).toBe(1);
         await expectExactOutcome(h, { ...report, ...redriven.summary });
       } finally {
@@ -445,8 +463,8 @@ describe('the pipeline end to end on the embedded stack', () => {
     const h = await harness();
     try {
       const before = await h.run('run-replay');
-      const digest = await outputDigest(h.pipeline.store, 'run-replay');
-      const after = await replay(h.pipeline, 'run-replay', 'trim-horizon');
+      const digest = await outputDigest(embeddedEnvironment(h.pipeline), 'run-replay');
+      const after = await replay(embeddedEnvironment(h.pipeline), 'run-replay', 'trim-horizon');
       expect(after.replayed).toBeGreaterThan(before.slices); // every stream record of the run, markers included
       expect(after).toMatchObject({
         delivered: before.delivered,
@@ -469,7 +487,7 @@ describe('the pipeline end to end on the embedded stack', () => {
       wrapProcessor: (handler) => async (event, context) => {
         if (!paused) {
           paused = true;
-          await pause(h.pipeline, runId);
+          await pause(embeddedEnvironment(h.pipeline), runId);
         }
         return handler(event, context);
       },
@@ -477,7 +495,7 @@ describe('the pipeline end to end on the embedded stack', () => {
     try {
       const halted = await h.run(runId);
       expect(halted.complete).toBe(false);
-      const { unparked } = await unpark(h.pipeline, runId);
+      const { unparked } = await unpark(embeddedEnvironment(h.pipeline), runId);
       expect(unparked).toBeGreaterThan(0);
       const resumed = await runJob({
         runId,
@@ -499,10 +517,14 @@ describe('a local run killed with SIGKILL', () => {
     const data = await tempDataDir();
     const runId = 'run-killed';
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'kill-fixture.ts'), data.dir, runId], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        env: { ...process.env, NODE_OPTIONS: '' },
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', join(__dirname, '../../../libs/local-runner/src/kill-fixture.ts'), data.dir, runId],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, NODE_OPTIONS: '' },
+        },
+      );
       const exited = new Promise((resolve) => child.once('exit', resolve));
       // Kill it once some slices are read and some written, before the run completes.
       await new Promise<void>((resolve, reject) => {

@@ -79,3 +79,5 @@ export function readConfig<K extends ConfigKey>(
   if (problems.length || !parsed.success) throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   return parsed.data as ConfigWith<K>;
 }
+
+export { BUCKET_KINDS, type BucketKind, pipelineNames, type PipelineNames } from './names';

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { listDeadLetters } from './operations';
 import { LocalPipeline } from './local-pipeline';
 import { runJob } from './run-job';
-import { collatedLines, E2E_DATA as DATA, E2E_PIPELINE, expectedIds, tempDataDir } from './testing';
+import { collatedLines, deadLetterIds, E2E_DATA as DATA, E2E_PIPELINE, expectedIds, tempDataDir } from './testing';
 
 /** Runs in a row, every core kept busy meanwhile. */
 const RUNS = 5;
@@ -55,7 +54,7 @@ describe('the pipeline under load (every core busy)', () => {
 
           const expected = await expectedIds(pipeline.ledger, runId, DATA);
           const ids = (await collatedLines(pipeline.store, runId)).map((l) => l.id);
-          const letters = (await listDeadLetters(pipeline.store, runId, undefined, 1_000)).letters.map((l) => l.id);
+          const letters = await deadLetterIds(pipeline.store, runId);
           expect({ runId, complete: report.complete, conserved: report.conserved, read: report.read }).toEqual({
             runId,
             complete: true,

@@ -10,6 +10,7 @@ import {
   type ExampleRowKind,
 } from '@pipeline/example-job';
 import type { ObjectStore } from '@pipeline/object-store';
+import { parseDeadLetterKey } from '@pipeline/collation';
 import { LAYOUT } from '@pipeline/records';
 import type { RunLedger } from '@pipeline/run-ledger';
 import type { ByteRangeSlice } from '@pipeline/slices';
@@ -112,4 +113,14 @@ export async function expectedIds(
   }
   const expected = expectedOutcome(runId, options, (row) => placement[row]);
   return { results: new Set(expected.results.keys()), deadLetters: new Set(expected.deadLetters.keys()) };
+}
+
+/** The record ids of a run's dead letters, as their keys name them. */
+export async function deadLetterIds(store: ObjectStore, runId: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const object of store.list(LOCAL_RESOURCES.resultsBucket, LAYOUT.deadLettersPrefix(runId))) {
+    const id = parseDeadLetterKey(runId, object.key)?.id;
+    if (id) ids.push(id);
+  }
+  return ids;
 }
