@@ -52,6 +52,7 @@ export default [
     rules: boundaries(runtimeRules),
   },
   { files: TEST_FILES, rules: boundaries(testRules) },
-  // The local runner is the embedded Lambda service: the one place that loads the handlers, as Lambda does.
-  { files: ['libs/local-runner/**/*.ts'], rules: boundaries(runtimeRules, ['@apps/*']) },
+  // The local runner is the embedded Lambda service: the one place that loads the handlers, as Lambda does;
+  // the operator tool's replay on the embedded stack runs the processor's replay handler the same way.
+  { files: ['libs/local-runner/**/*.ts', 'apps/pipeline/**/*.ts'], rules: boundaries(runtimeRules, ['@apps/*']) },
 ];

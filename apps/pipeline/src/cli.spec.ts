@@ -1,4 +1,5 @@
 import { type Invocation, main, PIPELINE_COMMAND } from './cli';
+import { LocalPipeline } from '@pipeline/local-runner';
 import { tempDataDir } from '@pipeline/local-runner/testing';
 
 /** Runs the CLI as `npm run pipeline -- …` (or, with an invocation, as another command) would, capturing what it prints. */
@@ -28,7 +29,19 @@ describe('npm run pipeline', () => {
   it('lists its verbs without one, and fails on an unknown one', async () => {
     const help = await pipeline('--help');
     expect(help.code).toBe(0);
-    for (const verb of ['run', 'status', 'dead-letters', 'redrive', 'replay', 'pause', 'resume'])
+    for (const verb of [
+      'run',
+      'serve',
+      'runs',
+      'trigger',
+      'status',
+      'dead-letters',
+      'redrive',
+      'replay',
+      'pause',
+      'resume',
+      'collate',
+    ])
       expect(help.stdout).toContain(`  ${verb}`);
     const unknown = await pipeline('launch');
     expect(unknown).toMatchObject({ code: 2, stderr: expect.stringContaining('unknown verb "launch"') });
@@ -38,7 +51,7 @@ describe('npm run pipeline', () => {
     expect(await pipeline('replay', '--help')).toMatchObject({
       code: 0,
       stdout: expect.stringContaining(
-        'Usage: npm run pipeline -- replay --run ID [--from trim-horizon|<ISO time>] [--data-dir DIR] [--json]',
+        'Usage: npm run pipeline -- replay --run ID [--from trim-horizon|<ISO time>] [--env NAME [--outputs FILE] | --data-dir DIR] [--json]',
       ),
     });
   });
@@ -92,6 +105,34 @@ describe('npm run pipeline', () => {
     });
   });
 
+  it('answers a mistake about the environment before connecting to anything', async () => {
+    const started = Date.now();
+    expect(await pipeline('status', '--run', 'r1', '--env', 'dev')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('give --outputs FILE'),
+    });
+    expect(await pipeline('pause', '--run', 'r1', '--outputs', 'x.json')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('give --env NAME too'),
+    });
+    expect(await pipeline('run', '--env', 'dev')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('run runs the local pipeline on this machine: not with --env'),
+    });
+    expect(
+      await pipeline('redrive', '--run', 'r1', '--env', 'dev', '--outputs', '/nonexistent/out.json'),
+    ).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--outputs /nonexistent/out.json: ENOENT'),
+    });
+    expect(await pipeline('trigger', '--run', 'r1', '--source', 'http://x')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--source must be s3://BUCKET/PREFIX'),
+    });
+    // Nothing was started: no embedded server takes seconds to come up within this.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
   it('runs, reports, lists dead letters and replays a run, each as one JSON object with --json', async () => {
     const data = await tempDataDir();
     const at = ['--data-dir', data.dir];
@@ -132,7 +173,7 @@ describe('npm run pipeline', () => {
       expect(JSON.parse(replayed.stdout).duplicatesDropped).toBeGreaterThanOrEqual(summary.delivered);
 
       // A run past its deadline is reported as stalled with the slices still missing.
-      await (await import('@pipeline/local-runner')).LocalPipeline.start({ dataDir: data.dir }).then(async (p) => {
+      await LocalPipeline.start({ dataDir: data.dir }).then(async (p) => {
         await p.ledger.createManifest({
           runId: 'run-stuck',
           job: 'j',
