@@ -94,6 +94,8 @@ function explained<C extends KinesisClient | S3Client | FirehoseClient>(
  */
 export interface ClientOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** An endpoint of its own (the operator tool reaching a local pipeline another process runs). */
+  endpoint?: string;
 }
 
 /** Per service: a function's clients of embedded services sign as the function, the others as usual. */

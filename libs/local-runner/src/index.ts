@@ -17,4 +17,5 @@ export { describeEndpoints } from './endpoints';
 export { formatReport, jsonReport } from './format';
 export { planInput, stageInput, type InputPlan, type RunSource } from './input';
 export { loadJob } from './job-module';
+export { loadExampleData } from './example-data';
 export { EXAMPLE_PREFIX, pipelineOptions, runJob, type RunJobOptions, type RunReport } from './run-job';
