@@ -7,6 +7,8 @@ export {
   DataDirInUseError,
   DEFAULT_DATA_DIR,
   LOCAL_FUNCTIONS,
+  LOCAL_MAPPING_UUIDS,
+  onFailureKey,
   LOCAL_RESOURCES,
   LocalPipeline,
   readDataDirClaim,
