@@ -404,7 +404,7 @@ export async function replay(env: Environment, runId: string, from: 'trim-horizo
   if (!pipeline)
     throw new CommandError(
       env.kind === 'deployed'
-        ? `replay in ${env.name} runs on its replay mapping: enable it (stack output ReplayMappingUuid) with \`aws lambda update-event-source-mapping --uuid <ReplayMappingUuid> --enabled\`, then \`collate --run ${runId}\``
+        ? `replay in ${env.name} runs on its replay function, which the tool does not start: deploy it with PIPELINE_OVERRIDES='{"replay":{"from":"trim-horizon","run":"${runId}"}}' npx nx run processor:deploy (infra/README.md, "Replay in AWS"), then \`collate --run ${runId}\``
         : 'replay runs its own consumer on the records stream: stop the running local pipeline first, then replay',
     );
   await requireManifest(env, runId);

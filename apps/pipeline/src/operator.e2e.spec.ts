@@ -181,6 +181,6 @@ describe('the operator tool against a running pipeline, from another process', (
   it('refuses to replay on a running pipeline rather than start a consumer of its own', async () => {
     const replayed = await pipeline('replay', '--run', FIXTURE_RUNS.gated);
     expect(replayed.code).toBe(2);
-    expect(replayed.stderr).toContain('replay in local runs on its replay mapping');
+    expect(replayed.stderr).toContain('replay in local runs on its replay function, which the tool does not start');
   });
 });
