@@ -1,12 +1,22 @@
 import { writeFile } from 'node:fs/promises';
 import { DEFAULTS } from '@pipeline/limits';
-import { describeEndpoints, LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from '@pipeline/local-runner';
+import type { ExampleDataOptions } from '@pipeline/example-job';
+import {
+  describeEndpoints,
+  EXAMPLE_PREFIX,
+  LOCAL_RESOURCES,
+  LocalPipeline,
+  type LocalPipelineOptions,
+  loadExampleData,
+} from '@pipeline/local-runner';
 import { localStackOutputs } from './environment';
 
 export interface ServeOptions {
   /** Writes the local stack's outputs there, as `cdk deploy --outputs-file` does. */
   outputsFile?: string;
   log?: (line: string) => void;
+  /** Loads the example data set under `example/` of the source bucket, the reader's default source. */
+  exampleData?: ExampleDataOptions;
   /** Resolves when serving should stop (default: SIGINT or SIGTERM). */
   until?: Promise<unknown>;
 }
@@ -20,7 +30,9 @@ export interface ServeOptions {
  */
 export async function serve(options: LocalPipelineOptions, serving: ServeOptions = {}): Promise<void> {
   const log = serving.log ?? (() => undefined);
-  const pipeline = await LocalPipeline.start(options);
+  const pipeline = await LocalPipeline.start(
+    serving.exampleData ? { ...options, env: { SOURCE_PREFIX: EXAMPLE_PREFIX, ...options.env } } : options,
+  );
   let stopping = false;
   let finishing: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
@@ -29,6 +41,10 @@ export async function serve(options: LocalPipelineOptions, serving: ServeOptions
     );
   }, DEFAULTS.finisherPollMs);
   try {
+    if (serving.exampleData) {
+      log(`loading the example data set: ${serving.exampleData.records} records`);
+      await loadExampleData(pipeline.store, LOCAL_RESOURCES.sourceBucket, EXAMPLE_PREFIX, serving.exampleData);
+    }
     await pipeline.startConsumers();
     if (serving.outputsFile) await writeFile(serving.outputsFile, `${JSON.stringify(localStackOutputs(), null, 2)}\n`);
     log(`serving the local pipeline from ${pipeline.dataDir}: ${describeEndpoints(pipeline.endpoints)}`);

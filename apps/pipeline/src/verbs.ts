@@ -192,20 +192,26 @@ export const VERBS: Record<string, Verb<unknown>> = {
   serve: verb({
     summary:
       'run the local pipeline as Lambda would (its consumers, reader and finisher) until stopped; the other verbs reach it from another terminal',
-    usage: '[--shards N] [--slice-bytes N] [--outputs-file FILE]',
-    note: "--outputs-file writes the local stack's outputs as `cdk deploy --outputs-file` does, for `--env local --outputs FILE`",
+    usage: '[--records N] [--shards N] [--slice-bytes N] [--outputs-file FILE]',
+    note: `the example data set (${EXAMPLE_DEFAULTS.records} records by default) is the reader's default source; --outputs-file writes the local stack's outputs as \`cdk deploy --outputs-file\` does, for \`--env local --outputs FILE\``,
     localOnly: true,
-    options: { shards: { type: 'string' }, 'slice-bytes': { type: 'string' }, 'outputs-file': { type: 'string' } },
+    options: {
+      records: { type: 'string' },
+      shards: { type: 'string' },
+      'slice-bytes': { type: 'string' },
+      'outputs-file': { type: 'string' },
+    },
     parse(values) {
       return {
+        exampleData: { ...EXAMPLE_DEFAULTS, records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
         dataDir: values['data-dir'] as string | undefined,
         shardCount: int('shards', values.shards, DEFAULTS.shardCount),
         env: { SLICE_BYTES: String(int('slice-bytes', values['slice-bytes'], LOCAL_SLICE_BYTES)) },
         outputsFile: values['outputs-file'] as string | undefined,
       };
     },
-    async local({ outputsFile, ...options }, _values, out) {
-      await serve(options, { outputsFile, log: out.progress });
+    async local({ outputsFile, exampleData, ...options }, _values, out) {
+      await serve(options, { outputsFile, exampleData, log: out.progress });
       return 0;
     },
   }),
