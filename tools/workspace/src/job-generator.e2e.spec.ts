@@ -48,7 +48,7 @@ describe('GIVEN a copy of the workspace as cloned', () => {
       run(process.execPath, [
         '--import',
         'tsx',
-        'libs/local-runner/src/start.ts',
+        'apps/pipeline/src/start.ts',
         '--job',
         'weekly-mail',
         '--input',
