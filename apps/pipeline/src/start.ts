@@ -1,4 +1,5 @@
-import './local-env';
+// The local runner first: it sets the handlers' quiet-logs environment before their modules load.
+import '@pipeline/local-runner';
 import { main } from './cli';
 
 /**
