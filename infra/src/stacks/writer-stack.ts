@@ -36,13 +36,20 @@ export class WriterStack extends Stack {
     const { role } = this.writer;
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
-    // The writer's objects, key by key: it reads the reader's manifest and the kill switch (slice
-    // markers it only lists), and writes done markers, the delivered marker, parked records, dead
-    // letters and large results. Completion is the finisher's.
+    // The writer's objects, key by key: it reads the reader's manifest and the kill switch, reads
+    // and writes done markers and the completion check's resume point, and writes the delivered
+    // marker, parked records, dead letters and large results. Completion is the finisher's.
     const results = {
-      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.control, RESULTS_KEYS.delivered],
+      read: [
+        RESULTS_KEYS.manifest,
+        RESULTS_KEYS.control,
+        RESULTS_KEYS.delivered,
+        RESULTS_KEYS.sliceDone,
+        RESULTS_KEYS.doneThrough,
+      ],
       write: [
         RESULTS_KEYS.sliceDone,
+        RESULTS_KEYS.doneThrough,
         RESULTS_KEYS.delivered,
         RESULTS_KEYS.writerParking,
         RESULTS_KEYS.deadLetters,
@@ -82,7 +89,10 @@ export class WriterStack extends Stack {
       [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
       [RESULTS_KEYS.delivered]:
         'One delivered marker per run (runs/<run>/delivered.json): read back so the first hand-off time stays',
-      [RESULTS_KEYS.sliceDone]: 'One done marker per run and slice (runs/<run>/slices/<slice>/done.json); put-only',
+      [RESULTS_KEYS.sliceDone]:
+        'One done marker per run and slice (runs/<run>/slices/<slice>/done.json): read back so the first marker wins and completion is checked',
+      [RESULTS_KEYS.doneThrough]:
+        'One resume point per run (runs/<run>/done-through.json): the completion check reads on from it instead of listing the run',
       [RESULTS_KEYS.writerParking]:
         'Records of a paused run are parked per run under runs/<run>/parked/writer/; put-only',
       [RESULTS_KEYS.deadLetters]:

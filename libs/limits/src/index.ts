@@ -47,6 +47,12 @@ export const FIREHOSE = {
   deliveryDelayFactor: 1.5,
 } as const;
 
+/** Amazon S3. */
+export const S3 = {
+  /** ListObjectsV2: keys per page at most (and by default). */
+  maxKeysPerList: 1000,
+} as const;
+
 /** Amazon SQS: documented ranges of the queue settings the finisher's queue uses. */
 export const SQS = {
   maxDelaySeconds: 900,
