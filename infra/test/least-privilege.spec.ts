@@ -53,8 +53,8 @@ const PUT = 's3:PutObject';
  * objects (kill switch writes, summary, collated parts) are no function's.
  */
 const RESULTS_ACCESS: Record<ResultsObject, Record<'reader' | 'processor' | 'writer' | 'finisher', string[]>> = {
-  manifest: { reader: [GET, PUT], processor: [], writer: [GET], finisher: [GET] },
-  'slice read marker': { reader: [GET, PUT], processor: [], writer: [], finisher: [GET] },
+  manifest: { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET] },
+  'slice read marker': { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET] },
   'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT], finisher: [GET] },
   'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET] },
   'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [] },

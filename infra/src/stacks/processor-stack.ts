@@ -53,6 +53,8 @@ export class ProcessorStack extends Stack {
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
     const control = refs.keysArn('results', RESULTS_KEYS.control);
+    const manifest = refs.keysArn('results', RESULTS_KEYS.manifest);
+    const sliceRead = refs.keysArn('results', RESULTS_KEYS.sliceRead);
     const failures = refs.keysArn('results', RESULTS_KEYS.failures);
     const parking = refs.keysArn('results', RESULTS_KEYS.processorParking);
     const statements = [
@@ -65,6 +67,8 @@ export class ProcessorStack extends Stack {
         resources: [refs.bucketArn('results')],
       }),
       new iam.PolicyStatement({ sid: 'KillSwitch', actions: ['s3:GetObject'], resources: [control] }),
+      // Seals are checked with the run's key (in its manifest), markers against the reader's read marker.
+      new iam.PolicyStatement({ sid: 'ReadLedger', actions: ['s3:GetObject'], resources: [manifest, sliceRead] }),
       // A record's transient failures are counted in an object of its own, read and rewritten.
       new iam.PolicyStatement({
         sid: 'CountFailures',
@@ -85,6 +89,16 @@ export class ProcessorStack extends Stack {
       'Spilled records are keyed by run, slice and position under the spill prefix: the processor resolves pointers and spills large results',
     );
     acknowledgeWildcard(role, control, 'The kill switch is one object per run (runs/<run>/control.json); read-only');
+    acknowledgeWildcard(
+      role,
+      manifest,
+      'One manifest per run (runs/<run>/manifest.json): its run key checks seals; read-only',
+    );
+    acknowledgeWildcard(
+      role,
+      sliceRead,
+      'One read marker per run and slice (runs/<run>/slices/<slice>/read.json): end-of-slice markers are checked against it; read-only',
+    );
     acknowledgeWildcard(
       role,
       failures,

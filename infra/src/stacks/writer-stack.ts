@@ -44,6 +44,7 @@ export class WriterStack extends Stack {
         RESULTS_KEYS.manifest,
         RESULTS_KEYS.control,
         RESULTS_KEYS.delivered,
+        RESULTS_KEYS.sliceRead,
         RESULTS_KEYS.sliceDone,
         RESULTS_KEYS.doneThrough,
       ],
@@ -91,6 +92,8 @@ export class WriterStack extends Stack {
         'One delivered marker per run (runs/<run>/delivered.json): read back so the first hand-off time stays',
       [RESULTS_KEYS.sliceDone]:
         'One done marker per run and slice (runs/<run>/slices/<slice>/done.json): read back so the first marker wins and completion is checked',
+      [RESULTS_KEYS.sliceRead]:
+        'One read marker per run and slice (runs/<run>/slices/<slice>/read.json): end-of-slice markers are checked against it; read-only',
       [RESULTS_KEYS.doneThrough]:
         'One resume point per run (runs/<run>/done-through.json): the completion check reads on from it instead of listing the run',
       [RESULTS_KEYS.writerParking]:

@@ -26,15 +26,15 @@ export class CallMeter {
   private puts = new Map<string, PutSizes>();
 
   count(principal: string, action: string): void {
-    let actions = this.calls.get(principal);
-    if (!actions) this.calls.set(principal, (actions = new Map()));
+    const actions = this.calls.get(principal) ?? new Map<string, number>();
+    this.calls.set(principal, actions);
     actions.set(action, (actions.get(action) ?? 0) + 1);
   }
 
   /** Adds the records of one put call, by their sizes in bytes. */
   put(action: string, sizes: number[]): void {
-    let entry = this.puts.get(action);
-    if (!entry) this.puts.set(action, (entry = { records: 0, bytes: 0, byStartedKiB: {} }));
+    const entry = this.puts.get(action) ?? { records: 0, bytes: 0, byStartedKiB: {} };
+    this.puts.set(action, entry);
     for (const bytes of sizes) {
       const kib = Math.max(1, Math.ceil(bytes / 1024));
       entry.records += 1;
