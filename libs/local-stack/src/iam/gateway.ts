@@ -144,7 +144,7 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
         }
         const [first] = requests;
         // One HTTP request is one billed S3 request, whatever it is authorized as.
-        if (first) options.meter?.count(identity.principal, first.action);
+        if (first) options.meter?.count(identity.principal, first.action, first.resource);
         const readsObject = first?.action === 's3:GetObject' || first?.action === 's3:GetObjectVersion';
         if (!readsObject) return forward(req, res, body);
         const bucketArn = first.resource.slice(0, first.resource.indexOf('/'));
@@ -179,7 +179,7 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
         const refusal = check(accessKeyId, identity, request);
         if (refusal) return refuse(res, req.method, refusal);
         if (options.meter) {
-          options.meter.count(identity.principal, request.action);
+          options.meter.count(identity.principal, request.action, request.resource);
           const sizes = putRecordSizes(request.action, parsed);
           if (sizes) options.meter.put(request.action, sizes);
         }

@@ -24,8 +24,27 @@ export interface MeterReading {
 export class CallMeter {
   private calls = new Map<string, Map<string, number>>();
   private puts = new Map<string, PutSizes>();
+  /** Off by default (a run touches a key per spilled record): tests turn it on to count calls per key. */
+  private resources?: Map<string, number>;
 
-  count(principal: string, action: string): void {
+  /** Counts calls per resource too, from now on: `principal action resource` → calls. */
+  keepResources(): void {
+    this.resources ??= new Map();
+  }
+
+  /** Calls per principal, action and resource since keepResources() (empty before). */
+  readResources(): { principal: string; action: string; resource: string; calls: number }[] {
+    return [...(this.resources ?? [])].map(([key, calls]) => {
+      const [principal, action, resource] = key.split(' ');
+      return { principal, action, resource, calls };
+    });
+  }
+
+  count(principal: string, action: string, resource?: string): void {
+    if (this.resources && resource !== undefined) {
+      const key = `${principal} ${action} ${resource}`;
+      this.resources.set(key, (this.resources.get(key) ?? 0) + 1);
+    }
     const actions = this.calls.get(principal) ?? new Map<string, number>();
     this.calls.set(principal, actions);
     actions.set(action, (actions.get(action) ?? 0) + 1);
@@ -54,6 +73,7 @@ export class CallMeter {
   reset(): void {
     this.calls.clear();
     this.puts.clear();
+    this.resources?.clear();
   }
 }
 
