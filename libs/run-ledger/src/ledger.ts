@@ -137,6 +137,19 @@ export class RunLedger {
     return (await this.markers(run)).read;
   }
 
+  /**
+   * The slices whose read and done markers exist, from one listing (no marker is read): what a
+   * reader resuming a run needs, at ⌈2S / 1,000⌉ LISTs instead of 2S GETs.
+   */
+  async markerIds(run: string): Promise<{ read: Set<string>; done: Set<string> }> {
+    const ids = { read: new Set<string>(), done: new Set<string>() };
+    for await (const object of this.store.list(this.bucket, LAYOUT.slicesPrefix(run))) {
+      const match = /\/slices\/([^/]+)\/(read|done)\.json$/.exec(object.key);
+      if (match) ids[match[2] as 'read' | 'done'].add(match[1]);
+    }
+    return ids;
+  }
+
   /** The slices whose done markers exist, from one listing (no marker is read). */
   async slicesDone(run: string): Promise<Set<string>> {
     const done = new Set<string>();
