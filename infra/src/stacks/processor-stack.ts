@@ -53,8 +53,7 @@ export class ProcessorStack extends Stack {
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
     const control = refs.keysArn('results', RESULTS_KEYS.control);
-    const manifest = refs.keysArn('results', RESULTS_KEYS.manifest);
-    const sliceRead = refs.keysArn('results', RESULTS_KEYS.sliceRead);
+    const claims = [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead].map((key) => refs.keysArn('results', key));
     const failures = refs.keysArn('results', RESULTS_KEYS.failures);
     const parking = refs.keysArn('results', RESULTS_KEYS.processorParking);
     const statements = [
@@ -67,8 +66,8 @@ export class ProcessorStack extends Stack {
         resources: [refs.bucketArn('results')],
       }),
       new iam.PolicyStatement({ sid: 'KillSwitch', actions: ['s3:GetObject'], resources: [control] }),
-      // Seals are checked with the run's key (in its manifest), markers against the reader's read marker.
-      new iam.PolicyStatement({ sid: 'ReadLedger', actions: ['s3:GetObject'], resources: [manifest, sliceRead] }),
+      // What records and markers claim is checked against the reader's manifest and read markers.
+      new iam.PolicyStatement({ sid: 'CheckClaims', actions: ['s3:GetObject'], resources: claims }),
       // A record's transient failures are counted in an object of its own, read and rewritten.
       new iam.PolicyStatement({
         sid: 'CountFailures',
@@ -91,13 +90,13 @@ export class ProcessorStack extends Stack {
     acknowledgeWildcard(role, control, 'The kill switch is one object per run (runs/<run>/control.json); read-only');
     acknowledgeWildcard(
       role,
-      manifest,
-      'One manifest per run (runs/<run>/manifest.json): its run key checks seals; read-only',
+      claims[0],
+      "One manifest per run (runs/<run>/manifest.json), written by the reader; read-only, to check records' seals and slices",
     );
     acknowledgeWildcard(
       role,
-      sliceRead,
-      'One read marker per run and slice (runs/<run>/slices/<slice>/read.json): end-of-slice markers are checked against it; read-only',
+      claims[1],
+      'One read marker per run and slice (runs/<run>/slices/<slice>/read.json), written by the reader; read-only, to check markers',
     );
     acknowledgeWildcard(
       role,

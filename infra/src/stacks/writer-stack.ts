@@ -40,12 +40,14 @@ export class WriterStack extends Stack {
     // and writes done markers and the completion check's resume point, and writes the delivered
     // marker, parked records, dead letters and large results. Completion is the finisher's.
     const results = {
+      // The manifest and read markers check what markers and records claim; a done marker that exists
+      // means the slice's first true marker won already.
       read: [
         RESULTS_KEYS.manifest,
-        RESULTS_KEYS.control,
-        RESULTS_KEYS.delivered,
         RESULTS_KEYS.sliceRead,
         RESULTS_KEYS.sliceDone,
+        RESULTS_KEYS.control,
+        RESULTS_KEYS.delivered,
         RESULTS_KEYS.doneThrough,
       ],
       write: [
@@ -90,10 +92,10 @@ export class WriterStack extends Stack {
       [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
       [RESULTS_KEYS.delivered]:
         'One delivered marker per run (runs/<run>/delivered.json): read back so the first hand-off time stays',
-      [RESULTS_KEYS.sliceDone]:
-        'One done marker per run and slice (runs/<run>/slices/<slice>/done.json): read back so the first marker wins and completion is checked',
       [RESULTS_KEYS.sliceRead]:
-        'One read marker per run and slice (runs/<run>/slices/<slice>/read.json): end-of-slice markers are checked against it; read-only',
+        'One read marker per run and slice (runs/<run>/slices/<slice>/read.json), written by the reader; read-only, to check markers',
+      [RESULTS_KEYS.sliceDone]:
+        'One done marker per run and slice (runs/<run>/slices/<slice>/done.json): read first, so the first true marker wins, and by the completion check',
       [RESULTS_KEYS.doneThrough]:
         'One resume point per run (runs/<run>/done-through.json): the completion check reads on from it instead of listing the run',
       [RESULTS_KEYS.writerParking]:
