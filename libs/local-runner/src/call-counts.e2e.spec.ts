@@ -67,6 +67,8 @@ describe('per-run call counts on the embedded stack, counted at the IAM gateways
       expect(calls('writer', 'PutObject', 'done-through')).toBeLessThanOrEqual(M);
       expect(calls('writer', 'GetObject', 'done marker')).toBeLessThanOrEqual(S + M + W * S);
       expect(calls('writer', 'PutObject', 'delivered')).toBe(1);
+      // The manifest is frozen once planned: a warm writer reads it once a run, not once a batch.
+      expect(calls('writer', 'GetObject', 'manifest')).toBe(1);
 
       // Finisher: each invocation lists the markers once and reads each marker once (O(S) per check).
       expect(F).toBeGreaterThanOrEqual(1);

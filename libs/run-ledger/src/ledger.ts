@@ -87,15 +87,20 @@ export interface RunStatus {
  * const { manifest, created } = await ledger.createManifest(planned);
  */
 export class RunLedger {
-  private readonly manifests = new Map<string, RunManifest>();
+  private readonly manifests = new Map<string, Promise<RunManifest | undefined>>();
 
   constructor(
     readonly store: ObjectStore,
     readonly bucket: string,
   ) {}
 
-  getManifest<S extends { id: string }>(run: string): Promise<RunManifest<S> | undefined> {
-    return getJson<RunManifest<S>>(this.store, this.bucket, LAYOUT.manifestKey(run));
+  /**
+   * The run's manifest. It is frozen once written (createManifest never rewrites it), so a found
+   * manifest is kept: a warm processor or writer reads a run's manifest once, not once per batch
+   * (at 12,000 slices it is a few MB).
+   */
+  async getManifest<S extends { id: string }>(run: string): Promise<RunManifest<S> | undefined> {
+    return (await this.frozenManifest(run)) as RunManifest<S> | undefined;
   }
 
   /** Creates the manifest unless the run already has one; a repeated trigger gets the first plan back. */
@@ -181,17 +186,22 @@ export class RunLedger {
     return through === plan.slices.length;
   }
 
-  /** A run's manifest, kept once read: it is frozen when the run is planned (a warm function reads it once per run). */
-  private async frozenManifest(run: string): Promise<RunManifest | undefined> {
+  /**
+   * A run's manifest, kept once found: it is frozen when the run is planned (a warm function reads it
+   * once per run). Concurrent batches share one read; a run not planned yet is looked up again.
+   */
+  private frozenManifest(run: string): Promise<RunManifest | undefined> {
     const known = this.manifests.get(run);
     if (known) return known;
-    const manifest = await this.getManifest(run);
-    if (manifest) {
-      // A warm writer sees few runs; keep the latest handful.
-      if (this.manifests.size >= MANIFESTS_KEPT) this.manifests.delete(this.manifests.keys().next().value as string);
-      this.manifests.set(run, manifest);
-    }
-    return manifest;
+    const read = getJson<RunManifest>(this.store, this.bucket, LAYOUT.manifestKey(run)).then((manifest) => {
+      if (!manifest) this.manifests.delete(run);
+      return manifest;
+    });
+    read.catch(() => this.manifests.delete(run));
+    // A warm writer sees few runs; keep the latest handful.
+    if (this.manifests.size >= MANIFESTS_KEPT) this.manifests.delete(this.manifests.keys().next().value as string);
+    this.manifests.set(run, read);
+    return read;
   }
 
   /**
