@@ -70,4 +70,15 @@ describe('RunLedger.allSlicesDone: the completion check after each slice, in O(s
     store.objects.delete(`${BUCKET}/runs/${RUN}/done-through.json`);
     expect(await finishIn(ledger, [ids[3]])).toEqual([true]);
   });
+
+  it('reads a run’s frozen manifest once per ledger, concurrent readers sharing one read; an unplanned run is looked up again', async () => {
+    const { store, ledger, ids } = planned(3);
+    expect(await ledger.getManifest(RUN)).toBeUndefined();
+    await plan(ledger, ids);
+    const before = store.calls.get;
+    const manifests = await Promise.all([ledger.getManifest(RUN), ledger.getManifest(RUN), ledger.allSlicesDone(RUN)]);
+    expect(manifests[0]?.slices).toHaveLength(3);
+    // One manifest read, and the completion check's resume point and first done marker.
+    expect(store.calls.get - before).toBe(3);
+  });
 });
