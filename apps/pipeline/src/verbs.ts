@@ -147,7 +147,7 @@ export const VERBS: Record<string, Verb<unknown>> = {
     summary:
       'run a job end to end and print its summary (what `npm start` does): the example job on its example data, or --job on --input',
     usage:
-      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N]',
+      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--cost-region REGION]',
     note: `defaults: the example job on ${EXAMPLE_DEFAULTS.records} example records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run; --job takes a module path or a job made with \`npx nx g @pipeline/workspace:job NAME\``,
     localOnly: true,
     options: {
@@ -157,6 +157,7 @@ export const VERBS: Record<string, Verb<unknown>> = {
       records: { type: 'string' },
       shards: { type: 'string' },
       'slice-bytes': { type: 'string' },
+      'cost-region': { type: 'string' },
     },
     parse(values) {
       if (values.job !== undefined && values.input === undefined)
@@ -171,6 +172,7 @@ export const VERBS: Record<string, Verb<unknown>> = {
         data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
         input: values.input as string | undefined,
         job: values.job as string | undefined,
+        costRegion: values['cost-region'] as string | undefined,
       };
     },
     async local({ input, job, ...rest }, _values, out) {
