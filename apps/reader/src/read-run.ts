@@ -14,6 +14,8 @@ import {
   checkRunId,
   markRunDelivered,
   runIdFromTime,
+  runStartedEvent,
+  type RunEventsPort,
   type RunLedger,
   type RunManifest,
   type SliceRead,
@@ -49,6 +51,11 @@ export interface ReaderDeps {
   /** Hands the rest of the run to a fresh invocation (Lambda invokes itself asynchronously). */
   continueRun?: (request: ReaderRequest) => Promise<void>;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Announces a run the moment it is planned. In AWS nothing here: the run events state machine puts
+   * "Run Started" when the manifest is created. The embedded stack appends it to its events file.
+   */
+  announce?: RunEventsPort;
 }
 
 export interface ReaderResult {
@@ -105,9 +112,11 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
       source: { bucket: source.bucket, prefix: source.prefix ?? '' },
       slices: planByteRanges(objects, { sliceBytes: deps.sliceBytes }),
       runKey: newRunKey(),
+      ...(deps.job.toleratedFailures ? { toleratedFailures: deps.job.toleratedFailures } : {}),
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
     log('run planned', { runId, slices: manifest.slices.length, objects: objects.length });
+    if (created) await deps.announce?.(runStartedEvent(manifest, now()));
   }
 
   const result: ReaderResult = {
