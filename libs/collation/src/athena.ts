@@ -27,11 +27,26 @@ export const RESULTS_TABLE = {
   serde: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
 } as const;
 
+/**
+ * The dead letters table: one row per line of a dead letter object, with `"$path"` (Athena's
+ * hidden column) naming the object — the record's id and reason are in its key (LAYOUT.deadLetterKey).
+ */
+export const DEAD_LETTERS_TABLE = {
+  ...RESULTS_TABLE,
+  name: 'dead_letters',
+  projection: (bucket: string) => ({
+    'projection.enabled': 'true',
+    'projection.run.type': 'injected',
+    'storage.location.template': `s3://${bucket}/${LAYOUT.deadLettersPrefix(`\${run}`)}`,
+  }),
+} as const;
+
 /** Where Athena's collation writes, and with what names. */
 export interface CollationTarget {
   /** Glue database of the results table. */
   database: string;
   table?: string;
+  deadLettersTable?: string;
   resultsBucket: string;
   runId: string;
 }
@@ -83,4 +98,65 @@ export function collationUnloadSql(target: CollationTarget): string {
 /** The counts query: delivered copies and distinct records, whose difference is the duplicates dropped. */
 export function collationCountsSql(target: CollationTarget): string {
   return `SELECT count(*) AS copies, count(DISTINCT ${LINE_ID_SQL}) AS delivered FROM ${runLines(target)}`;
+}
+
+/** When the run started and ended (its manifest's createdAt, its end marker's time), ISO 8601. */
+export interface RunTimes {
+  createdAt: string;
+  endedAt: string;
+}
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+function checkedTime(time: string): string {
+  if (!ISO_TIME.test(time)) throw new RangeError(`"${time}" is not an ISO 8601 UTC time (YYYY-MM-DDTHH:MM:SSZ)`);
+  return time;
+}
+
+/**
+ * The summary query: one row with what summary.json adds to the end marker's counts — delivered
+ * (distinct ids), duplicates dropped (copies beyond the first), dead letters by reason (distinct ids
+ * not delivered: a redriven record counts once, as delivered) and the elapsed seconds.
+ */
+export function collationSummarySql(target: CollationTarget, times: RunTimes): string {
+  const run = checkedRun(target.runId);
+  const letters = `"${target.database}"."${target.deadLettersTable ?? DEAD_LETTERS_TABLE.name}" WHERE run = '${run}'`;
+  return [
+    'WITH copies AS (',
+    `  SELECT ${LINE_ID_SQL} AS id FROM ${runLines(target)}`,
+    '), letters AS (',
+    `  SELECT DISTINCT regexp_extract("$path", 'reason=([a-z-]+)/', 1) AS reason,`,
+    `    concat('${run}/', regexp_extract("$path", 'reason=[a-z-]+/([^/]+/[0-9]+)[.]json$', 1)) AS id`,
+    `  FROM ${letters}`,
+    '), undelivered AS (',
+    '  SELECT reason, count(DISTINCT id) AS n FROM letters WHERE id NOT IN (SELECT id FROM copies) GROUP BY reason',
+    ')',
+    'SELECT',
+    '  (SELECT count(DISTINCT id) FROM copies) AS delivered,',
+    '  (SELECT count(*) - count(DISTINCT id) FROM copies) AS duplicates_dropped,',
+    '  (SELECT coalesce(sum(n), 0) FROM undelivered) AS dead_lettered,',
+    "  (SELECT json_format(CAST(coalesce(map_agg(reason, n), map()) AS JSON)) FROM undelivered) AS dead_lettered_by_reason,",
+    `  date_diff('second', from_iso8601_timestamp('${checkedTime(times.createdAt)}'), from_iso8601_timestamp('${checkedTime(times.endedAt)}')) AS elapsed_seconds`,
+  ].join('\n');
+}
+
+/**
+ * A query with its run and times left as Step Functions' States.Format placeholders (`{}`), in the
+ * order given: what the collation state machine fills in from the run's markers.
+ */
+export function statesFormatTemplate(
+  build: (target: CollationTarget, times: RunTimes) => string,
+  target: Omit<CollationTarget, 'runId'>,
+): { template: string; args: ('run' | 'createdAt' | 'endedAt')[] } {
+  const run = 'RUNxPLACEHOLDERx1';
+  const times = { createdAt: '1111-11-11T11:11:11Z', endedAt: '2222-02-22T22:22:22Z' };
+  const sql = build({ ...target, runId: run }, times);
+  const tokens = { [run]: 'run', [times.createdAt]: 'createdAt', [times.endedAt]: 'endedAt' } as const;
+  const args: ('run' | 'createdAt' | 'endedAt')[] = [];
+  if (/[{}\\]/.test(sql)) throw new Error('a collation query holds { } or \\: States.Format would read them as its own');
+  const template = sql.replace(/RUNxPLACEHOLDERx1|1111-11-11T11:11:11Z|2222-02-22T22:22:22Z/g, (token) => {
+    args.push(tokens[token as keyof typeof tokens]);
+    return '{}';
+  });
+  return { template, args };
 }
