@@ -135,27 +135,35 @@ export function collationSummarySql(target: CollationTarget, times: RunTimes): s
     '  (SELECT count(DISTINCT id) FROM copies) AS delivered,',
     '  (SELECT count(*) - count(DISTINCT id) FROM copies) AS duplicates_dropped,',
     '  (SELECT coalesce(sum(n), 0) FROM undelivered) AS dead_lettered,',
-    "  (SELECT json_format(CAST(coalesce(map_agg(reason, n), map()) AS JSON)) FROM undelivered) AS dead_lettered_by_reason,",
+    '  (SELECT json_format(CAST(coalesce(map_agg(reason, n), map()) AS JSON)) FROM undelivered) AS dead_lettered_by_reason,',
     `  date_diff('second', from_iso8601_timestamp('${checkedTime(times.createdAt)}'), from_iso8601_timestamp('${checkedTime(times.endedAt)}')) AS elapsed_seconds`,
   ].join('\n');
 }
 
+/** What the collation state machine fills in from the event and the run's end marker. */
+export type TemplateArg = 'bucket' | 'run' | 'createdAt' | 'endedAt';
+
 /**
- * A query with its run and times left as Step Functions' States.Format placeholders (`{}`), in the
- * order given: what the collation state machine fills in from the run's markers.
+ * A query with its bucket, run and times left as Step Functions' States.Format placeholders (`{}`),
+ * with the argument each placeholder takes, in order.
  */
 export function statesFormatTemplate(
   build: (target: CollationTarget, times: RunTimes) => string,
-  target: Omit<CollationTarget, 'runId'>,
-): { template: string; args: ('run' | 'createdAt' | 'endedAt')[] } {
-  const run = 'RUNxPLACEHOLDERx1';
-  const times = { createdAt: '1111-11-11T11:11:11Z', endedAt: '2222-02-22T22:22:22Z' };
-  const sql = build({ ...target, runId: run }, times);
-  const tokens = { [run]: 'run', [times.createdAt]: 'createdAt', [times.endedAt]: 'endedAt' } as const;
-  const args: ('run' | 'createdAt' | 'endedAt')[] = [];
-  if (/[{}\\]/.test(sql)) throw new Error('a collation query holds { } or \\: States.Format would read them as its own');
-  const template = sql.replace(/RUNxPLACEHOLDERx1|1111-11-11T11:11:11Z|2222-02-22T22:22:22Z/g, (token) => {
-    args.push(tokens[token as keyof typeof tokens]);
+  target: Omit<CollationTarget, 'runId' | 'resultsBucket'>,
+): { template: string; args: TemplateArg[] } {
+  const stand = {
+    bucket: 'bucketxplaceholderx1',
+    run: 'RUNxPLACEHOLDERx1',
+    createdAt: '1111-11-11T11:11:11Z',
+    endedAt: '2222-02-22T22:22:22Z',
+  } as const;
+  const sql = build({ ...target, resultsBucket: stand.bucket, runId: stand.run }, stand);
+  if (/[{}\\]/.test(sql))
+    throw new Error('a collation query holds { } or \\: States.Format would read them as its own');
+  const byValue = new Map(Object.entries(stand).map(([arg, value]) => [value as string, arg as TemplateArg]));
+  const args: TemplateArg[] = [];
+  const template = sql.replace(new RegExp([...byValue.keys()].join('|'), 'g'), (token) => {
+    args.push(byValue.get(token) as TemplateArg);
     return '{}';
   });
   return { template, args };

@@ -43,6 +43,8 @@ export const LAYOUT = {
    */
   failedKey: (run: string) => `runs/${run}/failed.json`,
   summaryKey: (run: string) => `runs/${run}/summary.json`,
+  /** Where Athena keeps its query results and UNLOAD manifests (the collation workgroup's output location). */
+  queryResultsPrefix: 'collation-queries/',
   collatedPrefix: (run: string) => `collated/run=${run}/`,
   collatedPartKey: (run: string, part: number) => `collated/run=${run}/part-${String(part).padStart(5, '0')}.ndjson`,
   /** Spilled envelopes: deterministic per record, so a retry overwrites the same object. */

@@ -81,6 +81,8 @@ export interface RunFailed {
   slices?: number;
   spilled?: number;
   toleratedFailures?: { count?: number; percentage?: number };
+  /** When the run was planned (its manifest's createdAt): collation's elapsed time starts here. */
+  createdAt?: string;
 }
 
 export type FinishOutcome =
@@ -142,6 +144,7 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
       spilled: 0,
       handedAt: delivered.handedAt,
       completedAt: deps.now.toISOString(),
+      createdAt: status.manifest?.createdAt,
     });
     return { runId: run, state: 'complete', event };
   }
@@ -163,6 +166,7 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
       slices: status.slices.length,
       spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
       toleratedFailures: status.manifest?.toleratedFailures,
+      createdAt: status.manifest?.createdAt,
     };
     await putJson(store, bucket, LAYOUT.failedKey(run), failed);
     return { runId: run, state: 'failed', failed };
@@ -178,6 +182,7 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
       spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
       handedAt: delivered.handedAt,
       completedAt: deps.now.toISOString(),
+      createdAt: status.manifest?.createdAt,
     });
     return { runId: run, state: 'complete', event };
   }
