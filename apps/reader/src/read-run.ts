@@ -116,7 +116,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
     log('run planned', { runId, slices: manifest.slices.length, objects: objects.length });
-    if (created) await deps.announce?.(runStartedEvent(manifest, now()));
+    if (created) await deps.announce?.(runStartedEvent(manifest, deps.ledger.bucket, now()));
   }
 
   const result: ReaderResult = {

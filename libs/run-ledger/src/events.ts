@@ -1,5 +1,6 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { LAYOUT } from '@pipeline/records';
 import type { RunManifest } from './ledger';
 
 /** The `source` of every event the pipeline puts on its event bus: what a user's rule matches. */
@@ -73,17 +74,17 @@ export function overTolerance(
   return !withinCount && !withinPercentage;
 }
 
-/** The "Run Started" event of a planned run, with what is known at its start. */
-export function runStartedEvent(manifest: RunManifest, now: Date = new Date()): RunEvent {
+/**
+ * The "Run Started" event of a planned run: its id, when it was planned and where its manifest is
+ * (the same detail the state machine puts in AWS from the manifest's creation).
+ */
+export function runStartedEvent(manifest: RunManifest, bucket: string, now: Date = new Date()): RunEvent {
   return runEvent(
     RUN_EVENT_TYPES.started,
     {
       runId: manifest.runId,
-      job: manifest.job,
-      slices: manifest.slices.length,
-      source: manifest.source,
-      createdAt: manifest.createdAt,
-      ...(manifest.toleratedFailures ? { toleratedFailures: manifest.toleratedFailures } : {}),
+      startedAt: manifest.createdAt,
+      manifest: `s3://${bucket}/${LAYOUT.manifestKey(manifest.runId)}`,
     },
     now,
   );
