@@ -61,12 +61,14 @@ const RESULTS_ACCESS: Record<
   ResultsObject,
   Record<'reader' | 'processor' | 'writer' | 'finisher' | 'collation', string[]>
 > = {
-  manifest: { reader: [GET, PUT], processor: [], writer: [GET], finisher: [GET], collation: [] },
-  'slice read marker': { reader: [GET, PUT], processor: [], writer: [], finisher: [GET], collation: [] },
-  'slice done marker': { reader: [GET], processor: [], writer: [PUT], finisher: [GET], collation: [] },
+  // The processor and writer check what records claim against the reader's manifest (its run key
+  // and slices) and read markers; the writer lets a slice's first true marker win.
+  manifest: { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  'slice read marker': { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT], finisher: [GET], collation: [] },
   'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
   'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [], collation: [] },
-  'delivered marker': { reader: [], processor: [], writer: [GET, PUT], finisher: [GET], collation: [] },
+  'delivered marker': { reader: [GET, PUT], processor: [], writer: [GET, PUT], finisher: [GET], collation: [] },
   'completion marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [GET] },
   'stalled marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [] },
   summary: { reader: [], processor: [], writer: [], finisher: [], collation: [PUT] },
