@@ -6,6 +6,7 @@ import { putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import {
   collateEndedRun,
+  collationCostUsd,
   collationSummarySql,
   collationUnloadSql,
   dedupSelect,
@@ -16,6 +17,19 @@ import { FIXTURE_READ, runOutputFixture } from './fixtures';
 
 const RUN = 'run-parity';
 const TARGET = { database: 'dev_pipeline', resultsBucket: 'results-bucket', runId: RUN };
+
+describe('collationCostUsd: what collating a run costs in AWS', () => {
+  it('bills a small run the 10 MB minimum for each of its two queries', () => {
+    const { athenaUsd } = collationCostUsd({ deliveredBytes: 1_000, deadLetterBytes: 0 });
+    expect(athenaUsd).toBeCloseTo(((2 * 10 * 1024 ** 2) / 1024 ** 4) * 5, 10);
+  });
+
+  it('bills 100 million records of 1 KB (100 GB, uncompressed) under a dollar, scanning them twice', () => {
+    const { athenaUsd, totalUsd } = collationCostUsd({ deliveredBytes: 100e9, deadLetterBytes: 0 });
+    expect(athenaUsd).toBeCloseTo(((2 * 100e9) / 1024 ** 4) * 5, 6);
+    expect(totalUsd).toBeLessThan(1);
+  });
+});
 
 describe('the Athena collation queries', () => {
   it('UNLOAD the de-duplicating SELECT, as text, under the run’s collated prefix', () => {
@@ -136,7 +150,6 @@ function duckDbSetup(dir: string): string[] {
     `read_csv('${join(dir, glob)}', columns = {'line': 'VARCHAR'}, header = false, delim = '\u0001', quote = '', escape = '', hive_partitioning = true, union_by_name = true${extra})`;
   return [
     'CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)',
-    'CREATE MACRO map_agg(k, v) AS map(list(k), list(v))',
     'CREATE MACRO json_format(j) AS CAST(j AS VARCHAR)',
     'CREATE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMPTZ)',
     'CREATE SCHEMA dev_pipeline',

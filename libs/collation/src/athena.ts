@@ -1,3 +1,4 @@
+import { ATHENA, PRICE_TABLE } from '@pipeline/limits';
 import { LAYOUT } from '@pipeline/records';
 
 /**
@@ -116,27 +117,29 @@ function checkedTime(time: string): string {
 /**
  * The summary query: one row with what summary.json adds to the end marker's counts — delivered
  * (distinct ids), duplicates dropped (copies beyond the first), dead letters by reason (distinct ids
- * not delivered: a redriven record counts once, as delivered) and the elapsed seconds.
+ * not delivered: a redriven record counts once, as delivered) and the elapsed seconds. It reads
+ * each table once (Athena inlines a WITH that is referenced twice, and bills every scan).
  */
 export function collationSummarySql(target: CollationTarget, times: RunTimes): string {
   const run = checkedRun(target.runId);
   const letters = `"${target.database}"."${target.deadLettersTable ?? DEAD_LETTERS_TABLE.name}" WHERE run = '${run}'`;
   return [
-    'WITH copies AS (',
-    `  SELECT ${LINE_ID_SQL} AS id FROM ${runLines(target)}`,
-    '), letters AS (',
-    `  SELECT DISTINCT regexp_extract("$path", 'reason=([a-z-]+)/', 1) AS reason,`,
-    `    concat('${run}/', regexp_extract("$path", 'reason=[a-z-]+/([^/]+/[0-9]+)[.]json$', 1)) AS id`,
-    `  FROM ${letters}`,
-    '), undelivered AS (',
-    '  SELECT reason, count(DISTINCT id) AS n FROM letters WHERE id NOT IN (SELECT id FROM copies) GROUP BY reason',
+    // One scan of each table: every delivered copy and every dead letter becomes an entry of its id.
+    'WITH entries AS (',
+    `  SELECT ${LINE_ID_SQL} AS id, 1 AS copy, CAST(NULL AS varchar) AS reason FROM ${runLines(target)}`,
+    '  UNION ALL',
+    `  SELECT concat('${run}/', regexp_extract("$path", 'reason=[a-z-]+/([^/]+/[0-9]+)[.]json$', 1)) AS id, 0 AS copy,`,
+    `    regexp_extract("$path", 'reason=([a-z-]+)/', 1) AS reason FROM ${letters}`,
+    '), ids AS (',
+    '  SELECT id, sum(copy) AS copies, min(reason) AS reason FROM entries GROUP BY id',
     ')',
     'SELECT',
-    '  (SELECT count(DISTINCT id) FROM copies) AS delivered,',
-    '  (SELECT count(*) - count(DISTINCT id) FROM copies) AS duplicates_dropped,',
-    '  (SELECT coalesce(sum(n), 0) FROM undelivered) AS dead_lettered,',
-    '  (SELECT json_format(CAST(coalesce(map_agg(reason, n), map()) AS JSON)) FROM undelivered) AS dead_lettered_by_reason,',
+    '  count_if(copies > 0) AS delivered,',
+    '  coalesce(sum(copies), 0) - count_if(copies > 0) AS duplicates_dropped,',
+    '  count_if(copies = 0) AS dead_lettered,',
+    '  json_format(CAST(coalesce(histogram(reason) FILTER (WHERE copies = 0), map()) AS JSON)) AS dead_lettered_by_reason,',
     `  date_diff('second', from_iso8601_timestamp('${checkedTime(times.createdAt)}'), from_iso8601_timestamp('${checkedTime(times.endedAt)}')) AS elapsed_seconds`,
+    'FROM ids',
   ].join('\n');
 }
 
@@ -167,4 +170,26 @@ export function statesFormatTemplate(
     return '{}';
   });
   return { template, args };
+}
+
+/** The state transitions of one collation execution (a complete run's path through the state machine). */
+export const COLLATION_TRANSITIONS = 11;
+
+/**
+ * What collating one run costs in AWS: Athena scans the delivered objects twice (the UNLOAD, then
+ * the summary query with the dead letters), each query billed for at least 10 MB; Step Functions
+ * bills its state transitions. `deliveredBytes` are as stored (GZIP objects are billed compressed).
+ *
+ * @example collationCostUsd({ deliveredBytes: 100e9, deadLetterBytes: 0 }) // ≈ 0.91
+ */
+export function collationCostUsd(sizes: { deliveredBytes: number; deadLetterBytes: number }): {
+  athenaUsd: number;
+  stepFunctionsUsd: number;
+  totalUsd: number;
+} {
+  const billed = (bytes: number) => Math.max(bytes, ATHENA.minBytesScannedPerQuery);
+  const scanned = billed(sizes.deliveredBytes) + billed(sizes.deliveredBytes + sizes.deadLetterBytes);
+  const athenaUsd = (scanned / ATHENA.bytesPerTb) * PRICE_TABLE.athena.tbScanned.usd;
+  const stepFunctionsUsd = (COLLATION_TRANSITIONS / 1000) * PRICE_TABLE.stepFunctions.standardTransitions.usd;
+  return { athenaUsd, stepFunctionsUsd, totalUsd: athenaUsd + stepFunctionsUsd };
 }
