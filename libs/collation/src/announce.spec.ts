@@ -110,6 +110,17 @@ describe('collateEndedRun: a run that ended is collated and announced, once', ()
     expect(await getJson(stack.store, BUCKET, LAYOUT.summaryKey('run-stalled'))).toBeUndefined();
   });
 
+  it('announces a run whose summary was written before it ended (a paused run’s collation)', async () => {
+    await seed('run-paused');
+    await putJson(stack.store, BUCKET, LAYOUT.summaryKey('run-paused'), { runId: 'run-paused', complete: false });
+    await putJson(stack.store, BUCKET, LAYOUT.completeKey('run-paused'), {
+      detail: { runId: 'run-paused', ...counts, completedAt: ENDED_AT },
+    });
+    const summary = await collateEndedRun({ store: stack.store, bucket: BUCKET, runId: 'run-paused', events: put });
+    expect(summary).toMatchObject({ ended: 'complete', complete: true });
+    expect(events.map((e) => e.detailType)).toEqual(['Run Completed']);
+  });
+
   it('refuses a run that has not ended, saying which markers it looked for', async () => {
     await expect(
       collateEndedRun({ store: stack.store, bucket: BUCKET, runId: 'run-running', events: put }),

@@ -28,12 +28,14 @@ export interface CollateEndedRunOptions {
  *
  * This is the embedded stack's collator. In AWS the collation state machine does the same from the
  * same markers, with Athena in place of collateRun (see athena.ts); summary.json and the events have
- * the same fields. Announcing twice is avoided by summary.json: a run that has one is left alone.
+ * the same fields. Announcing twice is avoided by summary.json: a run whose summary says how it ended
+ * is left alone.
  */
 export async function collateEndedRun(options: CollateEndedRunOptions): Promise<RunSummary | undefined> {
   const { store, bucket, runId, events } = options;
   const now = options.now ?? new Date();
-  if (await getJson(store, bucket, LAYOUT.summaryKey(runId))) return undefined;
+  // A summary written at the run's end means it was announced; one written before (a paused run's) does not.
+  if ((await getJson<RunSummary>(store, bucket, LAYOUT.summaryKey(runId)))?.ended) return undefined;
   const complete = await getJson<RunCompletedEvent>(store, bucket, LAYOUT.completeKey(runId));
   const failed = complete ? undefined : await getJson<RunFailed>(store, bucket, LAYOUT.failedKey(runId));
   if (!complete && !failed) throw new Error(`run ${runId} has not ended: neither complete.json nor failed.json`);

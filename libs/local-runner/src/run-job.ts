@@ -146,10 +146,13 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       clearInterval(ticker);
     }
     const status = await pipeline.ledger.status(runId);
-    // A run that ended was collated by its end (the finisher's afterEnd): read that summary, else collate now.
-    const collated = await getJson<RunSummary>(pipeline.store, LOCAL_RESOURCES.resultsBucket, LAYOUT.summaryKey(runId));
+    // A run that ended was collated at its end (the finisher's afterEnd): read that summary, else collate now.
+    const ended = outcome.state === 'complete' || outcome.state === 'failed';
+    const collated = ended
+      ? await getJson<RunSummary>(pipeline.store, LOCAL_RESOURCES.resultsBucket, LAYOUT.summaryKey(runId))
+      : undefined;
     const summary =
-      collated ??
+      (collated?.ended && collated) ||
       (await collateRun({
         store: pipeline.store,
         bucket: LOCAL_RESOURCES.resultsBucket,
