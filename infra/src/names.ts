@@ -59,6 +59,11 @@ export const RESULTS_KEYS = {
   /** Written by the finisher: the run is complete (its output is in S3), or stalled. */
   complete: anyKey(LAYOUT.completeKey(ANY.run)),
   stalled: anyKey(LAYOUT.stalledKey(ANY.run)),
+  /** Written by the finisher when a run ends as failed; with complete, what starts collation. */
+  failed: anyKey(LAYOUT.failedKey(ANY.run)),
+  summary: anyKey(LAYOUT.summaryKey(ANY.run)),
+  collated: `${anyKey(LAYOUT.collatedPrefix(ANY.run))}*`,
+  queryResults: `${LAYOUT.queryResultsPrefix}*`,
   processorParking: `${parkedPrefix('*', 'processor')}*`,
   writerParking: `${parkedPrefix('*', 'writer')}*`,
   deadLetters: `${LAYOUT.deadLettersPrefix()}*`,

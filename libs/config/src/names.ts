@@ -36,6 +36,17 @@ export function pipelineNames(envName: string) {
     finisherDeadLetterQueue: `${prefix}-finisher-dlq`,
     /** The EventBridge rule that sends runs/<run>/delivered.json's creation to the finisher's queue. */
     deliveredRule: `${prefix}-run-delivered`,
+    /** The run's events (Run Started, Run Completed, Run Failed) go to this bus; users' rules match them there. */
+    eventBus: `${prefix}-runs`,
+    /** Turns a run's markers (manifest, complete, failed) into its collation and events. */
+    runEndedStateMachine: `${prefix}-run-markers`,
+    runMarkersRule: `${prefix}-run-markers`,
+    /** The notifications topic users subscribe to, and the rule that feeds it from the bus. */
+    notificationsTopic: `${prefix}-run-notifications`,
+    notificationsRule: `${prefix}-run-notifications`,
+    /** Glue database of the results and dead letters tables (Glue names take no hyphen). */
+    glueDatabase: prefix.replaceAll('-', '_'),
+    athenaWorkGroup: `${prefix}-collation`,
     /** The processor function that serves replays, beside the live one (a stream maps to a function once). */
     replayFunction: `${prefix}-processor-replay`,
     scheduleGroup: prefix,
