@@ -18,8 +18,15 @@ import {
   type RunManifest,
   type SliceRead,
 } from '@pipeline/run-ledger';
-import { planByteRanges, type ByteRangeSlice } from '@pipeline/slices';
-import { readCsvHeader, readSliceRows, type ObjectSource } from '@pipeline/sources';
+import { describeSlice, type SliceSpec } from '@pipeline/slices';
+import {
+  isObjectsSource,
+  sourceFor,
+  sourceKind,
+  type HttpEvent,
+  type ObjectSource,
+  type SliceSource,
+} from '@pipeline/sources';
 import { Spill } from '@pipeline/spill';
 import { StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
 import type { ObjectStore } from '@pipeline/object-store';
@@ -49,6 +56,9 @@ export interface ReaderDeps {
   /** Hands the rest of the run to a fresh invocation (Lambda invokes itself asynchronously). */
   continueRun?: (request: ReaderRequest) => Promise<void>;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** HTTP for sources that are not S3 (tests give their own). */
+  fetch?: typeof fetch;
+  onHttpEvent?: (event: HttpEvent) => void;
 }
 
 export interface ReaderResult {
@@ -92,22 +102,32 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   const hop = request.hop ?? 0;
   const log = deps.log ?? (() => undefined);
 
-  const source = request.source ?? deps.defaultSource;
-  let { manifest, created } = { manifest: await deps.ledger.getManifest<ByteRangeSlice>(runId), created: false };
+  const where = request.source ?? deps.defaultSource;
+  const objectsRun = isObjectsSource(deps.job.source);
+  const source: SliceSource = sourceFor(deps.job.source, {
+    run: runId,
+    objects: deps.objects,
+    where: where && { bucket: where.bucket, prefix: where.prefix ?? '' },
+    sliceBytes: deps.sliceBytes,
+    defaultConcurrency: deps.concurrency,
+    // One invocation reads a run at a time (the chain hands on only once its slices are read), so it has the whole rate.
+    invocations: 1,
+    fetch: deps.fetch,
+    onHttpEvent: deps.onHttpEvent,
+  });
+  let { manifest, created } = { manifest: await deps.ledger.getManifest<SliceSpec>(runId), created: false };
   if (!manifest) {
-    if (!source) throw new RangeError('no source: pass { source: { bucket, prefix } } or set SOURCE_BUCKET');
-    const objects = [];
-    for await (const object of deps.objects.list(source.bucket, source.prefix ?? '')) objects.push(object);
-    const planned: RunManifest<ByteRangeSlice> = {
+    const planned: RunManifest<SliceSpec> = {
       runId,
       job: deps.job.name,
       createdAt: now().toISOString(),
-      source: { bucket: source.bucket, prefix: source.prefix ?? '' },
-      slices: planByteRanges(objects, { sliceBytes: deps.sliceBytes }),
+      ...(objectsRun && where ? { source: { bucket: where.bucket, prefix: where.prefix ?? '' } } : {}),
+      sourceKind: sourceKind(deps.job.source),
+      slices: await source.plan(),
       runKey: newRunKey(),
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
-    log('run planned', { runId, slices: manifest.slices.length, objects: objects.length });
+    log('run planned', { runId, slices: manifest.slices.length, source: manifest.sourceKind ?? 'objects' });
   }
 
   const result: ReaderResult = {
@@ -138,14 +158,6 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   result.slicesAlreadyRead = manifest.slices.length - pending.length;
   if (!created && alreadyRead.size > 0) await resendMarkers(runId, alreadyRead, deps);
 
-  const headers = new Map<string, Promise<string[] | undefined>>();
-  const headerOf = (slice: ByteRangeSlice) => {
-    if (deps.job.source.format !== 'csv') return Promise.resolve(undefined);
-    const key = `${slice.bucket}/${slice.key}`;
-    if (!headers.has(key)) headers.set(key, readCsvHeader(deps.objects, slice.bucket, slice.key, deps.job.source));
-    return headers.get(key)!;
-  };
-
   let next = 0;
   let outOfTime = false;
   const worker = async () => {
@@ -160,7 +172,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
         break;
       }
       try {
-        const counts = await readSlice(runId, manifest.runKey, slice, await headerOf(slice), deps, isPaused);
+        const counts = await readSlice(runId, manifest.runKey, slice, source, deps, isPaused);
         result.slicesReadNow += 1;
         result.read += counts.count;
         result.malformed += counts.malformed;
@@ -192,8 +204,8 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
 async function readSlice(
   runId: string,
   runKey: string | undefined,
-  slice: ByteRangeSlice,
-  header: string[] | undefined,
+  slice: SliceSpec,
+  source: SliceSource,
   deps: ReaderDeps,
   isPaused: () => Promise<boolean>,
 ): Promise<{ count: number; malformed: number; spilled: number }> {
@@ -207,7 +219,7 @@ async function readSlice(
   let count = 0;
   let malformed = 0;
   const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
-  for await (const row of readSliceRows(deps.objects, slice, deps.job.source, { header })) {
+  for await (const row of readRows(source, slice)) {
     const id = { run: runId, slice: slice.id, pos: row.pos };
     let envelope: DataEnvelope | DeadLetterEnvelope = row.ok
       ? { v: 1, kind: 'data', id, body: row.row }
@@ -256,6 +268,16 @@ async function readSlice(
   });
   await putMarker(runId, slice.id, count, deps);
   return { count, malformed, spilled: spill.spilled };
+}
+
+/** A slice's rows; a source that fails part-way fails the slice, saying which one and why. */
+async function* readRows(source: SliceSource, slice: SliceSpec) {
+  try {
+    yield* source.read(slice);
+  } catch (error) {
+    if (error instanceof Error) error.message = `${describeSlice(slice)}: ${error.message}`;
+    throw error;
+  }
 }
 
 async function putMarker(run: string, slice: string, count: number, deps: ReaderDeps): Promise<void> {

@@ -1,0 +1,60 @@
+/**
+ * A pacing token bucket of burst 1: request starts are spaced at least `1000 / requestsPerSecond` ms
+ * apart, so any window of W ms holds at most `W * rate / 1000 + 1` starts. Pure: the caller gives the
+ * time, the bucket says when the request may start (and reserves that moment).
+ *
+ * @example
+ * const pace = new RatePacer(10);
+ * pace.reserve(0); // 0
+ * pace.reserve(0); // 100: the second request waits 100 ms
+ */
+export class RatePacer {
+  private readonly spacingMs: number;
+  private next = Number.NEGATIVE_INFINITY;
+
+  constructor(requestsPerSecond: number) {
+    if (!(requestsPerSecond > 0) || !Number.isFinite(requestsPerSecond))
+      throw new RangeError(`requestsPerSecond is ${requestsPerSecond}: it must be a positive number`);
+    this.spacingMs = 1_000 / requestsPerSecond;
+  }
+
+  /** The moment (same clock as `now`) the next request may start; reserving it moves the next slot on. */
+  reserve(now: number): number {
+    const at = Math.max(now, this.next);
+    this.next = at + this.spacingMs;
+    return at;
+  }
+}
+
+/**
+ * The rate one reader invocation may use so that the run as a whole stays under `requestsPerSecond`:
+ * invocations reading the run at once share it evenly (at most `invocations` of them, the fan-out bound).
+ */
+export function invocationShare(requestsPerSecond: number, invocations: number): number {
+  if (!Number.isSafeInteger(invocations) || invocations < 1)
+    throw new RangeError(`invocations is ${invocations}: it must be a positive integer`);
+  return requestsPerSecond / invocations;
+}
+
+/** At most `limit` tasks at once; the others wait their turn in order. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new RangeError(`concurrency is ${limit}: it must be a positive integer`);
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active += 1;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active -= 1;
+    }
+  }
+}
