@@ -113,6 +113,7 @@ export interface CustomSource<Slice = unknown> {
   load?: SourceLoad;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: each custom source has its own slice type, which its read() narrows
 export type JobSource = ObjectsSource | IdRangeSource | PagesSource | CustomSource<any>;
 
 export interface TransformContext {

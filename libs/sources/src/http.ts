@@ -48,13 +48,19 @@ export function boundedHttp(options: BoundedHttpOptions): SourceHttp {
   const emit = options.onEvent ?? (() => undefined);
   const pacer = options.load.requestsPerSecond ? new RatePacer(options.load.requestsPerSecond) : undefined;
   const slots = new Semaphore(options.load.concurrency);
+  // Requests pass the pacer one at a time, each waiting until its start is far enough from the last.
+  let gate: Promise<void> = Promise.resolve();
+  const paced = (): Promise<void> => {
+    if (!pacer) return Promise.resolve();
+    gate = gate.then(async () => {
+      for (let wait = pacer.delay(now()); wait > 0; wait = pacer.delay(now())) await sleep(wait);
+      pacer.started(now());
+    });
+    return gate;
+  };
 
   const once = async (url: string, init: RequestInit, attempt: number): Promise<Outcome> => {
-    if (pacer) {
-      const at = pacer.reserve(now());
-      const wait = at - now();
-      if (wait > 0) await sleep(wait);
-    }
+    await paced();
     emit({ type: 'start', url, attempt, at: now() });
     let response: Response;
     try {

@@ -18,8 +18,12 @@ export function objectsSource(
   const headerOf = (slice: ByteRangeSlice) => {
     if (format.format !== 'csv') return Promise.resolve(undefined);
     const key = `${slice.bucket}/${slice.key}`;
-    if (!headers.has(key)) headers.set(key, readCsvHeader(objects, slice.bucket, slice.key, format));
-    return headers.get(key)!;
+    let header = headers.get(key);
+    if (!header) {
+      header = readCsvHeader(objects, slice.bucket, slice.key, format);
+      headers.set(key, header);
+    }
+    return header;
   };
   return {
     async plan() {

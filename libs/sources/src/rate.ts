@@ -1,16 +1,18 @@
 /**
- * A pacing token bucket of burst 1: request starts are spaced at least `1000 / requestsPerSecond` ms
- * apart, so any window of W ms holds at most `W * rate / 1000 + 1` starts. Pure: the caller gives the
- * time, the bucket says when the request may start (and reserves that moment).
+ * A pacing token bucket of burst 1: request starts are at least `1000 / requestsPerSecond` ms apart,
+ * measured between the moments the requests really started, so any window of W ms holds at most
+ * `W * rate / 1000 + 1` starts. Pure: the caller gives the time, asks how long to wait, and says when
+ * it started (one caller at a time: see `boundedHttp`'s gate).
  *
  * @example
  * const pace = new RatePacer(10);
- * pace.reserve(0); // 0
- * pace.reserve(0); // 100: the second request waits 100 ms
+ * pace.delay(0); // 0
+ * pace.started(0);
+ * pace.delay(30); // 70: the next request waits until 100
  */
 export class RatePacer {
-  private readonly spacingMs: number;
-  private next = Number.NEGATIVE_INFINITY;
+  readonly spacingMs: number;
+  private last = Number.NEGATIVE_INFINITY;
 
   constructor(requestsPerSecond: number) {
     if (!(requestsPerSecond > 0) || !Number.isFinite(requestsPerSecond))
@@ -18,11 +20,14 @@ export class RatePacer {
     this.spacingMs = 1_000 / requestsPerSecond;
   }
 
-  /** The moment (same clock as `now`) the next request may start; reserving it moves the next slot on. */
-  reserve(now: number): number {
-    const at = Math.max(now, this.next);
-    this.next = at + this.spacingMs;
-    return at;
+  /** Milliseconds to wait before a request may start at `now` (0 or less: it may start). */
+  delay(now: number): number {
+    return this.last + this.spacingMs - now;
+  }
+
+  /** Records that a request started at `now`. */
+  started(now: number): void {
+    this.last = now;
   }
 }
 
