@@ -131,11 +131,14 @@ const VERBS: Record<string, Verb> = {
       'slice-bytes': { type: 'string' },
     },
     async run(values, out) {
-      if (values.job !== undefined && values.input === undefined)
-        throw new CommandError('--job needs --input: the example data set fits the example job only');
       if (values.input !== undefined && values.records !== undefined)
         throw new CommandError('--records sizes the example data set; with --input the input is the data');
       const job = typeof values.job === 'string' ? loadJob(values.job) : undefined;
+      // A job with its own source (ids, pages, custom) reads it itself; a job of S3 objects needs them.
+      if (job && 'format' in job.source && values.input === undefined)
+        throw new CommandError('--job needs --input: the example data set fits the example job only');
+      if (job && !('format' in job.source) && values.input !== undefined)
+        throw new CommandError(`--job ${values.job} reads its own source (kind '${job.source.kind}'): drop --input`);
       const options = {
         runId: values.run === undefined ? undefined : requireRun(values),
         dataDir: values['data-dir'] as string | undefined,

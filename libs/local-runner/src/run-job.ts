@@ -64,7 +64,9 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
     let dataSet: RunReport['dataSet'];
     const source = options.source ?? { bucket: LOCAL_RESOURCES.sourceBucket, prefix: EXAMPLE_PREFIX };
     const prefix = source.prefix;
-    if (!options.source) {
+    // A job that reads its own source (ids, pages, custom) needs no data loaded into S3.
+    const readsObjects = !options.job || 'format' in options.job.source;
+    if (!options.source && readsObjects) {
       const data = { ...EXAMPLE_DEFAULTS, ...options.data };
       log(`loading the example data set: ${data.records} records`);
       const loaded = await loadExampleData(pipeline.store, LOCAL_RESOURCES.sourceBucket, prefix, data);
