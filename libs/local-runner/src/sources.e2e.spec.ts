@@ -50,9 +50,8 @@ async function run(job: Job, runId: string) {
   const data = await tempDataDir();
   const pipeline = await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE, job });
   try {
-    const report = await runJob({ runId, pipeline, job, timeoutMs: Number(process.env.E2E_TIMEOUT ?? 120_000) });
+    const report = await runJob({ runId, pipeline, job, timeoutMs: 120_000 });
     const ids = (await collatedLines(pipeline.store, runId)).map((l) => l.id);
-    if (process.env.DEBUG_E2E) console.log(JSON.stringify({ report, denied: pipeline.deniedCalls(), status: await pipeline.ledger.status(runId), stats: pipeline.consumerStats(), lambda: pipeline.lambda?.stats() }, null, 1).slice(0, 6000));
     return { report, ids, status: await pipeline.ledger.status(runId) };
   } finally {
     await pipeline.stop();
