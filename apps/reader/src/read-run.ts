@@ -38,6 +38,11 @@ export interface ReaderRequest {
   source?: { bucket: string; prefix?: string };
   /** How many invocations handed this run on so far. */
   hop?: number;
+  /**
+   * Set on a fan-out share: this invocation (and the ones it hands on to) reads the slices at plan
+   * positions `index`, `index + of`, `index + 2·of`, …, and no others.
+   */
+  share?: { index: number; of: number };
 }
 
 export interface ReaderDeps {
@@ -49,6 +54,8 @@ export interface ReaderDeps {
   spill: { store: ObjectStore; bucket: string; prefix: string; thresholdBytes: number };
   sliceBytes: number;
   concurrency: number;
+  /** Reader invocations that read one run at once (1: one chain; see DEFAULTS.readerFanOut). */
+  fanOut?: number;
   defaultSource?: { bucket: string; prefix: string };
   now?: () => Date;
   /** Time left in this invocation; the local runner has no limit. */
@@ -75,6 +82,8 @@ export interface ReaderResult {
   paused: boolean;
   /** True when the rest of the run was handed to another invocation. */
   continued: boolean;
+  /** Shares handed to invocations of their own (fan-out); 0 when this invocation read the run itself. */
+  fannedOut: number;
   done: boolean;
 }
 
@@ -110,8 +119,9 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     where: where && { bucket: where.bucket, prefix: where.prefix ?? '' },
     sliceBytes: deps.sliceBytes,
     defaultConcurrency: deps.concurrency,
-    // One invocation reads a run at a time (the chain hands on only once its slices are read), so it has the whole rate.
-    invocations: 1,
+    // Each share's chain has one invocation reading at a time (it hands on only once its slices are read):
+    // with `of` shares the run has at most `of` readers at once, each with its part of the rate.
+    invocations: request.share?.of ?? 1,
     fetch: deps.fetch,
     onHttpEvent: deps.onHttpEvent,
   });
@@ -141,6 +151,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     spilled: 0,
     paused: false,
     continued: false,
+    fannedOut: 0,
     done: false,
   };
 
@@ -154,9 +165,22 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   }
 
   const alreadyRead = await deps.ledger.slicesRead(runId);
-  const pending = manifest.slices.filter((slice) => !alreadyRead.has(slice.id));
-  result.slicesAlreadyRead = manifest.slices.length - pending.length;
-  if (!created && alreadyRead.size > 0) await resendMarkers(runId, alreadyRead, deps);
+  const share = request.share;
+  const mine = share ? manifest.slices.filter((_, i) => i % share.of === share.index) : manifest.slices;
+  const pending = mine.filter((slice) => !alreadyRead.has(slice.id));
+  result.slicesAlreadyRead = mine.length - pending.length;
+  // The trigger (not a share) puts again the markers of slices read but not done.
+  if (!share && !created && alreadyRead.size > 0) await resendMarkers(runId, alreadyRead, deps);
+
+  const fanOut = Math.min(deps.fanOut ?? 1, pending.length);
+  if (!share && fanOut > 1 && deps.continueRun) {
+    // Fan-out: each share is read by its own chain of invocations, started from this one.
+    checkHop(runId, hop);
+    for (let index = 0; index < fanOut; index++)
+      await deps.continueRun({ runId, hop: hop + 1, share: { index, of: fanOut } });
+    log('run fanned out', { runId, shares: fanOut, pending: pending.length });
+    return { ...result, continued: true, fannedOut: fanOut };
+  }
 
   let next = 0;
   let outOfTime = false;
@@ -189,16 +213,20 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   const remaining = pending.length - result.slicesReadNow;
   if (remaining > 0 && outOfTime && !result.paused) {
     if (!deps.continueRun) throw new ChainLimitError('out of time with slices left and no way to continue the run');
-    if (hop + 1 > DEFAULTS.readerMaxHops) {
-      throw new ChainLimitError(
-        `run ${runId} needed more than ${DEFAULTS.readerMaxHops} reader invocations: raise SLICE_BYTES or READER_CONCURRENCY`,
-      );
-    }
-    await deps.continueRun({ runId, hop: hop + 1 });
+    checkHop(runId, hop);
+    await deps.continueRun({ runId, hop: hop + 1, ...(share ? { share } : {}) });
     result.continued = true;
   }
   result.done = remaining === 0;
   return result;
+}
+
+function checkHop(runId: string, hop: number): void {
+  if (hop + 1 > DEFAULTS.readerMaxHops) {
+    throw new ChainLimitError(
+      `run ${runId} needed more than ${DEFAULTS.readerMaxHops} reader invocations: raise SLICE_BYTES, READER_CONCURRENCY or READER_FAN_OUT`,
+    );
+  }
 }
 
 async function readSlice(
