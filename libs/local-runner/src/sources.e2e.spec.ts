@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { defineJob, type Job } from '@pipeline/job';
 import { recordIdString } from '@pipeline/records';
-import { LocalPipeline } from './local-pipeline';
+import { LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
+import { DEFAULTS } from '@pipeline/limits';
 import { runJob } from './run-job';
 import { collatedLines, E2E_PIPELINE, tempDataDir } from './testing';
 
@@ -46,13 +47,13 @@ async function startApi(fail: (n: number) => 429 | 503 | 'drop' | undefined = ()
   };
 }
 
-async function run(job: Job, runId: string) {
+async function run(job: Job, runId: string, options: Partial<LocalPipelineOptions> = {}) {
   const data = await tempDataDir();
-  const pipeline = await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE, job });
+  const pipeline = await LocalPipeline.start({ dataDir: data.dir, ...E2E_PIPELINE, job, ...options });
   try {
     const report = await runJob({ runId, pipeline, job, timeoutMs: 120_000 });
     const ids = (await collatedLines(pipeline.store, runId)).map((l) => l.id);
-    return { report, ids, status: await pipeline.ledger.status(runId) };
+    return { report, ids, status: await pipeline.ledger.status(runId), lambda: pipeline.lambda?.stats() };
   } finally {
     await pipeline.stop();
     await data.remove();
@@ -148,5 +149,34 @@ describe('sources that are not S3, end to end on the embedded stack', () => {
 
     expect(report).toMatchObject({ complete: true, conserved: true, read: 120, delivered: 120 });
     expect(new Set(ids).size).toBe(120);
+  });
+
+  it('finishes a run longer than one reader invocation by fan-out: shares of slices, each a chain of invocations', async () => {
+    // Every look at the clock moves it on a second; the timeout leaves time for one slice per invocation.
+    let now = 0;
+    const reader = { clock: () => (now += 1_000), timeoutMs: DEFAULTS.readerSliceTimeMarginMs + 1_500 };
+    const job = defineJob({
+      name: 'numbers',
+      source: {
+        kind: 'ids',
+        from: 0,
+        to: 120,
+        sliceSize: 10,
+        read: ({ from, to }) => Array.from({ length: to - from }, (_, i) => ({ n: from + i })),
+      },
+      input: z.object({ n: z.number().int() }),
+      result: z.object({ n: z.number() }),
+      transform: (row) => row,
+    });
+
+    const { report, ids, lambda } = await run(job, 'run-fan-out', {
+      reader,
+      env: { ...E2E_PIPELINE.env, READER_FAN_OUT: '3' },
+    });
+
+    expect(report).toMatchObject({ complete: true, conserved: true, read: 120, delivered: 120 });
+    expect(new Set(ids).size).toBe(120);
+    // The trigger fans out and reads nothing; then one invocation per slice, 4 in each of 3 shares.
+    expect(lambda).toMatchObject({ invocations: 1 + 12, recursionStops: [], asyncErrors: [] });
   });
 });
