@@ -29,6 +29,11 @@ export interface Job<Input = unknown, Result = unknown> {
    * (it is dead-lettered); any other error is treated as transient and retried.
    */
   transform(input: Input, context: TransformContext): Result | Promise<Result>;
+  /**
+   * Local runs only (`npm start -- --job …`): stand-ins for the services the job calls (a user API, a
+   * mail API), started before the run is triggered and stopped after it; `report()` is printed.
+   */
+  local?: { start(): Promise<{ stop(): Promise<void>; report?(): string }> };
 }
 
 export type SourceFormat =

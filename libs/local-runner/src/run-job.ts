@@ -59,6 +59,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
   let started = Date.now();
   const pipeline = options.pipeline ?? (await LocalPipeline.start(pipelineOptions(options)));
   const log = options.progress ?? (() => undefined);
+  let stopServices: { stop(): Promise<void>; report?(): string } | undefined;
   if (pipeline.endpoints.external.length) log(`services: ${describeEndpoints(pipeline.endpoints)}`);
   try {
     let dataSet: RunReport['dataSet'];
@@ -73,6 +74,9 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       dataSet = { records: data.records, objects: loaded.objects, bytes: loaded.bytes };
     }
     const runId = options.runId ?? `run-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
+    // The job's local stand-ins for the services it calls: up before the reader plans, down once the run is.
+    const services = await options.job?.local?.start();
+    if (services) stopServices = services;
     await pipeline.startConsumers();
     // The run's clock starts when the reader is triggered: loading the example data is not the pipeline's work.
     const loadMs = Date.now() - started;
@@ -170,6 +174,11 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       slices: status.manifest?.slices.length ?? 0,
     };
   } finally {
+    if (stopServices) {
+      const report = stopServices.report?.();
+      if (report) log(report);
+      await stopServices.stop();
+    }
     if (!options.pipeline) await pipeline.stop();
   }
 }
