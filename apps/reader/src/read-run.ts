@@ -10,14 +10,7 @@ import {
   type DeadLetterEnvelope,
   type EndOfSliceEnvelope,
 } from '@pipeline/records';
-import {
-  checkRunId,
-  markRunDelivered,
-  runIdFromTime,
-  type RunLedger,
-  type RunManifest,
-  type SliceRead,
-} from '@pipeline/run-ledger';
+import { checkRunId, markRunDelivered, runIdFromTime, type RunLedger, type RunManifest } from '@pipeline/run-ledger';
 import { describeSlice, type SliceSpec } from '@pipeline/slices';
 import {
   isObjectsSource,
@@ -164,13 +157,14 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     return { ...result, done: true };
   }
 
-  const alreadyRead = await deps.ledger.slicesRead(runId);
+  // One listing tells which slices are read and done: each hop of a long run costs ⌈2S / 1,000⌉ LISTs, not 2S GETs.
+  const markers = await deps.ledger.markerIds(runId);
   const share = request.share;
   const mine = share ? manifest.slices.filter((_, i) => i % share.of === share.index) : manifest.slices;
-  const pending = mine.filter((slice) => !alreadyRead.has(slice.id));
+  const pending = mine.filter((slice) => !markers.read.has(slice.id));
   result.slicesAlreadyRead = mine.length - pending.length;
   // The trigger (not a share) puts again the markers of slices read but not done.
-  if (!share && !created && alreadyRead.size > 0) await resendMarkers(runId, alreadyRead, deps);
+  if (!share && !created && markers.read.size > 0) await resendMarkers(runId, markers, deps);
 
   const fanOut = Math.min(deps.fanOut ?? 1, pending.length);
   if (!share && fanOut > 1 && deps.continueRun) {
@@ -320,9 +314,17 @@ async function putMarker(run: string, slice: string, count: number, deps: Reader
  * slice's read marker and its end-of-slice marker would otherwise leave the run waiting for ever.
  * A marker that arrives twice is harmless: the first true one wins.
  */
-async function resendMarkers(run: string, read: Map<string, SliceRead>, deps: ReaderDeps): Promise<void> {
-  const done = await deps.ledger.slicesDone(run);
-  for (const [slice, marker] of read) if (!done.has(slice)) await putMarker(run, slice, marker.count, deps);
+async function resendMarkers(
+  run: string,
+  markers: { read: Set<string>; done: Set<string> },
+  deps: ReaderDeps,
+): Promise<void> {
+  for (const slice of markers.read) {
+    if (markers.done.has(slice)) continue;
+    // Only slices read but not done are read back: those in flight when the run was handed on.
+    const read = await deps.ledger.getSliceRead(run, slice);
+    if (read) await putMarker(run, slice, read.count, deps);
+  }
 }
 
 /**
