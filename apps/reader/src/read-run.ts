@@ -10,7 +10,15 @@ import {
   type DeadLetterEnvelope,
   type EndOfSliceEnvelope,
 } from '@pipeline/records';
-import { checkRunId, markRunDelivered, runIdFromTime, type RunLedger, type RunManifest } from '@pipeline/run-ledger';
+import {
+  checkRunId,
+  markRunDelivered,
+  runIdFromTime,
+  runStartedEvent,
+  type RunEventsPort,
+  type RunLedger,
+  type RunManifest,
+} from '@pipeline/run-ledger';
 import { describeSlice, type SliceSpec } from '@pipeline/slices';
 import {
   isObjectsSource,
@@ -59,6 +67,11 @@ export interface ReaderDeps {
   /** HTTP for sources that are not S3 (tests give their own). */
   fetch?: typeof fetch;
   onHttpEvent?: (event: HttpEvent) => void;
+  /**
+   * Announces a run the moment it is planned. In AWS nothing here: the run events state machine puts
+   * "Run Started" when the manifest is created. The embedded stack appends it to its events file.
+   */
+  announce?: RunEventsPort;
 }
 
 export interface ReaderResult {
@@ -128,9 +141,11 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
       sourceKind: sourceKind(deps.job.source),
       slices: await source.plan(),
       runKey: newRunKey(),
+      ...(deps.job.toleratedFailures ? { toleratedFailures: deps.job.toleratedFailures } : {}),
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
     log('run planned', { runId, slices: manifest.slices.length, source: manifest.sourceKind ?? 'objects' });
+    if (created) await deps.announce?.(runStartedEvent(manifest, deps.ledger.bucket, now()));
   }
 
   const result: ReaderResult = {

@@ -34,6 +34,18 @@ export interface Job<Input = unknown, Result = unknown> {
    * mail API), started before the run is triggered and stopped after it; `report()` is printed.
    */
   local?: { start(): Promise<{ stop(): Promise<void>; report?(): string }> };
+  /**
+   * How many dead letters a run may have and still complete (like Distributed Map's
+   * ToleratedFailureCount/Percentage; either bound passing is enough). Absent: any number.
+   * A run over it ends as failed; its successes are still collated.
+   */
+  toleratedFailures?: ToleratedFailures;
+}
+
+/** Dead letters a run may have: at most `count`, or at most `percentage` % of the records read. */
+export interface ToleratedFailures {
+  count?: number;
+  percentage?: number;
 }
 
 export type SourceFormat =
