@@ -179,6 +179,8 @@ export async function redriveEnvelope(letter: DeadLetterEnvelope): Promise<Envel
   if (!letter.id) return undefined;
   switch (letter.reason) {
     case 'malformed-row': {
+      // A row of a job's own source function was never text: nothing to parse again.
+      if (!('format' in job.source)) return letter;
       // Parse the raw row again with the job's current parser: a fixed parser now accepts it.
       for await (const row of parseRows(
         (async function* () {

@@ -160,10 +160,14 @@ export const VERBS: Record<string, Verb<unknown>> = {
       'cost-region': { type: 'string' },
     },
     parse(values) {
-      if (values.job !== undefined && values.input === undefined)
-        throw new CommandError('--job needs --input: the example data set fits the example job only');
       if (values.input !== undefined && values.records !== undefined)
         throw new CommandError('--records sizes the example data set; with --input the input is the data');
+      const job = typeof values.job === 'string' ? loadJob(values.job) : undefined;
+      // A job with its own source (ids, pages, custom) reads it itself; a job of S3 objects needs them.
+      if (job && 'format' in job.source && values.input === undefined)
+        throw new CommandError('--job needs --input: the example data set fits the example job only');
+      if (job && !('format' in job.source) && values.input !== undefined)
+        throw new CommandError(`--job ${values.job} reads its own source (kind '${job.source.kind}'): drop --input`);
       return {
         runId: values.run === undefined ? undefined : requireRun(values),
         dataDir: values['data-dir'] as string | undefined,
@@ -171,16 +175,12 @@ export const VERBS: Record<string, Verb<unknown>> = {
         sliceBytes: int('slice-bytes', values['slice-bytes'], LOCAL_SLICE_BYTES),
         data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
         input: values.input as string | undefined,
-        job: values.job as string | undefined,
+        job,
         costRegion: values['cost-region'] as string | undefined,
       };
     },
     async local({ input, job, ...rest }, _values, out) {
-      const options: RunJobOptions = {
-        ...rest,
-        job: job === undefined ? undefined : loadJob(job),
-        progress: out.progress,
-      };
+      const options: RunJobOptions = { ...rest, job, progress: out.progress };
       const report =
         input !== undefined
           ? await withInput(options, input, (source, pipeline) => runJob({ ...options, source, pipeline }))

@@ -38,6 +38,7 @@ function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
     },
     sliceBytes: config.sliceBytes,
     concurrency: config.readerConcurrency,
+    fanOut: config.readerFanOut,
     defaultSource: config.sourceBucket ? { bucket: config.sourceBucket, prefix: config.sourcePrefix ?? '' } : undefined,
     log: (message, fields) => logger.info(message, fields ?? {}),
     ...overrides,

@@ -6,7 +6,7 @@ import { decodeEnvelope, decodeRecord, hasValidSeal, LAYOUT, unpackLines, type E
 import { RunLedger } from '@pipeline/run-ledger';
 import { s3ObjectSource } from '@pipeline/sources';
 import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
-import { ChainLimitError, readRun, resolveRunId, type ReaderDeps } from './read-run';
+import { ChainLimitError, readRun, resolveRunId, type ReaderDeps, type ReaderRequest } from './read-run';
 
 const SOURCE = 'source-bucket';
 const RESULTS = 'results-bucket';
@@ -172,6 +172,33 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
     );
     expect(result).toMatchObject({ slicesReadNow: 0, continued: true, done: false });
     expect(continued).toEqual([{ runId: 'run-chain', hop: 5 }]);
+  });
+
+  it('fans a run out into shares, each read by its own invocation: every slice read once, by one share', async () => {
+    const invoked: ReaderRequest[] = [];
+    const continueRun = async (request: ReaderRequest) => void invoked.push(request);
+    const trigger = await readRun(
+      { runId: 'run-fan', source: { bucket: SOURCE, prefix: 'words/' } },
+      deps({ fanOut: 3, continueRun }),
+    );
+    expect(trigger).toMatchObject({ fannedOut: 3, continued: true, slicesReadNow: 0 });
+    expect(invoked).toEqual([0, 1, 2].map((index) => ({ runId: 'run-fan', hop: 1, share: { index, of: 3 } })));
+
+    const shares = await Promise.all(invoked.map((request) => readRun(request, deps({ fanOut: 3, continueRun }))));
+
+    expect(shares.every((r) => r.done && r.fannedOut === 0)).toBe(true);
+    expect(shares.reduce((sum, r) => sum + r.slicesReadNow, 0)).toBe(trigger.slices);
+    expect(shares.reduce((sum, r) => sum + r.read, 0)).toBe(41);
+    expect((await new RunLedger(stack.store, RESULTS).slicesRead('run-fan')).size).toBe(trigger.slices);
+  });
+
+  it('hands a share on as that same share when its time runs short', async () => {
+    const continued: ReaderRequest[] = [];
+    await readRun(
+      { runId: 'run-fan-late', source: { bucket: SOURCE, prefix: 'words/' }, hop: 2, share: { index: 1, of: 2 } },
+      deps({ fanOut: 2, remainingMs: () => 1_000, continueRun: async (request) => void continued.push(request) }),
+    );
+    expect(continued).toEqual([{ runId: 'run-fan-late', hop: 3, share: { index: 1, of: 2 } }]);
   });
 
   it('refuses to hand a run on past the chain limit, so a chain cannot run away', async () => {

@@ -18,10 +18,16 @@ import {
   type RunEventsPort,
   type RunLedger,
   type RunManifest,
-  type SliceRead,
 } from '@pipeline/run-ledger';
-import { planByteRanges, type ByteRangeSlice } from '@pipeline/slices';
-import { readCsvHeader, readSliceRows, type ObjectSource } from '@pipeline/sources';
+import { describeSlice, type SliceSpec } from '@pipeline/slices';
+import {
+  isObjectsSource,
+  sourceFor,
+  sourceKind,
+  type HttpEvent,
+  type ObjectSource,
+  type SliceSource,
+} from '@pipeline/sources';
 import { Spill } from '@pipeline/spill';
 import { StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
 import type { ObjectStore } from '@pipeline/object-store';
@@ -33,6 +39,11 @@ export interface ReaderRequest {
   source?: { bucket: string; prefix?: string };
   /** How many invocations handed this run on so far. */
   hop?: number;
+  /**
+   * Set on a fan-out share: this invocation (and the ones it hands on to) reads the slices at plan
+   * positions `index`, `index + of`, `index + 2·of`, …, and no others.
+   */
+  share?: { index: number; of: number };
 }
 
 export interface ReaderDeps {
@@ -44,6 +55,8 @@ export interface ReaderDeps {
   spill: { store: ObjectStore; bucket: string; prefix: string; thresholdBytes: number };
   sliceBytes: number;
   concurrency: number;
+  /** Reader invocations that read one run at once (1: one chain; see DEFAULTS.readerFanOut). */
+  fanOut?: number;
   defaultSource?: { bucket: string; prefix: string };
   now?: () => Date;
   /** Time left in this invocation; the local runner has no limit. */
@@ -51,6 +64,9 @@ export interface ReaderDeps {
   /** Hands the rest of the run to a fresh invocation (Lambda invokes itself asynchronously). */
   continueRun?: (request: ReaderRequest) => Promise<void>;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** HTTP for sources that are not S3 (tests give their own). */
+  fetch?: typeof fetch;
+  onHttpEvent?: (event: HttpEvent) => void;
   /**
    * Announces a run the moment it is planned. In AWS nothing here: the run events state machine puts
    * "Run Started" when the manifest is created. The embedded stack appends it to its events file.
@@ -72,6 +88,8 @@ export interface ReaderResult {
   paused: boolean;
   /** True when the rest of the run was handed to another invocation. */
   continued: boolean;
+  /** Shares handed to invocations of their own (fan-out); 0 when this invocation read the run itself. */
+  fannedOut: number;
   done: boolean;
 }
 
@@ -99,23 +117,34 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   const hop = request.hop ?? 0;
   const log = deps.log ?? (() => undefined);
 
-  const source = request.source ?? deps.defaultSource;
-  let { manifest, created } = { manifest: await deps.ledger.getManifest<ByteRangeSlice>(runId), created: false };
+  const where = request.source ?? deps.defaultSource;
+  const objectsRun = isObjectsSource(deps.job.source);
+  const source: SliceSource = sourceFor(deps.job.source, {
+    run: runId,
+    objects: deps.objects,
+    where: where && { bucket: where.bucket, prefix: where.prefix ?? '' },
+    sliceBytes: deps.sliceBytes,
+    defaultConcurrency: deps.concurrency,
+    // Each share's chain has one invocation reading at a time (it hands on only once its slices are read):
+    // with `of` shares the run has at most `of` readers at once, each with its part of the rate.
+    invocations: request.share?.of ?? 1,
+    fetch: deps.fetch,
+    onHttpEvent: deps.onHttpEvent,
+  });
+  let { manifest, created } = { manifest: await deps.ledger.getManifest<SliceSpec>(runId), created: false };
   if (!manifest) {
-    if (!source) throw new RangeError('no source: pass { source: { bucket, prefix } } or set SOURCE_BUCKET');
-    const objects = [];
-    for await (const object of deps.objects.list(source.bucket, source.prefix ?? '')) objects.push(object);
-    const planned: RunManifest<ByteRangeSlice> = {
+    const planned: RunManifest<SliceSpec> = {
       runId,
       job: deps.job.name,
       createdAt: now().toISOString(),
-      source: { bucket: source.bucket, prefix: source.prefix ?? '' },
-      slices: planByteRanges(objects, { sliceBytes: deps.sliceBytes }),
+      ...(objectsRun && where ? { source: { bucket: where.bucket, prefix: where.prefix ?? '' } } : {}),
+      sourceKind: sourceKind(deps.job.source),
+      slices: await source.plan(),
       runKey: newRunKey(),
       ...(deps.job.toleratedFailures ? { toleratedFailures: deps.job.toleratedFailures } : {}),
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
-    log('run planned', { runId, slices: manifest.slices.length, objects: objects.length });
+    log('run planned', { runId, slices: manifest.slices.length, source: manifest.sourceKind ?? 'objects' });
     if (created) await deps.announce?.(runStartedEvent(manifest, deps.ledger.bucket, now()));
   }
 
@@ -130,6 +159,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     spilled: 0,
     paused: false,
     continued: false,
+    fannedOut: 0,
     done: false,
   };
 
@@ -144,17 +174,22 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
 
   // One listing tells which slices are read and done: each hop of a long run costs ⌈2S / 1,000⌉ LISTs, not 2S GETs.
   const markers = await deps.ledger.markerIds(runId);
-  const pending = manifest.slices.filter((slice) => !markers.read.has(slice.id));
-  result.slicesAlreadyRead = manifest.slices.length - pending.length;
-  if (!created && markers.read.size > 0) await resendMarkers(runId, markers, deps);
+  const share = request.share;
+  const mine = share ? manifest.slices.filter((_, i) => i % share.of === share.index) : manifest.slices;
+  const pending = mine.filter((slice) => !markers.read.has(slice.id));
+  result.slicesAlreadyRead = mine.length - pending.length;
+  // The trigger (not a share) puts again the markers of slices read but not done.
+  if (!share && !created && markers.read.size > 0) await resendMarkers(runId, markers, deps);
 
-  const headers = new Map<string, Promise<string[] | undefined>>();
-  const headerOf = (slice: ByteRangeSlice) => {
-    if (deps.job.source.format !== 'csv') return Promise.resolve(undefined);
-    const key = `${slice.bucket}/${slice.key}`;
-    if (!headers.has(key)) headers.set(key, readCsvHeader(deps.objects, slice.bucket, slice.key, deps.job.source));
-    return headers.get(key)!;
-  };
+  const fanOut = Math.min(deps.fanOut ?? 1, pending.length);
+  if (!share && fanOut > 1 && deps.continueRun) {
+    // Fan-out: each share is read by its own chain of invocations, started from this one.
+    checkHop(runId, hop);
+    for (let index = 0; index < fanOut; index++)
+      await deps.continueRun({ runId, hop: hop + 1, share: { index, of: fanOut } });
+    log('run fanned out', { runId, shares: fanOut, pending: pending.length });
+    return { ...result, continued: true, fannedOut: fanOut };
+  }
 
   let next = 0;
   let outOfTime = false;
@@ -170,7 +205,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
         break;
       }
       try {
-        const counts = await readSlice(runId, manifest.runKey, slice, await headerOf(slice), deps, isPaused);
+        const counts = await readSlice(runId, manifest.runKey, slice, source, deps, isPaused);
         result.slicesReadNow += 1;
         result.read += counts.count;
         result.malformed += counts.malformed;
@@ -187,23 +222,27 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   const remaining = pending.length - result.slicesReadNow;
   if (remaining > 0 && outOfTime && !result.paused) {
     if (!deps.continueRun) throw new ChainLimitError('out of time with slices left and no way to continue the run');
-    if (hop + 1 > DEFAULTS.readerMaxHops) {
-      throw new ChainLimitError(
-        `run ${runId} needed more than ${DEFAULTS.readerMaxHops} reader invocations: raise SLICE_BYTES or READER_CONCURRENCY`,
-      );
-    }
-    await deps.continueRun({ runId, hop: hop + 1 });
+    checkHop(runId, hop);
+    await deps.continueRun({ runId, hop: hop + 1, ...(share ? { share } : {}) });
     result.continued = true;
   }
   result.done = remaining === 0;
   return result;
 }
 
+function checkHop(runId: string, hop: number): void {
+  if (hop + 1 > DEFAULTS.readerMaxHops) {
+    throw new ChainLimitError(
+      `run ${runId} needed more than ${DEFAULTS.readerMaxHops} reader invocations: raise SLICE_BYTES, READER_CONCURRENCY or READER_FAN_OUT`,
+    );
+  }
+}
+
 async function readSlice(
   runId: string,
   runKey: string | undefined,
-  slice: ByteRangeSlice,
-  header: string[] | undefined,
+  slice: SliceSpec,
+  source: SliceSource,
   deps: ReaderDeps,
   isPaused: () => Promise<boolean>,
 ): Promise<{ count: number; malformed: number; spilled: number }> {
@@ -217,7 +256,7 @@ async function readSlice(
   let count = 0;
   let malformed = 0;
   const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
-  for await (const row of readSliceRows(deps.objects, slice, deps.job.source, { header })) {
+  for await (const row of readRows(source, slice)) {
     const id = { run: runId, slice: slice.id, pos: row.pos };
     let envelope: DataEnvelope | DeadLetterEnvelope = row.ok
       ? { v: 1, kind: 'data', id, body: row.row }
@@ -266,6 +305,16 @@ async function readSlice(
   });
   await putMarker(runId, slice.id, count, deps);
   return { count, malformed, spilled: spill.spilled };
+}
+
+/** A slice's rows; a source that fails part-way fails the slice, saying which one and why. */
+async function* readRows(source: SliceSource, slice: SliceSpec) {
+  try {
+    yield* source.read(slice);
+  } catch (error) {
+    if (error instanceof Error) error.message = `${describeSlice(slice)}: ${error.message}`;
+    throw error;
+  }
 }
 
 async function putMarker(run: string, slice: string, count: number, deps: ReaderDeps): Promise<void> {

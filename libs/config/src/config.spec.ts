@@ -14,6 +14,7 @@ describe('readConfig', () => {
       spillThresholdBytes: DEFAULTS.spillThresholdBytes,
       sliceBytes: DEFAULTS.sliceBytes,
       readerConcurrency: DEFAULTS.readerConcurrency,
+      readerFanOut: DEFAULTS.readerFanOut,
     });
   });
 

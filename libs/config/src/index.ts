@@ -19,6 +19,7 @@ export const ENV = {
   sourcePrefix: 'SOURCE_PREFIX',
   sliceBytes: 'SLICE_BYTES',
   readerConcurrency: 'READER_CONCURRENCY',
+  readerFanOut: 'READER_FAN_OUT',
   /** Set on a replay function only: the run whose records it processes; others are acknowledged and skipped. */
   replayRun: 'REPLAY_RUN_ID',
   /** The delivery stream's buffer interval: the finisher bounds its wait for the output by it. */
@@ -40,6 +41,7 @@ const ConfigSchema = z.object({
   sourcePrefix: z.string().default(''),
   sliceBytes: bytes.max(DEFAULTS.maxSliceBytes).default(DEFAULTS.sliceBytes),
   readerConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULTS.readerConcurrency),
+  readerFanOut: z.coerce.number().int().min(1).max(DEFAULTS.maxReaderFanOut).default(DEFAULTS.readerFanOut),
   replayRun: z.string().min(1).max(IDS.maxRunIdLength).optional(),
   // Not an integer locally, where the embedded Firehose buffers for half a second.
   deliveryBufferIntervalSeconds: z.coerce

@@ -15,8 +15,11 @@ import type { RecordId } from '@pipeline/records';
  */
 export interface Job<Input = unknown, Result = unknown> {
   name: string;
-  /** How source objects are parsed into rows. */
-  source: SourceFormat;
+  /**
+   * Where the records come from: S3 objects (a format: `{ format: 'ndjson' }`), an id range, the pages
+   * of an API, or the job's own plan and read. See {@link JobSource}.
+   */
+  source: JobSource;
   /** Validates one parsed row; a row that fails is dead-lettered as invalid-input. */
   input: z.ZodType<Input>;
   /** Validates what transform returns; a result that fails is dead-lettered as invalid-result. */
@@ -26,6 +29,11 @@ export interface Job<Input = unknown, Result = unknown> {
    * (it is dead-lettered); any other error is treated as transient and retried.
    */
   transform(input: Input, context: TransformContext): Result | Promise<Result>;
+  /**
+   * Local runs only (`npm start -- --job …`): stand-ins for the services the job calls (a user API, a
+   * mail API), started before the run is triggered and stopped after it; `report()` is printed.
+   */
+  local?: { start(): Promise<{ stop(): Promise<void>; report?(): string }> };
   /**
    * How many dead letters a run may have and still complete (like Distributed Map's
    * ToleratedFailureCount/Percentage; either bound passing is enough). Absent: any number.
@@ -48,7 +56,88 @@ export type SourceFormat =
       delimiter?: string;
     };
 
+/** S3 objects under the run's source prefix, parsed in this format. */
+export type ObjectsSource = SourceFormat;
+
+/**
+ * How hard the reader may press a source that is not S3: every request a source function makes
+ * through `context.http` is bounded by these, across every slice of the run read at once.
+ */
+export interface SourceLoad {
+  /** Requests in flight at once (per reader invocation). */
+  concurrency?: number;
+  /** Requests per second for the whole run. */
+  requestsPerSecond?: number;
+  /** Attempts per request (the first included) before the slice fails. */
+  attempts?: number;
+}
+
+/** A bounded HTTP client: rate, concurrency, retries of 429/5xx/dropped connections with backoff. */
+export interface SourceHttp {
+  /** GETs (or sends `init`) and parses the JSON answer; any status other than 2xx, 429 or 5xx fails at once. */
+  json<T = unknown>(
+    url: string,
+    init?: { method?: string; headers?: Record<string, string>; body?: string },
+  ): Promise<T>;
+}
+
+/** What a source function gets besides its slice. */
+export interface SourceContext {
+  http: SourceHttp;
+  /** The run being read (a stable name for the job's own logs or idempotency keys). */
+  run: string;
+}
+
+/** Rows, as a list or a stream; each row becomes one record, at its position in the slice. */
+export type SourceRows = readonly unknown[] | AsyncIterable<unknown> | Iterable<unknown>;
+
+/**
+ * Ids `[from, to)` cut into slices of `sliceSize`; each slice is read by `read({ from, to })`
+ * (one query for a range of users, say). `to` may be a function that asks the source at planning time.
+ */
+export interface IdRangeSource {
+  kind: 'ids';
+  from: number;
+  /** Exclusive. */
+  to: number | ((context: SourceContext) => Promise<number>);
+  sliceSize: number;
+  read(range: { from: number; to: number }, context: SourceContext): SourceRows | Promise<SourceRows>;
+  load?: SourceLoad;
+}
+
+/**
+ * Pages of an API: the page count is asked once at planning time, slices are runs of `pagesPerSlice`
+ * pages, each page fetched with `fetchPage`.
+ */
+export interface PagesSource {
+  kind: 'pages';
+  /** Default 1. */
+  firstPage?: number;
+  pageCount: number | ((context: SourceContext) => Promise<number>);
+  pagesPerSlice: number;
+  fetchPage(page: number, context: SourceContext): SourceRows | Promise<SourceRows>;
+  load?: SourceLoad;
+}
+
+/**
+ * Your own source: `plan()` returns the slices as JSON values (kept in the run's manifest, so the same
+ * run reads the same slices), `read(slice)` returns the slice's rows, in the same order on every read.
+ */
+export interface CustomSource<Slice = unknown> {
+  kind: 'custom';
+  plan(context: SourceContext): readonly Slice[] | Promise<readonly Slice[]>;
+  read(slice: Slice, context: SourceContext): SourceRows | Promise<SourceRows>;
+  load?: SourceLoad;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: each custom source has its own slice type, which its read() narrows
+export type JobSource = ObjectsSource | IdRangeSource | PagesSource | CustomSource<any>;
+
 export interface TransformContext {
+  /**
+   * The record's id: the same on every attempt and every re-read of the run, so it is the
+   * idempotency key to hand to an API with side effects (`Idempotency-Key: ${recordIdString(id)}`).
+   */
   id: RecordId;
 }
 

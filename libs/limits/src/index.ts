@@ -122,6 +122,13 @@ export const DEFAULTS = {
   maxSlicesPerRun: 100_000,
   /** Slices the reader reads at once: bounds the load on the source. */
   readerConcurrency: 4,
+  /**
+   * Reader invocations that read one run at once (fan-out): 1 reads a run in one chain of
+   * invocations; more splits its slices into that many shares, each read by its own chain.
+   */
+  readerFanOut: 1,
+  /** Upper bound on the fan-out: each share is one more concurrent reader invocation. */
+  maxReaderFanOut: 16,
   /** Attempts (first try included) for entries a put reports as failed. */
   putAttempts: 8,
   /** Backoff between attempts: full jitter on base * 2^attempt, capped. */

@@ -29,8 +29,13 @@ export function loadJob(spec: string, cwd: string = process.cwd()): Job {
 function jobProblem(job: Job | undefined): string | undefined {
   if (!job || typeof job !== 'object') return 'exports no `job` (export const job = defineJob({...}))';
   if (typeof job.name !== 'string' || !job.name) return 'exports a job without a name';
-  if (job.source?.format !== 'ndjson' && job.source?.format !== 'csv')
-    return "exports a job whose source format is neither 'ndjson' nor 'csv'";
+  const source = job.source as { format?: unknown; kind?: unknown } | undefined;
+  if (
+    source?.format !== 'ndjson' &&
+    source?.format !== 'csv' &&
+    !['ids', 'pages', 'custom'].includes(source?.kind as string)
+  )
+    return "exports a job whose source is none of: format 'ndjson' or 'csv', kind 'ids', 'pages' or 'custom'";
   if (typeof job.input?.safeParse !== 'function' || typeof job.result?.safeParse !== 'function')
     return 'exports a job whose input and result are not zod schemas';
   if (typeof job.transform !== 'function') return 'exports a job without a transform';

@@ -65,18 +65,24 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
   let started = Date.now();
   const pipeline = options.pipeline ?? (await LocalPipeline.start(pipelineOptions(options)));
   const log = options.progress ?? (() => undefined);
+  let stopServices: { stop(): Promise<void>; report?(): string } | undefined;
   if (pipeline.endpoints.external.length) log(`services: ${describeEndpoints(pipeline.endpoints)}`);
   try {
     let dataSet: RunReport['dataSet'];
     const source = options.source ?? { bucket: LOCAL_RESOURCES.sourceBucket, prefix: EXAMPLE_PREFIX };
     const prefix = source.prefix;
-    if (!options.source) {
+    // A job that reads its own source (ids, pages, custom) needs no data loaded into S3.
+    const readsObjects = !options.job || 'format' in options.job.source;
+    if (!options.source && readsObjects) {
       const data = { ...EXAMPLE_DEFAULTS, ...options.data };
       log(`loading the example data set: ${data.records} records`);
       const loaded = await loadExampleData(pipeline.store, LOCAL_RESOURCES.sourceBucket, prefix, data);
       dataSet = { records: data.records, objects: loaded.objects, bytes: loaded.bytes };
     }
     const runId = options.runId ?? `run-${new Date().toISOString().slice(0, 19).replace(/[-:]/g, '')}Z`;
+    // The job's local stand-ins for the services it calls: up before the reader plans, down once the run is.
+    const services = await options.job?.local?.start();
+    if (services) stopServices = services;
     await pipeline.startConsumers();
     // The run's clock starts when the reader is triggered: loading the example data is not the pipeline's work.
     const loadMs = Date.now() - started;
@@ -184,6 +190,11 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       cost: metered && runCostReport(metered, options.costRegion),
     };
   } finally {
+    if (stopServices) {
+      const report = stopServices.report?.();
+      if (report) log(report);
+      await stopServices.stop();
+    }
     if (!options.pipeline) await pipeline.stop();
   }
 }

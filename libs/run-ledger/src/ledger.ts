@@ -7,7 +7,10 @@ export interface RunManifest<Slice extends { id: string } = { id: string }> {
   runId: string;
   job: string;
   createdAt: string;
-  source: { bucket: string; prefix: string };
+  /** Where an S3 objects source was read from; absent for the other kinds of source. */
+  source?: { bucket: string; prefix: string };
+  /** The kind of the job's source (`objects`, `ids`, `pages`, `custom`); absent in runs planned before kinds. */
+  sourceKind?: string;
   slices: Slice[];
   /**
    * The run's secret: the reader seals every record it puts with it, so a record claiming one of the

@@ -2,6 +2,7 @@ import { DEFAULTS, MiB } from '@pipeline/limits';
 import { SliceIdSchema } from '@pipeline/records';
 import {
   describeSlice,
+  planCustom,
   planByteRanges,
   planNumberRange,
   planPages,
@@ -271,6 +272,22 @@ describe('planPages', () => {
     expect(() => planPages({ pageCount: DEFAULTS.maxSlicesPerRun + 1, pagesPerSlice: 1 })).toThrow(
       /raise pagesPerSlice/,
     );
+  });
+});
+
+describe('planCustom', () => {
+  it("numbers a job's own slices in the order its plan gave them, keeping each as JSON", () => {
+    const slices = planCustom([{ table: 'b' }, { table: 'a', since: new Date(0) }]);
+    expect(slices).toEqual([
+      { kind: 'custom', id: 's000000', params: { table: 'b' } },
+      { kind: 'custom', id: 's000001', params: { table: 'a', since: '1970-01-01T00:00:00.000Z' } },
+    ]);
+    expect(slices.every((slice) => SliceSpecSchema.safeParse(slice).success)).toBe(true);
+  });
+
+  it('refuses a slice that is not JSON and a plan over the slice limit, saying what to do', () => {
+    expect(() => planCustom([1, undefined])).toThrow(/slice 1 of the job's plan is not a JSON value/);
+    expect(() => planCustom(new Array(DEFAULTS.maxSlicesPerRun + 1).fill(0))).toThrow(/return fewer, larger slices/);
   });
 });
 

@@ -44,7 +44,14 @@ export interface PageSlice {
   pageCount: number;
 }
 
-export type SliceSpec = ByteRangeSlice | NumberRangeSlice | PageSlice;
+/** One slice of a job's own source: what its `plan()` returned, kept as given. */
+export interface CustomSlice {
+  kind: 'custom';
+  id: string;
+  params: unknown;
+}
+
+export type SliceSpec = ByteRangeSlice | NumberRangeSlice | PageSlice | CustomSlice;
 
 /** An object to plan, as a listing returns it. */
 export interface SourceObject {
@@ -172,6 +179,27 @@ export function planPages(opts: { firstPage?: number; pageCount: number; pagesPe
 }
 
 /**
+ * Gives each of a job's own slices its id, in the order its `plan()` returned them.
+ *
+ * @throws SlicePlanError when the plan exceeds `DEFAULTS.maxSlicesPerRun` slices or a slice is not JSON.
+ * @example
+ * planCustom([{ table: 'a' }, { table: 'b' }]);
+ * // [{ kind: 'custom', id: 's000000', params: { table: 'a' } }, { kind: 'custom', id: 's000001', params: { table: 'b' } }]
+ */
+export function planCustom(params: readonly unknown[]): CustomSlice[] {
+  requireWithinSliceLimit(
+    params.length,
+    `${params.length} slices of the job's own plan`,
+    'return fewer, larger slices',
+  );
+  return params.map((p, index) => {
+    if (p === undefined || JSON.stringify(p) === undefined)
+      throw new SlicePlanError(`slice ${index} of the job's plan is not a JSON value: return plain data from plan()`);
+    return { kind: 'custom', id: sliceId(index), params: JSON.parse(JSON.stringify(p)) as unknown };
+  });
+}
+
+/**
  * One line for logs.
  *
  * @example
@@ -188,6 +216,8 @@ export function describeSlice(slice: SliceSpec): string {
       const last = slice.firstPage + slice.pageCount - 1;
       return `slice ${slice.id}: pages ${slice.firstPage}-${last} (${slice.pageCount} page${slice.pageCount === 1 ? '' : 's'})`;
     }
+    case 'custom':
+      return `slice ${slice.id}: ${JSON.stringify(slice.params).slice(0, 200)}`;
   }
 }
 
@@ -215,6 +245,7 @@ export const SliceSpecSchema = z.discriminatedUnion('kind', [
     firstPage: z.number().int(),
     pageCount: z.number().int().positive(),
   }),
+  z.object({ kind: z.literal('custom'), id: SliceIdSchema, params: z.unknown() }),
 ]);
 
 function sortObjects(objects: readonly SourceObject[]): SourceObject[] {

@@ -19,4 +19,13 @@ export const SOURCE_LIMITS = {
    * aborted connection): each resumes at the first byte not yet read.
    */
   rangeReadAttempts: 3,
+  /** Attempts per HTTP request of a job's source (the first included) before its slice fails. */
+  httpAttempts: 5,
+  /** Backoff between HTTP attempts: full jitter on base * 2^(attempt-1), capped. */
+  httpBackoffBaseMs: 200,
+  httpBackoffCapMs: 10_000,
+  /** The longest `Retry-After` the reader waits; a source asking for more fails the slice, saying so. */
+  maxRetryAfterMs: 60_000,
+  /** One HTTP request of a source: a server that answers nothing in this time is retried like a 5xx. */
+  httpRequestTimeoutMs: 30_000,
 } as const;
