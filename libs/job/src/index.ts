@@ -26,6 +26,12 @@ export interface Job<Input = unknown, Result = unknown> {
    * (it is dead-lettered); any other error is treated as transient and retried.
    */
   transform(input: Input, context: TransformContext): Result | Promise<Result>;
+  /**
+   * Transforms run at once within a batch (default DEFAULTS.transformConcurrency). Results still go
+   * out in stream order; 1 runs them one after another. Keep it within what the services the
+   * transform calls can bear, times the shards.
+   */
+  concurrency?: number;
 }
 
 export type SourceFormat =

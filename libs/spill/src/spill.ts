@@ -76,7 +76,16 @@ export class Spill {
    * @throws UnencodableError when the envelope cannot be encoded as JSON.
    */
   async stage(envelope: RecordEnvelope, bytes: Uint8Array = encodeEnvelope(envelope)): Promise<Uint8Array> {
+    return this.stageNow(envelope, bytes);
+  }
+
+  /** `stage` without a promise when there is nothing to spill (the common case on a hot path). */
+  stageNow(envelope: RecordEnvelope, bytes: Uint8Array = encodeEnvelope(envelope)): Uint8Array | Promise<Uint8Array> {
     if (bytes.byteLength <= this.thresholdBytes) return bytes;
+    return this.spill(envelope, bytes);
+  }
+
+  private async spill(envelope: RecordEnvelope, bytes: Uint8Array): Promise<Uint8Array> {
     if (envelope.kind === 'pointer')
       throw new RangeError('a pointer envelope is over the spill threshold: the threshold is too small');
     const sha256 = sha256Hex(bytes);

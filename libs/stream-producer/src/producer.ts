@@ -13,6 +13,11 @@ export interface StreamProducerOptions {
    * line (the data must hold no newline: JSON text never does). 0, the default, packs nothing.
    */
   aggregateBytes?: number;
+  /**
+   * Seals each record as it goes out (packed or alone): `bytes` is what the seal adds, kept free
+   * within `aggregateBytes`. The reader seals its records with its run key (see @pipeline/records).
+   */
+  seal?: { bytes: number; apply(data: Uint8Array): Uint8Array };
   /** Calls per batch, the first included. Defaults to DEFAULTS.putAttempts. */
   attempts?: number;
   /** Backoff between calls. Default DEFAULTS.backoffBaseMs / DEFAULTS.backoffCapMs. */
@@ -65,12 +70,15 @@ export class PutRecordsError extends Error {
 export class StreamProducer {
   private readonly sender: BatchSender<StreamRecord>;
   private readonly aggregateBytes: number;
+  private readonly seal?: StreamProducerOptions['seal'];
   /** Lines waiting to be packed into one record, per partition key. */
   private readonly packing = new Map<string, { lines: Uint8Array[]; bytes: number }>();
 
   constructor(opts: StreamProducerOptions) {
     const { streamName, port } = opts;
-    this.aggregateBytes = opts.aggregateBytes ?? 0;
+    this.seal = opts.seal;
+    // Room for the seal inside each packed record.
+    this.aggregateBytes = Math.max(0, (opts.aggregateBytes ?? 0) - (opts.seal?.bytes ?? 0));
     this.sender = new BatchSender<StreamRecord>({
       limits: {
         maxCount: KINESIS.maxRecordsPerPut,
@@ -101,27 +109,51 @@ export class StreamProducer {
    * @throws PutRecordsError when records of the batch sent are still rejected after the last attempt
    */
   async add(record: StreamRecord): Promise<void> {
+    await this.addLine(record);
+  }
+
+  /**
+   * `add` without a promise when nothing is sent: the caller awaits only what it returns. On a
+   * processor's hot path most records are only packed.
+   */
+  addLine(record: StreamRecord): Promise<void> | undefined {
     checkPartitionKey(record.partitionKey);
-    if (this.aggregateBytes <= 0) return this.sender.add(record);
+    if (this.aggregateBytes <= 0) return this.sender.add(this.sealed(record));
     // Packed records are lines: a record of this size alone, or one that would not fit, goes as it is.
     const line = record.data.byteLength + 1;
-    if (line >= this.aggregateBytes) {
-      await this.sendPacked(record.partitionKey);
-      return this.sender.add(record);
-    }
-    const packing = this.packing.get(record.partitionKey) ?? { lines: [], bytes: 0 };
-    if (packing.bytes + line > this.aggregateBytes) await this.sendPacked(record.partitionKey);
-    const current = this.packing.get(record.partitionKey) ?? { lines: [], bytes: 0 };
-    current.lines.push(record.data);
-    current.bytes += line;
-    this.packing.set(record.partitionKey, current);
+    if (line >= this.aggregateBytes) return this.sendAlone(record);
+    const packing = this.packing.get(record.partitionKey);
+    if (packing && packing.bytes + line > this.aggregateBytes) return this.sendThenPack(record, line);
+    if (packing) {
+      packing.lines.push(record.data);
+      packing.bytes += line;
+    } else this.packing.set(record.partitionKey, { lines: [record.data], bytes: line });
+    return undefined;
+  }
+
+  private async sendAlone(record: StreamRecord): Promise<void> {
+    await this.sendPacked(record.partitionKey);
+    await this.sender.add(this.sealed(record));
+  }
+
+  private async sendThenPack(record: StreamRecord, line: number): Promise<void> {
+    await this.sendPacked(record.partitionKey);
+    const current = this.packing.get(record.partitionKey);
+    if (current) {
+      current.lines.push(record.data);
+      current.bytes += line;
+    } else this.packing.set(record.partitionKey, { lines: [record.data], bytes: line });
+  }
+
+  private sealed(record: StreamRecord): StreamRecord {
+    return this.seal ? { data: this.seal.apply(record.data), partitionKey: record.partitionKey } : record;
   }
 
   private async sendPacked(partitionKey: string): Promise<void> {
     const packing = this.packing.get(partitionKey);
     if (!packing) return;
     this.packing.delete(partitionKey);
-    await this.sender.add({ data: packLines(packing.lines), partitionKey });
+    await this.sender.add(this.sealed({ data: packLines(packing.lines), partitionKey }));
   }
 
   /**
