@@ -206,56 +206,73 @@ export async function runBatch(
     failed?: { error: unknown };
   }
   const window: Entry[] = [];
+  type Step = boolean | Promise<boolean>;
   const concurrency = Math.max(1, stage.concurrency ?? 1);
   let stopped = false;
 
-  /** Runs one step of a record; false when it failed transiently (the batch stops at its record). */
-  const attempt = async (i: number, envelope: Envelope, at: Line, step: () => unknown): Promise<boolean> => {
+  /**
+   * Runs one step of a record; false when it failed transiently (the batch stops at its record).
+   * Synchronous when the step is: the hot path makes no promise per record.
+   */
+  const attempt = (i: number, envelope: Envelope, at: Line, step: () => unknown): Step => {
     try {
       const pending = step();
-      if (pending instanceof Promise) await pending;
+      if (pending instanceof Promise)
+        return pending.then(
+          () => true,
+          (error) => fail(i, envelope, at, error),
+        );
       return true;
     } catch (error) {
-      if (stage.isFatal(error)) throw error;
-      if (await settle(error as Error, envelope, at)) return true;
-      ports.log?.('transient failure, reporting the rest of the batch', {
-        sequenceNumber: records[i].kinesis.sequenceNumber,
-        error: (error as Error).message,
-      });
-      failedAt = i;
-      stopped = true;
-      return false;
+      return fail(i, envelope, at, error);
     }
   };
 
+  const fail = async (i: number, envelope: Envelope, at: Line, error: unknown): Promise<boolean> => {
+    if (stage.isFatal(error)) throw error;
+    if (await settle(error as Error, envelope, at)) return true;
+    ports.log?.('transient failure, reporting the rest of the batch', {
+      sequenceNumber: records[i].kinesis.sequenceNumber,
+      error: (error as Error).message,
+    });
+    failedAt = i;
+    stopped = true;
+    return false;
+  };
+
   /** Hands the oldest entries to the stage until at most `keep` are left; false once the batch stopped. */
-  const drain = async (keep: number): Promise<boolean> => {
+  const drain = (keep: number): Step => {
     while (window.length > keep) {
       const entry = window.shift() as Entry;
-      const ok = await attempt(entry.i, entry.envelope, entry.at, () => {
+      const ok = attempt(entry.i, entry.envelope, entry.at, () => {
         if (entry.failed) throw entry.failed.error;
         const { prepared } = entry;
         if (prepared instanceof Promise) return prepared.then((value) => stage.handle(entry.envelope, entry.at, value));
         return stage.handle(entry.envelope, entry.at, prepared);
       });
-      if (!ok) {
-        window.length = 0; // records after the failed one are reported, not handled
-        return false;
-      }
+      if (ok instanceof Promise) return ok.then((passed) => (passed ? drain(keep) : stop()));
+      if (!ok) return stop();
     }
     return true;
   };
+  /** Records after the failed one are reported, not handled. */
+  const stop = () => {
+    window.length = 0;
+    return false;
+  };
 
-  /** Starts a record's prepare and queues it, or handles it at once when nothing is queued or prepared. */
-  const enqueue = async (i: number, envelope: StageEnvelope, at: Line): Promise<boolean> => {
-    if (!stage.prepare) {
-      if (!(await drain(0))) return false;
-      return attempt(i, envelope, at, () => stage.handle(envelope, at));
-    }
-    if (!(await drain(concurrency - 1))) return false;
+  /** Starts a record's prepare and queues it, or handles it at once when the stage prepares nothing. */
+  const enqueue = (i: number, envelope: StageEnvelope, at: Line): Step => {
+    if (!stage.prepare) return attempt(i, envelope, at, () => stage.handle(envelope, at));
+    const room = drain(concurrency - 1);
+    if (room instanceof Promise) return room.then((ok) => ok && start(i, envelope, at));
+    return room && start(i, envelope, at);
+  };
+
+  const start = (i: number, envelope: StageEnvelope, at: Line): boolean => {
     const entry: Entry = { i, envelope, at, prepared: undefined };
     try {
-      entry.prepared = stage.prepare(envelope, at);
+      entry.prepared = stage.prepare?.(envelope, at);
       // Settled in order by drain; never an unhandled rejection meanwhile.
       if (entry.prepared instanceof Promise) entry.prepared.catch(() => undefined);
     } catch (error) {
@@ -321,7 +338,8 @@ export async function runBatch(
         if (!(await attempt(i, envelope, at, () => deadLetter(letter, partitionKey)))) break eachRecord;
         continue;
       }
-      if (!(await enqueue(i, envelope, at))) break eachRecord;
+      const queued = enqueue(i, envelope, at);
+      if (!(queued instanceof Promise ? await queued : queued)) break eachRecord;
     }
   }
   if (!stopped) await drain(0);
