@@ -71,19 +71,28 @@ export async function processBatch(
   });
   const counts = { results: 0, deadLettered: 0, forwarded: 0 };
   const send = (data: Uint8Array, partitionKey: string) => out.addLine({ data, partitionKey });
-  /** Stages and sends an envelope, counting it once it is out; a promise only when something is awaited. */
-  const emit = (envelope: Outcome, partitionKey: string, counted: keyof typeof counts): Promise<void> | undefined => {
-    const staged = spill.stageNow(envelope);
-    const sent = staged instanceof Promise ? staged.then((data) => send(data, partitionKey)) : send(staged, partitionKey);
-    if (sent === undefined) {
-      counts[counted] += 1;
-      return undefined;
-    }
-    return sent.then(() => void (counts[counted] += 1));
+  const count = (counted: keyof typeof counts) => {
+    counts[counted] += 1;
   };
+  /** Sends bytes, counting them once they are out; a promise only when something is awaited. */
+  const sendCounted = (
+    data: Uint8Array | Promise<Uint8Array>,
+    partitionKey: string,
+    counted: keyof typeof counts,
+  ): Promise<void> | undefined => {
+    const sent = data instanceof Promise ? data.then((bytes) => send(bytes, partitionKey)) : send(data, partitionKey);
+    if (sent !== undefined) return sent.then(() => count(counted));
+    count(counted);
+    return undefined;
+  };
+  /** Stages (spills if need be) and sends an envelope. */
+  const emit = (envelope: Outcome, partitionKey: string, counted: keyof typeof counts) =>
+    sendCounted(spill.stageNow(envelope), partitionKey, counted);
   const concurrency = deps.job.concurrency ?? DEFAULTS.transformConcurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1)
-    throw new RangeError(`job ${deps.job.name}: concurrency ${concurrency} is not a positive integer; check the job's module`);
+    throw new RangeError(
+      `job ${deps.job.name}: concurrency ${concurrency} is not a positive integer; check the job's module`,
+    );
 
   const stage: BatchStage = {
     name: 'processor',
@@ -95,9 +104,7 @@ export async function processBatch(
       switch (envelope.kind) {
         case 'dead-letter': {
           // Passes on as it came (a spilled one as its pointer).
-          const sent = send(at.pointer ? encodeEnvelope(at.pointer) : at.bytes, at.partitionKey);
-          if (sent === undefined) counts.forwarded += 1;
-          return sent?.then(() => void (counts.forwarded += 1));
+          return sendCounted(at.pointer ? encodeEnvelope(at.pointer) : at.bytes, at.partitionKey, 'forwarded');
         }
         case 'result':
           return emit(misplaced(envelope), at.partitionKey, 'deadLettered');

@@ -210,7 +210,14 @@ describe('runBatch: the partial-batch loop shared by the processor and the write
         stage,
         ports,
       );
-      expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['101', '102', '103', '104', '105', '106']);
+      expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
+        '101',
+        '102',
+        '103',
+        '104',
+        '105',
+        '106',
+      ]);
       expect(response.counts.failedFrom).toBe('101');
       // Nothing after the failed record reaches the stage, and its marker does not pass.
       expect(seen).toEqual(['data 0=r0']);
