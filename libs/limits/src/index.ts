@@ -106,7 +106,7 @@ export const DEFAULTS = {
    * (`Job.concurrency`): an I/O-bound transform (an API call) overlaps its waits, results still go
    * out in stream order.
    */
-  transformConcurrency: 16,
+  transformConcurrency: 32,
   /**
    * Invocations in which one record may fail transiently before the processor dead-letters it as
    * retries-exhausted. Kept below maxRetryAttempts, so the processor, not the event source mapping,
