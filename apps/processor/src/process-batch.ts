@@ -70,13 +70,14 @@ export async function processBatch(
     aggregateBytes: DEFAULTS.aggregateBytes,
   });
   const counts = { results: 0, deadLettered: 0, forwarded: 0 };
-  const send = (data: Uint8Array, partitionKey: string) => out.addLine({ data, partitionKey });
+  const send = (data: Uint8Array | string, partitionKey: string) =>
+    typeof data === 'string' ? out.addLine({ data, partitionKey }) : out.addLine({ data, partitionKey });
   const count = (counted: keyof typeof counts) => {
     counts[counted] += 1;
   };
   /** Sends bytes, counting them once they are out; a promise only when something is awaited. */
   const sendCounted = (
-    data: Uint8Array | Promise<Uint8Array>,
+    data: Uint8Array | string | Promise<Uint8Array>,
     partitionKey: string,
     counted: keyof typeof counts,
   ): Promise<void> | undefined => {
@@ -87,7 +88,7 @@ export async function processBatch(
   };
   /** Stages (spills if need be) and sends an envelope. */
   const emit = (envelope: Outcome, partitionKey: string, counted: keyof typeof counts) =>
-    sendCounted(spill.stageNow(envelope), partitionKey, counted);
+    sendCounted(spill.stageText(envelope), partitionKey, counted);
   const concurrency = deps.job.concurrency ?? DEFAULTS.transformConcurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new RangeError(

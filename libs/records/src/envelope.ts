@@ -193,16 +193,19 @@ export class UnencodableError extends Error {
 }
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
-  let text: string;
+  // Buffer.from takes small strings from a shared pool: less garbage than a TextEncoder's arrays.
+  return Buffer.from(encodeEnvelopeText(envelope), 'utf8');
+}
+
+/** The envelope's JSON text: for a producer that packs text lines and encodes a whole record at once. */
+export function encodeEnvelopeText(envelope: Envelope): string {
   try {
-    text = JSON.stringify(envelope);
+    return JSON.stringify(envelope);
   } catch (error) {
     // JSON.stringify recurses: a value nested a few thousand levels deep exhausts the stack (RangeError);
     // a BigInt or a cycle is a TypeError. Neither passes on a retry.
     throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
   }
-  // Buffer.from takes small strings from a shared pool: less garbage than a TextEncoder's arrays.
-  return Buffer.from(text, 'utf8');
 }
 
 /** Validates an envelope built in code: a bug, not bad input, if it fails. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   decodeEnvelope,
   encodeEnvelope,
+  encodeEnvelopeText,
   type EnvelopeError,
   LAYOUT,
   recordIdString,
@@ -83,6 +84,17 @@ export class Spill {
   stageNow(envelope: RecordEnvelope, bytes: Uint8Array = encodeEnvelope(envelope)): Uint8Array | Promise<Uint8Array> {
     if (bytes.byteLength <= this.thresholdBytes) return bytes;
     return this.spill(envelope, bytes);
+  }
+
+  /**
+   * `stageNow` for a producer that packs text: the envelope's JSON text when it is within the
+   * threshold (encoded with its record, not alone), else the pointer's bytes.
+   */
+  stageText(envelope: RecordEnvelope): string | Promise<Uint8Array> {
+    const text = encodeEnvelopeText(envelope);
+    // One UTF-8 byte per character at least, three at most: measure only when it could be over.
+    if (text.length * 3 <= this.thresholdBytes || Buffer.byteLength(text) <= this.thresholdBytes) return text;
+    return this.spill(envelope, Buffer.from(text, 'utf8'));
   }
 
   private async spill(envelope: RecordEnvelope, bytes: Uint8Array): Promise<Uint8Array> {

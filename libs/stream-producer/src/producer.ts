@@ -48,6 +48,15 @@ export class PutRecordsError extends Error {
   }
 }
 
+/** A record whose data is JSON text (no raw newline), for `addLine`: encoded with the record it is packed in. */
+export interface TextRecord {
+  data: string;
+  partitionKey: string;
+}
+
+type Line = Uint8Array | string;
+const bytesOf = (line: Line): Uint8Array => (typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
+
 /**
  * Writes records to one Kinesis stream in PutRecords calls within KINESIS' limits (records and bytes
  * per call, bytes per record: data + partition key), retrying only the entries Kinesis rejects, with bounded attempts and full-jitter backoff. Holds at
@@ -72,7 +81,7 @@ export class StreamProducer {
   private readonly aggregateBytes: number;
   private readonly seal?: StreamProducerOptions['seal'];
   /** Lines waiting to be packed into one record, per partition key. */
-  private readonly packing = new Map<string, { lines: Uint8Array[]; bytes: number }>();
+  private readonly packing = new Map<string, { lines: Line[]; bytes: number; text: boolean }>();
 
   constructor(opts: StreamProducerOptions) {
     const { streamName, port } = opts;
@@ -116,19 +125,30 @@ export class StreamProducer {
    * `add` without a promise when nothing is sent: the caller awaits only what it returns. On a
    * processor's hot path most records are only packed.
    */
-  addLine(record: StreamRecord): Promise<void> | undefined {
+  addLine(record: StreamRecord | TextRecord): Promise<void> | undefined {
     checkPartitionKey(record.partitionKey);
-    if (this.aggregateBytes <= 0) return this.sender.add(this.sealed(record));
+    const { data, partitionKey } = record;
+    if (this.aggregateBytes <= 0) return this.sender.add(this.sealed({ data: bytesOf(data), partitionKey }));
     // Packed records are lines: a record of this size alone, or one that would not fit, goes as it is.
-    const line = record.data.byteLength + 1;
-    if (line >= this.aggregateBytes) return this.sendAlone(record);
-    const packing = this.packing.get(record.partitionKey);
+    const line = (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength) + 1;
+    if (line >= this.aggregateBytes) return this.sendAlone({ data: bytesOf(data), partitionKey });
+    const packing = this.packing.get(partitionKey);
     if (packing && packing.bytes + line > this.aggregateBytes) return this.sendThenPack(record, line);
+    this.pack(record, line, packing);
+    return undefined;
+  }
+
+  private pack(record: StreamRecord | TextRecord, line: number, packing = this.packing.get(record.partitionKey)) {
     if (packing) {
       packing.lines.push(record.data);
       packing.bytes += line;
-    } else this.packing.set(record.partitionKey, { lines: [record.data], bytes: line });
-    return undefined;
+      packing.text &&= typeof record.data === 'string';
+    } else
+      this.packing.set(record.partitionKey, {
+        lines: [record.data],
+        bytes: line,
+        text: typeof record.data === 'string',
+      });
   }
 
   private async sendAlone(record: StreamRecord): Promise<void> {
@@ -136,13 +156,9 @@ export class StreamProducer {
     await this.sender.add(this.sealed(record));
   }
 
-  private async sendThenPack(record: StreamRecord, line: number): Promise<void> {
+  private async sendThenPack(record: StreamRecord | TextRecord, line: number): Promise<void> {
     await this.sendPacked(record.partitionKey);
-    const current = this.packing.get(record.partitionKey);
-    if (current) {
-      current.lines.push(record.data);
-      current.bytes += line;
-    } else this.packing.set(record.partitionKey, { lines: [record.data], bytes: line });
+    this.pack(record, line);
   }
 
   private sealed(record: StreamRecord): StreamRecord {
@@ -153,7 +169,11 @@ export class StreamProducer {
     const packing = this.packing.get(partitionKey);
     if (!packing) return;
     this.packing.delete(partitionKey);
-    await this.sender.add(this.sealed({ data: packLines(packing.lines), partitionKey }));
+    // Text lines are encoded once for the whole record.
+    const data = packing.text
+      ? Buffer.from((packing.lines as string[]).join('\n'), 'utf8')
+      : packLines(packing.lines.map(bytesOf));
+    await this.sender.add(this.sealed({ data, partitionKey }));
   }
 
   /**
