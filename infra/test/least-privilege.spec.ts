@@ -52,12 +52,14 @@ const PUT = 's3:PutObject';
  * objects (kill switch writes, summary, collated parts) are no function's.
  */
 const RESULTS_ACCESS: Record<ResultsObject, Record<'reader' | 'processor' | 'writer' | 'finisher', string[]>> = {
-  manifest: { reader: [GET, PUT], processor: [], writer: [GET], finisher: [GET] },
-  'slice read marker': { reader: [GET, PUT], processor: [], writer: [], finisher: [GET] },
-  'slice done marker': { reader: [GET], processor: [], writer: [PUT], finisher: [GET] },
+  // The processor and writer check what records claim against the reader's manifest (its run key
+  // and slices) and read markers; the writer lets a slice's first true marker win.
+  manifest: { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET] },
+  'slice read marker': { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET] },
+  'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT], finisher: [GET] },
   'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET] },
   'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [] },
-  'delivered marker': { reader: [], processor: [], writer: [GET, PUT], finisher: [GET] },
+  'delivered marker': { reader: [GET, PUT], processor: [], writer: [GET, PUT], finisher: [GET] },
   'completion marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT] },
   'stalled marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT] },
   summary: { reader: [], processor: [], writer: [], finisher: [] },

@@ -53,6 +53,7 @@ export class ProcessorStack extends Stack {
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
     const control = refs.keysArn('results', RESULTS_KEYS.control);
+    const claims = [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead].map((key) => refs.keysArn('results', key));
     const failures = refs.keysArn('results', RESULTS_KEYS.failures);
     const parking = refs.keysArn('results', RESULTS_KEYS.processorParking);
     const statements = [
@@ -65,6 +66,8 @@ export class ProcessorStack extends Stack {
         resources: [refs.bucketArn('results')],
       }),
       new iam.PolicyStatement({ sid: 'KillSwitch', actions: ['s3:GetObject'], resources: [control] }),
+      // What records and markers claim is checked against the reader's manifest and read markers.
+      new iam.PolicyStatement({ sid: 'CheckClaims', actions: ['s3:GetObject'], resources: claims }),
       // A record's transient failures are counted in an object of its own, read and rewritten.
       new iam.PolicyStatement({
         sid: 'CountFailures',
@@ -85,6 +88,16 @@ export class ProcessorStack extends Stack {
       'Spilled records are keyed by run, slice and position under the spill prefix: the processor resolves pointers and spills large results',
     );
     acknowledgeWildcard(role, control, 'The kill switch is one object per run (runs/<run>/control.json); read-only');
+    acknowledgeWildcard(
+      role,
+      claims[0],
+      "One manifest per run (runs/<run>/manifest.json), written by the reader; read-only, to check records' seals and slices",
+    );
+    acknowledgeWildcard(
+      role,
+      claims[1],
+      'One read marker per run and slice (runs/<run>/slices/<slice>/read.json), written by the reader; read-only, to check markers',
+    );
     acknowledgeWildcard(
       role,
       failures,

@@ -52,8 +52,9 @@ export class ReaderStack extends Stack {
     // The reader's part of the run ledger, key by key: it plans (manifest) and marks slices read;
     // it reads the kill switch and every slice marker; it never writes the writer's objects.
     const ledger = {
-      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceMarkers, RESULTS_KEYS.control],
-      write: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead],
+      // A run with nothing to read is handed to the finisher at once: the reader marks it delivered.
+      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceMarkers, RESULTS_KEYS.control, RESULTS_KEYS.delivered],
+      write: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead, RESULTS_KEYS.delivered],
     };
     const ledgerArns = (keys: string[]) => keys.map((key) => refs.keysArn('results', key));
     const spilled = refs.objectsArn('spill', config.spill.prefix);
@@ -94,6 +95,8 @@ export class ReaderStack extends Stack {
       [RESULTS_KEYS.sliceMarkers]: 'Slice markers per run and slice: the reader reads them to resume a run; read-only',
       [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
       [RESULTS_KEYS.sliceRead]: 'One read marker per run and slice (runs/<run>/slices/<slice>/read.json); put-only',
+      [RESULTS_KEYS.delivered]:
+        'One delivered marker per run (runs/<run>/delivered.json): an empty run is handed to the finisher by the reader',
     };
     for (const [key, reason] of Object.entries(why)) acknowledgeWildcard(role, refs.keysArn('results', key), reason);
     acknowledgeWildcard(

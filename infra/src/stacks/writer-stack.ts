@@ -40,7 +40,15 @@ export class WriterStack extends Stack {
     // markers it only lists), and writes done markers, the delivered marker, parked records, dead
     // letters and large results. Completion is the finisher's.
     const results = {
-      read: [RESULTS_KEYS.manifest, RESULTS_KEYS.control, RESULTS_KEYS.delivered],
+      // The manifest and read markers check what markers and records claim; a done marker that exists
+      // means the slice's first true marker won already.
+      read: [
+        RESULTS_KEYS.manifest,
+        RESULTS_KEYS.sliceRead,
+        RESULTS_KEYS.sliceDone,
+        RESULTS_KEYS.control,
+        RESULTS_KEYS.delivered,
+      ],
       write: [
         RESULTS_KEYS.sliceDone,
         RESULTS_KEYS.delivered,
@@ -82,7 +90,10 @@ export class WriterStack extends Stack {
       [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
       [RESULTS_KEYS.delivered]:
         'One delivered marker per run (runs/<run>/delivered.json): read back so the first hand-off time stays',
-      [RESULTS_KEYS.sliceDone]: 'One done marker per run and slice (runs/<run>/slices/<slice>/done.json); put-only',
+      [RESULTS_KEYS.sliceRead]:
+        'One read marker per run and slice (runs/<run>/slices/<slice>/read.json), written by the reader; read-only, to check markers',
+      [RESULTS_KEYS.sliceDone]:
+        'One done marker per run and slice (runs/<run>/slices/<slice>/done.json): read first, so the first true marker wins',
       [RESULTS_KEYS.writerParking]:
         'Records of a paused run are parked per run under runs/<run>/parked/writer/; put-only',
       [RESULTS_KEYS.deadLetters]:

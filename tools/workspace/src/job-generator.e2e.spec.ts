@@ -14,8 +14,16 @@ describe('GIVEN a copy of the workspace as cloned', () => {
   jest.setTimeout(180_000);
   const root = mkdtempSync(join(tmpdir(), 'job-generator-'));
   const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: 'true', NX_TUI: 'false' };
+  // Bounded: a synchronous child would otherwise outlive Jest's own timeout.
   const run = (command: string, args: string[]) =>
-    execFileSync(command, args, { cwd: root, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync(command, args, {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 150_000,
+      killSignal: 'SIGKILL',
+    });
 
   beforeAll(() => {
     const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '-z'], {
