@@ -63,6 +63,18 @@ export function hasValidSeal(bytes: Uint8Array, runKey: string): boolean {
   return difference === 0;
 }
 
+/** The bytes without their seal (as they were before `sealEnvelopeBytes`), or as they are when they carry none. */
+export function withoutSeal(bytes: Uint8Array): Uint8Array {
+  const end = bytes.byteLength;
+  const headAt = end - SEAL_TAIL.byteLength - DIGEST_HEX - SEAL_HEAD.byteLength;
+  if (headAt < 1) return bytes;
+  for (let i = 0; i < SEAL_HEAD.byteLength; i++) if (bytes[headAt + i] !== SEAL_HEAD[i]) return bytes;
+  const out = new Uint8Array(headAt + 1);
+  out.set(bytes.subarray(0, headAt));
+  out[headAt] = 0x7d; // the closing brace
+  return out;
+}
+
 /** Seals whole stream records: what a producer of the records stream applies to each record it puts. */
 export function recordSealer(runKey: string): { bytes: number; apply(data: Uint8Array): Uint8Array } {
   return { bytes: SEAL_BYTES, apply: (data) => sealEnvelopeBytes(data, runKey) };
