@@ -111,6 +111,8 @@ export const RESULTS_KEYS = {
   failures: anyKey(LAYOUT.failuresKey({ ...ANY })),
   /** Written by the writer when a run's last slice is done: handed to Firehose. */
   delivered: anyKey(LAYOUT.deliveredKey(ANY.run)),
+  /** The writer's completion check resumes here: how many planned slices are known done. */
+  doneThrough: anyKey(LAYOUT.doneThroughKey(ANY.run)),
   /** Written by the finisher: the run is complete (its output is in S3), or stalled. */
   complete: anyKey(LAYOUT.completeKey(ANY.run)),
   stalled: anyKey(LAYOUT.stalledKey(ANY.run)),

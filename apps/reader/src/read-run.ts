@@ -10,14 +10,7 @@ import {
   type DeadLetterEnvelope,
   type EndOfSliceEnvelope,
 } from '@pipeline/records';
-import {
-  checkRunId,
-  markRunDelivered,
-  runIdFromTime,
-  type RunLedger,
-  type RunManifest,
-  type SliceRead,
-} from '@pipeline/run-ledger';
+import { checkRunId, markRunDelivered, runIdFromTime, type RunLedger, type RunManifest } from '@pipeline/run-ledger';
 import { planByteRanges, type ByteRangeSlice } from '@pipeline/slices';
 import { readCsvHeader, readSliceRows, type ObjectSource } from '@pipeline/sources';
 import { Spill } from '@pipeline/spill';
@@ -133,10 +126,11 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     return { ...result, done: true };
   }
 
-  const alreadyRead = await deps.ledger.slicesRead(runId);
-  const pending = manifest.slices.filter((slice) => !alreadyRead.has(slice.id));
+  // One listing tells which slices are read and done: each hop of a long run costs ⌈2S / 1,000⌉ LISTs, not 2S GETs.
+  const markers = await deps.ledger.markerIds(runId);
+  const pending = manifest.slices.filter((slice) => !markers.read.has(slice.id));
   result.slicesAlreadyRead = manifest.slices.length - pending.length;
-  if (!created && alreadyRead.size > 0) await resendMarkers(runId, alreadyRead, deps);
+  if (!created && markers.read.size > 0) await resendMarkers(runId, markers, deps);
 
   const headers = new Map<string, Promise<string[] | undefined>>();
   const headerOf = (slice: ByteRangeSlice) => {
@@ -271,9 +265,17 @@ async function putMarker(run: string, slice: string, count: number, deps: Reader
  * slice's read marker and its end-of-slice marker would otherwise leave the run waiting for ever.
  * A marker that arrives twice is harmless: the first true one wins.
  */
-async function resendMarkers(run: string, read: Map<string, SliceRead>, deps: ReaderDeps): Promise<void> {
-  const done = await deps.ledger.slicesDone(run);
-  for (const [slice, marker] of read) if (!done.has(slice)) await putMarker(run, slice, marker.count, deps);
+async function resendMarkers(
+  run: string,
+  markers: { read: Set<string>; done: Set<string> },
+  deps: ReaderDeps,
+): Promise<void> {
+  for (const slice of markers.read) {
+    if (markers.done.has(slice)) continue;
+    // Only slices read but not done are read back: those in flight when the run was handed on.
+    const read = await deps.ledger.getSliceRead(run, slice);
+    if (read) await putMarker(run, slice, read.count, deps);
+  }
 }
 
 /**

@@ -164,7 +164,7 @@ export async function writeBatch(
  * When a run's last slice is done, records that its output was handed to Firehose:
  * runs/<run>/delivered.json. The run is not complete yet — Firehose delivers up to 1.5 buffer
  * intervals later — the finisher completes it once the output is in S3. Checked once per batch
- * that finished a slice, with one listing.
+ * that finished a slice, reading on from where the last check stopped (never a listing of the run).
  */
 async function completeIfDone(run: string, deps: WriterDeps, now: () => Date): Promise<void> {
   if (!(await deps.ledger.allSlicesDone(run))) return;

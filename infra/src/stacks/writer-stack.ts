@@ -36,9 +36,9 @@ export class WriterStack extends Stack {
     const { role } = this.writer;
 
     const spilled = refs.objectsArn('spill', config.spill.prefix);
-    // The writer's objects, key by key: it reads the reader's manifest and the kill switch (slice
-    // markers it only lists), and writes done markers, the delivered marker, parked records, dead
-    // letters and large results. Completion is the finisher's.
+    // The writer's objects, key by key: it reads the reader's manifest and the kill switch, reads
+    // and writes done markers and the completion check's resume point, and writes the delivered
+    // marker, parked records, dead letters and large results. Completion is the finisher's.
     const results = {
       // The manifest and read markers check what markers and records claim; a done marker that exists
       // means the slice's first true marker won already.
@@ -48,9 +48,11 @@ export class WriterStack extends Stack {
         RESULTS_KEYS.sliceDone,
         RESULTS_KEYS.control,
         RESULTS_KEYS.delivered,
+        RESULTS_KEYS.doneThrough,
       ],
       write: [
         RESULTS_KEYS.sliceDone,
+        RESULTS_KEYS.doneThrough,
         RESULTS_KEYS.delivered,
         RESULTS_KEYS.writerParking,
         RESULTS_KEYS.deadLetters,
@@ -93,7 +95,9 @@ export class WriterStack extends Stack {
       [RESULTS_KEYS.sliceRead]:
         'One read marker per run and slice (runs/<run>/slices/<slice>/read.json), written by the reader; read-only, to check markers',
       [RESULTS_KEYS.sliceDone]:
-        'One done marker per run and slice (runs/<run>/slices/<slice>/done.json): read first, so the first true marker wins',
+        'One done marker per run and slice (runs/<run>/slices/<slice>/done.json): read first, so the first true marker wins, and by the completion check',
+      [RESULTS_KEYS.doneThrough]:
+        'One resume point per run (runs/<run>/done-through.json): the completion check reads on from it instead of listing the run',
       [RESULTS_KEYS.writerParking]:
         'Records of a paused run are parked per run under runs/<run>/parked/writer/; put-only',
       [RESULTS_KEYS.deadLetters]:

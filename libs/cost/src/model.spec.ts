@@ -54,14 +54,15 @@ describe('runCost', () => {
 
   it('prices Lambda, Firehose, S3 and EventBridge by their units, and totals every line', () => {
     const usage = emptyUsage();
-    Object.assign(usage.lambda, { requests: 1_000_000, gbSeconds: 1000 });
+    Object.assign(usage.lambda, { requests: 1_000_000, gbSeconds: 1000, gbSecondsArm: 1000 });
     Object.assign(usage.firehose, { billedBytes: GB, deliveredBytes: GB, objects: 2000, jqHours: 1 });
     Object.assign(usage.s3, { tier1Requests: 1000, tier2Requests: 1000 });
     usage.eventBridge.events = 1_000_000;
     const cost = runCost(usage, TWO_BY_TWO, 0);
 
     expect(usd(cost, 'requests')).toBeCloseTo(PRICE_TABLE.lambda.requests.usd, 10);
-    expect(usd(cost, 'duration')).toBeCloseTo(1000 * PRICE_TABLE.lambda.gbSecond.usd, 10);
+    expect(usd(cost, 'duration (x86_64)')).toBeCloseTo(1000 * PRICE_TABLE.lambda.gbSecond.usd, 10);
+    expect(usd(cost, 'duration (arm64)')).toBeCloseTo(1000 * PRICE_TABLE.lambda.gbSecondArm.usd, 10);
     expect(usd(cost, 'ingestion')).toBeCloseTo(PRICE_TABLE.firehose.ingestedGb.usd, 10);
     expect(usd(cost, 'partitioned objects')).toBeCloseTo(2 * PRICE_TABLE.firehose.partitionedObjects.usd, 10);
     expect(usd(cost, 'PUT, COPY, POST, LIST')).toBeCloseTo(PRICE_TABLE.s3.tier1Requests.usd, 10);

@@ -26,7 +26,8 @@ export interface Usage {
     /** Bytes the consumers read (on-demand billing). */
     bytesOut: number;
   };
-  lambda: { requests: number; gbSeconds: number };
+  /** GB-seconds by architecture: x86_64 (`gbSeconds`) and arm64 (`gbSecondsArm`) are priced apart. */
+  lambda: { requests: number; gbSeconds: number; gbSecondsArm: number };
   firehose: {
     records: number;
     /** Bytes ingested, each record rounded up to 5 KB. */
@@ -86,7 +87,7 @@ export function countFirehoseRecord(usage: Usage, bytes: number): void {
 export function emptyUsage(): Usage {
   return {
     kinesis: { recordsPut: 0, putPayloadUnits: 0, billedBytesIn: 0, bytesOut: 0 },
-    lambda: { requests: 0, gbSeconds: 0 },
+    lambda: { requests: 0, gbSeconds: 0, gbSecondsArm: 0 },
     firehose: { records: 0, billedBytes: 0, deliveredBytes: 0, objects: 0, jqHours: 0 },
     s3: { tier1Requests: 0, tier2Requests: 0 },
     eventBridge: { events: 0 },
@@ -154,7 +155,8 @@ export function runCost(usage: Usage, capacity: StreamCapacity, hours: number, p
           line('Kinesis', 'data out', usage.kinesis.bytesOut / GB, 'GB', k.onDemandGbOut, 1),
         ]),
     line('Lambda', 'requests', usage.lambda.requests, 'requests', prices.lambda.requests, 1e6),
-    line('Lambda', 'duration', usage.lambda.gbSeconds, 'GB-seconds', prices.lambda.gbSecond, 1),
+    line('Lambda', 'duration (x86_64)', usage.lambda.gbSeconds, 'GB-seconds', prices.lambda.gbSecond, 1),
+    line('Lambda', 'duration (arm64)', usage.lambda.gbSecondsArm, 'GB-seconds', prices.lambda.gbSecondArm, 1),
     line('Firehose', 'ingestion', usage.firehose.billedBytes / GB, 'GB (records rounded to 5 KB)', f.ingestedGb, 1),
     line('Firehose', 'dynamic partitioning', usage.firehose.deliveredBytes / GB, 'GB delivered', f.partitionedGb, 1),
     line('Firehose', 'partitioned objects', usage.firehose.objects, 'objects', f.partitionedObjects, 1000),

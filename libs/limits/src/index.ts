@@ -20,6 +20,11 @@ export const KINESIS = {
   maxPartitionKeyLength: 256,
   /** GetRecords: records per call. */
   maxRecordsPerGet: 10_000,
+  /** Provisioned shard: writes per second, in bytes and in records. */
+  shardWriteBytesPerSecond: 1 * MiB,
+  shardWriteRecordsPerSecond: 1_000,
+  /** Provisioned shard: reads per second, shared by the consumers without enhanced fan-out. */
+  shardReadBytesPerSecond: 2 * MiB,
 } as const;
 
 /** Amazon Data Firehose. */
@@ -43,8 +48,18 @@ export const FIREHOSE = {
   maxDeaggregatedRecords: 500,
   /** Dynamic partitioning: no zero buffering; a buffer of at least 64 MiB. */
   dynamicPartitioning: { minBufferSizeMiB: 64, minBufferIntervalSeconds: 60 },
+  /** Direct PUT throughput quota per delivery stream (default in us-east-1, us-west-2 and eu-west-1; raisable). */
+  directPutBytesPerSecond: 5 * MiB,
+  directPutRecordsPerSecond: 500_000,
+  directPutRequestsPerSecond: 2_000,
   /** With dynamic partitioning a batch may reach S3 up to 1.5 × the buffer interval after it was put. */
   deliveryDelayFactor: 1.5,
+} as const;
+
+/** Amazon S3. */
+export const S3 = {
+  /** ListObjectsV2: keys per page at most (and by default). */
+  maxKeysPerList: 1000,
 } as const;
 
 /** Amazon SQS: documented ranges of the queue settings the finisher's queue uses. */

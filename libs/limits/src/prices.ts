@@ -58,6 +58,12 @@ export const PRICE_TABLE = {
       'https://docs.aws.amazon.com/whitepapers/latest/how-aws-pricing-works/lambda.html ($0.00001667)',
       'aws-page',
     ),
+    gbSecondArm: price(
+      0.0000133334,
+      'per GB-second (Arm, first 7.5 billion GB-s a month)',
+      'https://cloudchipr.com/blog/aws-lambda-pricing (2024)',
+      'third-party',
+    ),
   },
   firehose: {
     ingestedGb: price(

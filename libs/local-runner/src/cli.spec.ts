@@ -69,7 +69,7 @@ describe('npm run pipeline', () => {
     const help = await invoke(['--help'], start);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain(
-      'Usage: npm start -- [--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--data-dir DIR] [--json]',
+      'Usage: npm start -- [--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--cost-region REGION] [--data-dir DIR] [--json]',
     );
     expect(help.stdout).not.toContain('npm run pipeline -- run');
     const bad = await invoke(['--records'], start);

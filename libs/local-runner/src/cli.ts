@@ -120,7 +120,7 @@ const VERBS: Record<string, Verb> = {
     summary:
       'run a job end to end and print its summary (what `npm start` does): the example job on its example data, or --job on --input',
     usage:
-      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N]',
+      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--cost-region REGION]',
     note: `defaults: the example job on ${EXAMPLE_DEFAULTS.records} example records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run; --job takes a module path or a job made with \`npx nx g @pipeline/workspace:job NAME\``,
     options: {
       ...runOption,
@@ -129,6 +129,7 @@ const VERBS: Record<string, Verb> = {
       records: { type: 'string' },
       shards: { type: 'string' },
       'slice-bytes': { type: 'string' },
+      'cost-region': { type: 'string' },
     },
     async run(values, out) {
       if (values.job !== undefined && values.input === undefined)
@@ -144,6 +145,7 @@ const VERBS: Record<string, Verb> = {
         data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
         job,
         progress: out.progress,
+        costRegion: values['cost-region'] as string | undefined,
       };
       const report =
         typeof values.input === 'string'

@@ -22,7 +22,24 @@ export function formatReport(report: RunReport): string {
     ['output', `${report.outputUri}${report.outputDir ? `\n${' '.repeat(22)}${report.outputDir}` : ''}`],
   ];
   const head = `Run ${report.runId} ${report.complete ? 'complete' : `NOT complete (${report.state})`}`;
-  return [head, ...rows.map(([k, v]) => `  ${k.padEnd(20)}${v}`)].join('\n');
+  return [head, ...rows.map(([k, v]) => `  ${k.padEnd(20)}${v}`), ...costRows(report.cost)].join('\n');
+}
+
+const usd = (value: number) => `$${value < 0.01 && value > 0 ? value.toPrecision(2) : value.toFixed(2)}`;
+
+/** The modeled bill under the summary: the total, each priced line, and the idle month beside it. */
+function costRows(cost: RunReport['cost']): string[] {
+  if (!cost) return [`  ${'modeled AWS cost'.padEnd(20)}not metered (IAM enforcement off)`];
+  if ('error' in cost) return [`  ${'modeled AWS cost'.padEnd(20)}${cost.error}`];
+  const indent = ' '.repeat(22);
+  return [
+    `  ${'modeled AWS cost'.padEnd(20)}${usd(cost.totalUsd)} this run (${cost.region} list prices as of ${cost.pricesAsOf}; ${usd(cost.unconfirmedUsd)} of it from third-party or unverified prices)`,
+    ...cost.lines.map(
+      (l) =>
+        `${indent}${`${l.service} ${l.item}`.padEnd(34)}${usd(l.usd).padStart(10)}   ${n(Math.round(l.quantity * 1000) / 1000)} ${l.unit}`,
+    ),
+    `  ${'idle cost'.padEnd(20)}${usd(cost.idlePerMonth.totalUsd)} a month with no run (${cost.idlePerMonth.lines.map((l) => `${n(l.quantity)} ${l.unit}`).join(', ')})`,
+  ];
 }
 
 /** The `--json` summary: one object, the fields scripts rely on first. */
@@ -46,5 +63,6 @@ export function jsonReport(report: RunReport): Record<string, unknown> {
     output: report.outputUri,
     outputDir: report.outputDir,
     dataSet: report.dataSet,
+    cost: report.cost,
   };
 }

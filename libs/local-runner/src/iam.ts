@@ -158,3 +158,34 @@ export function localIdentities(
     scope,
   );
 }
+
+/** What the CDK app deploys that the bill depends on: each function's memory and architecture, and the streams' capacity. */
+export interface DeployedCapacity {
+  /** By app name (reader, processor, writer, finisher). */
+  functions: Record<string, { memoryMiB: number; architecture: 'arm64' | 'x86_64' }>;
+  streams: { mode: 'provisioned' | 'on-demand'; shards: number[] };
+}
+
+/** Reads the deployed capacity from the synthesized templates (AWS::Lambda::Function, AWS::Kinesis::Stream). */
+export function deployedCapacity(roles: Pick<LocalRolesFile, 'templates' | 'functions'>): DeployedCapacity {
+  const byName = new Map(Object.entries(roles.functions).map(([app, deployed]) => [deployed, app]));
+  const functions: DeployedCapacity['functions'] = {};
+  const shards: number[] = [];
+  let mode: DeployedCapacity['streams']['mode'] = 'provisioned';
+  for (const template of roles.templates)
+    for (const resource of Object.values(template.Resources ?? {})) {
+      const props = (resource.Properties ?? {}) as Record<string, unknown>;
+      if (resource.Type === 'AWS::Lambda::Function') {
+        const app = byName.get(String(props.FunctionName));
+        if (!app) continue;
+        const arch = (props.Architectures as string[] | undefined)?.[0] === 'arm64' ? 'arm64' : 'x86_64';
+        // Lambda's default memory when a function sets none.
+        functions[app] = { memoryMiB: Number(props.MemorySize ?? 128), architecture: arch };
+      } else if (resource.Type === 'AWS::Kinesis::Stream') {
+        const details = props.StreamModeDetails as { StreamMode?: string } | undefined;
+        if (details?.StreamMode === 'ON_DEMAND') mode = 'on-demand';
+        shards.push(Number(props.ShardCount ?? 0));
+      }
+    }
+  return { functions, streams: { mode, shards } };
+}

@@ -44,12 +44,14 @@ import {
   startIamGateways,
   type DeniedCall,
   type IamGateways,
+  LambdaMeter,
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
 import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
-import { localIdentities, synthesizedRoles } from './iam';
+import { type DeployedCapacity, deployedCapacity, localIdentities, synthesizedRoles } from './iam';
+import type { MeteredRun } from './run-cost';
 
 /** The names of the local resources; the same names the CDK app gives them by default. */
 export const LOCAL_RESOURCES = {
@@ -148,6 +150,10 @@ export class LocalPipeline {
   lambda?: LocalLambda;
   /** The IAM gateways in front of the embedded servers, when IAM is enforced. */
   iam?: IamGateways;
+  /** Each function's invocations and billed duration, for the cost report. */
+  readonly lambdaMeter = new LambdaMeter();
+  /** Memory, architecture and stream capacity as the CDK app deploys them (known when IAM is enforced). */
+  deployed?: DeployedCapacity;
 
   private constructor(
     readonly dataDir: string,
@@ -273,13 +279,16 @@ export class LocalPipeline {
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;
     pipeline.iam = iam;
+    if (roles && iam) pipeline.deployed = deployedCapacity(await roles);
     // The handlers run in this process, so the reader's own Invoke comes here, whatever the other endpoints.
     pipeline.lambda = await startLocalLambda({
       clock: options.reader?.clock,
       functions: [
         {
           name: LOCAL_RESOURCES.readerFunction,
-          handler: (event, context) => readerHandler(event as ReaderRequest, context),
+          handler: pipeline.lambdaMeter.wrap('reader', (event, context) =>
+            readerHandler(event as ReaderRequest, context),
+          ),
           timeoutMs: options.reader?.timeoutMs,
           recursiveLoop: options.reader?.recursiveLoop ?? RECURSIVE_LOOP.reader,
         },
@@ -342,7 +351,7 @@ export class LocalPipeline {
       const mapping = createEventSourceMapping({
         kinesis: this.kinesis,
         streamName,
-        handler,
+        handler: this.lambdaMeter.wrap(stage, handler),
         functionName: LOCAL_FUNCTIONS[stage],
         startingPosition: 'TRIM_HORIZON',
         functionResponseTypes: ['ReportBatchItemFailures'],
@@ -408,7 +417,26 @@ export class LocalPipeline {
    * the finisher's queue does in AWS, each time the run's message comes back.
    */
   finish(runId: string, now = new Date()): Promise<FinishOutcome> {
-    return finish(runId, now);
+    // One check is one invocation of the finisher by its queue's message.
+    return this.lambdaMeter.wrap('finisher', (run: string, at: Date) => finish(run, at))(runId, now);
+  }
+
+  /** Starts metering afresh: what the functions call from now on is the next run's. */
+  resetMeters(): void {
+    this.iam?.meter.reset();
+    this.lambdaMeter.reset();
+  }
+
+  /** What the functions used since the meters were reset; undefined without the IAM gateways (nothing is metered). */
+  metered(elapsedMs: number): MeteredRun | undefined {
+    if (!this.iam || !this.deployed) return undefined;
+    return {
+      calls: this.iam.meter.read(),
+      lambda: this.lambdaMeter.read(),
+      deployed: this.deployed,
+      deliveryPrincipal: LOCAL_DELIVERY_IDENTITY,
+      elapsedMs,
+    };
   }
 
   async stopConsumers(): Promise<void> {

@@ -8,6 +8,7 @@ import { describeEndpoints } from './endpoints';
 import { loadExampleData } from './example-data';
 import type { RunSource } from './input';
 import { LOCAL_RESOURCES, LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
+import { runCostReport, type RunCostReport } from './run-cost';
 
 export const EXAMPLE_PREFIX = 'example/';
 
@@ -26,6 +27,8 @@ export interface RunJobOptions extends LocalPipelineOptions {
   deliveryWaitMs?: number;
   /** An already started pipeline to use (it is left running). */
   pipeline?: LocalPipeline;
+  /** The region the cost report prices the run in (only us-east-1 is in the price table). */
+  costRegion?: string;
 }
 
 export interface RunReport extends RunSummary {
@@ -40,6 +43,8 @@ export interface RunReport extends RunSummary {
   outputDir?: string;
   dataSet?: { records: number; objects: number; bytes: number; loadMs?: number };
   slices: number;
+  /** The run's modeled AWS bill from the calls it made; absent when nothing was metered (IAM off). */
+  cost?: RunCostReport;
 }
 
 /** The local pipeline a run's options ask for: its slice size goes to the handlers' environment. */
@@ -75,6 +80,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
     // The run's clock starts when the reader is triggered: loading the example data is not the pipeline's work.
     const loadMs = Date.now() - started;
     started = Date.now();
+    pipeline.resetMeters();
 
     let reading = true;
     let manifest: RunManifest | undefined;
@@ -154,6 +160,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       complete: outcome.state === 'complete',
     });
     const elapsedMs = Date.now() - started;
+    const metered = pipeline.metered(elapsedMs);
     return {
       ...summary,
       state: paused && outcome.state === 'running' ? 'paused' : outcome.state,
@@ -166,6 +173,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
         : undefined,
       dataSet: dataSet && { ...dataSet, loadMs },
       slices: status.manifest?.slices.length ?? 0,
+      cost: metered && runCostReport(metered, options.costRegion),
     };
   } finally {
     if (!options.pipeline) await pipeline.stop();

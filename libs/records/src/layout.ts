@@ -33,6 +33,8 @@ export const LAYOUT = {
   failuresKey: (id: RecordId) => `runs/${id.run}/failures/${id.slice}/${id.pos}.json`,
   /** Written when the run's last slice is done: everything was handed to Firehose, not yet known to be in S3. */
   deliveredKey: (run: string) => `runs/${run}/delivered.json`,
+  /** How many of a run's planned slices, in plan order, are known done: where the writer's completion check resumes. */
+  doneThroughKey: (run: string) => `runs/${run}/done-through.json`,
   /** Written by the finisher when the output is not all in S3 past its bound: what is missing. */
   stalledKey: (run: string) => `runs/${run}/stalled.json`,
   /** Written by the finisher once the output is in S3 and conserved: its creation is the completion event. */

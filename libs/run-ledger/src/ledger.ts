@@ -42,6 +42,14 @@ export interface SliceDone {
   at: string;
 }
 
+/** runs/<run>/done-through.json: the first `slices` planned slices, in plan order, have done markers. */
+export interface DoneThrough {
+  run: string;
+  slices: number;
+}
+
+const MANIFESTS_KEPT = 4;
+
 export type RunState = 'running' | 'paused';
 export interface RunControl {
   state: RunState;
@@ -79,13 +87,20 @@ export interface RunStatus {
  * const { manifest, created } = await ledger.createManifest(planned);
  */
 export class RunLedger {
+  private readonly manifests = new Map<string, Promise<RunManifest | undefined>>();
+
   constructor(
     readonly store: ObjectStore,
     readonly bucket: string,
   ) {}
 
-  getManifest<S extends { id: string }>(run: string): Promise<RunManifest<S> | undefined> {
-    return getJson<RunManifest<S>>(this.store, this.bucket, LAYOUT.manifestKey(run));
+  /**
+   * The run's manifest. It is frozen once written (createManifest never rewrites it), so a found
+   * manifest is kept: a warm processor or writer reads a run's manifest once, not once per batch
+   * (at 12,000 slices it is a few MB).
+   */
+  async getManifest<S extends { id: string }>(run: string): Promise<RunManifest<S> | undefined> {
+    return (await this.frozenManifest(run)) as RunManifest<S> | undefined;
   }
 
   /** Creates the manifest unless the run already has one; a repeated trigger gets the first plan back. */
@@ -127,6 +142,19 @@ export class RunLedger {
     return (await this.markers(run)).read;
   }
 
+  /**
+   * The slices whose read and done markers exist, from one listing (no marker is read): what a
+   * reader resuming a run needs, at ⌈2S / 1,000⌉ LISTs instead of 2S GETs.
+   */
+  async markerIds(run: string): Promise<{ read: Set<string>; done: Set<string> }> {
+    const ids = { read: new Set<string>(), done: new Set<string>() };
+    for await (const object of this.store.list(this.bucket, LAYOUT.slicesPrefix(run))) {
+      const match = /\/slices\/([^/]+)\/(read|done)\.json$/.exec(object.key);
+      if (match) ids[match[2] as 'read' | 'done'].add(match[1]);
+    }
+    return ids;
+  }
+
   /** The slices whose done markers exist, from one listing (no marker is read). */
   async slicesDone(run: string): Promise<Set<string>> {
     const done = new Set<string>();
@@ -137,10 +165,43 @@ export class RunLedger {
     return done;
   }
 
-  /** Whether every planned slice has its done marker, from one listing (no marker is read). */
+  /**
+   * Whether every planned slice has its done marker. The writer asks after each batch that finished
+   * a slice, so the check must not list the run: it resumes where the last check stopped
+   * (runs/<run>/done-through.json, a count of planned slices in plan order known done) and reads
+   * done markers forward until the first missing one. Done markers are never removed, so a stale or
+   * lost resume point costs reads, never a wrong answer; and the check that follows the last slice's
+   * done marker sees every marker (S3 reads after writes are strongly consistent). Over a run, with
+   * M checks: at most 2M + S reads and M writes when checks do not overlap (S planned slices);
+   * overlapping checks (concurrent writers) may read the same stretch again.
+   */
   async allSlicesDone(run: string): Promise<boolean> {
-    const progress = await this.progress(run);
-    return progress.planned > 0 && progress.done === progress.planned;
+    const plan = await this.frozenManifest(run);
+    if (!plan || plan.slices.length === 0) return false;
+    const key = LAYOUT.doneThroughKey(run);
+    const from = (await getJson<DoneThrough>(this.store, this.bucket, key))?.slices ?? 0;
+    let through = Math.min(from, plan.slices.length);
+    while (through < plan.slices.length && (await this.getSliceDone(run, plan.slices[through].id))) through += 1;
+    if (through > from) await putJson(this.store, this.bucket, key, { run, slices: through } satisfies DoneThrough);
+    return through === plan.slices.length;
+  }
+
+  /**
+   * A run's manifest, kept once found: it is frozen when the run is planned (a warm function reads it
+   * once per run). Concurrent batches share one read; a run not planned yet is looked up again.
+   */
+  private frozenManifest(run: string): Promise<RunManifest | undefined> {
+    const known = this.manifests.get(run);
+    if (known) return known;
+    const read = getJson<RunManifest>(this.store, this.bucket, LAYOUT.manifestKey(run)).then((manifest) => {
+      if (!manifest) this.manifests.delete(run);
+      return manifest;
+    });
+    read.catch(() => this.manifests.delete(run));
+    // A warm writer sees few runs; keep the latest handful.
+    if (this.manifests.size >= MANIFESTS_KEPT) this.manifests.delete(this.manifests.keys().next().value as string);
+    this.manifests.set(run, read);
+    return read;
   }
 
   /**

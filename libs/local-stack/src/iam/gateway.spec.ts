@@ -8,6 +8,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { LOCAL_S3_CREDENTIALS, startLocalKinesis, startLocalS3, type LocalServer } from '../servers';
 import { startIamGateway, type IamGateway, type LocalIdentity } from './gateway';
 import { functionCredentials } from './identities';
+import { CallMeter } from './meter';
 import type { PolicyDocument } from './policy';
 
 const scope = { partition: 'aws', region: 'us-east-1', accountId: '000000000000' };
@@ -32,6 +33,7 @@ describe('the IAM gateway in front of the embedded servers', () => {
   let s3Gateway: IamGateway;
   let kinesisGateway: IamGateway;
   let firehoseGateway: IamGateway;
+  const meter = new CallMeter();
   const clientSettings = (endpoint: string, credentials = functionCredentials(FN)) => ({
     endpoint,
     region: scope.region,
@@ -52,12 +54,14 @@ describe('the IAM gateway in front of the embedded servers', () => {
       upstream: s3Server.endpoint,
       scope,
       identities: () => identities,
+      meter,
     });
     kinesisGateway = await startIamGateway({
       service: 'kinesis',
       upstream: kinesisServer.endpoint,
       scope,
       identities: () => identities,
+      meter,
     });
     // Nothing listens upstream: a refused call never gets there.
     firehoseGateway = await startIamGateway({
@@ -154,6 +158,39 @@ describe('the IAM gateway in front of the embedded servers', () => {
       expect(kinesisGateway.denied()).toEqual([
         expect.objectContaining({ accessKeyId: FN, action: 'kinesis:PutRecords', resource: `${STREAM}/other` }),
       ]);
+    });
+  });
+
+  describe('the meter, for the run’s cost report', () => {
+    const principal = `arn:aws:sts::000000000000:assumed-role/WriterRole/${FN}`;
+
+    it('counts each allowed call once by principal and action, and neither refused calls nor the operator’s', () => {
+      const { calls } = meter.read();
+      expect(Object.keys(calls)).toEqual([principal]);
+      // S3: the manifest put, its read, and the two reads of missing objects S3 answered (NoSuchKey, and
+      // the 403 a caller without s3:ListBucket gets, which S3 still bills as a request).
+      expect(calls[principal]).toEqual({
+        's3:PutObject': 1,
+        's3:GetObject': 4,
+        'kinesis:PutRecords': 1,
+      });
+    });
+
+    it('sizes every record put as its data plus its partition key, in started KiB', async () => {
+      await kinesis.send(
+        new PutRecordsCommand({
+          StreamName: 'allowed',
+          Records: [
+            { Data: Buffer.alloc(1024 - 1), PartitionKey: 'p' },
+            { Data: Buffer.alloc(1024), PartitionKey: 'p' },
+          ],
+        }),
+      );
+      expect(meter.read().puts['kinesis:PutRecords']).toEqual({
+        records: 3,
+        bytes: 2 + 1024 + 1025,
+        byStartedKiB: { 1: 2, 2: 1 },
+      });
     });
   });
 });

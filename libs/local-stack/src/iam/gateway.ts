@@ -3,6 +3,7 @@ import { Agent, createServer, request as httpRequest, type IncomingMessage, type
 import type { AddressInfo } from 'node:net';
 import type { LocalServer } from '../servers';
 import { accessDeniedMessage, evaluate, type Decision, type IamRequest, type PolicyDocument } from './policy';
+import { type CallMeter, putRecordSizes } from './meter';
 import { accessKeyIdOf, jsonApiRequest, s3Requests, type ServiceScope } from './requests';
 
 /** Who a function is to the embedded stack: the principal AWS would name and its role's policies. */
@@ -31,6 +32,8 @@ export interface IamGatewayOptions {
    * "admin" credentials) passes unchecked: operator actions are not a function's calls.
    */
   identities: () => ReadonlyMap<string, LocalIdentity>;
+  /** Counts every allowed call of a checked identity (by principal and action) and the records of every put. */
+  meter?: CallMeter;
 }
 
 export interface IamGateway extends LocalServer {
@@ -140,6 +143,8 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
           }
         }
         const [first] = requests;
+        // One HTTP request is one billed S3 request, whatever it is authorized as.
+        if (first) options.meter?.count(identity.principal, first.action, first.resource);
         const readsObject = first?.action === 's3:GetObject' || first?.action === 's3:GetObjectVersion';
         if (!readsObject) return forward(req, res, body);
         const bucketArn = first.resource.slice(0, first.resource.indexOf('/'));
@@ -173,6 +178,11 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
         );
         const refusal = check(accessKeyId, identity, request);
         if (refusal) return refuse(res, req.method, refusal);
+        if (options.meter) {
+          options.meter.count(identity.principal, request.action, request.resource);
+          const sizes = putRecordSizes(request.action, parsed);
+          if (sizes) options.meter.put(request.action, sizes);
+        }
         forward(req, res, body);
       },
       () => res.destroy(),

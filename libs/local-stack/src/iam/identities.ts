@@ -1,6 +1,7 @@
 import { LOCAL_S3_CREDENTIALS, type LocalServer } from '../servers';
 
 import { startIamGateway, type DeniedCall, type IamGateway, type LocalIdentity } from './gateway';
+import { CallMeter } from './meter';
 import type { ServiceScope } from './requests';
 import {
   deliveryStreamRole,
@@ -61,6 +62,8 @@ export interface IamGateways {
   /** Puts a gateway in front of one more server, checking the same identities; returns its endpoint. */
   add(service: GatedService, upstream: string): Promise<string>;
   denied(): DeniedCall[];
+  /** What the checked identities called, counted at the gateways. */
+  meter: CallMeter;
   /** Replaces the identities checked from now on (a test switching a policy, say). */
   setIdentities(next: ReadonlyMap<string, LocalIdentity>): void;
 }
@@ -73,9 +76,10 @@ export async function startIamGateways(
 ): Promise<IamGateways> {
   let current = identities;
   const gateways: IamGateway[] = [];
+  const meter = new CallMeter();
   const endpoints: Partial<Record<GatedService, string>> = {};
   const add = async (service: GatedService, upstream: string) => {
-    const gateway = await startIamGateway({ service, upstream, scope, identities: () => current });
+    const gateway = await startIamGateway({ service, upstream, scope, identities: () => current, meter });
     gateways.push(gateway);
     endpoints[service] = gateway.endpoint;
     return gateway.endpoint;
@@ -86,6 +90,7 @@ export async function startIamGateways(
     servers: gateways,
     add,
     denied: () => gateways.flatMap((g) => g.denied()),
+    meter,
     setIdentities: (next) => {
       current = next;
     },

@@ -3,3 +3,4 @@ export * from './template';
 export * from './requests';
 export * from './gateway';
 export * from './identities';
+export * from './meter';

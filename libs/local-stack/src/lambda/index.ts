@@ -7,3 +7,4 @@ export {
   type LocalLambdaStats,
   type RecursionStop,
 } from './service';
+export { LambdaMeter, type FunctionUsage } from './meter';
