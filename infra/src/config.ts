@@ -3,6 +3,7 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { z } from 'zod';
 import { DEFAULTS, deliveryBoundSeconds, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS, SQS } from '@pipeline/limits';
 import { RunIdSchema } from '@pipeline/records';
+import { RUN_EVENT_TYPES, type RunEventType } from '@pipeline/run-ledger';
 import { AWS_LIMITS, INFRA_DEFAULTS } from './defaults';
 
 /**
@@ -79,6 +80,11 @@ export interface InfraConfig {
   writer: ConsumerSettings;
   /** Completes runs whose output is in S3; its queue's messages come back until then, a bounded number of times. */
   finisher: { memoryMiB: number; timeoutSeconds: number; maxReceiveCount: number };
+  /**
+   * The run's events (Run Started, Run Completed, Run Failed) on the pipeline's event bus: which of
+   * them go to the notifications topic, and the email addresses subscribed to it (each confirms).
+   */
+  runEvents: { notify: RunEventType[]; emails: string[] };
   /** Unset: no replay mapping. */
   replay?: ReplaySettings;
   firehose: {
@@ -171,6 +177,7 @@ export function defaultConfig(envName: string = INFRA_DEFAULTS.envName): InfraCo
       timeoutSeconds: INFRA_DEFAULTS.finisherTimeoutSeconds,
       maxReceiveCount: INFRA_DEFAULTS.finisherMaxReceiveCount,
     },
+    runEvents: { notify: [RUN_EVENT_TYPES.completed, RUN_EVENT_TYPES.failed], emails: [] },
     firehose: {
       bufferSizeMiB: INFRA_DEFAULTS.firehoseBufferSizeMiB,
       bufferIntervalSeconds: INFRA_DEFAULTS.firehoseBufferIntervalSeconds,
@@ -286,6 +293,10 @@ const ConfigSchema = z
         'its queue hides a message for six times this, at most 12 hours',
       ),
       maxReceiveCount: int(1, SQS.maxReceiveCount),
+    }),
+    runEvents: z.strictObject({
+      notify: z.array(z.enum(Object.values(RUN_EVENT_TYPES) as [RunEventType, ...RunEventType[]])),
+      emails: z.array(z.string().email()),
     }),
     replay: z
       .strictObject({

@@ -41,6 +41,17 @@ export function pipelineNames(envName: string) {
     finisherDeadLetterQueue: `${prefix}-finisher-dlq`,
     /** The EventBridge rule that sends runs/<run>/delivered.json's creation to the finisher's queue. */
     deliveredRule: `${prefix}-run-delivered`,
+    /** The run's events (Run Started, Run Completed, Run Failed) go to this bus; users' rules match them there. */
+    eventBus: `${prefix}-runs`,
+    /** Turns a run's markers (manifest, complete, failed) into its collation and events. */
+    runEndedStateMachine: `${prefix}-run-markers`,
+    runMarkersRule: `${prefix}-run-markers`,
+    /** The notifications topic users subscribe to, and the rule that feeds it from the bus. */
+    notificationsTopic: `${prefix}-run-notifications`,
+    notificationsRule: `${prefix}-run-notifications`,
+    /** Glue database of the results and dead letters tables (Glue names take no hyphen). */
+    glueDatabase: prefix.replaceAll('-', '_'),
+    athenaWorkGroup: `${prefix}-collation`,
     /** The processor function that serves replays, beside the live one (a stream maps to a function once). */
     replayFunction: `${prefix}-processor-replay`,
     scheduleGroup: prefix,
@@ -116,6 +127,11 @@ export const RESULTS_KEYS = {
   /** Written by the finisher: the run is complete (its output is in S3), or stalled. */
   complete: anyKey(LAYOUT.completeKey(ANY.run)),
   stalled: anyKey(LAYOUT.stalledKey(ANY.run)),
+  /** Written by the finisher when a run ends as failed; with complete, what starts collation. */
+  failed: anyKey(LAYOUT.failedKey(ANY.run)),
+  summary: anyKey(LAYOUT.summaryKey(ANY.run)),
+  collated: `${anyKey(LAYOUT.collatedPrefix(ANY.run))}*`,
+  queryResults: `${LAYOUT.queryResultsPrefix}*`,
   processorParking: `${parkedPrefix('*', 'processor')}*`,
   writerParking: `${parkedPrefix('*', 'writer')}*`,
   deadLetters: `${LAYOUT.deadLettersPrefix()}*`,

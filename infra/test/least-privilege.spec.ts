@@ -33,6 +33,7 @@ const RESULTS_OBJECTS = {
   'completion resume point': LAYOUT.doneThroughKey(id.run),
   'completion marker': LAYOUT.completeKey(id.run),
   'stalled marker': LAYOUT.stalledKey(id.run),
+  'failure marker': LAYOUT.failedKey(id.run),
   summary: LAYOUT.summaryKey(id.run),
   'records parked by the processor': `${parkedPrefix(id.run, 'processor')}0001.json`,
   'records parked by the writer': `${parkedPrefix(id.run, 'writer')}0001.json`,
@@ -41,38 +42,54 @@ const RESULTS_OBJECTS = {
   'delivered result': `${LAYOUT.resultsPrefix(id.run)}2026/part.gz`,
   'delivery error': `${LAYOUT.deliveryErrorsPrefix}processing-failed/x`,
   'collated part': LAYOUT.collatedPartKey(id.run, 0),
+  'collation query result': `${LAYOUT.queryResultsPrefix}0123-abcd.csv`,
   'on-failure record (local)': `${LAYOUT.onFailurePrefix('processor')}x.json`,
 } as const;
 type ResultsObject = keyof typeof RESULTS_OBJECTS;
 
 const GET = 's3:GetObject';
 const PUT = 's3:PutObject';
+/** What Athena needs to write a file of a query's output (multipart uploads, and giving up on one). */
+const ATHENA_WRITE = ['s3:AbortMultipartUpload', 's3:ListMultipartUploadParts', PUT];
 /**
  * Exactly what each function may do to each kind of object: what its handler reads and writes
  * (apps/*\/src and the run-ledger, spill and object-store libs), nothing more. The operator's
- * objects (kill switch writes, summary, collated parts) are no function's.
+ * objects (kill switch writes) are no function's; `collation` is the run markers state machine,
+ * whose role Athena's queries run with: it reads the output and dead letters and the end markers,
+ * and writes only the collated parts, the summary and its own query results.
  */
-const RESULTS_ACCESS: Record<ResultsObject, Record<'reader' | 'processor' | 'writer' | 'finisher', string[]>> = {
+const RESULTS_ACCESS: Record<
+  ResultsObject,
+  Record<'reader' | 'processor' | 'writer' | 'finisher' | 'collation', string[]>
+> = {
   // The processor and writer check what records claim against the reader's manifest (its run key
   // and slices) and read markers; the writer lets a slice's first true marker win.
-  manifest: { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET] },
-  'slice read marker': { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET] },
-  'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT], finisher: [GET] },
-  'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET] },
-  'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [] },
-  'delivered marker': { reader: [GET, PUT], processor: [], writer: [GET, PUT], finisher: [GET] },
-  'completion resume point': { reader: [], processor: [], writer: [GET, PUT], finisher: [] },
-  'completion marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT] },
-  'stalled marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT] },
-  summary: { reader: [], processor: [], writer: [], finisher: [] },
-  'records parked by the processor': { reader: [], processor: [PUT], writer: [], finisher: [] },
-  'records parked by the writer': { reader: [], processor: [], writer: [PUT], finisher: [] },
-  'dead letter': { reader: [], processor: [], writer: [PUT], finisher: [] },
-  'large result': { reader: [], processor: [], writer: [PUT], finisher: [] },
-  'delivered result': { reader: [], processor: [], writer: [], finisher: [GET] },
-  'delivery error': { reader: [], processor: [], writer: [], finisher: [] },
-  'collated part': { reader: [], processor: [], writer: [], finisher: [] },
-  'on-failure record (local)': { reader: [], processor: [], writer: [], finisher: [] },
+  manifest: { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  'slice read marker': { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT], finisher: [GET], collation: [] },
+  'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [], collation: [] },
+  'delivered marker': { reader: [GET, PUT], processor: [], writer: [GET, PUT], finisher: [GET], collation: [] },
+  'completion resume point': { reader: [], processor: [], writer: [GET, PUT], finisher: [], collation: [] },
+  'completion marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [GET] },
+  'stalled marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [] },
+  summary: { reader: [], processor: [], writer: [], finisher: [], collation: [PUT] },
+  'records parked by the processor': { reader: [], processor: [PUT], writer: [], finisher: [], collation: [] },
+  'records parked by the writer': { reader: [], processor: [], writer: [PUT], finisher: [], collation: [] },
+  'dead letter': { reader: [], processor: [], writer: [PUT], finisher: [], collation: [GET] },
+  'large result': { reader: [], processor: [], writer: [PUT], finisher: [], collation: [] },
+  'delivered result': { reader: [], processor: [], writer: [], finisher: [GET], collation: [GET] },
+  'delivery error': { reader: [], processor: [], writer: [], finisher: [], collation: [] },
+  'collated part': { reader: [], processor: [], writer: [], finisher: [], collation: ATHENA_WRITE },
+  'failure marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [GET] },
+  'collation query result': {
+    reader: [],
+    processor: [],
+    writer: [],
+    finisher: [],
+    collation: [GET, ...ATHENA_WRITE].sort(),
+  },
+  'on-failure record (local)': { reader: [], processor: [], writer: [], finisher: [], collation: [] },
 };
 
 describe('GIVEN the whole pipeline with the default configuration', () => {
@@ -83,8 +100,10 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
   let firehose: RolePolicies;
   let scheduler: RolePolicies;
   let finisher: RolePolicies;
+  let collation: RolePolicies;
   beforeAll(() => {
     pipeline = synthPipeline();
+    collation = policiesOf(pipeline.templates.finisher, 'RunMarkersStateMachineRole');
     reader = policiesOf(pipeline.templates.reader, 'ReaderRole');
     scheduler = policiesOf(pipeline.templates.reader, 'SchedulerRole');
     finisher = policiesOf(pipeline.templates.finisher, 'FinisherRole');
@@ -211,6 +230,48 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
         expect(actionsOn(finisher, key('results', RESULTS_OBJECTS[kind]))).toEqual(RESULTS_ACCESS[kind].finisher);
       },
     );
+  });
+
+  describe('WHEN the collation state machine’s role is examined', () => {
+    const workGroup = `arn:aws:athena:${TEST_ENV.region}:${TEST_ENV.account}:workgroup/${names.athenaWorkGroup}`;
+    const glue = (resource: string) => `arn:aws:glue:${TEST_ENV.region}:${TEST_ENV.account}:${resource}`;
+
+    it.each(Object.keys(RESULTS_OBJECTS) as ResultsObject[])(
+      'THEN it (and Athena, running its queries as it) may do to the %s exactly what collation needs',
+      (kind) => {
+        expect(actionsOn(collation, key('results', RESULTS_OBJECTS[kind]))).toEqual(RESULTS_ACCESS[kind].collation);
+      },
+    );
+
+    it('THEN it runs queries in the collation workgroup only, and reads only the results and dead letters tables', () => {
+      expect(allows(collation, 'athena:StartQueryExecution', workGroup)).toBe(true);
+      expect(allows(collation, 'athena:GetQueryResults', workGroup)).toBe(true);
+      expect(allows(collation, 'athena:StartQueryExecution', `${workGroup.replace(/[^/]+$/, 'primary')}`)).toBe(false);
+      expect(allows(collation, 'glue:GetTable', glue(`table/${names.glueDatabase}/results`))).toBe(true);
+      expect(allows(collation, 'glue:GetTable', glue(`table/${names.glueDatabase}/dead_letters`))).toBe(true);
+      expect(allows(collation, 'glue:GetTable', glue(`table/${names.glueDatabase}/other`))).toBe(false);
+      expect(allows(collation, 'glue:CreateTable', glue(`database/${names.glueDatabase}`))).toBe(false);
+    });
+
+    it('THEN it puts events on the pipeline’s bus only, and touches no stream, function or other bucket', () => {
+      const bus = (name: string) => `arn:aws:events:${TEST_ENV.region}:${TEST_ENV.account}:event-bus/${name}`;
+      expect(allows(collation, 'events:PutEvents', bus(names.eventBus))).toBe(true);
+      expect(allows(collation, 'events:PutEvents', bus('default'))).toBe(false);
+      expect(allows(collation, 'kinesis:PutRecords', records)).toBe(false);
+      expect(allows(collation, 'lambda:InvokeFunction', ARN.fn(names.functions.reader))).toBe(false);
+      for (const kind of ['source', 'spill', 'failures']) expect(actionsOn(collation, key(kind, 'x'))).toEqual([]);
+    });
+
+    it('THEN "*" is granted only for X-Ray and log delivery, which support no resource-level permissions, and nothing of the pipeline can be deleted', () => {
+      const onEverything = grantsOf(collation)
+        .filter((g) => g.resources.includes('*'))
+        .flatMap((g) => g.actions);
+      expect(onEverything.every((a) => a.startsWith('xray:') || a.startsWith('logs:'))).toBe(true);
+      const actions = grantsOf(collation)
+        .filter((g) => !g.resources.includes('*'))
+        .flatMap((g) => g.actions);
+      expect(actions.filter((a) => a.includes('*') || /Delete/.test(a))).toEqual([]);
+    });
   });
 
   describe('WHEN every function role is examined', () => {

@@ -7,7 +7,7 @@ const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
 
 /** Every leaf of the default configuration, as `path` and value. */
 function leaves(value: unknown, prefix: string[] = []): [string, unknown][] {
-  if (value === null || typeof value !== 'object') return [[prefix.join('.'), value]];
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [[prefix.join('.'), value]];
   return Object.entries(value).flatMap(([key, child]) => leaves(child, [...prefix, key]));
 }
 
@@ -31,7 +31,8 @@ describe('infra/README.md', () => {
       const row = rows.find((line) => line.split('|')[1]?.includes(`\`${setting}\``));
 
       expect(row).toBeDefined();
-      if (value !== '') expect(row!.split('|')[2]).toContain(`\`${String(value)}\``);
+      if (value !== '')
+        expect(row!.split('|')[2]).toContain(`\`${Array.isArray(value) ? JSON.stringify(value) : String(value)}\``);
     },
   );
 

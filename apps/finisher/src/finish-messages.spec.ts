@@ -40,13 +40,14 @@ describe('the finisher', () => {
   });
   afterAll(() => stack.close());
 
-  const deliveredRun = async (run: string, read: number) => {
+  const deliveredRun = async (run: string, read: number, toleratedFailures?: { count: number }) => {
     await deps.ledger.createManifest({
       runId: run,
       job: 'job',
       createdAt: 'now',
       source: { bucket: 'in', prefix: '' },
       slices: [{ id: 's0' }],
+      ...(toleratedFailures ? { toleratedFailures } : {}),
     });
     await deps.ledger.markSliceRead({ run, slice: 's0', count: read, malformed: 0, spilled: 0, at: 'now' });
     await deps.ledger.markSliceDone({ run, slice: 's0', count: read, at: 'now' });
@@ -108,5 +109,37 @@ describe('the finisher', () => {
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm0' }]);
     expect(response.outcomes).toMatchObject([{ runId: 'run-next', state: 'complete' }]);
+  });
+
+  it('takes a run over its tolerated failures as ended (failed): the message is done, and what follows the end is run', async () => {
+    await deliveredRun('run-over', 2, { count: 0 });
+    await stack.store.put(BUCKET, `${LAYOUT.resultsPrefix('run-over')}a`, line('run-over', 0));
+    await stack.store.put(BUCKET, `${LAYOUT.deadLettersPrefix('run-over', 'invalid-input')}s0/1.json`, '{}');
+    const ended: string[] = [];
+    const afterEnd = async (outcome: { runId: string; state: string }) => {
+      ended.push(`${outcome.runId}:${outcome.state}`);
+    };
+
+    const response = await finishMessages(sqsEvent(objectCreated(LAYOUT.deliveredKey('run-over'))), {
+      ...deps,
+      afterEnd,
+    });
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(response.outcomes).toMatchObject([{ state: 'failed', failed: { reason: 'over-failure-threshold' } }]);
+    expect(ended).toEqual(['run-over:failed']);
+    expect(await getJson(stack.store, BUCKET, LAYOUT.completeKey('run-over'))).toBeUndefined();
+  });
+
+  it('runs nothing after a run that is still delivering', async () => {
+    await deliveredRun('run-early', 2);
+    const ended: string[] = [];
+    await finishMessages(sqsEvent('{"runId":"run-early"}'), {
+      ...deps,
+      afterEnd: async (outcome) => {
+        ended.push(outcome.state);
+      },
+    });
+    expect(ended).toEqual([]);
   });
 });

@@ -5,7 +5,16 @@ import { finishRun, type FinishDeps, type FinishOutcome } from '@pipeline/run-le
 export type FinisherDeps = Omit<FinishDeps, 'now'> & {
   now?: () => Date;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * What follows a run's end (complete, failed or stalled). In AWS nothing here: the collation state
+   * machine starts on complete.json or failed.json's creation. The embedded stack collates and
+   * announces the run here (collateEndedRun).
+   */
+  afterEnd?: (outcome: FinishOutcome) => Promise<void>;
 };
+
+/** Whether a run has ended for good: its message needs no further check. */
+export const hasEnded = (outcome: FinishOutcome) => outcome.state === 'complete' || outcome.state === 'failed';
 
 const DELIVERED_KEY = /^runs\/([^/]+)\/delivered\.json$/;
 
@@ -50,7 +59,8 @@ export async function finishMessages(
       const run = runOfMessage(record.body, deps.bucket);
       const outcome = await finishRun(run, { ...deps, now: (deps.now ?? (() => new Date()))() });
       outcomes.push(outcome);
-      if (outcome.state !== 'complete') {
+      if (outcome.state !== 'running' && outcome.state !== 'delivering') await deps.afterEnd?.(outcome);
+      if (!hasEnded(outcome)) {
         deps.log?.(`run ${run} is ${outcome.state}: its output is not all in S3 yet`, { outcome });
         failures.push({ itemIdentifier: record.messageId });
       }

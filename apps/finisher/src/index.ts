@@ -35,7 +35,7 @@ function wire(): FinisherDeps {
 export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
   try {
     const { batchItemFailures, outcomes } = await finishMessages(event, wire());
-    for (const state of ['complete', 'delivering', 'stalled'] as const) {
+    for (const state of ['complete', 'failed', 'delivering', 'stalled'] as const) {
       const count = outcomes.filter((o) => o.state === state).length;
       if (count) metrics.addMetric(`Runs${state[0].toUpperCase()}${state.slice(1)}`, MetricUnit.Count, count);
     }
@@ -46,8 +46,11 @@ export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
 }
 
 /** The same check for one run, as the local runner and the operator tool ask it. */
-export function finish(run: string, now: Date = new Date()): Promise<FinishOutcome> {
-  return finishRun(run, { ...wire(), now });
+export async function finish(run: string, now: Date = new Date()): Promise<FinishOutcome> {
+  const deps = wire();
+  const outcome = await finishRun(run, { ...deps, now });
+  if (outcome.state !== 'running' && outcome.state !== 'delivering') await deps.afterEnd?.(outcome);
+  return outcome;
 }
 
 /**

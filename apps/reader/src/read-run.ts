@@ -10,7 +10,16 @@ import {
   type DeadLetterEnvelope,
   type EndOfSliceEnvelope,
 } from '@pipeline/records';
-import { checkRunId, markRunDelivered, runIdFromTime, type RunLedger, type RunManifest } from '@pipeline/run-ledger';
+import {
+  checkRunId,
+  markRunDelivered,
+  runIdFromTime,
+  runStartedEvent,
+  type RunEventsPort,
+  type RunLedger,
+  type RunManifest,
+  type SliceRead,
+} from '@pipeline/run-ledger';
 import { planByteRanges, type ByteRangeSlice } from '@pipeline/slices';
 import { readCsvHeader, readSliceRows, type ObjectSource } from '@pipeline/sources';
 import { Spill } from '@pipeline/spill';
@@ -42,6 +51,11 @@ export interface ReaderDeps {
   /** Hands the rest of the run to a fresh invocation (Lambda invokes itself asynchronously). */
   continueRun?: (request: ReaderRequest) => Promise<void>;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Announces a run the moment it is planned. In AWS nothing here: the run events state machine puts
+   * "Run Started" when the manifest is created. The embedded stack appends it to its events file.
+   */
+  announce?: RunEventsPort;
 }
 
 export interface ReaderResult {
@@ -98,9 +112,11 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
       source: { bucket: source.bucket, prefix: source.prefix ?? '' },
       slices: planByteRanges(objects, { sliceBytes: deps.sliceBytes }),
       runKey: newRunKey(),
+      ...(deps.job.toleratedFailures ? { toleratedFailures: deps.job.toleratedFailures } : {}),
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
     log('run planned', { runId, slices: manifest.slices.length, objects: objects.length });
+    if (created) await deps.announce?.(runStartedEvent(manifest, deps.ledger.bucket, now()));
   }
 
   const result: ReaderResult = {

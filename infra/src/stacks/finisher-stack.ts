@@ -10,6 +10,7 @@ import { LAYOUT } from '@pipeline/records';
 import { finisherQueueTiming } from '../config';
 import { alarmPeriod, pipelineAlarm } from '../constructs/alarms';
 import { PipelineFunction } from '../constructs/pipeline-function';
+import { RunMarkers } from '../constructs/run-markers';
 import { RESULTS_KEYS, RESULTS_PREFIXES } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
@@ -32,6 +33,8 @@ export class FinisherStack extends Stack {
   readonly deadLetterQueue: sqs.Queue;
   readonly rule: events.Rule;
   readonly stalledAlarm: cloudwatch.Alarm;
+  /** Collation and the run's events, started by the run's markers. */
+  readonly runMarkers: RunMarkers;
 
   constructor(scope: Construct, id: string, props: AppStackProps) {
     super(scope, id, props);
@@ -60,6 +63,7 @@ export class FinisherStack extends Stack {
       RESULTS_KEYS.delivered,
       RESULTS_KEYS.complete,
       RESULTS_KEYS.stalled,
+      RESULTS_KEYS.failed,
     ].map((key) => refs.keysArn('results', key));
     const delivered = refs.objectsArn('results', RESULTS_PREFIXES.results);
     const statements = [
@@ -77,6 +81,7 @@ export class FinisherStack extends Stack {
         resources: [
           `${refs.bucketArn('results')}/${LAYOUT.completeKey('*')}`,
           `${refs.bucketArn('results')}/${LAYOUT.stalledKey('*')}`,
+          `${refs.bucketArn('results')}/${LAYOUT.failedKey('*')}`,
         ],
       }),
     ];
@@ -95,6 +100,8 @@ export class FinisherStack extends Stack {
         'The completion marker of any run: runs/<run>/complete.json only',
       [`${refs.bucketArn('results')}/${LAYOUT.stalledKey('*')}`]:
         'The stalled marker of any run: runs/<run>/stalled.json only',
+      [`${refs.bucketArn('results')}/${LAYOUT.failedKey('*')}`]:
+        'The failure marker of any run: runs/<run>/failed.json only',
     };
     for (const [resource, reason] of Object.entries(why)) acknowledgeWildcard(role, resource, reason);
 
@@ -144,6 +151,20 @@ export class FinisherStack extends Stack {
       threshold: 1,
     });
 
+    this.runMarkers = new RunMarkers(this, 'RunMarkers', { config, refs });
+
+    new CfnOutput(this, 'RunEventBusName', {
+      value: this.runMarkers.bus.eventBusName,
+      description: 'The run’s events (Run Started, Run Completed, Run Failed): match them with a rule here',
+    });
+    new CfnOutput(this, 'RunNotificationsTopicArn', {
+      value: this.runMarkers.topic.topicArn,
+      description: 'Subscribe here to be notified of runs (which events: runEvents.notify in the config)',
+    });
+    new CfnOutput(this, 'CollationStateMachineArn', {
+      value: this.runMarkers.stateMachine.stateMachineArn,
+      description: 'Collates a run and puts its events when its markers are created',
+    });
     new CfnOutput(this, 'FinisherFunctionName', { value: functionName, description: 'Finisher function' });
     new CfnOutput(this, 'FinisherQueueUrl', {
       value: this.queue.queueUrl,

@@ -24,6 +24,11 @@ export interface RunSummary {
   unattributed: number;
   conserved: boolean;
   output: { bucket: string; prefix: string; parts: number };
+  /** From the run's manifest to its end marker (complete.json or failed.json), when both are known. */
+  elapsedSeconds?: number;
+  /** How the run ended: complete, or failed (and why). */
+  ended?: 'complete' | 'failed';
+  failureReason?: 'stalled' | 'over-failure-threshold';
 }
 
 export interface CollateOptions {
@@ -37,6 +42,8 @@ export interface CollateOptions {
   /** Where partition files go while collating; a temp dir by default. */
   workDir?: string;
   partitions?: number;
+  /** Written into summary.json as they are. */
+  annotations?: Pick<RunSummary, 'elapsedSeconds' | 'ended' | 'failureReason'>;
 }
 
 const hashPartition = (id: string, partitions: number) =>
@@ -132,6 +139,7 @@ export async function collateRun(options: CollateOptions): Promise<RunSummary> {
       unattributed,
       conserved: options.read === delivered + deadLettered,
       output: { bucket, prefix: LAYOUT.collatedPrefix(runId), parts: partitions },
+      ...options.annotations,
     };
     await store.put(bucket, LAYOUT.summaryKey(runId), JSON.stringify(summary, null, 2));
     return summary;

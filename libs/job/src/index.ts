@@ -32,6 +32,18 @@ export interface Job<Input = unknown, Result = unknown> {
    * transform calls can bear, times the shards.
    */
   concurrency?: number;
+  /**
+   * How many dead letters a run may have and still complete (like Distributed Map's
+   * ToleratedFailureCount/Percentage; either bound passing is enough). Absent: any number.
+   * A run over it ends as failed; its successes are still collated.
+   */
+  toleratedFailures?: ToleratedFailures;
+}
+
+/** Dead letters a run may have: at most `count`, or at most `percentage` % of the records read. */
+export interface ToleratedFailures {
+  count?: number;
+  percentage?: number;
 }
 
 export type SourceFormat =

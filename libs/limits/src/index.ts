@@ -72,6 +72,19 @@ export const SQS = {
 } as const;
 
 /** Lambda event source mapping for Kinesis: documented ranges. */
+/** Amazon Athena: what a query is billed for (https://aws.amazon.com/athena/pricing/). */
+export const ATHENA = {
+  /** Every query is billed for at least this many bytes scanned. */
+  minBytesScannedPerQuery: 10 * 1024 * 1024,
+  bytesPerTb: 1024 ** 4,
+} as const;
+
+/** Amazon States Language limits (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html). */
+export const STEP_FUNCTIONS = {
+  /** A state's input or a task's result, as UTF-8: the collation state machine carries markers and one row, never data. */
+  maxPayloadBytes: 256 * 1024,
+} as const;
+
 export const EVENT_SOURCE_MAPPING = {
   maxBatchSize: 10_000,
   maxBatchingWindowSeconds: 300,

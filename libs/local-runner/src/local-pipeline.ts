@@ -48,7 +48,8 @@ import {
 } from '@pipeline/local-stack';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
+import { collateEndedRun } from '@pipeline/collation';
+import { fileRunEvents, type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
 import { EMBEDDED_ENDPOINTS, type EndpointPlan, endpointVariable, planEndpoints, type Service } from './endpoints';
 import { type DeployedCapacity, deployedCapacity, localIdentities, synthesizedRoles } from './iam';
 import type { MeteredRun } from './run-cost';
@@ -272,10 +273,25 @@ export class LocalPipeline {
           { credentials: functionCredentials(LOCAL_FUNCTIONS[fn]) },
         ]),
       );
-    resetReader(job, as('reader'));
+    // The run's events: what EventBridge carries in AWS, appended to .local/events.ndjson here.
+    const events = fileRunEvents(join(dataDir, 'events.ndjson'));
+    resetReader({ ...job, announce: events }, as('reader'));
     resetProcessor(job, as('processor'));
     resetWriter({}, as('writer'));
-    resetFinisher({ eventsFile: join(dataDir, 'events.ndjson') }, as('finisher'));
+    // Where AWS starts the collation state machine on complete.json or failed.json, collate and announce here.
+    resetFinisher(
+      {
+        afterEnd: async (outcome) => {
+          await collateEndedRun({
+            store: pipeline.store,
+            bucket: LOCAL_RESOURCES.resultsBucket,
+            runId: outcome.runId,
+            events,
+          });
+        },
+      },
+      as('finisher'),
+    );
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
     pipeline.faultProxy = faultProxy;
     pipeline.iam = iam;

@@ -367,6 +367,38 @@ describe('the pipeline end to end on the embedded stack', () => {
       }
     });
 
+    it('a run with more dead letters than its job tolerates ends failed, says why, and its successes are still collated', async () => {
+      const h = await harness({ job: { ...exampleJob, toleratedFailures: { count: 0 } } as Job });
+      try {
+        const lines = [exampleRow(0, DATA), '{"not": "a customer"', exampleRow(1, DATA)];
+        await h.pipeline.store.put(LOCAL_RESOURCES.sourceBucket, 'tolerated/a.ndjson', `${lines.join('\n')}\n`);
+        const report = await runJob({
+          runId: 'run-over-threshold',
+          pipeline: h.pipeline,
+          source: { bucket: LOCAL_RESOURCES.sourceBucket, prefix: 'tolerated/' },
+          timeoutMs: 60_000,
+        });
+        expect(report).toMatchObject({ state: 'failed', complete: false, read: 3, delivered: 2, deadLettered: 1 });
+        expect(await collatedLines(h.pipeline.store, 'run-over-threshold')).toHaveLength(2);
+        const events = (await readFile(join(h.pipeline.dataDir, 'events.ndjson'), 'utf8'))
+          .trim()
+          .split('\n')
+          .map((e) => JSON.parse(e))
+          .filter((e) => e.detail.runId === 'run-over-threshold');
+        expect(events.map((e) => e.detailType)).toEqual(['Run Started', 'Run Failed']);
+        expect(events[1].detail).toMatchObject({
+          reason: 'over-failure-threshold',
+          read: 3,
+          delivered: 2,
+          deadLettered: 1,
+          conserved: true,
+        });
+        expect(h.pipeline.deniedCalls()).toEqual([]);
+      } finally {
+        await h.close();
+      }
+    });
+
     it('an empty source completes at once with zero counts and its completion event', async () => {
       const h = await harness();
       try {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { collateRun, type RunSummary } from '@pipeline/collation';
 import { EXAMPLE_DEFAULTS, type ExampleDataOptions } from '@pipeline/example-job';
 import { DEFAULTS } from '@pipeline/limits';
+import { getJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import type { FinishOutcome, RunManifest, RunStalled } from '@pipeline/run-ledger';
 import { describeEndpoints } from './endpoints';
@@ -142,7 +143,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
         const waitUntil = Math.min(deadline, Date.now() + (options.deliveryWaitMs ?? Number.POSITIVE_INFINITY));
         for (;;) {
           outcome = await pipeline.finish(runId);
-          if (outcome.state === 'complete' || outcome.state === 'stalled' || Date.now() > waitUntil) break;
+          if (['complete', 'failed', 'stalled'].includes(outcome.state) || Date.now() > waitUntil) break;
           await sleep(DEFAULTS.finisherPollMs);
         }
         if (outcome.state !== 'complete') log(`${runId} is ${outcome.state}: its output is not all in S3`);
@@ -151,14 +152,21 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       clearInterval(ticker);
     }
     const status = await pipeline.ledger.status(runId);
-    const summary = await collateRun({
-      store: pipeline.store,
-      bucket: LOCAL_RESOURCES.resultsBucket,
-      runId,
-      read: status.read,
-      spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
-      complete: outcome.state === 'complete',
-    });
+    // A run that ended was collated at its end (the finisher's afterEnd): read that summary, else collate now.
+    const ended = outcome.state === 'complete' || outcome.state === 'failed';
+    const collated = ended
+      ? await getJson<RunSummary>(pipeline.store, LOCAL_RESOURCES.resultsBucket, LAYOUT.summaryKey(runId))
+      : undefined;
+    const summary =
+      (collated?.ended && collated) ||
+      (await collateRun({
+        store: pipeline.store,
+        bucket: LOCAL_RESOURCES.resultsBucket,
+        runId,
+        read: status.read,
+        spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
+        complete: outcome.state === 'complete',
+      }));
     const elapsedMs = Date.now() - started;
     const metered = pipeline.metered(elapsedMs);
     return {

@@ -140,8 +140,9 @@ export async function simulate(options: SimulateOptions): Promise<Simulation> {
   });
   phase('finisher: one check', {
     put: 1,
-    // complete?, delivered, then status: manifest, control, the three delivery markers and every marker.
-    get: 2 + 5 + 2 * S,
+    // complete?, failed?, delivered, then status: manifest, control, the four end and delivery markers
+    // (complete, failed, stalled, delivered) and every marker.
+    get: 3 + 6 + 2 * S,
     list: Math.ceil((2 * S + 1) / S3.maxKeysPerList),
   });
 

@@ -39,7 +39,14 @@ export const LAYOUT = {
   stalledKey: (run: string) => `runs/${run}/stalled.json`,
   /** Written by the finisher once the output is in S3 and conserved: its creation is the completion event. */
   completeKey: (run: string) => `runs/${run}/complete.json`,
+  /**
+   * Written once, by the finisher, when a run ends as failed (stalled past its bound, or over its
+   * tolerated failures): why, with its counts. Its creation is the failure event.
+   */
+  failedKey: (run: string) => `runs/${run}/failed.json`,
   summaryKey: (run: string) => `runs/${run}/summary.json`,
+  /** Where Athena keeps its query results and UNLOAD manifests (the collation workgroup's output location). */
+  queryResultsPrefix: 'collation-queries/',
   collatedPrefix: (run: string) => `collated/run=${run}/`,
   collatedPartKey: (run: string, part: number) => `collated/run=${run}/part-${String(part).padStart(5, '0')}.ndjson`,
   /** Spilled envelopes: deterministic per record, so a retry overwrites the same object. */

@@ -9,6 +9,8 @@ import {
   markRunDelivered,
   type OutputFound,
   RunLedger,
+  type RunFailed,
+  type RunManifest,
 } from './index';
 
 const BUCKET = 'results-bucket';
@@ -37,13 +39,19 @@ describe('finishRun: a run is complete only when its output is in S3 and conserv
   let ledger: RunLedger;
   let deps: (check: CheckOutputPort, now: Date) => FinishDeps;
 
-  const plan = async (run: string, read: Record<string, number>, delivered = true) => {
+  const plan = async (
+    run: string,
+    read: Record<string, number>,
+    delivered = true,
+    toleratedFailures?: RunManifest['toleratedFailures'],
+  ) => {
     await ledger.createManifest({
       runId: run,
       job: 'job',
       createdAt: HANDED_AT.toISOString(),
       source: { bucket: 'in', prefix: '' },
       slices: Object.keys(read).map((id) => ({ id })),
+      ...(toleratedFailures ? { toleratedFailures } : {}),
     });
     for (const [slice, count] of Object.entries(read)) {
       await ledger.markSliceRead({ run, slice, count, malformed: 0, spilled: 0, at: 'now' });
@@ -167,5 +175,55 @@ describe('finishRun: a run is complete only when its output is in S3 and conserv
       runId: 'run-replayed',
       handedAt: HANDED_AT.toISOString(),
     });
+  });
+
+  describe('tolerated failures (the job’s toleratedFailures, copied into the manifest)', () => {
+    /** An output check that finds everything, `deadLettered` of it dead-lettered. */
+    const withDeadLetters =
+      (deadLettered: number): CheckOutputPort =>
+      async (run, expected) => ({
+        ...(await outputOf(Object.fromEntries(expected.map((e) => [e.slice, e.read])))(run, expected)),
+        deadLettered,
+        delivered: expected.reduce((sum, e) => sum + e.read, 0) - deadLettered,
+      });
+
+    it('fails a conserved run with more dead letters than tolerated, says why, and never completes it', async () => {
+      await plan('run-over', { s0: 100 }, true, { count: 2 });
+      const outcome = await finishRun('run-over', deps(withDeadLetters(3), before));
+      expect(outcome).toMatchObject({
+        state: 'failed',
+        failed: { reason: 'over-failure-threshold', read: 100, delivered: 97, deadLettered: 3, conserved: true },
+      });
+      expect(await getJson<RunFailed>(stack.store, BUCKET, LAYOUT.failedKey('run-over'))).toMatchObject({
+        reason: 'over-failure-threshold',
+        toleratedFailures: { count: 2 },
+        createdAt: HANDED_AT.toISOString(),
+      });
+      expect(await getJson(stack.store, BUCKET, LAYOUT.completeKey('run-over'))).toBeUndefined();
+      expect(await ledger.status('run-over')).toMatchObject({ delivery: 'failed', complete: false });
+      // Asked again (its message comes back), the run stays failed.
+      expect(await finishRun('run-over', deps(withDeadLetters(0), before))).toMatchObject({ state: 'failed' });
+    });
+
+    it('completes a run whose dead letters are within either bound', async () => {
+      await plan('run-within', { s0: 100 }, true, { count: 1, percentage: 5 });
+      expect(await finishRun('run-within', deps(withDeadLetters(5), before))).toMatchObject({ state: 'complete' });
+    });
+
+    it('completes a run whose job sets no bound, whatever its dead letters', async () => {
+      await plan('run-no-bound', { s0: 10 });
+      expect(await finishRun('run-no-bound', deps(withDeadLetters(10), before))).toMatchObject({ state: 'complete' });
+    });
+  });
+
+  it('marks a run failed (stalled) the first time it stalls, once, and still completes it if its output arrives', async () => {
+    await plan('run-stall-fail', { s0: 2 });
+    await finishRun('run-stall-fail', deps(outputOf({ s0: 1 }), DUE_BY));
+    const first = await getJson<RunFailed>(stack.store, BUCKET, LAYOUT.failedKey('run-stall-fail'));
+    expect(first).toMatchObject({ runId: 'run-stall-fail', reason: 'stalled', failedAt: DUE_BY.toISOString() });
+    const later = new Date(DUE_BY.getTime() + 60_000);
+    await finishRun('run-stall-fail', deps(outputOf({ s0: 1 }), later));
+    expect(await getJson(stack.store, BUCKET, LAYOUT.failedKey('run-stall-fail'))).toEqual(first);
+    expect(await finishRun('run-stall-fail', deps(outputOf({ s0: 2 }), later))).toMatchObject({ state: 'complete' });
   });
 });

@@ -2,6 +2,7 @@ import { deliveryBoundSeconds } from '@pipeline/limits';
 import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { completeRun, type RunCompletedEvent } from './complete';
+import { overTolerance, type RunFailureReason } from './events';
 import type { RunLedger } from './ledger';
 
 /**
@@ -10,9 +11,10 @@ import type { RunLedger } from './ledger';
  * - `delivering`: everything was handed to Firehose (runs/<run>/delivered.json), the output is not
  *   all in S3 yet, and its bound has not passed;
  * - `stalled`: the bound has passed and the output is still not all in S3 (runs/<run>/stalled.json says what is missing);
- * - `complete`: the output is in S3 and conserved (runs/<run>/complete.json, the completion event).
+ * - `complete`: the output is in S3 and conserved (runs/<run>/complete.json, the completion event);
+ * - `failed`: the output is in S3 and conserved, but with more dead letters than the job tolerates (runs/<run>/failed.json).
  */
-export type DeliveryState = 'running' | 'delivering' | 'stalled' | 'complete';
+export type DeliveryState = 'running' | 'delivering' | 'stalled' | 'complete' | 'failed';
 
 /**
  * runs/<run>/delivered.json: the writer handed the run's last result to Firehose at `handedAt`. It
@@ -65,11 +67,26 @@ export interface FinishDeps {
   /** The delivery stream's buffer interval: the bound on the wait is derived from it (deliveryBoundSeconds). */
   bufferIntervalSeconds: number;
   now: Date;
-  /** Locally, completion events are also appended to this file. */
-  eventsFile?: string;
+}
+
+/** runs/<run>/failed.json: why the run ended as failed, with its counts when they are known. */
+export interface RunFailed {
+  runId: string;
+  reason: RunFailureReason;
+  failedAt: string;
+  read?: number;
+  delivered?: number;
+  deadLettered?: number;
+  conserved?: boolean;
+  slices?: number;
+  spilled?: number;
+  toleratedFailures?: { count?: number; percentage?: number };
+  /** When the run was planned (its manifest's createdAt): collation's elapsed time starts here. */
+  createdAt?: string;
 }
 
 export type FinishOutcome =
+  | { runId: string; state: 'failed'; failed: RunFailed }
   | { runId: string; state: 'running' }
   | { runId: string; state: 'complete'; event: RunCompletedEvent }
   | { runId: string; state: 'delivering'; dueBy: string; found?: OutputFound }
@@ -106,6 +123,8 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
   const { store, bucket } = deps;
   const existing = await getJson<RunCompletedEvent>(store, bucket, LAYOUT.completeKey(run));
   if (existing) return { runId: run, state: 'complete', event: existing };
+  const failed = await getJson<RunFailed>(store, bucket, LAYOUT.failedKey(run));
+  if (failed?.reason === 'over-failure-threshold') return { runId: run, state: 'failed', failed };
   const delivered = await getJson<RunDelivered>(store, bucket, LAYOUT.deliveredKey(run));
   if (!delivered) return { runId: run, state: 'running' };
 
@@ -115,22 +134,18 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
   const status = await deps.ledger.status(run);
   if (status.manifest && status.slices.length === 0) {
     // Nothing was planned (an empty source): nothing to find in S3, and the counts balance at zero.
-    const event = await completeRun(
-      store,
-      bucket,
-      {
-        runId: run,
-        read: 0,
-        delivered: 0,
-        deadLettered: 0,
-        conserved: true,
-        slices: 0,
-        spilled: 0,
-        handedAt: delivered.handedAt,
-        completedAt: deps.now.toISOString(),
-      },
-      deps.eventsFile,
-    );
+    const event = await completeRun(store, bucket, {
+      runId: run,
+      read: 0,
+      delivered: 0,
+      deadLettered: 0,
+      conserved: true,
+      slices: 0,
+      spilled: 0,
+      handedAt: delivered.handedAt,
+      completedAt: deps.now.toISOString(),
+      createdAt: status.manifest?.createdAt,
+    });
     return { runId: run, state: 'complete', event };
   }
   const expected = status.slices.flatMap((s) => (s.read ? [{ slice: s.id, read: s.read.count }] : []));
@@ -138,23 +153,37 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
   // Conservation needs every slice's count, from its read marker: without all of them it cannot be checked yet.
   const found = unreadSlices.length === 0 && expected.length > 0 ? await deps.checkOutput(run, expected) : undefined;
 
+  if (found?.conserved && overTolerance(status.manifest?.toleratedFailures, found)) {
+    // Conserved, but more dead letters than the job tolerates: the run fails; collation still writes what succeeded.
+    const failed: RunFailed = {
+      runId: run,
+      reason: 'over-failure-threshold',
+      failedAt: deps.now.toISOString(),
+      read: found.read,
+      delivered: found.delivered,
+      deadLettered: found.deadLettered,
+      conserved: true,
+      slices: status.slices.length,
+      spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
+      toleratedFailures: status.manifest?.toleratedFailures,
+      createdAt: status.manifest?.createdAt,
+    };
+    await putJson(store, bucket, LAYOUT.failedKey(run), failed);
+    return { runId: run, state: 'failed', failed };
+  }
   if (found?.conserved) {
-    const event = await completeRun(
-      store,
-      bucket,
-      {
-        runId: run,
-        read: found.read,
-        delivered: found.delivered,
-        deadLettered: found.deadLettered,
-        conserved: true,
-        slices: status.slices.length,
-        spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
-        handedAt: delivered.handedAt,
-        completedAt: deps.now.toISOString(),
-      },
-      deps.eventsFile,
-    );
+    const event = await completeRun(store, bucket, {
+      runId: run,
+      read: found.read,
+      delivered: found.delivered,
+      deadLettered: found.deadLettered,
+      conserved: true,
+      slices: status.slices.length,
+      spilled: status.slices.reduce((sum, s) => sum + (s.read?.spilled ?? 0), 0),
+      handedAt: delivered.handedAt,
+      completedAt: deps.now.toISOString(),
+      createdAt: status.manifest?.createdAt,
+    });
     return { runId: run, state: 'complete', event };
   }
   if (deps.now < dueBy) return { runId: run, state: 'delivering', dueBy: dueBy.toISOString(), found };
@@ -168,6 +197,11 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
     missing: (found?.slices ?? []).filter((s) => s.found < s.read),
   };
   await putJson(store, bucket, LAYOUT.stalledKey(run), stalled);
+  // The first stall fails the run (its event is emitted once); later checks only update stalled.json.
+  if (!failed) {
+    const marker: RunFailed = { runId: run, reason: 'stalled', failedAt: deps.now.toISOString() };
+    await putJson(store, bucket, LAYOUT.failedKey(run), marker);
+  }
   return { runId: run, state: 'stalled', stalled };
 }
 
@@ -177,12 +211,14 @@ export async function deliveryState(
   bucket: string,
   run: string,
 ): Promise<{ state: DeliveryState; stalled?: RunStalled }> {
-  const [complete, stalled, delivered] = await Promise.all([
+  const [complete, failed, stalled, delivered] = await Promise.all([
     getJson(store, bucket, LAYOUT.completeKey(run)),
+    getJson<RunFailed>(store, bucket, LAYOUT.failedKey(run)),
     getJson<RunStalled>(store, bucket, LAYOUT.stalledKey(run)),
     getJson(store, bucket, LAYOUT.deliveredKey(run)),
   ]);
   if (complete) return { state: 'complete' };
+  if (failed?.reason === 'over-failure-threshold') return { state: 'failed' };
   if (stalled) return { state: 'stalled', stalled };
   return { state: delivered ? 'delivering' : 'running' };
 }

@@ -3,3 +3,4 @@ export * from './run-id';
 export * from './control';
 export * from './complete';
 export * from './finish';
+export * from './events';

@@ -15,6 +15,8 @@ export interface RunManifest<Slice extends { id: string } = { id: string }> {
    * planned before seals; their records are not checked.
    */
   runKey?: string;
+  /** The job's tolerated failures when the run was planned (see Job.toleratedFailures). */
+  toleratedFailures?: { count?: number; percentage?: number };
 }
 
 /**
