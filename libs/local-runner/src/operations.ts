@@ -11,7 +11,7 @@ import {
   encodeEnvelope,
   LAYOUT,
   partitionKeyOf,
-  sealEnvelopeBytes,
+  recordSealer,
   type DeadLetterEnvelope,
   type DeadLetterReason,
   type Envelope,
@@ -226,12 +226,13 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
   checkReason(reason);
   await requireManifest(pipeline, runId);
   const runKey = (await pipeline.ledger.getManifest(runId))?.runKey;
-  const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
   const redriveSlice = `redrive-${Date.now()}`;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
   const producer = new StreamProducer({
     streamName: LOCAL_RESOURCES.recordsStream,
     port: kinesisPutRecordsPort(pipeline.kinesis),
+    // The redrive puts records for the run's reader: sealed with the run's key, as the reader seals them.
+    ...(runKey === undefined ? {} : { seal: recordSealer(runKey) }),
   });
   // Spill as the reader does: the same bucket, prefix and threshold the handlers were given.
   const config = readConfig(['spillBucket']);
@@ -254,11 +255,7 @@ export async function redrive(pipeline: LocalPipeline, runId: string, reason?: s
     }
     await pipeline.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
     await producer.add({
-      // The redrive puts records for the run's reader: sealed with the run's key, as the reader seals them.
-      data:
-        envelope.kind === 'pointer'
-          ? encodeEnvelope(envelope)
-          : await spill.stage(envelope, seal(encodeEnvelope(envelope))),
+      data: envelope.kind === 'pointer' ? encodeEnvelope(envelope) : await spill.stage(envelope),
       partitionKey,
     });
     moved.push({ key: object.key, recordedAt: letter.recordedAt });
