@@ -12,7 +12,7 @@ import {
   LAYOUT,
   ON_FAILURE_PREFIX,
   partitionKeyOf,
-  sealEnvelopeBytes,
+  recordSealer,
   type DeadLetterEnvelope,
   type DeadLetterReason,
   type Envelope,
@@ -251,12 +251,13 @@ export async function redrive(
   const bucket = env.resources.resultsBucket;
   const manifest = await requireManifest(env, runId);
   const runKey = manifest.runKey;
-  const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
   const redriveSlice = `redrive-${Date.now()}`;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
   const producer = new StreamProducer({
     streamName: env.resources.recordsStream,
     port: kinesisPutRecordsPort(env.kinesis),
+    // The redrive puts records for the run's reader: sealed with the run's key, as the reader seals them.
+    ...(runKey === undefined ? {} : { seal: recordSealer(runKey) }),
   });
   // Spill as the reader does: the environment's spill bucket, with the handlers' prefix and threshold.
   const config = readConfig(['spillBucket'], { ...process.env, SPILL_BUCKET: env.resources.spillBucket });
@@ -280,11 +281,7 @@ export async function redrive(
     }
     await env.store.put(bucket, `archived-${object.key}`, JSON.stringify(letter));
     await producer.add({
-      // The redrive puts records for the run's reader: sealed with the run's key, as the reader seals them.
-      data:
-        envelope.kind === 'pointer'
-          ? encodeEnvelope(envelope)
-          : await spill.stage(envelope, seal(encodeEnvelope(envelope))),
+      data: envelope.kind === 'pointer' ? encodeEnvelope(envelope) : await spill.stage(envelope),
       partitionKey,
     });
     moved.push({ key: object.key, recordedAt: letter.recordedAt });

@@ -7,7 +7,16 @@ import type { Job, TransformContext } from '@pipeline/job';
 import type { KinesisEventHandler } from '@pipeline/local-stack';
 import type { RunSummary } from '@pipeline/collation';
 import { getJson } from '@pipeline/object-store';
-import { decodeRecord, encodeEnvelope, LAYOUT, packLines, recordIdString, type Envelope } from '@pipeline/records';
+import {
+  decodeRecord,
+  encodeEnvelope,
+  LAYOUT,
+  packLines,
+  recordIdString,
+  sealEnvelopeBytes,
+  withoutSeal,
+  type Envelope,
+} from '@pipeline/records';
 import type { ByteRangeSlice } from '@pipeline/slices';
 import {
   LOCAL_RESOURCES,
@@ -102,15 +111,31 @@ function everyThird(): () => number {
 }
 
 /** Rewrites the records a processor invocation sees (the fault is in the data, not in our code). */
-function tamper(change: (envelope: Envelope, data: Buffer) => Buffer | undefined) {
+/**
+ * Changes envelopes on their way to the processor. A changed record is sealed again with its run's
+ * key (`runKey`), as if its run's reader had put it so: what is tested is the change, not the seal.
+ */
+function tamper(
+  change: (envelope: Envelope, data: Buffer) => Buffer | undefined,
+  runKey: (run: string) => Promise<string | undefined>,
+) {
   return (handler: KinesisEventHandler): KinesisEventHandler =>
-    (event, context) => {
-      const Records = event.Records.map((record) => {
-        const lines = decodeRecord(Buffer.from(record.kinesis.data, 'base64')).map((line) =>
-          line.ok ? (change(line.envelope, Buffer.from(line.bytes)) ?? line.bytes) : line.bytes,
-        );
-        return { ...record, kinesis: { ...record.kinesis, data: Buffer.from(packLines(lines)).toString('base64') } };
-      });
+    async (event, context) => {
+      const Records = await Promise.all(
+        event.Records.map(async (record) => {
+          const data = Buffer.from(record.kinesis.data, 'base64');
+          const decoded = decodeRecord(withoutSeal(data));
+          const changed = decoded.map((line) => (line.ok ? change(line.envelope, Buffer.from(line.bytes)) : undefined));
+          if (changed.every((c) => c === undefined)) return record;
+          const lines = decoded.map((line, i) => changed[i] ?? line.bytes);
+          const first = decoded.find((line) => line.ok && 'id' in line.envelope && line.envelope.id);
+          const run = first?.ok && 'id' in first.envelope ? first.envelope.id?.run : undefined;
+          const key = run === undefined ? undefined : await runKey(run);
+          const packed = packLines(lines);
+          const sealed = key === undefined ? packed : sealEnvelopeBytes(packed, key);
+          return { ...record, kinesis: { ...record.kinesis, data: Buffer.from(sealed).toString('base64') } };
+        }),
+      );
       return handler({ Records }, context);
     };
 }
@@ -185,23 +210,29 @@ describe('the pipeline end to end on the embedded stack', () => {
   describe('bad input ends dead-lettered with a reason, and nothing else is lost', () => {
     it('a pointer into another bucket, a tampered spill object and a missing one', async () => {
       const targets = new Map<number, 'elsewhere' | 'tamper' | 'delete'>();
-      const h = await harness({
-        wrapProcessor: tamper((envelope, _data) => {
-          if (envelope.kind !== 'pointer' || !envelope.id) return undefined;
-          const order = targets.get(envelope.id.pos) ?? (['elsewhere', 'tamper', 'delete'] as const)[targets.size];
-          targets.set(envelope.id.pos, order);
-          if (order === 'elsewhere')
+      const h: Awaited<ReturnType<typeof harness>> = await harness({
+        wrapProcessor: tamper(
+          (envelope, _data) => {
+            if (envelope.kind !== 'pointer' || !envelope.id) return undefined;
+            const order = targets.get(envelope.id.pos) ?? (['elsewhere', 'tamper', 'delete'] as const)[targets.size];
+            targets.set(envelope.id.pos, order);
+            if (order === 'elsewhere')
+              return Buffer.from(
+                encodeEnvelope({
+                  ...envelope,
+                  pointer: { ...envelope.pointer, bucket: LOCAL_RESOURCES.resultsBucket },
+                }),
+              );
+            if (order === 'tamper')
+              return Buffer.from(
+                encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, sha256: '0'.repeat(64) } }),
+              );
             return Buffer.from(
-              encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, bucket: LOCAL_RESOURCES.resultsBucket } }),
+              encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, key: `${envelope.pointer.key}.gone` } }),
             );
-          if (order === 'tamper')
-            return Buffer.from(
-              encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, sha256: '0'.repeat(64) } }),
-            );
-          return Buffer.from(
-            encodeEnvelope({ ...envelope, pointer: { ...envelope.pointer, key: `${envelope.pointer.key}.gone` } }),
-          );
-        }),
+          },
+          async (run) => (await h.pipeline.ledger.getManifest(run))?.runKey,
+        ),
       });
       try {
         const report = await h.run('run-pointers');

@@ -7,6 +7,7 @@ import {
   encodeEnvelope,
   newRunKey,
   partitionKeyOf,
+  packLines,
   sealEnvelopeBytes,
   type DeadLetterEnvelope,
   type Envelope,
@@ -256,6 +257,75 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     expect((out[0] as DeadLetterEnvelope).message).toMatch(/downstream keeps timing out/);
   });
 
+  describe('transforms run concurrently, up to the job’s concurrency', () => {
+    /** Resolves after `n` turns of the event loop: later records can finish first, with no clock involved. */
+    const turns = (n: number) =>
+      new Promise<void>((resolve) => {
+        const step = (left: number) => (left === 0 ? resolve() : setImmediate(() => step(left - 1)));
+        step(n);
+      });
+    /** An I/O-bound job: each transform waits `delay(word)` turns; counts how many wait at once. */
+    function ioJob(concurrency: number, delay: (word: string) => number) {
+      const count = { inFlight: 0, max: 0 };
+      const job = {
+        ...upperJob,
+        concurrency,
+        async transform({ word }: { word: string }) {
+          count.inFlight += 1;
+          count.max = Math.max(count.max, count.inFlight);
+          try {
+            await turns(delay(word));
+            if (word === 'forbidden') throw new PermanentError('forbidden word');
+            if (word === 'flaky') throw new Error('source timed out');
+            return { upper: word.toUpperCase() };
+          } finally {
+            count.inFlight -= 1;
+          }
+        },
+      } as unknown as Job;
+      return { job, count };
+    }
+
+    it('runs at most `concurrency` transforms at once and puts the results in stream order', async () => {
+      const { job, count } = ioJob(3, (word) => 10 - Number(word.slice(1)));
+      const words = Array.from({ length: 8 }, (_, i) => `w${i}`);
+      const response = await processBatch(
+        kinesisEvent([{ data: packLines(words.map((word, i) => data(40 + i, { word }).data)), partitionKey: pk }]),
+        deps(job),
+      );
+      expect(response.counts).toMatchObject({ results: 8 });
+      expect(count.max).toBe(3);
+      expect((await newResults()).map((e) => e.kind === 'result' && e.body)).toEqual(
+        words.map((word) => ({ upper: word.toUpperCase() })),
+      );
+    });
+
+    it('reports the lowest failed record and every one after it; dead letters before it keep their reasons', async () => {
+      // The transient failure (record 2) fails first; the slow record before it still gets its result.
+      const { job } = ioJob(4, (word) => (word === 'slow' ? 12 : 0));
+      const event = kinesisEvent([
+        data(50, { word: 'slow' }),
+        data(51, { word: 'forbidden' }),
+        data(52, { word: 'flaky' }),
+        data(53, { word: 'fine' }),
+      ]);
+      const response = await processBatch(event, deps(job));
+      expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
+        event.Records.slice(2).map((r) => r.kinesis.sequenceNumber),
+      );
+      const out = await newResults();
+      expect(out.map((e) => e.kind)).toEqual(['result', 'dead-letter']);
+      expect(out[1]).toMatchObject({ id: id(51), reason: 'transform-failed', message: 'forbidden word' });
+    });
+
+    it('refuses a concurrency that is not a positive integer, saying where to look', async () => {
+      const { job } = ioJob(0, () => 0);
+      await expect(processBatch(kinesisEvent([data(60, { word: 'x' })]), deps(job))).rejects.toThrow(
+        /concurrency 0 is not a positive integer; check the job's module/,
+      );
+    });
+  });
+
   it('fails the whole invocation when the results stream keeps refusing puts, so no earlier record loses its output', async () => {
     const refusing = {
       putRecords: async () => {
@@ -329,6 +399,30 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
       const response = await processBatch(kinesisEvent([sealed(0, { word: 'a' })]), deps());
       expect(response.counts).toMatchObject({ results: 1, forged: 0 });
       expect(await newResults()).toEqual([{ v: 1, kind: 'result', id: sealedId(0), body: { upper: 'A' } }]);
+    });
+
+    it('processes a packed record whose one seal covers every envelope in it', async () => {
+      const lines = [2, 3, 4].map((pos) =>
+        encodeEnvelope({ v: 1, kind: 'data', id: sealedId(pos), body: { word: `w${pos}` } }),
+      );
+      const record = { data: sealEnvelopeBytes(packLines(lines), runKey), partitionKey: sealedPk };
+      const response = await processBatch(kinesisEvent([record]), deps());
+      expect(response.counts).toMatchObject({ results: 3, forged: 0 });
+      expect((await newResults()).map((e) => e.kind === 'result' && e.id.pos)).toEqual([2, 3, 4]);
+    });
+
+    it('dead-letters every envelope of a packed record in which any byte was changed, as forged-record', async () => {
+      const lines = [5, 6].map((pos) =>
+        encodeEnvelope({ v: 1, kind: 'data', id: sealedId(pos), body: { word: `w${pos}` } }),
+      );
+      const tampered = Buffer.from(sealEnvelopeBytes(packLines(lines), runKey));
+      tampered[tampered.indexOf('"w5"') + 2] = '9'.charCodeAt(0); // in the first line, which carries no seal of its own
+      const response = await processBatch(kinesisEvent([{ data: tampered, partitionKey: sealedPk }]), deps());
+      expect(response.counts).toMatchObject({ results: 0, forged: 2 });
+      expect((await newResults()).map((e) => e.kind === 'dead-letter' && e.reason)).toEqual([
+        'forged-record',
+        'forged-record',
+      ]);
     });
 
     it("dead-letters a record claiming a real id without its run's seal as forged-record, counted in no run", async () => {

@@ -12,6 +12,7 @@ import {
   type DeadLetterReason,
   type Envelope,
   type RecordId,
+  type ResultEnvelope,
 } from '@pipeline/records';
 import { countFailure, parkRecords, RunLedger, type ControlCache } from '@pipeline/run-ledger';
 import { Spill } from '@pipeline/spill';
@@ -69,27 +70,48 @@ export async function processBatch(
     aggregateBytes: DEFAULTS.aggregateBytes,
   });
   const counts = { results: 0, deadLettered: 0, forwarded: 0 };
-  const send = (data: Uint8Array, partitionKey: string) => out.add({ data, partitionKey });
+  const send = (data: Uint8Array | string, partitionKey: string) =>
+    typeof data === 'string' ? out.addLine({ data, partitionKey }) : out.addLine({ data, partitionKey });
+  const count = (counted: keyof typeof counts) => {
+    counts[counted] += 1;
+  };
+  /** Sends bytes, counting them once they are out; a promise only when something is awaited. */
+  const sendCounted = (
+    data: Uint8Array | string | Promise<Uint8Array>,
+    partitionKey: string,
+    counted: keyof typeof counts,
+  ): Promise<void> | undefined => {
+    const sent = data instanceof Promise ? data.then((bytes) => send(bytes, partitionKey)) : send(data, partitionKey);
+    if (sent !== undefined) return sent.then(() => count(counted));
+    count(counted);
+    return undefined;
+  };
+  /** Stages (spills if need be) and sends an envelope. */
+  const emit = (envelope: Outcome, partitionKey: string, counted: keyof typeof counts) =>
+    sendCounted(spill.stageText(envelope), partitionKey, counted);
+  const concurrency = deps.job.concurrency ?? DEFAULTS.transformConcurrency;
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new RangeError(
+      `job ${deps.job.name}: concurrency ${concurrency} is not a positive integer; check the job's module`,
+    );
 
   const stage: BatchStage = {
     name: 'processor',
     checkSeals: true,
-    async handle(envelope, at) {
+    concurrency,
+    // The transform (with its in-handler retries) runs ahead, up to `concurrency` records at once.
+    prepare: (envelope) => (envelope.kind === 'data' ? processData(envelope, deps) : undefined),
+    handle(envelope, at, prepared) {
       switch (envelope.kind) {
-        case 'dead-letter':
+        case 'dead-letter': {
           // Passes on as it came (a spilled one as its pointer).
-          await send(at.pointer ? encodeEnvelope(at.pointer) : at.bytes, at.partitionKey);
-          counts.forwarded += 1;
-          return;
+          return sendCounted(at.pointer ? encodeEnvelope(at.pointer) : at.bytes, at.partitionKey, 'forwarded');
+        }
         case 'result':
-          await send(await spill.stage(misplaced(envelope)), at.partitionKey);
-          counts.deadLettered += 1;
-          return;
+          return emit(misplaced(envelope), at.partitionKey, 'deadLettered');
         case 'data': {
-          const outcome = await processData(envelope, deps);
-          await send(await spill.stage(outcome), at.partitionKey);
-          counts[outcome.kind === 'result' ? 'results' : 'deadLettered'] += 1;
-          return;
+          const outcome = prepared as Outcome;
+          return emit(outcome, at.partitionKey, outcome.kind === 'result' ? 'results' : 'deadLettered');
         }
       }
     },
@@ -163,8 +185,16 @@ function retriesExhausted(
   );
 }
 
-/** Validates, transforms and validates again; returns the result or the dead letter that explains why not. */
-async function processData(envelope: DataEnvelope, deps: ProcessorDeps) {
+type Outcome = ResultEnvelope | DeadLetterEnvelope;
+
+const isPromise = (value: unknown): value is Promise<unknown> =>
+  typeof (value as { then?: unknown } | null)?.then === 'function';
+
+/**
+ * Validates, transforms and validates again; returns the result or the dead letter that explains
+ * why not. Synchronous when the transform is: nothing is awaited that need not be.
+ */
+function processData(envelope: DataEnvelope, deps: ProcessorDeps): Outcome | Promise<Outcome> {
   const { job, id } = { job: deps.job, id: envelope.id };
   const input = job.input.safeParse(envelope.body);
   if (!input.success)
@@ -174,24 +204,48 @@ async function processData(envelope: DataEnvelope, deps: ProcessorDeps) {
       `input fails the ${job.name} input schema: ${formatIssues(input.error)}`,
       envelope.body,
     );
-
-  const attempts = deps.recordAttempts ?? DEFAULTS.recordAttempts;
   let output: unknown;
+  try {
+    output = job.transform(input.data, { id });
+  } catch (error) {
+    return retryTransform(envelope, input.data, deps, error);
+  }
+  if (isPromise(output))
+    return output.then(
+      (value) => checkResult(envelope, value, deps),
+      (error) => retryTransform(envelope, input.data, deps, error),
+    );
+  return checkResult(envelope, output, deps);
+}
+
+/** The transform failed once: a permanent failure is dead-lettered, a transient one retried with backoff. */
+async function retryTransform(
+  envelope: DataEnvelope,
+  input: unknown,
+  deps: ProcessorDeps,
+  first: unknown,
+): Promise<Outcome> {
+  const { job, id } = { job: deps.job, id: envelope.id };
+  const attempts = deps.recordAttempts ?? DEFAULTS.recordAttempts;
+  let error = first;
   for (let attempt = 0; ; attempt++) {
+    if (error instanceof PermanentError)
+      return deadLetter(id, 'transform-failed', error.message, envelope.body, attempt + 1);
+    if (attempt + 1 >= attempts)
+      throw new TransientRecordError(`transform failed ${attempts} times: ${(error as Error).message}`);
+    await (deps.sleep ?? sleepFor)(
+      backoffDelay(attempt, { baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs }),
+    );
     try {
-      output = await job.transform(input.data, { id });
-      break;
-    } catch (error) {
-      if (error instanceof PermanentError)
-        return deadLetter(id, 'transform-failed', error.message, envelope.body, attempt + 1);
-      if (attempt + 1 >= attempts)
-        throw new TransientRecordError(`transform failed ${attempts} times: ${(error as Error).message}`);
-      await (deps.sleep ?? sleepFor)(
-        backoffDelay(attempt, { baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs }),
-      );
+      return checkResult(envelope, await job.transform(input, { id }), deps);
+    } catch (next) {
+      error = next;
     }
   }
+}
 
+function checkResult(envelope: DataEnvelope, output: unknown, deps: ProcessorDeps): Outcome {
+  const { job, id } = { job: deps.job, id: envelope.id };
   const result = job.result.safeParse(output);
   if (!result.success) {
     return deadLetter(

@@ -4,7 +4,7 @@ import {
   encodeEnvelope,
   newRunKey,
   partitionKeyOf,
-  sealEnvelopeBytes,
+  recordSealer,
   UnencodableError,
   type DataEnvelope,
   type DeadLetterEnvelope,
@@ -252,10 +252,11 @@ async function readSlice(
     streamName: deps.recordsStream,
     port: deps.putRecords,
     aggregateBytes: DEFAULTS.aggregateBytes,
+    // One seal per packed record binds every envelope in it (and, through its pointer's digest, a spilled one).
+    ...(runKey === undefined ? {} : { seal: recordSealer(runKey) }),
   });
   let count = 0;
   let malformed = 0;
-  const seal = (bytes: Uint8Array) => (runKey === undefined ? bytes : sealEnvelopeBytes(bytes, runKey));
   for await (const row of readRows(source, slice)) {
     const id = { run: runId, slice: slice.id, pos: row.pos };
     let envelope: DataEnvelope | DeadLetterEnvelope = row.ok
@@ -287,7 +288,7 @@ async function readSlice(
       bytes = encodeEnvelope(envelope);
     }
     if (envelope.kind === 'dead-letter') malformed += 1;
-    await producer.add({ data: await spill.stage(envelope, seal(bytes)), partitionKey });
+    await producer.add({ data: await spill.stage(envelope, bytes), partitionKey });
     count += 1;
     if (count % DEFAULTS.controlCheckEveryRows === 0 && (await isPaused()))
       throw new RunPausedError(`run ${runId} is paused`);

@@ -44,7 +44,15 @@ export interface BatchStage {
    * only the run's reader puts records.
    */
   readonly checkSeals: boolean;
-  handle(envelope: StageEnvelope, at: Line): Promise<void> | void;
+  /**
+   * The part of handling a record that may run concurrently with other records' (the processor's
+   * transform): started in order, at most `concurrency` at once, its value handed to `handle`, which
+   * still runs one record at a time in stream order. Its failure is the record's failure.
+   */
+  prepare?(envelope: StageEnvelope, at: Line): unknown;
+  /** Records whose `prepare` may be in flight at once (default 1). */
+  readonly concurrency?: number;
+  handle(envelope: StageEnvelope, at: Line, prepared?: unknown): Promise<void> | void;
   /** Sends a dead letter on (the processor) or stores it (the writer). */
   deadLetter(letter: DeadLetterEnvelope, at: { partitionKey: string }): Promise<void>;
   /** Makes everything handled so far reach the next hop: a marker passes only after this. */
@@ -133,20 +141,32 @@ export async function runBatch(
     counts.markers += 1;
   };
 
-  const checked = (envelope: StageEnvelope, at: Line): Promise<void> | void => {
-    if (stage.checkSeals && envelope.id) {
-      const id = envelope.id;
-      if (claims.known(id.run) === undefined) return claims.facts(id.run).then(() => checked(envelope, at));
-      const forgery = claims.forgery(id, at.bytes);
-      if (forgery) {
-        counts.forged += 1;
-        return deadLetter(forgedRecord(stage.name, at.record, at.line, id, forgery, at.bytes), at.partitionKey);
-      }
-    }
-    return stage.handle(envelope, at);
+  // One seal per stream record, checked once per record and run (see @pipeline/records seals).
+  let sealedRecord: { data: Uint8Array; run: string; valid: boolean } | undefined;
+  const forgery = (id: RecordId, at: Line, data: Uint8Array): string | undefined => {
+    if (sealedRecord?.data !== data || sealedRecord.run !== id.run)
+      sealedRecord = { data, run: id.run, valid: claims.forgery(id, data) === undefined };
+    // A record sealed envelope by envelope (before seals were per record) is checked line by line.
+    return sealedRecord.valid ? undefined : claims.forgery(id, at.bytes);
   };
 
-  const pointer = async (envelope: PointerEnvelope, at: Line) => {
+  /** Checks what the envelope claims; returns the letter of a forged one, else undefined. */
+  const forged = (envelope: StageEnvelope, at: Line, data: Uint8Array): DeadLetterEnvelope | undefined => {
+    if (!stage.checkSeals || !envelope.id) return undefined;
+    const problem = forgery(envelope.id, at, data);
+    if (!problem) return undefined;
+    counts.forged += 1;
+    return forgedRecord(stage.name, at.record, at.line, envelope.id, problem, at.bytes);
+  };
+
+  const needsFacts = (envelope: Envelope): string | undefined => {
+    if (!stage.checkSeals || envelope.kind === 'end-of-slice') return undefined;
+    const run = envelope.id?.run;
+    return run !== undefined && claims.known(run) === undefined ? run : undefined;
+  };
+
+  const pointer = async (envelope: PointerEnvelope, at: Line, data: Uint8Array) => {
+    // The pointer line is what the record's seal covers; its digest binds the spilled bytes.
     let opened: { envelope: Envelope; bytes: Uint8Array };
     try {
       opened = await ports.spill.open(envelope);
@@ -165,23 +185,114 @@ export async function runBatch(
       return;
     }
     // The spilled object holds the kind its pointer names (data, result or dead letter).
-    await checked(opened.envelope as StageEnvelope, { ...at, bytes: opened.bytes, pointer: envelope });
+    const spilled = opened.envelope as StageEnvelope;
+    const inner: Line = { ...at, bytes: opened.bytes, pointer: envelope };
+    if (needsFacts(spilled)) await claims.facts(spilled.id?.run as string);
+    const letter = forged(spilled, inner, data);
+    if (letter) return deadLetter(letter, at.partitionKey);
+    const prepared = stage.prepare?.(spilled, inner);
+    await stage.handle(spilled, inner, prepared === undefined ? undefined : await prepared);
   };
 
-  const dispatch = (envelope: Envelope, at: Line): Promise<void> | void => {
-    if (envelope.kind === 'end-of-slice') return marker(envelope, at);
-    if (envelope.kind === 'pointer') return pointer(envelope, at);
-    return checked(envelope, at);
+  /**
+   * Records handled in order, their `prepare` started ahead (up to the stage's concurrency): a
+   * window over the batch. `i` is the stream record an entry belongs to, for failure reporting.
+   */
+  interface Entry {
+    i: number;
+    envelope: StageEnvelope;
+    at: Line;
+    prepared: unknown;
+    failed?: { error: unknown };
+  }
+  const window: Entry[] = [];
+  type Step = boolean | Promise<boolean>;
+  const concurrency = Math.max(1, stage.concurrency ?? 1);
+  let stopped = false;
+
+  /**
+   * Runs one step of a record; false when it failed transiently (the batch stops at its record).
+   * Synchronous when the step is: the hot path makes no promise per record.
+   */
+  const attempt = (i: number, envelope: Envelope, at: Line, step: () => unknown): Step => {
+    try {
+      const pending = step();
+      if (pending instanceof Promise)
+        return pending.then(
+          () => true,
+          (error) => fail(i, envelope, at, error),
+        );
+      return true;
+    } catch (error) {
+      return fail(i, envelope, at, error);
+    }
+  };
+
+  const fail = async (i: number, envelope: Envelope, at: Line, error: unknown): Promise<boolean> => {
+    if (stage.isFatal(error)) throw error;
+    if (await settle(error as Error, envelope, at)) return true;
+    ports.log?.('transient failure, reporting the rest of the batch', {
+      sequenceNumber: records[i].kinesis.sequenceNumber,
+      error: (error as Error).message,
+    });
+    failedAt = i;
+    stopped = true;
+    return false;
+  };
+
+  /** Hands the oldest entries to the stage until at most `keep` are left; false once the batch stopped. */
+  const drain = (keep: number): Step => {
+    while (window.length > keep) {
+      const entry = window.shift() as Entry;
+      const ok = attempt(entry.i, entry.envelope, entry.at, () => {
+        if (entry.failed) throw entry.failed.error;
+        const { prepared } = entry;
+        if (prepared instanceof Promise) return prepared.then((value) => stage.handle(entry.envelope, entry.at, value));
+        return stage.handle(entry.envelope, entry.at, prepared);
+      });
+      if (ok instanceof Promise) return ok.then((passed) => (passed ? drain(keep) : stop()));
+      if (!ok) return stop();
+    }
+    return true;
+  };
+  /** Records after the failed one are reported, not handled. */
+  const stop = () => {
+    window.length = 0;
+    return false;
+  };
+
+  /** Starts a record's prepare and queues it, or handles it at once when the stage prepares nothing. */
+  const enqueue = (i: number, envelope: StageEnvelope, at: Line): Step => {
+    if (!stage.prepare) return attempt(i, envelope, at, () => stage.handle(envelope, at));
+    const room = drain(concurrency - 1);
+    if (room instanceof Promise) return room.then((ok) => ok && start(i, envelope, at));
+    return room && start(i, envelope, at);
+  };
+
+  const start = (i: number, envelope: StageEnvelope, at: Line): boolean => {
+    const entry: Entry = { i, envelope, at, prepared: undefined };
+    try {
+      entry.prepared = stage.prepare?.(envelope, at);
+      // Settled in order by drain; never an unhandled rejection meanwhile.
+      if (entry.prepared instanceof Promise) entry.prepared.catch(() => undefined);
+    } catch (error) {
+      entry.failed = { error };
+    }
+    window.push(entry);
+    return true;
   };
 
   eachRecord: for (let i = 0; i < records.length; i++) {
     const record = records[i];
     const partitionKey = record.kinesis.partitionKey;
     let lines: { envelope: Envelope; bytes: Uint8Array }[];
+    let data: Uint8Array;
     try {
-      const decoded = decodeStreamRecord(Buffer.from(record.kinesis.data, 'base64'));
+      data = Buffer.from(record.kinesis.data, 'base64');
+      const decoded = decodeStreamRecord(data);
       if (!decoded.ok) {
         // Not ours as a whole: one dead letter with every byte, not one per 0x0A in it.
+        if (!(await drain(0))) break;
         await deadLetter(unreadableLine(stage.name, record, 0, decoded.error, decoded.bytes), partitionKey);
         continue;
       }
@@ -197,6 +308,7 @@ export async function runBatch(
       }
     } catch (error) {
       if (stage.isFatal(error)) throw error;
+      if (!(await drain(0))) break;
       failedAt = i;
       ports.log?.('transient failure, reporting the rest of the batch', {
         sequenceNumber: record.kinesis.sequenceNumber,
@@ -208,21 +320,29 @@ export async function runBatch(
     for (let j = 0; j < lines.length; j++) {
       const { envelope, bytes } = lines[j];
       const at: Line = { record, partitionKey, line: j, bytes };
-      try {
-        const pending = dispatch(envelope, at);
-        if (pending) await pending;
-      } catch (error) {
-        if (stage.isFatal(error)) throw error;
-        if (await settle(error as Error, envelope, at)) continue;
-        ports.log?.('transient failure, reporting the rest of the batch', {
-          sequenceNumber: record.kinesis.sequenceNumber,
-          error: (error as Error).message,
-        });
-        failedAt = i;
+      if (envelope.kind === 'end-of-slice' || envelope.kind === 'pointer') {
+        // A marker follows every record before it; a pointer is opened in turn.
+        if (!(await drain(0))) break eachRecord;
+        const step = () => (envelope.kind === 'end-of-slice' ? marker(envelope, at) : pointer(envelope, at, data));
+        if (!(await attempt(i, envelope, at, step))) break eachRecord;
+        continue;
+      }
+      const run = needsFacts(envelope);
+      if (run !== undefined && !(await attempt(i, envelope, at, () => claims.facts(run)))) {
+        await drain(0);
         break eachRecord;
       }
+      const letter = forged(envelope, at, data);
+      if (letter) {
+        if (!(await drain(0))) break eachRecord;
+        if (!(await attempt(i, envelope, at, () => deadLetter(letter, partitionKey)))) break eachRecord;
+        continue;
+      }
+      const queued = enqueue(i, envelope, at);
+      if (!(queued instanceof Promise ? await queued : queued)) break eachRecord;
     }
   }
+  if (!stopped) await drain(0);
 
   /** Settles a record that failed: deterministic failures are dead-lettered, transient ones given up on or not. */
   async function settle(error: Error, envelope: Envelope, at: Line): Promise<boolean> {

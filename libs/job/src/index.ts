@@ -35,6 +35,12 @@ export interface Job<Input = unknown, Result = unknown> {
    */
   local?: { start(): Promise<{ stop(): Promise<void>; report?(): string }> };
   /**
+   * Transforms run at once within a batch (default DEFAULTS.transformConcurrency). Results still go
+   * out in stream order; 1 runs them one after another. Keep it within what the services the
+   * transform calls can bear, times the shards.
+   */
+  concurrency?: number;
+  /**
    * How many dead letters a run may have and still complete (like Distributed Map's
    * ToleratedFailureCount/Percentage; either bound passing is enough). Absent: any number.
    * A run over it ends as failed; its successes are still collated.

@@ -137,6 +137,12 @@ export const DEFAULTS = {
   /** In-handler attempts for a transient failure of one record before it is reported as failed. */
   recordAttempts: 3,
   /**
+   * Transforms the processor runs at once within a batch, unless the job says otherwise
+   * (`Job.concurrency`): an I/O-bound transform (an API call) overlaps its waits, results still go
+   * out in stream order.
+   */
+  transformConcurrency: 32,
+  /**
    * Invocations in which one record may fail transiently before the processor dead-letters it as
    * retries-exhausted. Kept below maxRetryAttempts, so the processor, not the event source mapping,
    * gives up on a poison pill: the shard moves on and the record is counted.

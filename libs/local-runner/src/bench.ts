@@ -3,10 +3,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLOCK_TICKS, describeLoad, describeMachine, machineCpuSeconds } from './bench/machine';
+import { compareIoBound } from './bench/io-bound';
 import { compareProcessors, type CompareResult } from './bench/processor-compare';
 import { type PhaseStats, TreeSampler } from './bench/process-tree';
 import {
   compareTable,
+  ioBoundLines,
   cpuTable,
   memoryTable,
   type SizeOutcome,
@@ -106,7 +108,10 @@ async function child(values: Record<string, string | boolean | undefined>): Prom
           phase: announce,
           progress: (line) => process.stderr.write(`  ${line}\n`),
         })
-      : await compareProcessors({ envelopes: Number(values['compare-child']), rounds: Number(values.rounds) });
+      : {
+          ...(await compareProcessors({ envelopes: Number(values['compare-child']), rounds: Number(values.rounds) })),
+          ioBound: await compareIoBound(),
+        };
     await send({ result });
   } catch (error) {
     await send({ error: (error as Error).stack ?? String(error) });
@@ -213,6 +218,10 @@ async function main(): Promise<void> {
           ...(compare.skipped.length ? ['', ...compare.skipped] : []),
         ]
       : [compared.ok ? '' : `not measured: ${compared.reason}`]),
+    '',
+    '## I/O-bound transforms, records/s per shard, in memory',
+    '',
+    ...(compare?.ioBound ? ioBoundLines(compare.ioBound) : ['not measured']),
     '',
     '## Targets',
     '',

@@ -1,6 +1,6 @@
 import { decodeEnvelope, encodeEnvelope, UnencodableError, type DataEnvelope } from './envelope';
 import { decodeStreamRecord, packLines } from './packing';
-import { hasValidSeal, newRunKey, sealEnvelopeBytes } from './seal';
+import { hasValidSeal, newRunKey, sealEnvelopeBytes, withoutSeal } from './seal';
 
 const envelope: DataEnvelope = { v: 1, kind: 'data', id: { run: 'run-1', slice: 's000000', pos: 3 }, body: { a: 1 } };
 
@@ -21,6 +21,20 @@ describe('seals', () => {
     changed[changed.indexOf('"a":1') + 4] = '2'.charCodeAt(0);
     expect(hasValidSeal(changed, key)).toBe(false);
     expect(hasValidSeal(new Uint8Array(), key)).toBe(false);
+  });
+
+  it('seal a packed record once, over every envelope in it, and come off again', () => {
+    const packed = packLines([
+      encodeEnvelope(envelope),
+      encodeEnvelope({ ...envelope, id: { ...envelope.id, pos: 4 } }),
+    ]);
+    const sealed = sealEnvelopeBytes(packed, key);
+    expect(hasValidSeal(sealed, key)).toBe(true);
+    const changed = Buffer.from(sealed);
+    changed[changed.indexOf('"pos":3')] = ' '.charCodeAt(0); // in the first line, which has no seal of its own
+    expect(hasValidSeal(changed, key)).toBe(false);
+    expect(Buffer.from(withoutSeal(sealed))).toEqual(Buffer.from(packed));
+    expect(withoutSeal(packed)).toBe(packed);
   });
 });
 

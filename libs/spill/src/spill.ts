@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   decodeEnvelope,
   encodeEnvelope,
+  encodeEnvelopeText,
   type EnvelopeError,
   LAYOUT,
   recordIdString,
@@ -76,7 +77,27 @@ export class Spill {
    * @throws UnencodableError when the envelope cannot be encoded as JSON.
    */
   async stage(envelope: RecordEnvelope, bytes: Uint8Array = encodeEnvelope(envelope)): Promise<Uint8Array> {
+    return this.stageNow(envelope, bytes);
+  }
+
+  /** `stage` without a promise when there is nothing to spill (the common case on a hot path). */
+  stageNow(envelope: RecordEnvelope, bytes: Uint8Array = encodeEnvelope(envelope)): Uint8Array | Promise<Uint8Array> {
     if (bytes.byteLength <= this.thresholdBytes) return bytes;
+    return this.spill(envelope, bytes);
+  }
+
+  /**
+   * `stageNow` for a producer that packs text: the envelope's JSON text when it is within the
+   * threshold (encoded with its record, not alone), else the pointer's bytes.
+   */
+  stageText(envelope: RecordEnvelope): string | Promise<Uint8Array> {
+    const text = encodeEnvelopeText(envelope);
+    // One UTF-8 byte per character at least, three at most: measure only when it could be over.
+    if (text.length * 3 <= this.thresholdBytes || Buffer.byteLength(text) <= this.thresholdBytes) return text;
+    return this.spill(envelope, Buffer.from(text, 'utf8'));
+  }
+
+  private async spill(envelope: RecordEnvelope, bytes: Uint8Array): Promise<Uint8Array> {
     if (envelope.kind === 'pointer')
       throw new RangeError('a pointer envelope is over the spill threshold: the threshold is too small');
     const sha256 = sha256Hex(bytes);

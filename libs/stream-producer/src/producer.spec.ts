@@ -15,7 +15,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { ItemTooLargeError, type EntryFailure } from '@pipeline/batching';
 import { DEFAULTS, KINESIS } from '@pipeline/limits';
 import { kinesisPutRecordsPort, type PutRecordsPort } from './port';
-import { unpackLines } from '@pipeline/records';
+import { hasValidSeal, newRunKey, recordSealer, unpackLines } from '@pipeline/records';
 import { PutRecordsError, StreamProducer } from './producer';
 import { InvalidPartitionKeyError, recordSize, type StreamRecord } from './record';
 
@@ -359,5 +359,30 @@ describe('StreamProducer packing (aggregateBytes)', () => {
     expect(calls).toHaveLength(0);
     await producer.flush();
     expect(calls.flat()).toHaveLength(1);
+  });
+
+  it('packs text lines as the same bytes, encoded once per record, with multi-byte characters counted in bytes', async () => {
+    const producer = new StreamProducer({ streamName: 's', port, aggregateBytes: 20 });
+    // What addLine returns, when it returns anything, must be awaited before the next line.
+    for (const text of ['{"a":"é"}', '{"b":2}', '{"c":3}']) await producer.addLine({ data: text, partitionKey: 'k' });
+    await producer.flush();
+    // {"a":"é"} is 10 bytes (9 characters): with {"b":2} it fills 18 of 20 bytes, so {"c":3} starts the next record.
+    expect(calls.flat().map((r) => Buffer.from(r.data).toString('utf8'))).toEqual(['{"a":"é"}\n{"b":2}', '{"c":3}']);
+  });
+
+  it('seals every record it puts, packed or alone, and keeps the seal within aggregateBytes', async () => {
+    const key = newRunKey();
+    const seal = recordSealer(key);
+    // Lines of 10 bytes: three fit in 3 × 11 bytes (newlines included), with room left for the seal.
+    const producer = new StreamProducer({ streamName: 's', port, aggregateBytes: 3 * 11 + seal.bytes, seal });
+    for (let i = 0; i < 4; i++) await producer.add({ data: Buffer.from(`{"n":${i}000}`), partitionKey: 'k' });
+    await producer.add({ data: Buffer.from(`{"big":"${'x'.repeat(100)}"}`), partitionKey: 'k' });
+    await producer.flush();
+    const sent = calls.flat();
+    expect(sent.map((r) => unpackLines(r.data).length)).toEqual([3, 1, 1]);
+    for (const record of sent) {
+      expect(record.data.byteLength <= 3 * 11 + seal.bytes || unpackLines(record.data).length === 1).toBe(true);
+      expect(hasValidSeal(record.data, key)).toBe(true);
+    }
   });
 });

@@ -13,6 +13,11 @@ export interface StreamProducerOptions {
    * line (the data must hold no newline: JSON text never does). 0, the default, packs nothing.
    */
   aggregateBytes?: number;
+  /**
+   * Seals each record as it goes out (packed or alone): `bytes` is what the seal adds, kept free
+   * within `aggregateBytes`. The reader seals its records with its run key (see @pipeline/records).
+   */
+  seal?: { bytes: number; apply(data: Uint8Array): Uint8Array };
   /** Calls per batch, the first included. Defaults to DEFAULTS.putAttempts. */
   attempts?: number;
   /** Backoff between calls. Default DEFAULTS.backoffBaseMs / DEFAULTS.backoffCapMs. */
@@ -43,6 +48,15 @@ export class PutRecordsError extends Error {
   }
 }
 
+/** A record whose data is JSON text (no raw newline), for `addLine`: encoded with the record it is packed in. */
+export interface TextRecord {
+  data: string;
+  partitionKey: string;
+}
+
+type Line = Uint8Array | string;
+const bytesOf = (line: Line): Uint8Array => (typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
+
 /**
  * Writes records to one Kinesis stream in PutRecords calls within KINESIS' limits (records and bytes
  * per call, bytes per record: data + partition key), retrying only the entries Kinesis rejects, with bounded attempts and full-jitter backoff. Holds at
@@ -65,12 +79,15 @@ export class PutRecordsError extends Error {
 export class StreamProducer {
   private readonly sender: BatchSender<StreamRecord>;
   private readonly aggregateBytes: number;
+  private readonly seal?: StreamProducerOptions['seal'];
   /** Lines waiting to be packed into one record, per partition key. */
-  private readonly packing = new Map<string, { lines: Uint8Array[]; bytes: number }>();
+  private readonly packing = new Map<string, { lines: Line[]; bytes: number; text: boolean }>();
 
   constructor(opts: StreamProducerOptions) {
     const { streamName, port } = opts;
-    this.aggregateBytes = opts.aggregateBytes ?? 0;
+    this.seal = opts.seal;
+    // Room for the seal inside each packed record.
+    this.aggregateBytes = Math.max(0, (opts.aggregateBytes ?? 0) - (opts.seal?.bytes ?? 0));
     this.sender = new BatchSender<StreamRecord>({
       limits: {
         maxCount: KINESIS.maxRecordsPerPut,
@@ -101,27 +118,62 @@ export class StreamProducer {
    * @throws PutRecordsError when records of the batch sent are still rejected after the last attempt
    */
   async add(record: StreamRecord): Promise<void> {
+    await this.addLine(record);
+  }
+
+  /**
+   * `add` without a promise when nothing is sent: the caller awaits only what it returns. On a
+   * processor's hot path most records are only packed.
+   */
+  addLine(record: StreamRecord | TextRecord): Promise<void> | undefined {
     checkPartitionKey(record.partitionKey);
-    if (this.aggregateBytes <= 0) return this.sender.add(record);
+    const { data, partitionKey } = record;
+    if (this.aggregateBytes <= 0) return this.sender.add(this.sealed({ data: bytesOf(data), partitionKey }));
     // Packed records are lines: a record of this size alone, or one that would not fit, goes as it is.
-    const line = record.data.byteLength + 1;
-    if (line >= this.aggregateBytes) {
-      await this.sendPacked(record.partitionKey);
-      return this.sender.add(record);
-    }
-    const packing = this.packing.get(record.partitionKey) ?? { lines: [], bytes: 0 };
-    if (packing.bytes + line > this.aggregateBytes) await this.sendPacked(record.partitionKey);
-    const current = this.packing.get(record.partitionKey) ?? { lines: [], bytes: 0 };
-    current.lines.push(record.data);
-    current.bytes += line;
-    this.packing.set(record.partitionKey, current);
+    const line = (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength) + 1;
+    if (line >= this.aggregateBytes) return this.sendAlone({ data: bytesOf(data), partitionKey });
+    const packing = this.packing.get(partitionKey);
+    if (packing && packing.bytes + line > this.aggregateBytes) return this.sendThenPack(record, line);
+    this.pack(record, line, packing);
+    return undefined;
+  }
+
+  private pack(record: StreamRecord | TextRecord, line: number, packing = this.packing.get(record.partitionKey)) {
+    if (packing) {
+      packing.lines.push(record.data);
+      packing.bytes += line;
+      packing.text &&= typeof record.data === 'string';
+    } else
+      this.packing.set(record.partitionKey, {
+        lines: [record.data],
+        bytes: line,
+        text: typeof record.data === 'string',
+      });
+  }
+
+  private async sendAlone(record: StreamRecord): Promise<void> {
+    await this.sendPacked(record.partitionKey);
+    await this.sender.add(this.sealed(record));
+  }
+
+  private async sendThenPack(record: StreamRecord | TextRecord, line: number): Promise<void> {
+    await this.sendPacked(record.partitionKey);
+    this.pack(record, line);
+  }
+
+  private sealed(record: StreamRecord): StreamRecord {
+    return this.seal ? { data: this.seal.apply(record.data), partitionKey: record.partitionKey } : record;
   }
 
   private async sendPacked(partitionKey: string): Promise<void> {
     const packing = this.packing.get(partitionKey);
     if (!packing) return;
     this.packing.delete(partitionKey);
-    await this.sender.add({ data: packLines(packing.lines), partitionKey });
+    // Text lines are encoded once for the whole record.
+    const data = packing.text
+      ? Buffer.from((packing.lines as string[]).join('\n'), 'utf8')
+      : packLines(packing.lines.map(bytesOf));
+    await this.sender.add(this.sealed({ data, partitionKey }));
   }
 
   /**

@@ -2,10 +2,12 @@ import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecor
 import { processBatch, type ProcessorDeps } from '@apps/processor';
 import { readRun } from '@apps/reader';
 import { exampleJob } from '@pipeline/example-job';
+import type { Job } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import type { ObjectStore } from '@pipeline/object-store';
 import { ControlCache, RunLedger } from '@pipeline/run-ledger';
 import { loadExampleData } from '../example-data';
+import type { IoBoundResult } from './io-bound';
 import { benchData } from './data';
 import { asFetched, memoryObjectSource, memoryObjectStore, memoryPutRecordsPort, toEvents } from './memory';
 import { cpuMicros } from './machine';
@@ -39,6 +41,8 @@ export interface CompareResult {
   readerMicros: number;
   contenders: { name: string; does: string; micros: number; rounds: number[]; results: number }[];
   skipped: string[];
+  /** The I/O-bound case: records/s per shard, sequential and at the default concurrency. */
+  ioBound?: IoBoundResult;
 }
 
 /** The reader's records for `envelopes` rows of the bench data, with its manifest and markers in `store`. */
@@ -71,11 +75,11 @@ export async function readerEvents(envelopes: number, store: ObjectStore & { obj
 }
 
 /** processBatch exactly as the Lambda handler calls it, its ports in memory. */
-export function processBatchContender(store: ObjectStore): Contender {
+export function processBatchContender(store: ObjectStore, job: Job = exampleJob as Job): Contender {
   let out = memoryPutRecordsPort({ keep: false });
   let results = 0;
   const deps = (): ProcessorDeps => ({
-    job: exampleJob,
+    job,
     putRecords: out,
     resultsStream: 'bench-results',
     spill: { store, bucket: BUCKETS.spill, prefix: DEFAULTS.spillPrefix, thresholdBytes: DEFAULTS.spillThresholdBytes },

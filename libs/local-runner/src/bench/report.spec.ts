@@ -86,4 +86,20 @@ describe('bench targets', () => {
       pass: undefined,
     });
   });
+
+  it('wants an I/O-bound transform at least 25× faster at the default concurrency than one at a time', () => {
+    const io = (speedup: number) => ({
+      ...compare(10, 20),
+      ioBound: {
+        delayMs: 50,
+        concurrency: 32,
+        sequential: { records: 20, perSecond: 20 },
+        parallel: { records: 640, perSecond: 20 * speedup },
+        speedup,
+      },
+    });
+    expect(find(verdicts([], io(25)), 'I/O-bound')).toMatchObject({ value: '25.00', pass: true });
+    expect(find(verdicts([], io(24.9)), 'I/O-bound')).toMatchObject({ pass: false });
+    expect(find(verdicts([], compare(10, 20)), 'I/O-bound')).toMatchObject({ value: 'not measured', pass: undefined });
+  });
 });

@@ -1,3 +1,4 @@
+import type { IoBoundResult } from './io-bound';
 import type { CompareResult } from './processor-compare';
 import type { PhaseStats, Role } from './process-tree';
 import type { Phase, SizeMeasures } from './size-run';
@@ -11,6 +12,8 @@ export const TARGETS = {
   rssGrowth: 1.1,
   /** processBatch CPU per envelope over Powertools'. */
   processBatchOverPowertools: 0.5,
+  /** Records/s of an I/O-bound transform at the default concurrency over one at a time. */
+  parallelOverSequential: 25,
 } as const;
 
 export type SizeOutcome =
@@ -94,6 +97,17 @@ export function compareTable(compare: CompareResult): string[] {
   ];
 }
 
+export function ioBoundLines(io: IoBoundResult): string[] {
+  return [
+    `The example job’s transform behind a wait of ${io.delayMs} ms (an API call), processBatch with in-memory ports on one shard’s events; wall time, as the waits are what overlaps.`,
+    '',
+    '| transforms at once | records | records/s | × sequential |',
+    '|---:|---:|---:|---:|',
+    `| 1 (sequential) | ${n(io.sequential.records)} | ${f(io.sequential.perSecond, 1)} | 1.00 |`,
+    `| ${io.concurrency} (default) | ${n(io.parallel.records)} | ${f(io.parallel.perSecond, 1)} | ${f(io.speedup)} |`,
+  ];
+}
+
 /** Peak RSS of a role at the largest size over the smallest; undefined with fewer than two sizes measured. */
 function growth(sizes: SizeOutcome[], role: Role): { ratio: number; small: number; large: number } | undefined {
   const measured = sizes.flatMap((s) => {
@@ -167,6 +181,13 @@ export function verdicts(sizes: SizeOutcome[], compare: CompareResult | undefine
           pass: undefined,
         },
   );
+  const io = compare?.ioBound;
+  out.push({
+    name: `I/O-bound transform (${io ? `${io.delayMs} ms` : 'a wait'}), records/s at the default concurrency / sequential`,
+    value: io ? f(io.speedup) : 'not measured',
+    target: `≥ ${TARGETS.parallelOverSequential}`,
+    pass: io ? io.speedup >= TARGETS.parallelOverSequential : undefined,
+  });
   return out;
 }
 
