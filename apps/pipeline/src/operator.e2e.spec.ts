@@ -127,6 +127,16 @@ describe('the operator tool against a running pipeline, from another process', (
 
     await until(() => exists(bucket, LAYOUT.completeKey(runId)), 'the finisher to complete the run');
     expect((await pipeline('status', '--run', runId)).json).toMatchObject({ state: 'complete', read: RECORDS });
+    // Without any command: the run's end collates it, writes its summary and announces it.
+    await until(() => exists(bucket, LAYOUT.summaryKey(runId)), 'the run to be collated at its end');
+    expect(await count(bucket, LAYOUT.collatedPrefix(runId))).toBeGreaterThan(0);
+    const events = (await readFile(join(data.dir, 'events.ndjson'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { detailType: string; detail: { runId: string } })
+      .filter((event) => event.detail.runId === runId)
+      .map((event) => event.detailType);
+    expect(events).toEqual(expect.arrayContaining(['Run Started', 'Run Completed']));
     const collated = await pipeline('collate', '--run', runId);
     expect(collated).toMatchObject({ code: 0, json: { read: RECORDS, conserved: true, complete: true } });
     const summary = collated.json as { delivered: number; deadLettered: number };
