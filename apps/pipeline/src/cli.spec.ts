@@ -1,27 +1,10 @@
-import { type Invocation, main, PIPELINE_COMMAND } from './cli';
+import { NPM_START, runCli } from './testing/cli';
 import { LocalPipeline } from '@pipeline/local-runner';
 import { tempDataDir } from '@pipeline/local-runner/testing';
 
-/** Runs the CLI as `npm run pipeline -- …` (or, with an invocation, as another command) would, capturing what it prints. */
-async function pipeline(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return invoke(argv, PIPELINE_COMMAND);
-}
-
-async function invoke(
-  argv: string[],
-  invocation: Invocation,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = { stdout: '', stderr: '' };
-  const sink = (stream: keyof typeof out) => ({
-    write: (text: string) => {
-      out[stream] += text;
-      return true;
-    },
-  });
-  const io = { stdout: sink('stdout'), stderr: sink('stderr') };
-  const code = await main(argv, io, invocation);
-  return { code, ...out };
-}
+/** Runs the CLI as `npm run pipeline -- …` would, capturing what it prints. */
+const pipeline = (...argv: string[]) => runCli(argv);
+const invoke = runCli;
 
 describe('npm run pipeline', () => {
   jest.setTimeout(180_000);
@@ -78,7 +61,7 @@ describe('npm run pipeline', () => {
   });
 
   it('names the command the user typed: `npm start` is the run verb', async () => {
-    const start: Invocation = { command: 'npm start --', verb: 'run' };
+    const start = NPM_START;
     const help = await invoke(['--help'], start);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain(

@@ -1,27 +1,15 @@
 import { join } from 'node:path';
-import { main } from './cli';
+import { type CliRun, NPM_START, runCli } from './testing/cli';
 import { tempDataDir } from '@pipeline/local-runner/testing';
 
 /** The example jobs live with the local runner. */
 const EXAMPLES = join(__dirname, '../../../libs/local-runner/src/examples');
 
-/** `npm start -- …` as the user types it, capturing what it prints. */
-async function start(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = { stdout: '', stderr: '' };
-  const sink = (stream: keyof typeof out) => ({
-    write: (text: string) => {
-      out[stream] += text;
-      return true;
-    },
-  });
+/** `npm start -- … --json` as the user types it, on a data folder of its own, capturing what it prints. */
+async function start(...argv: string[]): Promise<CliRun> {
   const data = await tempDataDir();
   try {
-    const code = await main(
-      [...argv, '--json', '--data-dir', data.dir],
-      { stdout: sink('stdout'), stderr: sink('stderr') },
-      { command: 'npm start --', verb: 'run' },
-    );
-    return { code, ...out };
+    return await runCli([...argv, '--json', '--data-dir', data.dir], NPM_START);
   } finally {
     await data.remove();
   }

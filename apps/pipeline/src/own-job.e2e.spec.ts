@@ -1,27 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main } from './cli';
+import { NPM_START, runCli } from './testing/cli';
 import { collatedLines, tempDataDir } from '@pipeline/local-runner/testing';
 import { LocalPipeline, planInput } from '@pipeline/local-runner';
 
 const SHOUT_JOB = join(__dirname, '../../../libs/local-runner/src/fixtures/shout-job.ts');
 
 /** `npm start -- …` as the user types it, capturing what it prints. */
-async function start(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = { stdout: '', stderr: '' };
-  const sink = (stream: keyof typeof out) => ({
-    write: (text: string) => {
-      out[stream] += text;
-      return true;
-    },
-  });
-  const code = await main(
-    argv,
-    { stdout: sink('stdout'), stderr: sink('stderr') },
-    { command: 'npm start --', verb: 'run' },
-  );
-  return { code, ...out };
-}
+const start = (...argv: string[]) => runCli(argv, NPM_START);
 
 const words = (n: number, from = 0) =>
   Array.from({ length: n }, (_, i) => `${JSON.stringify({ word: `word${from + i}` })}\n`).join('');
