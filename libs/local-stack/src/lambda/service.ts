@@ -283,10 +283,11 @@ class LocalLambdaService implements LocalLambda {
       } catch {
         return sendError(res, 400, 'InvalidRequestContentException', 'Could not parse request body into json');
       }
-      const created = (this.mappingTurn = this.mappingTurn.then(
+      const created = this.mappingTurn.then(
         () => this.createMapping(host, input),
         () => this.createMapping(host, input),
-      )) as Promise<LocalMapping | MappingRefusal>;
+      );
+      this.mappingTurn = created;
       const result = await created;
       if ('status' in result) return sendError(res, result.status, result.type, result.message);
       return sendJson(res, 202, this.describeMapping(result, 'Creating'));
