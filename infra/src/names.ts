@@ -67,6 +67,9 @@ export const RESULTS_KEYS = {
   processorParking: `${parkedPrefix('*', 'processor')}*`,
   writerParking: `${parkedPrefix('*', 'writer')}*`,
   deadLetters: `${LAYOUT.deadLettersPrefix()}*`,
+  /** Per-run streams: a lease per run that opened them (the reader), read and removed by the sweep. */
+  streamsLeases: `${LAYOUT.streamsLeasePrefix}*`,
+  streamsRetired: LAYOUT.streamsRetiredKey,
   largeResults: `${topLevel(LAYOUT.largeResultKey(ANY))}*`,
 } as const;
 

@@ -8,6 +8,9 @@ import { DEFAULTS, EVENT_SOURCE_MAPPING, KINESIS } from '@pipeline/limits';
  */
 export const RUN_STREAMS_ENV = 'RUN_STREAMS';
 
+/** What the hourly schedule sends the finisher to sweep the streams. */
+export const SWEEP_EVENT = { sweep: true } as const;
+
 const StreamSchema = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]{1,128}$/, 'must be a Kinesis stream name'),
   shardCount: z.number().int().min(1),
