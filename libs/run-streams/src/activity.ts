@@ -65,3 +65,28 @@ async function endedAt(store: ObjectStore, bucket: string, runId: string): Promi
 export function streamsRetired(store: ObjectStore, bucket: string): Promise<StreamsRetired | undefined> {
   return getJson<StreamsRetired>(store, bucket, LAYOUT.streamsRetiredKey);
 }
+
+/**
+ * Why a run cannot be replayed from the records stream, or undefined if it can: the stream was
+ * retired (deleted by the sweep), or retired after the run and created again since, so the run's
+ * records are not on it.
+ *
+ * @example replayBlocked('r1', 'records', { exists: false }, retired, manifest.createdAt);
+ */
+export function replayBlocked(
+  runId: string,
+  streamName: string,
+  stream: { exists: boolean },
+  retired: StreamsRetired | undefined,
+  runCreatedAt: string | undefined,
+): string | undefined {
+  const results = `run ${runId}'s results are in S3 (\`collate --run ${runId}\` rebuilds its output from them)`;
+  const window = retired
+    ? `replay works within the replay window of ${retired.replayWindowHours} h after the last run ends: raise \`streams.replayWindowHours\` in the infra config (or \`replayWindowHours\` locally) to keep the streams longer`
+    : 'raise `streams.replayWindowHours` in the infra config to keep per-run streams longer';
+  if (!stream.exists)
+    return `cannot replay ${runId}: the records stream ${streamName} ${retired ? `was retired at ${retired.retiredAt}` : 'does not exist'}; ${results}; ${window}`;
+  if (retired && runCreatedAt && Date.parse(retired.retiredAt) > Date.parse(runCreatedAt))
+    return `cannot replay ${runId}: the records stream ${streamName} was retired at ${retired.retiredAt}, after the run, and created again since, so the run's records are not on it; ${results}; ${window}`;
+  return undefined;
+}

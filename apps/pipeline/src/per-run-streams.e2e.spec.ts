@@ -2,9 +2,10 @@ import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import { CreateEventSourceMappingCommand, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
 import { lambdaClient } from '@pipeline/aws';
 import { functionCredentials, LOCAL_ACCOUNT_ID } from '@pipeline/local-stack';
-import { LOCAL_FUNCTIONS, LOCAL_RESOURCES, LocalPipeline } from './local-pipeline';
-import { runJob } from './run-job';
-import { collatedLines, deadLetterIds, E2E_PIPELINE, expectedIds, tempDataDir } from './testing';
+import { LOCAL_FUNCTIONS, LOCAL_RESOURCES, LocalPipeline, runJob } from '@pipeline/local-runner';
+import { collatedLines, deadLetterIds, E2E_PIPELINE, expectedIds, tempDataDir } from '@pipeline/local-runner/testing';
+import { embeddedEnvironment } from './environment';
+import { replay } from './operations';
 
 const DATA = { records: 300, recordBytes: 200, largeEvery: 97, largeNotesBytes: 20 * 1024, malformedEvery: 71 };
 const HOUR = 3_600_000;
@@ -93,6 +94,14 @@ describe('per-run streams on the embedded stack', () => {
     expect(pipeline.deniedCalls()).toEqual([]);
   });
 
+  it('replay of run 1 after retirement fails, saying when the stream was retired, where the results are and what to raise', async () => {
+    await expect(replay(embeddedEnvironment(pipeline), 'per-run-1', 'trim-horizon')).rejects.toThrow(
+      new RegExp(
+        `cannot replay per-run-1: the records stream ${LOCAL_RESOURCES.recordsStream} was retired at .*results are in S3.*replay window of ${WINDOW_HOURS} h.*replayWindowHours`,
+      ),
+    );
+  });
+
   it('run 2 creates them again, through calls IAM checked against the reader role, and completes exactly', async () => {
     await runExactly('per-run-2');
     expect(await streamExists(LOCAL_RESOURCES.resultsStream)).toBe(true);
@@ -126,5 +135,11 @@ describe('per-run streams on the embedded stack', () => {
     expect(pipeline.deniedCalls()).toEqual([
       expect.objectContaining({ action: 'lambda:CreateEventSourceMapping', accessKeyId: LOCAL_FUNCTIONS.processor }),
     ]);
+  });
+
+  it("replay of run 1 still fails once run 2 has created the streams again: run 1's records are gone", async () => {
+    await expect(replay(embeddedEnvironment(pipeline), 'per-run-1', 'trim-horizon')).rejects.toThrow(
+      /created again since/,
+    );
   });
 });
