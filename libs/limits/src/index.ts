@@ -199,6 +199,8 @@ export const DEFAULTS = {
   streamPollCapMs: 5_000,
   /** Per-run streams: runs a month assumed for the idle cost (the default schedule runs once a day). */
   runsPerMonth: 30.4,
+  /** Per-run streams: the sweep's period (an hourly EventBridge rule); streams outlive the window by up to this. */
+  streamsSweepHours: 1,
 } as const;
 
 /** Bounds on identifiers, so that a partition key (run + slice) always fits Kinesis' limit. */

@@ -49,7 +49,7 @@ import {
   type LocalMappingHost,
   type LocalMappingRequest,
 } from '@pipeline/local-stack';
-import { RUN_STREAMS_ENV, type RetireOutcome, type RunStreamsPlan } from '@pipeline/run-streams';
+import { RUN_STREAMS_ENV, type RetireOutcome, type RunStreamsPlan, runStreamsPlan } from '@pipeline/run-streams';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { ON_FAILURE_PREFIX } from '@pipeline/records';
 import { collateEndedRun } from '@pipeline/collation';
@@ -614,12 +614,17 @@ export class LocalPipeline {
   /** What the functions used since the meters were reset; undefined without the IAM gateways (nothing is metered). */
   metered(elapsedMs: number): MeteredRun | undefined {
     if (!this.iam || !this.deployed) return undefined;
+    // Per-run streams are in no template: their capacity is the plan's (RUN_STREAMS).
+    const plan = this.perRun ? runStreamsPlan(process.env) : undefined;
     return {
       calls: this.iam.meter.read(),
       lambda: this.lambdaMeter.read(),
-      deployed: this.deployed,
+      deployed: plan
+        ? { ...this.deployed, streams: { mode: 'provisioned', shards: plan.streams.map((s) => s.shardCount) } }
+        : this.deployed,
       deliveryPrincipal: LOCAL_DELIVERY_IDENTITY,
       elapsedMs,
+      streams: plan ? { lifecycle: 'per-run', replayWindowHours: plan.replayWindowHours } : { lifecycle: 'always-on' },
     };
   }
 
