@@ -49,7 +49,7 @@ export interface SliceRead {
    * Chain runs only: the next link (its slice, with its starting cursor), written with this marker
    * so it is durable before this slice counts as read; null when this slice ends the chain.
    */
-  next?: ({ id: string } & Record<string, unknown>) | null;
+  next?: { id: string } | null;
 }
 
 /** Written by the writer when a slice's end-of-slice marker arrives: everything before it was handled. */
