@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { KINESIS } from '@pipeline/limits';
 import { LAYOUT } from '@pipeline/records';
-import { RUN_STREAMS_ENV, runStreamsPlan as parsePlan, SWEEP_EVENT } from '@pipeline/run-streams';
+import { runStreamsPlan as parsePlan, SWEEP_EVENT } from '@pipeline/run-streams';
 import { pipelineNames } from '../src/names';
 import {
   allows,

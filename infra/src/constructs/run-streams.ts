@@ -1,4 +1,4 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, type Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { KINESIS } from '@pipeline/limits';
 import type { RunStreamsPlan } from '@pipeline/run-streams';
