@@ -164,6 +164,21 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       expect(allows(writer, 's3:PutObject', `${ARN.bucket('failures')}/elsewhere`)).toBe(false);
     });
 
+    it("THEN each keeps its function's alarms: falling behind, and on-failure records it could not write", () => {
+      for (const [template, fn] of [
+        [pipeline.templates.processor, names.functions.processor],
+        [pipeline.templates.writer, names.functions.writer],
+      ] as const) {
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          AlarmName: names.alarms.iteratorAge(fn),
+          MetricName: 'IteratorAge',
+        });
+        template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+          AlarmName: names.alarms.destinationFailures(fn),
+        });
+      }
+    });
+
     it('THEN no role but the reader and finisher has a grant on *, and those only for the mapping API and X-Ray', () => {
       for (const policies of [processor, writer]) {
         const star = grantsOf(policies).filter((g) => g.resources.includes('*'));

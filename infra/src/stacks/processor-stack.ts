@@ -1,11 +1,11 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { ENV } from '@pipeline/config';
 import { PipelineFunction } from '../constructs/pipeline-function';
 import { grantMappingRead } from '../constructs/run-streams';
 import { S3FailureRecords } from '../constructs/on-failure';
-import { StreamConsumer } from '../constructs/stream-consumer';
+import { consumerFunctionAlarms, StreamConsumer } from '../constructs/stream-consumer';
 import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
@@ -127,6 +127,14 @@ export class ProcessorStack extends Stack {
       // the function keeps what the mapping reads with and writes its on-failure records with.
       grantMappingRead(role, refs.recordsStreamArn);
       new S3FailureRecords(refs.bucketArn('failures')).bind(this, this.processor.function);
+      // Its function's alarms stay; the mapping's own (on-failure, dropped) need a UUID no stack knows.
+      consumerFunctionAlarms(new Construct(this, 'RecordsMapping'), {
+        config,
+        fn: this.processor.function,
+        functionName: names.functions.processor,
+        streamName: names.recordsStream,
+        settings: settings.eventSource,
+      });
     }
 
     new CfnOutput(this, 'ProcessorFunctionName', {

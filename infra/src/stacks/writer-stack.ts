@@ -1,10 +1,10 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { PipelineFunction } from '../constructs/pipeline-function';
 import { grantMappingRead } from '../constructs/run-streams';
 import { S3FailureRecords } from '../constructs/on-failure';
-import { StreamConsumer } from '../constructs/stream-consumer';
+import { consumerFunctionAlarms, StreamConsumer } from '../constructs/stream-consumer';
 import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
@@ -125,6 +125,14 @@ export class WriterStack extends Stack {
       // the function keeps what the mapping reads with and writes its on-failure records with.
       grantMappingRead(role, refs.resultsStreamArn);
       new S3FailureRecords(refs.bucketArn('failures')).bind(this, this.writer.function);
+      // Its function's alarms stay; the mapping's own (on-failure, dropped) need a UUID no stack knows.
+      consumerFunctionAlarms(new Construct(this, 'ResultsMapping'), {
+        config,
+        fn: this.writer.function,
+        functionName: functionName,
+        streamName: names.resultsStream,
+        settings: config.writer.eventSource,
+      });
     }
 
     new CfnOutput(this, 'WriterFunctionName', { value: functionName, description: 'Writer function' });
