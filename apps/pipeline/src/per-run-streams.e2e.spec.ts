@@ -68,9 +68,14 @@ describe('per-run streams on the embedded stack', () => {
     expect(await mappings()).toEqual([]);
   });
 
-  it('run 1 opens both streams and both mappings and completes with every record accounted for', async () => {
+  it('run 1 opens both streams, encrypted, and both mappings, and completes with every record accounted for', async () => {
     await runExactly('per-run-1');
-    expect(await streamExists(LOCAL_RESOURCES.recordsStream)).toBe(true);
+    for (const name of [LOCAL_RESOURCES.recordsStream, LOCAL_RESOURCES.resultsStream]) {
+      const { StreamDescriptionSummary } = await pipeline.kinesis.send(
+        new DescribeStreamSummaryCommand({ StreamName: name }),
+      );
+      expect(StreamDescriptionSummary).toMatchObject({ StreamStatus: 'ACTIVE', EncryptionType: 'KMS' });
+    }
     expect((await mappings()).map((m) => m.FunctionArn?.split(':').pop()).sort()).toEqual([
       'pipeline-processor',
       'pipeline-writer',
@@ -112,6 +117,7 @@ describe('per-run streams on the embedded stack', () => {
     )?.[1];
     expect(calls).toMatchObject({
       'kinesis:CreateStream': 2,
+      'kinesis:StartStreamEncryption': 2,
       'lambda:CreateEventSourceMapping': 2,
       'lambda:ListEventSourceMappings': 2,
     });

@@ -22,7 +22,7 @@ import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
 import { DELIVERY_FORMAT } from '@pipeline/delivery';
 import type { Job } from '@pipeline/job';
-import { DEFAULTS, RECURSIVE_LOOP, type RecursiveLoopSetting } from '@pipeline/limits';
+import { DEFAULTS, KINESIS, RECURSIVE_LOOP, type RecursiveLoopSetting } from '@pipeline/limits';
 import {
   createEventSourceMapping,
   fileCheckpointStore,
@@ -167,8 +167,13 @@ export function localRunStreamsPlan(
     startingPosition: 'TRIM_HORIZON' as const,
     onFailureDestinationArn: `arn:aws:s3:::${LOCAL_RESOURCES.failuresBucket}`,
   });
-  // No encryptionKeyId: kinesalite has no StartStreamEncryption (docs/aws-parity.md, quirks).
-  const stream = (name: string) => ({ name, shardCount, retentionHours: DEFAULTS.streamRetentionHours });
+  // Encrypted as the CDK app's: the embedded Kinesis adds StartStreamEncryption to kinesalite (server-process.js).
+  const stream = (name: string) => ({
+    name,
+    shardCount,
+    retentionHours: DEFAULTS.streamRetentionHours,
+    encryptionKeyId: KINESIS.managedKeyAlias,
+  });
   return {
     streams: [stream(LOCAL_RESOURCES.recordsStream), stream(LOCAL_RESOURCES.resultsStream)],
     mappings: [
