@@ -1,0 +1,208 @@
+import { UnencodableError } from './envelope';
+
+/**
+ * JSON straight into UTF-8 bytes, byte for byte what `Buffer.from(JSON.stringify(value))` gives,
+ * without the intermediate string. On the processor's hot path: V8's JSON.stringify checks every
+ * character of a string for escapes one at a time (about 1.4 ns a character in Node 20), and the
+ * text it makes is copied again when it is encoded. Here a long string is written by the UTF-8
+ * encoder and its bytes checked four at a time; short strings (keys, ids) byte by byte in place.
+ *
+ * Only plain data takes the fast path: plain objects and arrays, strings, finite numbers, booleans
+ * and null (undefined, functions and symbols as JSON.stringify treats them). Anything else — a
+ * `toJSON`, a class instance, a BigInt, a boxed primitive, non-finite numbers aside, nesting deeper
+ * than `MAX_FAST_DEPTH` (a cycle, say) — makes the whole value go through JSON.stringify, so the
+ * output and its errors are always JSON.stringify's.
+ */
+export function encodeJsonBytes(value: unknown): Buffer {
+  at = 0;
+  if (!writeValue(value, 0)) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(value);
+    } catch (error) {
+      // Too deep for its recursion (RangeError), a BigInt or a cycle (TypeError): not passing on a retry.
+      throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
+    }
+    if (text === undefined) throw new UnencodableError('cannot be encoded as JSON: it has no JSON text');
+    at = 0;
+    room(Buffer.byteLength(text));
+    at = buf.write(text, 0, 'utf8');
+  }
+  return buf.subarray(0, at);
+}
+
+// One scratch buffer for the process (JavaScript runs one encode at a time): the view `encodeJsonBytes`
+// returns is valid until its next call, so a caller copies it before it awaits anything.
+let buf = Buffer.allocUnsafeSlow(64 * 1024);
+let words = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
+let at = 0;
+
+/** Writes one value; false when it must go through JSON.stringify. Undefined is the caller's to omit. */
+function writeValue(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+      writeString(value);
+      return true;
+    case 'number':
+      writeAscii(Number.isFinite(value) ? String(value) : 'null');
+      return true;
+    case 'boolean':
+      writeAscii(value ? 'true' : 'false');
+      return true;
+    case 'object': {
+      if (value === null) {
+        writeAscii('null');
+        return true;
+      }
+      if (depth >= MAX_FAST_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      const proto = Object.getPrototypeOf(value);
+      if (proto === Object.prototype || proto === null) return writeObject(value as Record<string, unknown>, depth);
+      return proto === Array.prototype && writeArray(value as unknown[], depth);
+    }
+    default:
+      // undefined, a function or a symbol has no text of its own; a BigInt throws in JSON.stringify.
+      return false;
+  }
+}
+
+function writeObject(value: Record<string, unknown>, depth: number): boolean {
+  room(2);
+  buf[at++] = OPEN_BRACE;
+  let first = true;
+  const keys = Object.keys(value);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
+    const item = value[key];
+    if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
+    if (first) first = false;
+    else buf[at++] = COMMA; // room left by the value before
+    writeString(key);
+    buf[at++] = COLON;
+    if (!writeValue(item, depth + 1)) return false;
+  }
+  room(2);
+  buf[at++] = CLOSE_BRACE;
+  return true;
+}
+
+function writeArray(value: unknown[], depth: number): boolean {
+  room(2);
+  buf[at++] = OPEN_BRACKET;
+  for (let i = 0; i < value.length; i++) {
+    if (i > 0) buf[at++] = COMMA;
+    const item = value[i];
+    if (item === undefined || typeof item === 'function' || typeof item === 'symbol') writeAscii('null');
+    else if (!writeValue(item, depth + 1)) return false;
+  }
+  room(2);
+  buf[at++] = CLOSE_BRACKET;
+  return true;
+}
+
+function writeString(value: string): void {
+  const n = value.length;
+  const start = at;
+  if (n < SHORT_STRING) {
+    // Byte by byte: cheaper than a call into the encoder for a key or an id.
+    room(n + 2);
+    let end = start;
+    buf[end++] = QUOTE;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 0x20 || c >= 0x7f || c === QUOTE || c === BACKSLASH) {
+        writeEscaped(value, start);
+        return;
+      }
+      buf[end++] = c;
+    }
+    buf[end++] = QUOTE;
+    at = end;
+    return;
+  }
+  // A lone surrogate is escaped by JSON.stringify, replaced by the UTF-8 encoder.
+  if (!(value as WellFormed).isWellFormed()) {
+    writeEscaped(value, start);
+    return;
+  }
+  room(n * 3 + 2);
+  buf[start] = QUOTE;
+  const end = start + 1 + buf.write(value, start + 1, 'utf8');
+  if (needsEscape(start + 1, end)) {
+    writeEscaped(value, start);
+    return;
+  }
+  buf[end] = QUOTE;
+  at = end + 1;
+}
+
+/** The string as JSON.stringify writes it, from `start` on. */
+function writeEscaped(value: string, start: number): void {
+  const text = JSON.stringify(value);
+  at = start;
+  room(text.length * 3);
+  at = start + buf.write(text, start, 'utf8');
+}
+
+/**
+ * Whether bytes [from, to) hold a quote, a backslash or a control character (UTF-8 bytes of other
+ * characters are all 0x80 or over). Whole words are tested four bytes at a time: a word has a byte
+ * under n exactly when (x - n·0x01010101) & ~x & 0x80808080 is not zero (n ≤ 128).
+ */
+function needsEscape(from: number, to: number): boolean {
+  let i = from;
+  for (; i < to && i & 3; i++) if (escapes(buf[i])) return true;
+  const last = to >> 2;
+  for (let w = i >> 2; w < last; w++) {
+    const x = words[w];
+    const quote = x ^ 0x22222222;
+    const backslash = x ^ 0x5c5c5c5c;
+    if (
+      (((x - 0x20202020) & ~x) | ((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash)) &
+      0x80808080
+    )
+      return true;
+  }
+  for (i = Math.max(i, last << 2); i < to; i++) if (escapes(buf[i])) return true;
+  return false;
+}
+
+/** Text known to be ASCII with nothing to escape (numbers, literals). */
+function writeAscii(text: string): void {
+  const n = text.length;
+  room(n);
+  let end = at;
+  for (let i = 0; i < n; i++) buf[end++] = text.charCodeAt(i);
+  at = end;
+}
+
+/** Makes room for `bytes` more bytes and the punctuation after them, keeping what is written. */
+function room(bytes: number): void {
+  const need = at + bytes + PUNCTUATION;
+  if (need <= buf.byteLength) return;
+  const grown = Buffer.allocUnsafeSlow(alignUp(Math.max(need, buf.byteLength * 2)));
+  buf.copy(grown, 0, 0, at);
+  buf = grown;
+  words = new Int32Array(grown.buffer, grown.byteOffset, grown.byteLength >> 2);
+}
+
+/** Nesting the fast path follows; deeper values (and cycles) go through JSON.stringify. */
+export const MAX_FAST_DEPTH = 64;
+/** Strings shorter than this are written byte by byte. */
+const SHORT_STRING = 48;
+/** Bytes kept free after every write: a comma or colon after a value needs no check of its own. */
+const PUNCTUATION = 2;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** ES2024's String.prototype.isWellFormed (Node 20 has it; the workspace's TypeScript lib does not). */
+type WellFormed = string & { isWellFormed(): boolean };
+
+const escapes = (byte: number) => byte < 0x20 || byte === QUOTE || byte === BACKSLASH;
+const alignUp = (bytes: number) => (bytes + 7) & ~7;
