@@ -1,4 +1,4 @@
-import { encodeJsonBytes, MAX_FAST_DEPTH } from './json-bytes';
+import { encodeJsonBytes, encodeResultBytes, MAX_FAST_DEPTH } from './json-bytes';
 import { UnencodableError } from './envelope';
 
 const asStringify = (value: unknown) => Buffer.from(JSON.stringify(value) as string, 'utf8');
@@ -96,5 +96,24 @@ describe('encodeJsonBytes', () => {
     expect(() => encodeJsonBytes(cycle)).toThrow(UnencodableError);
     expect(() => encodeJsonBytes(deep)).toThrow(UnencodableError);
     expect(() => encodeJsonBytes(undefined)).toThrow(UnencodableError);
+  });
+});
+
+describe('encodeResultBytes', () => {
+  const result = (run: string, slice: string, pos: number, body: unknown) =>
+    ({ v: 1, kind: 'result', id: { run, slice, pos }, body }) as const;
+
+  it.each([
+    ['a result', result('run-1', 's000001', 0, { to: 'a@b.c', notes: 'X'.repeat(2000) })],
+    ['the next position of the same slice', result('run-1', 's000001', 1234567, { n: 1 })],
+    ['another slice', result('run-1', 's000002', 7, 'text')],
+    ['another run', result('run.2', 's000002', 7, [1, 'two', null])],
+    ['a body with escapes and unicode', result('run.2', 's000002', 8, { q: '"é"\n', long: `${'ü'.repeat(60)}\u0001` })],
+    ['a body of null', result('run.2', 's000002', 9, null)],
+    ['a body left out (undefined)', result('run.2', 's000002', 10, undefined)],
+    ['a body with a toJSON', result('run.2', 's000002', 11, { toJSON: () => 'replaced' })],
+    ['a position that is not a small count', result('run.2', 's000002', 2 ** 40, 1)],
+  ])('writes %s byte for byte as JSON.stringify does', (_name, envelope) => {
+    expect(encodeResultBytes(envelope).toString()).toBe(JSON.stringify(envelope));
   });
 });

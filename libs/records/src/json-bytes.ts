@@ -1,4 +1,4 @@
-import { UnencodableError } from './envelope';
+import { type ResultEnvelope, UnencodableError } from './envelope';
 
 /**
  * JSON straight into UTF-8 bytes, byte for byte what `Buffer.from(JSON.stringify(value))` gives,
@@ -15,27 +15,62 @@ import { UnencodableError } from './envelope';
  */
 export function encodeJsonBytes(value: unknown): Buffer {
   at = 0;
-  if (!writeValue(value, 0)) {
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(value);
-    } catch (error) {
-      // Too deep for its recursion (RangeError), a BigInt or a cycle (TypeError): not passing on a retry.
-      throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
-    }
-    if (text === undefined) throw new UnencodableError('cannot be encoded as JSON: it has no JSON text');
-    at = 0;
-    room(Buffer.byteLength(text));
-    at = buf.write(text, 0, 'utf8');
-  }
+  if (!(inheritsNoToJSON() && writeValue(value, 0))) writeStringified(value);
   return buf.subarray(0, at);
 }
 
-// One scratch buffer for the process (JavaScript runs one encode at a time): the view `encodeJsonBytes`
-// returns is valid until its next call, so a caller copies it before it awaits anything.
-let buf = Buffer.allocUnsafeSlow(64 * 1024);
-let words = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
-let at = 0;
+/**
+ * A result envelope as `encodeJsonBytes` writes it, its head (`{"v":1,"kind":"result","id":{…},"body":`)
+ * made once per run and slice: the records of a packed record share them. The id is written as a
+ * RecordId, its three fields in the schema's order.
+ */
+export function encodeResultBytes(envelope: ResultEnvelope): Buffer {
+  const { id } = envelope;
+  if (typeof id.run !== 'string' || typeof id.slice !== 'string' || !isSmallCount(id.pos))
+    return encodeJsonBytes(envelope);
+  if (head.run !== id.run || head.slice !== id.slice) {
+    const text = `{"v":${envelope.v},"kind":"result","id":{"run":${JSON.stringify(id.run)},"slice":${JSON.stringify(id.slice)},"pos":`;
+    head.run = id.run;
+    head.slice = id.slice;
+    head.bytes = Buffer.from(text, 'utf8');
+    head.v = envelope.v;
+  }
+  if (head.v !== envelope.v) return encodeJsonBytes(envelope);
+  at = 0;
+  room(head.bytes.byteLength + 16);
+  buf.set(head.bytes, 0);
+  at = head.bytes.byteLength;
+  writeCount(id.pos);
+  writeAscii('},"body":');
+  if (envelope.body === undefined || typeof envelope.body === 'function' || typeof envelope.body === 'symbol') {
+    // JSON.stringify leaves the key out: the rare case, written as it would be.
+    return encodeJsonBytes(envelope);
+  }
+  if (!(inheritsNoToJSON() && writeValue(envelope.body, 1))) return encodeJsonBytes(envelope);
+  room(1);
+  buf[at++] = CLOSE_BRACE;
+  return buf.subarray(0, at);
+}
+
+/** The value through JSON.stringify, into the buffer from its start. */
+function writeStringified(value: unknown): void {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    // Too deep for its recursion (RangeError), a BigInt or a cycle (TypeError): not passing on a retry.
+    throw new UnencodableError(`cannot be encoded as JSON: ${(error as Error).message}`);
+  }
+  if (text === undefined) throw new UnencodableError('cannot be encoded as JSON: it has no JSON text');
+  at = 0;
+  room(Buffer.byteLength(text));
+  at = buf.write(text, 0, 'utf8');
+}
+
+/** A toJSON on Object.prototype or Array.prototype would apply to every object or array. */
+const inheritsNoToJSON = () =>
+  (Object.prototype as { toJSON?: unknown }).toJSON === undefined &&
+  (Array.prototype as { toJSON?: unknown }).toJSON === undefined;
 
 /** Writes one value; false when it must go through JSON.stringify. Undefined is the caller's to omit. */
 function writeValue(value: unknown, depth: number): boolean {
@@ -44,7 +79,8 @@ function writeValue(value: unknown, depth: number): boolean {
       writeString(value);
       return true;
     case 'number':
-      writeAscii(Number.isFinite(value) ? String(value) : 'null');
+      if (isSmallCount(value)) writeCount(value);
+      else writeAscii(Number.isFinite(value) ? String(value) : 'null');
       return true;
     case 'boolean':
       writeAscii(value ? 'true' : 'false');
@@ -54,10 +90,15 @@ function writeValue(value: unknown, depth: number): boolean {
         writeAscii('null');
         return true;
       }
-      if (depth >= MAX_FAST_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      if (depth >= MAX_FAST_DEPTH) return false;
       const proto = Object.getPrototypeOf(value);
+      // A plain object's own toJSON is found among its keys; an array's is looked up.
       if (proto === Object.prototype || proto === null) return writeObject(value as Record<string, unknown>, depth);
-      return proto === Array.prototype && writeArray(value as unknown[], depth);
+      return (
+        proto === Array.prototype &&
+        typeof (value as { toJSON?: unknown }).toJSON !== 'function' &&
+        writeArray(value as unknown[], depth)
+      );
     }
     default:
       // undefined, a function or a symbol has no text of its own; a BigInt throws in JSON.stringify.
@@ -73,6 +114,7 @@ function writeObject(value: Record<string, unknown>, depth: number): boolean {
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k];
     const item = value[key];
+    if (key === 'toJSON' && typeof item === 'function') return false;
     if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
     if (first) first = false;
     else buf[at++] = COMMA; // room left by the value before
@@ -97,6 +139,23 @@ function writeArray(value: unknown[], depth: number): boolean {
   room(2);
   buf[at++] = CLOSE_BRACKET;
   return true;
+}
+
+/** A non-negative integer under 2^31, written digit by digit (as String() would). */
+const isSmallCount = (value: unknown): value is number =>
+  typeof value === 'number' && value >>> 0 === value && value < 0x80000000;
+
+function writeCount(value: number): void {
+  room(10);
+  if (value < 10) {
+    buf[at++] = 0x30 + value;
+    return;
+  }
+  let digits = 0;
+  for (let rest = value; rest > 0; rest = (rest / 10) | 0) digits++;
+  let end = at + digits;
+  at = end;
+  for (let rest = value; rest > 0; rest = (rest / 10) | 0) buf[--end] = 0x30 + (rest % 10);
 }
 
 function writeString(value: string): void {
@@ -177,12 +236,13 @@ function writeAscii(text: string): void {
 
 /** Makes room for `bytes` more bytes and the punctuation after them, keeping what is written. */
 function room(bytes: number): void {
+  if (at + bytes <= limit) return;
   const need = at + bytes + PUNCTUATION;
-  if (need <= buf.byteLength) return;
   const grown = Buffer.allocUnsafeSlow(alignUp(Math.max(need, buf.byteLength * 2)));
   buf.copy(grown, 0, 0, at);
   buf = grown;
   words = new Int32Array(grown.buffer, grown.byteOffset, grown.byteLength >> 2);
+  limit = grown.byteLength - PUNCTUATION;
 }
 
 /** Nesting the fast path follows; deeper values (and cycles) go through JSON.stringify. */
@@ -206,3 +266,13 @@ type WellFormed = string & { isWellFormed(): boolean };
 
 const escapes = (byte: number) => byte < 0x20 || byte === QUOTE || byte === BACKSLASH;
 const alignUp = (bytes: number) => (bytes + 7) & ~7;
+
+// One scratch buffer for the process (JavaScript runs one encode at a time): the view `encodeJsonBytes`
+// returns is valid until its next call, so a caller copies it before it awaits anything.
+let buf = Buffer.allocUnsafeSlow(64 * 1024);
+let words = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
+/** Bytes the buffer holds, less the punctuation kept free. */
+let limit = buf.byteLength - PUNCTUATION;
+let at = 0;
+/** The last result head written: its run, slice and bytes. */
+const head = { run: '', slice: '', v: 0, bytes: Buffer.alloc(0) };

@@ -3,6 +3,7 @@ import {
   decodeEnvelope,
   encodeEnvelope,
   encodeJsonBytes,
+  encodeResultBytes,
   type EnvelopeError,
   LAYOUT,
   recordIdString,
@@ -92,7 +93,7 @@ export class Spill {
    * spilled envelope's bytes are copied before anything is awaited.
    */
   stageScratch(envelope: RecordEnvelope): Uint8Array | Promise<Uint8Array> {
-    const bytes = encodeJsonBytes(envelope);
+    const bytes = envelope.kind === 'result' ? encodeResultBytes(envelope) : encodeJsonBytes(envelope);
     if (bytes.byteLength <= this.thresholdBytes) return bytes;
     return this.spill(envelope, Buffer.from(bytes));
   }
