@@ -64,7 +64,7 @@ function writeStringified(value: unknown): void {
   if (text === undefined) throw new UnencodableError('cannot be encoded as JSON: it has no JSON text');
   at = 0;
   room(Buffer.byteLength(text));
-  at = buf.write(text, 0, 'utf8');
+  at = utf8Write(buf, text, 0);
 }
 
 /** A toJSON on Object.prototype or Array.prototype would apply to every object or array. */
@@ -185,7 +185,7 @@ function writeString(value: string): void {
   }
   room(n * 3 + 2);
   buf[start] = QUOTE;
-  const end = start + 1 + buf.write(value, start + 1, 'utf8');
+  const end = start + 1 + utf8Write(buf, value, start + 1);
   if (needsEscape(start + 1, end)) {
     writeEscaped(value, start);
     return;
@@ -199,7 +199,7 @@ function writeEscaped(value: string, start: number): void {
   const text = JSON.stringify(value);
   at = start;
   room(text.length * 3);
-  at = start + buf.write(text, start, 'utf8');
+  at = start + utf8Write(buf, text, start);
 }
 
 /**
@@ -248,7 +248,7 @@ function room(bytes: number): void {
 /** Nesting the fast path follows; deeper values (and cycles) go through JSON.stringify. */
 export const MAX_FAST_DEPTH = 64;
 /** Strings shorter than this are written byte by byte. */
-const SHORT_STRING = 48;
+const SHORT_STRING = 256;
 /** Bytes kept free after every write: a comma or colon after a value needs no check of its own. */
 const PUNCTUATION = 2;
 
@@ -260,6 +260,17 @@ const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Writes a string as UTF-8 at `offset` (room is made first): Buffer's own utf8Write, which
+ * `buf.write(text, offset, 'utf8')` calls after checking its arguments; that check costs as much as a
+ * short string's bytes.
+ */
+const utf8Write: (target: Buffer, text: string, offset: number) => number =
+  typeof (Buffer.prototype as Utf8Writer).utf8Write === 'function'
+    ? (target, text, offset) => (target as Utf8Writer).utf8Write(text, offset)
+    : (target, text, offset) => target.write(text, offset, 'utf8');
+type Utf8Writer = Buffer & { utf8Write(text: string, offset: number): number };
 
 /** ES2024's String.prototype.isWellFormed (Node 20 has it; the workspace's TypeScript lib does not). */
 type WellFormed = string & { isWellFormed(): boolean };
