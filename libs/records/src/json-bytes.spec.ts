@@ -81,10 +81,13 @@ describe('encodeJsonBytes', () => {
     }
   });
 
-  it('grows its buffer for a value larger than it, and still writes the next one right', () => {
-    const big = { s: long('y', 200_000) };
-    expect(encodeJsonBytes(big).equals(asStringify(big))).toBe(true);
-    expect(encodeJsonBytes({ a: 1 }).toString()).toBe('{"a":1}');
+  it('grows its buffer for a value larger than it, and still writes the next ones right', () => {
+    for (const size of [200_000, 2_000_000]) {
+      const big = { s: long('y', size), t: long('z', 100) };
+      expect(encodeJsonBytes(big).equals(asStringify(big))).toBe(true);
+      expect(encodeJsonBytes({ a: 1 }).toString()).toBe('{"a":1}');
+      expect(encodeJsonBytes({ s: long('w', 1000) }).toString()).toBe(JSON.stringify({ s: long('w', 1000) }));
+    }
   });
 
   it('throws UnencodableError for a BigInt, a cycle or nesting too deep for JSON.stringify', () => {

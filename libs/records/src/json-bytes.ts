@@ -14,7 +14,7 @@ import { type ResultEnvelope, UnencodableError } from './envelope';
  * output and its errors are always JSON.stringify's.
  */
 export function encodeJsonBytes(value: unknown): Buffer {
-  at = 0;
+  start();
   if (!(inheritsNoToJSON() && writeValue(value, 0))) writeStringified(value);
   return buf.subarray(0, at);
 }
@@ -36,7 +36,7 @@ export function encodeResultBytes(envelope: ResultEnvelope): Buffer {
     head.v = envelope.v;
   }
   if (head.v !== envelope.v) return encodeJsonBytes(envelope);
-  at = 0;
+  start();
   room(head.bytes.byteLength + 16);
   buf.set(head.bytes, 0);
   at = head.bytes.byteLength;
@@ -247,6 +247,9 @@ function room(bytes: number): void {
 
 /** Nesting the fast path follows; deeper values (and cycles) go through JSON.stringify. */
 export const MAX_FAST_DEPTH = 64;
+const SCRATCH_BYTES = 64 * 1024;
+/** A scratch buffer larger than this (grown for one large result) is not kept for the next encode. */
+const KEPT_SCRATCH_BYTES = 1024 * 1024;
 /** Strings shorter than this are written byte by byte. */
 const SHORT_STRING = 256;
 /** Bytes kept free after every write: a comma or colon after a value needs no check of its own. */
@@ -280,10 +283,20 @@ const alignUp = (bytes: number) => (bytes + 7) & ~7;
 
 // One scratch buffer for the process (JavaScript runs one encode at a time): the view `encodeJsonBytes`
 // returns is valid until its next call, so a caller copies it before it awaits anything.
-let buf = Buffer.allocUnsafeSlow(64 * 1024);
+let buf = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
 let words = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
 /** Bytes the buffer holds, less the punctuation kept free. */
 let limit = buf.byteLength - PUNCTUATION;
 let at = 0;
+/** Starts an encode from the buffer's start; a buffer grown past KEPT_SCRATCH_BYTES for one large value is let go. */
+function start(): void {
+  at = 0;
+  if (buf.byteLength > KEPT_SCRATCH_BYTES) {
+    buf = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    words = new Int32Array(buf.buffer, buf.byteOffset, buf.byteLength >> 2);
+    limit = buf.byteLength - PUNCTUATION;
+  }
+}
+
 /** The last result head written: its run, slice and bytes. */
 const head = { run: '', slice: '', v: 0, bytes: Buffer.alloc(0) };
