@@ -162,7 +162,7 @@ function writeString(value: string): void {
   const n = value.length;
   const start = at;
   if (n < SHORT_STRING) {
-    // Byte by byte: cheaper than a call into the encoder for a key or an id.
+    // Byte by byte: cheaper than a call into the encoder for a key.
     room(n + 2);
     let end = start;
     buf[end++] = QUOTE;
@@ -250,8 +250,8 @@ export const MAX_FAST_DEPTH = 64;
 const SCRATCH_BYTES = 64 * 1024;
 /** A scratch buffer larger than this (grown for one large result) is not kept for the next encode. */
 const KEPT_SCRATCH_BYTES = 1024 * 1024;
-/** Strings shorter than this are written byte by byte. */
-const SHORT_STRING = 256;
+/** Strings shorter than this (keys, mostly) are written byte by byte; longer ones cost less through the encoder. */
+const SHORT_STRING = 16;
 /** Bytes kept free after every write: a comma or colon after a value needs no check of its own. */
 const PUNCTUATION = 2;
 
