@@ -90,7 +90,7 @@ describe('encodeJsonBytes', () => {
     }
   });
 
-  it('throws UnencodableError for a BigInt, a cycle or nesting too deep for JSON.stringify', () => {
+  it('throws UnencodableError for a BigInt, a cycle, nesting too deep for JSON.stringify or a getter that throws', () => {
     const cycle: Record<string, unknown> = { a: 1 };
     cycle.self = cycle;
     let deep: unknown = 1;
@@ -99,6 +99,15 @@ describe('encodeJsonBytes', () => {
     expect(() => encodeJsonBytes(cycle)).toThrow(UnencodableError);
     expect(() => encodeJsonBytes(deep)).toThrow(UnencodableError);
     expect(() => encodeJsonBytes(undefined)).toThrow(UnencodableError);
+    const throwing = {
+      get notes(): string {
+        throw new Error('not readable');
+      },
+    };
+    expect(() => encodeJsonBytes({ v: 1, throwing })).toThrow(UnencodableError);
+    expect(() =>
+      encodeResultBytes({ v: 1, kind: 'result', id: { run: 'r', slice: 's', pos: 1 }, body: throwing }),
+    ).toThrow(UnencodableError);
   });
 });
 

@@ -15,7 +15,7 @@ import { type ResultEnvelope, UnencodableError } from './envelope';
  */
 export function encodeJsonBytes(value: unknown): Buffer {
   start();
-  if (!(inheritsNoToJSON() && writeValue(value, 0))) writeStringified(value);
+  if (!writeFast(value, 0)) writeStringified(value);
   return buf.subarray(0, at);
 }
 
@@ -46,10 +46,22 @@ export function encodeResultBytes(envelope: ResultEnvelope): Buffer {
     // JSON.stringify leaves the key out: the rare case, written as it would be.
     return encodeJsonBytes(envelope);
   }
-  if (!(inheritsNoToJSON() && writeValue(envelope.body, 1))) return encodeJsonBytes(envelope);
+  if (!writeFast(envelope.body, 1)) return encodeJsonBytes(envelope);
   room(1);
   buf[at++] = CLOSE_BRACE;
   return buf.subarray(0, at);
+}
+
+/**
+ * The fast path; false to leave the value to JSON.stringify, which also has the last word on a value
+ * that throws while it is read (a getter), as it had before.
+ */
+function writeFast(value: unknown, depth: number): boolean {
+  try {
+    return inheritsNoToJSON() && writeValue(value, depth);
+  } catch {
+    return false;
+  }
 }
 
 /** The value through JSON.stringify, into the buffer from its start. */
