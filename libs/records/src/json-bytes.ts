@@ -5,7 +5,7 @@ import { type ResultEnvelope, UnencodableError } from './envelope';
  * without the intermediate string. On the processor's hot path: V8's JSON.stringify checks every
  * character of a string for escapes one at a time (about 1.4 ns a character in Node 20), and the
  * text it makes is copied again when it is encoded. Here a long string is written by the UTF-8
- * encoder and its bytes checked four at a time; short strings (keys, ids) byte by byte in place.
+ * encoder and its bytes checked four at a time; short strings (keys) byte by byte in place.
  *
  * Only plain data takes the fast path: plain objects and arrays, strings, finite numbers, booleans
  * and null (undefined, functions and symbols as JSON.stringify treats them). Anything else — a
