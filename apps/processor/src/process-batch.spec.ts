@@ -257,6 +257,50 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     expect((out[0] as DeadLetterEnvelope).message).toMatch(/downstream keeps timing out/);
   });
 
+  it('puts results with unicode, escapes and long strings as the bytes JSON.stringify makes, one spilled between them', async () => {
+    const slice = 's000001';
+    const at = (pos: number): RecordId => ({ run: RUN, slice, pos });
+    const words = [
+      'żółć 😀',
+      'say "hi" \\ tab\t nul\u0000',
+      `${'x'.repeat(600)}"${'y'.repeat(600)}`,
+      'z'.repeat(3000), // over the spill threshold: its bytes are spilled, the scratch they came from reused
+      `${'é'.repeat(400)}\ud800`,
+      'plain',
+    ];
+    const before = (await stack.readStream(RESULTS)).length;
+    const event = kinesisEvent([
+      {
+        data: packLines(words.map((word, pos) => encodeEnvelope({ v: 1, kind: 'data', id: at(pos), body: { word } }))),
+        partitionKey: partitionKeyOf(RUN, slice),
+      },
+    ]);
+    const response = await processBatch(event, deps());
+    expect(response.counts.results).toBe(words.length);
+    const records = (await stack.readStream(RESULTS)).slice(before);
+    seen += records.reduce((n, r) => n + decodeRecord(r.data).length, 0);
+    const expected = (pos: number) => ({
+      v: 1,
+      kind: 'result',
+      id: at(pos),
+      body: { upper: words[pos].toUpperCase() },
+    });
+    const lines = records.flatMap((r) => decodeRecord(r.data).map((line) => (line.ok ? line : raise(line.error))));
+    expect(lines.map((line) => line.envelope.kind)).toEqual([
+      'result',
+      'result',
+      'result',
+      'pointer',
+      'result',
+      'result',
+    ]);
+    for (const [pos, line] of lines.entries()) {
+      const bytes =
+        line.envelope.kind === 'pointer' ? await new Spill(deps().spill).fetch(line.envelope.pointer) : line.bytes;
+      expect(Buffer.from(bytes).toString('utf8')).toBe(JSON.stringify(expected(pos)));
+    }
+  });
+
   describe('transforms run concurrently, up to the job’s concurrency', () => {
     /** Resolves after `n` turns of the event loop: later records can finish first, with no clock involved. */
     const turns = (n: number) =>

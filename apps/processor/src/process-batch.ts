@@ -70,25 +70,28 @@ export async function processBatch(
     aggregateBytes: DEFAULTS.aggregateBytes,
   });
   const counts = { results: 0, deadLettered: 0, forwarded: 0 };
-  const send = (data: Uint8Array | string, partitionKey: string) =>
-    typeof data === 'string' ? out.addLine({ data, partitionKey }) : out.addLine({ data, partitionKey });
+  /** `scratch`: the bytes are a view of the encoder's scratch buffer, copied by the producer at once. */
+  const send = (data: Uint8Array, partitionKey: string, scratch = false) =>
+    out.addLine({ data, partitionKey }, scratch);
   const count = (counted: keyof typeof counts) => {
     counts[counted] += 1;
   };
   /** Sends bytes, counting them once they are out; a promise only when something is awaited. */
   const sendCounted = (
-    data: Uint8Array | string | Promise<Uint8Array>,
+    data: Uint8Array | Promise<Uint8Array>,
     partitionKey: string,
     counted: keyof typeof counts,
+    scratch = false,
   ): Promise<void> | undefined => {
-    const sent = data instanceof Promise ? data.then((bytes) => send(bytes, partitionKey)) : send(data, partitionKey);
+    const sent =
+      data instanceof Promise ? data.then((bytes) => send(bytes, partitionKey)) : send(data, partitionKey, scratch);
     if (sent !== undefined) return sent.then(() => count(counted));
     count(counted);
     return undefined;
   };
-  /** Stages (spills if need be) and sends an envelope. */
+  /** Stages (spills if need be) and sends an envelope, encoded straight into bytes. */
   const emit = (envelope: Outcome, partitionKey: string, counted: keyof typeof counts) =>
-    sendCounted(spill.stageText(envelope), partitionKey, counted);
+    sendCounted(spill.stageScratch(envelope), partitionKey, counted, true);
   const concurrency = deps.job.concurrency ?? DEFAULTS.transformConcurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new RangeError(
