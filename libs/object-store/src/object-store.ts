@@ -14,6 +14,12 @@ import {
 /** The little of S3 the pipeline needs: small objects by key, listings by prefix, streamed reads. */
 export interface ObjectStore {
   put(bucket: string, key: string, body: Uint8Array | string, contentType?: string): Promise<void>;
+  /**
+   * Writes the object only if no object has the key (an S3 conditional write, `If-None-Match: *`):
+   * true when this call wrote it, false when the key already existed. Of concurrent calls for one
+   * key, exactly one returns true.
+   */
+  putIfAbsent(bucket: string, key: string, body: Uint8Array | string, contentType?: string): Promise<boolean>;
   /** Uploads a local file as it is read, never whole in memory. */
   putFile(bucket: string, key: string, path: string, contentType?: string): Promise<void>;
   /** The object's bytes, or undefined when it does not exist. */
@@ -37,6 +43,23 @@ export class ObjectSizeError extends Error {
   override readonly name = 'ObjectSizeError';
 }
 
+/** Thrown when conditional PUTs of one key kept meeting concurrent conditional writes. */
+export class ConditionalWriteConflictError extends Error {
+  override readonly name = 'ConditionalWriteConflictError';
+}
+
+/**
+ * A 409 ConditionalRequestConflict answers a conditional PUT that met a concurrent write of the key;
+ * the PutObject reference says to retry the upload, which then writes or gets 412. A few at most.
+ */
+const CONDITIONAL_PUT_ATTEMPTS = 5;
+
+const statusOf = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+const isPreconditionFailed = (error: unknown) =>
+  (error as { name?: string }).name === 'PreconditionFailed' || statusOf(error) === 412;
+const isConditionalConflict = (error: unknown) =>
+  (error as { name?: string }).name === 'ConditionalRequestConflict' || statusOf(error) === 409;
+
 function isMissing(error: unknown): boolean {
   return error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey';
 }
@@ -45,6 +68,24 @@ export function s3ObjectStore(client: S3Client): ObjectStore {
   return {
     async put(bucket, key, body, contentType = 'application/json') {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+    async putIfAbsent(bucket, key, body, contentType = 'application/json') {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, IfNoneMatch: '*' }),
+          );
+          return true;
+        } catch (error) {
+          if (isPreconditionFailed(error)) return false;
+          if (!isConditionalConflict(error)) throw error;
+          if (attempt >= CONDITIONAL_PUT_ATTEMPTS)
+            throw new ConditionalWriteConflictError(
+              `s3://${bucket}/${key}: ${attempt} conditional PUTs met a concurrent write of the key (409 ConditionalRequestConflict); ` +
+                'check what else writes or deletes under that key',
+            );
+        }
+      }
     },
     async putFile(bucket, key, path, contentType = 'application/octet-stream') {
       const { size } = await stat(path);
