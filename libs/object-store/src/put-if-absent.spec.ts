@@ -1,4 +1,4 @@
-import { PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { type PutObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import { ConditionalWriteConflictError, countingMemoryStore, s3ObjectStore, type ObjectStore } from './index';
 
