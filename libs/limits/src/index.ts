@@ -60,6 +60,8 @@ export const FIREHOSE = {
 export const S3 = {
   /** ListObjectsV2: keys per page at most (and by default). */
   maxKeysPerList: 1000,
+  /** An object key: at most 1,024 bytes of UTF-8. */
+  maxKeyBytes: 1024,
 } as const;
 
 /** Amazon SQS: documented ranges of the queue settings the finisher's queue uses. */
