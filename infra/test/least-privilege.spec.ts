@@ -43,6 +43,7 @@ const RESULTS_OBJECTS = {
   'delivery error': `${LAYOUT.deliveryErrorsPrefix}processing-failed/x`,
   'collated part': LAYOUT.collatedPartKey(id.run, 0),
   'collation query result': `${LAYOUT.queryResultsPrefix}0123-abcd.csv`,
+  'once claim': LAYOUT.onceClaimKey('weekly-email', `${id.run}/${id.slice}/${id.pos}`),
 } as const;
 type ResultsObject = keyof typeof RESULTS_OBJECTS;
 
@@ -81,6 +82,8 @@ const RESULTS_ACCESS: Record<
   'delivery error': { reader: [], processor: [], writer: [], finisher: [], collation: [] },
   'collated part': { reader: [], processor: [], writer: [], finisher: [], collation: ATHENA_WRITE },
   'failure marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [GET] },
+  // context.once: a conditional PUT claims the side effect; nothing reads a claim.
+  'once claim': { reader: [], processor: [PUT], writer: [], finisher: [], collation: [] },
   'collation query result': {
     reader: [],
     processor: [],
