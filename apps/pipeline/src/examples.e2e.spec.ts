@@ -43,4 +43,18 @@ describe('the worked examples run with npm start -- --job … out of the box', (
     expect(JSON.parse(run.stdout)).toMatchObject({ read: 300, delivered: 300, complete: true, conserved: true });
     expect(run.stderr).toMatch(/orders API: 13 request\(s\), 0 refused with 429/);
   });
+
+  it('an API paginated by cursor: a chain of 4 slices, every event read once, each page asked once', async () => {
+    const run = await start('--job', join(EXAMPLES, 'cursor-api.ts'), '--run', 'run-events');
+
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      read: 250,
+      delivered: 250,
+      slices: 4,
+      complete: true,
+      conserved: true,
+    });
+    expect(run.stderr).toContain('events API: 10 request(s)');
+  });
 });

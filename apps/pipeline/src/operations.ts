@@ -42,6 +42,8 @@ export interface StatusReport {
   state: 'unknown' | 'running' | 'paused' | 'delivering' | 'complete' | 'stalled';
   complete: boolean;
   slices: number;
+  /** A cursor chain whose last link is not read yet: `slices` counts the links known so far. */
+  chainOpen?: boolean;
   slicesRead: number;
   slicesDone: number;
   read: number;
@@ -101,6 +103,7 @@ export async function runStatus(
     state,
     complete: status.complete,
     slices: status.slices.length,
+    ...(status.chainOpen ? { chainOpen: true } : {}),
     slicesRead: status.slicesRead,
     slicesDone: status.slicesDone,
     read: status.read,

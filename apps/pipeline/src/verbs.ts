@@ -269,7 +269,7 @@ export const VERBS: Record<string, Verb<unknown>> = {
     async run({ runId, deadline }, env, out) {
       const report = await runStatus(env, runId, new Date(), deadline);
       const lines = [
-        `Run ${runId}: ${report.state} · slices read ${report.slicesRead}/${report.slices} · done ${report.slicesDone}/${report.slices} · records read ${report.read}`,
+        `Run ${runId}: ${report.state} · slices read ${report.slicesRead}/${report.slices} · done ${report.slicesDone}/${report.slices} · records read ${report.read}${report.chainOpen ? ' · cursor chain open: more slices to come' : ''}`,
         ...report.perSlice.map(
           (s) =>
             `  ${s.id}  ${s.read === undefined ? 'not read' : `read ${s.read} (malformed ${s.malformed}, spilled ${s.spilled})`}  ${s.done ? 'done' : 'pending'}`,

@@ -210,6 +210,115 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
     ).rejects.toBeInstanceOf(ChainLimitError);
   });
 
+  describe('a cursor source: a chain of slices, each naming the next', () => {
+    /** 23 items, 5 a page, cursors `c<offset>`; `down(cursor)` makes the API fail at that cursor. */
+    function cursorJob(down: (cursor: string | undefined) => boolean = () => false) {
+      const asked: (string | undefined)[] = [];
+      const job = defineJob({
+        name: 'cursor-items',
+        source: {
+          kind: 'cursor',
+          pagesPerSlice: 2,
+          fetchPage: (cursor) => {
+            asked.push(cursor);
+            if (down(cursor)) throw new Error(`the API answered 503 five times for cursor ${cursor}`);
+            const from = cursor === undefined ? 0 : Number(cursor.slice(1));
+            const rows = Array.from({ length: Math.min(5, 23 - from) }, (_, i) => ({ item: from + i }));
+            return { rows, next: from + 5 < 23 ? `c${from + 5}` : null };
+          },
+        },
+        input: z.unknown(),
+        result: z.unknown(),
+        transform: (row) => row,
+      }) as Job;
+      return { job, asked };
+    }
+    const chainRead = async (run: string) => {
+      const ledger = new RunLedger(stack.store, RESULTS);
+      const read = await ledger.slicesRead(run);
+      return [...read.values()].sort((a, b) => a.slice.localeCompare(b.slice)).map((r) => [r.slice, r.count, r.next]);
+    };
+
+    it('plans the first link only, reads link after link, each read marker naming the next, the last none', async () => {
+      const { job, asked } = cursorJob();
+      const result = await readRun({ runId: 'run-cursor' }, deps({ job }));
+
+      expect(result).toMatchObject({ created: true, slices: 3, slicesReadNow: 3, read: 23, done: true });
+      expect(await new RunLedger(stack.store, RESULTS).getManifest('run-cursor')).toMatchObject({
+        sourceKind: 'cursor',
+        chain: true,
+        slices: [{ kind: 'cursor', id: 's000000', link: 0, pageCount: 2 }],
+      });
+      expect(await chainRead('run-cursor')).toEqual([
+        ['s000000', 10, { kind: 'cursor', id: 's000001', link: 1, cursor: 'c10', pageCount: 2 }],
+        ['s000001', 10, { kind: 'cursor', id: 's000002', link: 2, cursor: 'c20', pageCount: 2 }],
+        ['s000002', 3, null],
+      ]);
+      expect(asked).toEqual([undefined, 'c5', 'c10', 'c15', 'c20']);
+      const markers = (await envelopes()).filter((e) => e.kind === 'end-of-slice' && e.run === 'run-cursor');
+      // Sorted: the slices' partition keys spread over the stream's shards.
+      expect(markers.map((m) => m.kind === 'end-of-slice' && [m.slice, m.count]).sort()).toEqual([
+        ['s000000', 10],
+        ['s000001', 10],
+        ['s000002', 3],
+      ]);
+    });
+
+    it('fails the slice whose cursor the API stops answering, and a re-trigger resumes at that link', async () => {
+      let apiDown = true;
+      const { job, asked } = cursorJob((cursor) => apiDown && cursor === 'c15');
+
+      await expect(readRun({ runId: 'run-cursor-down' }, deps({ job }))).rejects.toThrow(
+        /slice s000001: link 1 of a cursor chain.*503 five times for cursor c15/,
+      );
+      // Link 0 is read and names link 1; link 1 is not read (its first page was put, its marker was not).
+      expect(await chainRead('run-cursor-down')).toEqual([['s000000', 10, expect.objectContaining({ cursor: 'c10' })]]);
+
+      apiDown = false;
+      asked.length = 0;
+      const again = await readRun({ runId: 'run-cursor-down' }, deps({ job }));
+
+      expect(again).toMatchObject({ created: false, slices: 3, slicesAlreadyRead: 1, slicesReadNow: 2, read: 13 });
+      expect(asked).toEqual(['c10', 'c15', 'c20']);
+      expect((await chainRead('run-cursor-down')).map(([slice, count]) => [slice, count])).toEqual([
+        ['s000000', 10],
+        ['s000001', 10],
+        ['s000002', 3],
+      ]);
+      const done = await readRun({ runId: 'run-cursor-down' }, deps({ job }));
+      expect(done).toMatchObject({ slices: 3, slicesAlreadyRead: 3, slicesReadNow: 0, done: true });
+    });
+
+    it('hands the open link on to a fresh invocation when time runs short, which resumes at it', async () => {
+      const { job } = cursorJob();
+      const continued: ReaderRequest[] = [];
+      let calls = 0;
+      // Time for one link: the first look finds enough, the second does not.
+      const remainingMs = () => (calls++ === 0 ? 60_000 : 1_000);
+      const first = await readRun(
+        { runId: 'run-cursor-hops' },
+        deps({ job, remainingMs, continueRun: async (request) => void continued.push(request) }),
+      );
+
+      expect(first).toMatchObject({ slices: 2, slicesReadNow: 1, continued: true, done: false });
+      expect(continued).toEqual([{ runId: 'run-cursor-hops', hop: 1 }]);
+      const second = await readRun(continued[0], deps({ job }));
+      expect(second).toMatchObject({ slicesAlreadyRead: 1, slicesReadNow: 2, slices: 3, done: true });
+    });
+
+    it('does not fan a chain out: with READER_FAN_OUT above 1 the trigger reads the chain itself, link by link', async () => {
+      const { job } = cursorJob();
+      const invoked: ReaderRequest[] = [];
+      const result = await readRun(
+        { runId: 'run-cursor-fan' },
+        deps({ job, fanOut: 3, continueRun: async (request) => void invoked.push(request) }),
+      );
+
+      expect(result).toMatchObject({ fannedOut: 0, slicesReadNow: 3, read: 23, done: true });
+      expect(invoked).toEqual([]);
+    });
+  });
+
   it('says what to do when a run has no source', async () => {
     await expect(readRun({ runId: 'run-nowhere' }, deps())).rejects.toThrow(/SOURCE_BUCKET/);
   });

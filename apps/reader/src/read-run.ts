@@ -25,6 +25,7 @@ import {
   sourceFor,
   sourceKind,
   type HttpEvent,
+  type ChainEnd,
   type ObjectSource,
   type SliceSource,
 } from '@pipeline/sources';
@@ -140,11 +141,18 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
       ...(objectsRun && where ? { source: { bucket: where.bucket, prefix: where.prefix ?? '' } } : {}),
       sourceKind: sourceKind(deps.job.source),
       slices: await source.plan(),
+      // A chain's manifest holds its first link only: each link read names the next in its read marker.
+      ...(source.chain ? { chain: true } : {}),
       runKey: newRunKey(),
       ...(deps.job.toleratedFailures ? { toleratedFailures: deps.job.toleratedFailures } : {}),
     };
     ({ manifest, created } = await deps.ledger.createManifest(planned));
-    log('run planned', { runId, slices: manifest.slices.length, source: manifest.sourceKind ?? 'objects' });
+    log('run planned', {
+      runId,
+      slices: manifest.slices.length,
+      source: manifest.sourceKind ?? 'objects',
+      ...(manifest.chain ? { chain: true } : {}),
+    });
     if (created) await deps.announce?.(runStartedEvent(manifest, deps.ledger.bucket, now()));
   }
 
@@ -175,9 +183,19 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   // One listing tells which slices are read and done: each hop of a long run costs ⌈2S / 1,000⌉ LISTs, not 2S GETs.
   const markers = await deps.ledger.markerIds(runId);
   const share = request.share;
-  const mine = share ? manifest.slices.filter((_, i) => i % share.of === share.index) : manifest.slices;
-  const pending = mine.filter((slice) => !markers.read.has(slice.id));
-  result.slicesAlreadyRead = mine.length - pending.length;
+  let pending: SliceSpec[];
+  if (manifest.chain) {
+    // A chain is read one link at a time, in order: only its first link not read is pending (none once
+    // closed), and reading it names the next. So fan-out finds one slice to share and does not split it.
+    const { read, next } = await deps.ledger.openLink<SliceSpec>(runId, manifest, markers.read);
+    pending = next ? [next] : [];
+    result.slices = read + pending.length;
+    result.slicesAlreadyRead = read;
+  } else {
+    const mine = share ? manifest.slices.filter((_, i) => i % share.of === share.index) : manifest.slices;
+    pending = mine.filter((slice) => !markers.read.has(slice.id));
+    result.slicesAlreadyRead = mine.length - pending.length;
+  }
   // The trigger (not a share) puts again the markers of slices read but not done.
   if (!share && !created && markers.read.size > 0) await resendMarkers(runId, markers, deps);
 
@@ -205,7 +223,12 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
         break;
       }
       try {
-        const counts = await readSlice(runId, manifest.runKey, slice, source, deps, isPaused);
+        const { next: link, ...counts } = await readSlice(runId, manifest.runKey, slice, source, deps, isPaused);
+        // The next link is recorded (in this slice's read marker): read it next, in this invocation or the one it hands on to.
+        if (link) {
+          pending.push(link);
+          result.slices += 1;
+        }
         result.slicesReadNow += 1;
         result.read += counts.count;
         result.malformed += counts.malformed;
@@ -245,7 +268,7 @@ async function readSlice(
   source: SliceSource,
   deps: ReaderDeps,
   isPaused: () => Promise<boolean>,
-): Promise<{ count: number; malformed: number; spilled: number }> {
+): Promise<{ count: number; malformed: number; spilled: number; next?: SliceSpec | null }> {
   const partitionKey = partitionKeyOf(runId, slice.id);
   const spill = new Spill({ ...deps.spill });
   const producer = new StreamProducer({
@@ -257,7 +280,8 @@ async function readSlice(
   });
   let count = 0;
   let malformed = 0;
-  for await (const row of readRows(source, slice)) {
+  const end: ChainEnd = {};
+  for await (const row of readRows(source, slice, end)) {
     const id = { run: runId, slice: slice.id, pos: row.pos };
     let envelope: DataEnvelope | DeadLetterEnvelope = row.ok
       ? { v: 1, kind: 'data', id, body: row.row }
@@ -295,7 +319,10 @@ async function readSlice(
   }
   // The marker goes out only once every record before it is acknowledged: retries may reorder a batch.
   await producer.flush();
-  // The read marker comes first: it is what the stages check the end-of-slice marker against.
+  if (source.chain && end.next === undefined)
+    throw new Error(`${describeSlice(slice)}: the source read the link but named no next link nor the chain's end`);
+  // The read marker comes first: it is what the stages check the end-of-slice marker against. A chain's
+  // next link goes in the same PUT, so it is durable as soon as this link counts as read.
   await deps.ledger.markSliceRead({
     run: runId,
     slice: slice.id,
@@ -303,15 +330,16 @@ async function readSlice(
     malformed,
     spilled: spill.spilled,
     at: (deps.now ?? (() => new Date()))().toISOString(),
+    ...(source.chain ? { next: end.next } : {}),
   });
   await putMarker(runId, slice.id, count, deps);
-  return { count, malformed, spilled: spill.spilled };
+  return { count, malformed, spilled: spill.spilled, ...(source.chain ? { next: end.next } : {}) };
 }
 
 /** A slice's rows; a source that fails part-way fails the slice, saying which one and why. */
-async function* readRows(source: SliceSource, slice: SliceSpec) {
+async function* readRows(source: SliceSource, slice: SliceSpec, end: ChainEnd) {
   try {
-    yield* source.read(slice);
+    yield* source.read(slice, end);
   } catch (error) {
     if (error instanceof Error) error.message = `${describeSlice(slice)}: ${error.message}`;
     throw error;

@@ -61,7 +61,7 @@ export class Claims {
 
   /**
    * Why an end-of-slice marker cannot be true, or undefined when it can: it must arrive on its
-   * slice's own partition key, for a slice of the run's manifest (or a redrive's) that the reader has
+   * slice's own partition key, for a slice of the run's manifest (or a redrive's, or a chain's link) that the reader has
    * finished, with the count the reader recorded.
    */
   async markerProblem(marker: EndOfSliceEnvelope, partitionKey: string): Promise<string | undefined> {
@@ -77,7 +77,10 @@ export class Claims {
       this.reads.set(cacheKey, reading);
     }
     const read = await reading;
-    if (!facts.slices.has(marker.slice) && !read?.redrive)
+    // A chain's later links are not in its manifest: the link before names each in its read marker, and the
+    // reader writes a link's own read marker (with its `next`) only once it has read it.
+    const chainLink = facts.manifest.chain === true && read?.next !== undefined;
+    if (!facts.slices.has(marker.slice) && !read?.redrive && !chainLink)
       return `end-of-slice marker for slice ${marker.slice}, which is not in run ${marker.run}'s manifest`;
     if (!read)
       return `end-of-slice marker for slice ${marker.slice} of run ${marker.run}, which the reader has not finished (no read marker)`;

@@ -107,11 +107,11 @@ export async function collateRun(options: CollateOptions): Promise<RunSummary> {
             duplicatesDropped += 1;
             continue;
           }
-          seen.add(id);
+          seen.add(ownString(id));
           await write(out, `${line}\n`);
         } else if (entry.startsWith('D')) {
           const [reason, id] = entry.slice(1).split('\t');
-          if (!letters.has(id)) letters.set(id, reason);
+          if (!letters.has(id)) letters.set(ownString(id), ownString(reason));
         }
       }
       await new Promise<void>((resolve, reject) =>
@@ -146,6 +146,15 @@ export async function collateRun(options: CollateOptions): Promise<RunSummary> {
   } finally {
     if (!options.workDir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A copy of a string that holds nothing else. A slice of a longer string can keep the whole of it
+ * alive (V8's sliced strings): an id sliced from its output line would keep the ~1 KB line in
+ * memory for as long as the partition's set holds the id — 100 MB per 100,000 records instead of 10.
+ */
+function ownString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
 }
 
 /** The id of an output line, read without parsing the whole line: lines start with {"id":"…". */

@@ -17,7 +17,7 @@ export interface Job<Input = unknown, Result = unknown> {
   name: string;
   /**
    * Where the records come from: S3 objects (a format: `{ format: 'ndjson' }`), an id range, the pages
-   * of an API, or the job's own plan and read. See {@link JobSource}.
+   * of an API (counted, or a chain of cursors), or the job's own plan and read. See {@link JobSource}.
    */
   source: JobSource;
   /** Validates one parsed row; a row that fails is dead-lettered as invalid-input. */
@@ -125,6 +125,37 @@ export interface PagesSource {
   load?: SourceLoad;
 }
 
+/** One page of a cursor-paginated API: its rows, and the cursor of the page after it. */
+export interface CursorPage {
+  rows: SourceRows;
+  /** The next page's cursor; absent, null or '' on the last page, which ends the run's chain of slices. */
+  next?: string | null;
+}
+
+/**
+ * A cursor-paginated API (no page count): the run is read as a chain of slices, each a run of up to
+ * `pagesPerSlice` pages, the last cursor of one slice starting the next. The chain's length is known
+ * only when a page answers without `next`; one link is read at a time.
+ *
+ * @example
+ * source: {
+ *   kind: 'cursor',
+ *   pagesPerSlice: 10,
+ *   fetchPage: async (cursor, { http }) => {
+ *     const page = await http.json<{ items: unknown[]; next: string | null }>(`${API}/items?after=${cursor ?? ''}`);
+ *     return { rows: page.items, next: page.next };
+ *   },
+ * }
+ */
+export interface CursorSource {
+  kind: 'cursor';
+  /** The first page's cursor; absent: the first page is fetched with `undefined`. */
+  firstCursor?: string;
+  pagesPerSlice: number;
+  fetchPage(cursor: string | undefined, context: SourceContext): CursorPage | Promise<CursorPage>;
+  load?: SourceLoad;
+}
+
 /**
  * Your own source: `plan()` returns the slices as JSON values (kept in the run's manifest, so the same
  * run reads the same slices), `read(slice)` returns the slice's rows, in the same order on every read.
@@ -137,7 +168,7 @@ export interface CustomSource<Slice = unknown> {
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: each custom source has its own slice type, which its read() narrows
-export type JobSource = ObjectsSource | IdRangeSource | PagesSource | CustomSource<any>;
+export type JobSource = ObjectsSource | IdRangeSource | PagesSource | CursorSource | CustomSource<any>;
 
 export interface TransformContext {
   /**

@@ -33,9 +33,9 @@ function jobProblem(job: Job | undefined): string | undefined {
   if (
     source?.format !== 'ndjson' &&
     source?.format !== 'csv' &&
-    !['ids', 'pages', 'custom'].includes(source?.kind as string)
+    !['ids', 'pages', 'cursor', 'custom'].includes(source?.kind as string)
   )
-    return "exports a job whose source is none of: format 'ndjson' or 'csv', kind 'ids', 'pages' or 'custom'";
+    return "exports a job whose source is none of: format 'ndjson' or 'csv', kind 'ids', 'pages', 'cursor' or 'custom'";
   if (typeof job.input?.safeParse !== 'function' || typeof job.result?.safeParse !== 'function')
     return 'exports a job whose input and result are not zod schemas';
   if (typeof job.transform !== 'function') return 'exports a job without a transform';

@@ -108,7 +108,8 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
         (p) => {
           const seconds = ((Date.now() - started) / 1000).toFixed(0);
           log(
-            `${runId}: ${reading ? 'reading' : 'draining'} · slices read ${p.read}/${p.planned || '?'} · done ${p.done}/${p.planned || '?'} · ${seconds} s`,
+            // A chain's length is known only once its last link is read.
+            `${runId}: ${reading ? 'reading' : 'draining'} · slices read ${p.read}/${(!p.chainOpen && p.planned) || '?'} · done ${p.done}/${(!p.chainOpen && p.planned) || '?'} · ${seconds} s`,
           );
         },
         () => undefined,
@@ -126,7 +127,8 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
       let done = false;
       for (;;) {
         const p = await progress();
-        // A run with nothing to read (0 slices planned) is done as soon as the reader has planned it.
+        // A run with nothing to read (0 slices planned) is done as soon as the reader has planned it; a
+        // chain's progress plans one link more than it has read while it is open, so it is never done early.
         done = manifest !== undefined && p.done === p.planned;
         if (done) break;
         if (paused || (await pipeline.ledger.getControl(runId))?.state === 'paused') {
@@ -186,7 +188,7 @@ export async function runJob(options: RunJobOptions = {}): Promise<RunReport> {
         ? join(pipeline.dataDir, 's3', LOCAL_RESOURCES.resultsBucket, LAYOUT.collatedPrefix(runId))
         : undefined,
       dataSet: dataSet && { ...dataSet, loadMs },
-      slices: status.manifest?.slices.length ?? 0,
+      slices: status.slices.length,
       cost: metered && runCostReport(metered, options.costRegion),
     };
   } finally {

@@ -110,7 +110,8 @@ export async function markRunDelivered(
 
 /**
  * Completes a delivered run once its output is readable in S3: every position of every planned
- * slice (as many as its read marker counts) delivered or dead-lettered. Only then is
+ * slice (as many as its read marker counts; for a chain, every link once a read marker closed it)
+ * delivered or dead-lettered. Only then is
  * runs/<run>/complete.json written — its creation is the completion event — with the counts found
  * in S3. Before the bound (1.5 buffer intervals and a margin after `handedAt`) a shortfall is
  * `delivering`; past it, `stalled`, with the missing slices and positions written down. A run
@@ -132,6 +133,8 @@ export async function finishRun(run: string, deps: FinishDeps): Promise<FinishOu
     new Date(delivered.handedAt).getTime() + deliveryBoundSeconds(deps.bufferIntervalSeconds) * 1000,
   );
   const status = await deps.ledger.status(run);
+  // A chain whose last link is not known yet has slices still to come: not complete, not empty, not countable.
+  if (status.chainOpen) return { runId: run, state: 'running' };
   if (status.manifest && status.slices.length === 0) {
     // Nothing was planned (an empty source): nothing to find in S3, and the counts balance at zero.
     const event = await completeRun(store, bucket, {

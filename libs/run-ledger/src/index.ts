@@ -4,3 +4,4 @@ export * from './control';
 export * from './complete';
 export * from './finish';
 export * from './events';
+export * from './chain';

@@ -1,5 +1,7 @@
 import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
+import { sliceId } from '@pipeline/slices';
+import { knownSlices, linksRead } from './chain';
 import { type DeliveryState, deliveryState, type RunStalled } from './finish';
 
 /** What a run reads: the planned slices, frozen when the run is first triggered. */
@@ -9,9 +11,15 @@ export interface RunManifest<Slice extends { id: string } = { id: string }> {
   createdAt: string;
   /** Where an S3 objects source was read from; absent for the other kinds of source. */
   source?: { bucket: string; prefix: string };
-  /** The kind of the job's source (`objects`, `ids`, `pages`, `custom`); absent in runs planned before kinds. */
+  /** The kind of the job's source (`objects`, `ids`, `pages`, `cursor`, `custom`); absent in runs planned before kinds. */
   sourceKind?: string;
+  /** Every slice of the run; for a chain, only its first link (see `chain`). */
   slices: Slice[];
+  /**
+   * True for a chain (cursor pages): the slice count is unknown when the run is planned, and each
+   * link's read marker names the next (see `knownSlices`). Absent: `slices` is the whole plan.
+   */
+  chain?: boolean;
   /**
    * The run's secret: the reader seals every record it puts with it, so a record claiming one of the
    * run's ids that the reader did not put is told apart (see `sealEnvelopeBytes`). Absent in runs
@@ -37,6 +45,11 @@ export interface SliceRead {
   at: string;
   /** Set by the operator's redrive, whose slice is its own and not in the manifest. */
   redrive?: boolean;
+  /**
+   * Chain runs only: the next link (its slice, with its starting cursor), written with this marker
+   * so it is durable before this slice counts as read; null when this slice ends the chain.
+   */
+  next?: { id: string } | null;
 }
 
 /** Written by the writer when a slice's end-of-slice marker arrives: everything before it was handled. */
@@ -73,6 +86,8 @@ export interface RunStatus {
   manifest?: RunManifest;
   control?: RunControl;
   slices: SliceProgress[];
+  /** A chain run whose last link is not known yet: more slices will follow, the run cannot be complete. */
+  chainOpen?: boolean;
   slicesRead: number;
   slicesDone: number;
   /** Positions read so far, from the reader's read markers (never from what a marker on a stream claims). */
@@ -185,10 +200,46 @@ export class RunLedger {
     if (!plan || plan.slices.length === 0) return false;
     const key = LAYOUT.doneThroughKey(run);
     const from = (await getJson<DoneThrough>(this.store, this.bucket, key))?.slices ?? 0;
+    if (plan.chain) return this.allLinksDone(run, from);
     let through = Math.min(from, plan.slices.length);
     while (through < plan.slices.length && (await this.getSliceDone(run, plan.slices[through].id))) through += 1;
     if (through > from) await putJson(this.store, this.bucket, key, { run, slices: through } satisfies DoneThrough);
     return through === plan.slices.length;
+  }
+
+  /**
+   * A chain's allSlicesDone: links `sliceId(0…)` in order, from the resume point, then the last done
+   * link's read marker says whether it ended the chain (one GET more a check than a planned run).
+   */
+  private async allLinksDone(run: string, from: number): Promise<boolean> {
+    let through = from;
+    while (await this.getSliceDone(run, sliceId(through))) through += 1;
+    if (through > from)
+      await putJson(this.store, this.bucket, LAYOUT.doneThroughKey(run), {
+        run,
+        slices: through,
+      } satisfies DoneThrough);
+    if (through === 0) return false;
+    return (await this.getSliceRead(run, sliceId(through - 1)))?.next === null;
+  }
+
+  /**
+   * A chain run's link to read next, from one listing's read-marker ids and the last read link's
+   * marker (links are read in order, one at a time): null when the chain is closed.
+   */
+  async openLink<S extends { id: string }>(
+    run: string,
+    manifest: RunManifest<S>,
+    readIds: ReadonlySet<string>,
+  ): Promise<{ read: number; next: S | null }> {
+    const read = linksRead(readIds);
+    if (read === 0) return { read, next: manifest.slices[0] ?? null };
+    const last = await this.getSliceRead(run, sliceId(read - 1));
+    if (last?.next === undefined)
+      throw new Error(
+        `run ${run} is a chain, but the read marker of its link ${sliceId(read - 1)} names no next link: was it written by a reader of another version?`,
+      );
+    return { read, next: last.next as unknown as S | null };
   }
 
   /**
@@ -213,9 +264,13 @@ export class RunLedger {
    * How many planned slices are read and done, from the manifest and one listing of the markers:
    * cheap enough to poll while a run goes on (status reads every marker).
    */
-  async progress(run: string, manifest?: RunManifest): Promise<{ planned: number; read: number; done: number }> {
+  async progress(
+    run: string,
+    manifest?: RunManifest,
+  ): Promise<{ planned: number; read: number; done: number; chainOpen?: boolean }> {
     const plan = manifest ?? (await this.getManifest(run));
     if (!plan) return { planned: 0, read: 0, done: 0 };
+    if (plan.chain) return this.chainProgress(run, plan);
     const planned = new Set(plan.slices.map((s) => s.id));
     const counts = { planned: planned.size, read: 0, done: 0 };
     for await (const object of this.store.list(this.bucket, LAYOUT.slicesPrefix(run))) {
@@ -225,6 +280,16 @@ export class RunLedger {
     return counts;
   }
 
+  /** progress() of a chain: the links known so far (one more than read while it is open), plus one GET. */
+  private async chainProgress(run: string, plan: RunManifest) {
+    const ids = await this.markerIds(run);
+    const read = linksRead(ids.read);
+    let done = 0;
+    while (done < read && ids.done.has(sliceId(done))) done += 1;
+    const open = (await this.openLink(run, plan, ids.read)).next !== null;
+    return { planned: open ? read + 1 : read, read, done, ...(open ? { chainOpen: true } : {}) };
+  }
+
   async status(run: string): Promise<RunStatus> {
     const [manifest, control, markers, delivery] = await Promise.all([
       this.getManifest(run),
@@ -232,7 +297,8 @@ export class RunLedger {
       this.markers(run),
       deliveryState(this.store, this.bucket, run),
     ]);
-    const slices = (manifest?.slices ?? []).map((s) => ({
+    const known = manifest ? knownSlices(manifest, (id) => markers.read.get(id)) : { slices: [], open: false };
+    const slices = known.slices.map((s) => ({
       id: s.id,
       read: markers.read.get(s.id),
       done: markers.done.get(s.id),
@@ -244,6 +310,7 @@ export class RunLedger {
       manifest,
       control,
       slices,
+      ...(known.open ? { chainOpen: true } : {}),
       slicesRead,
       slicesDone,
       read: slices.reduce((sum, s) => sum + (s.read?.count ?? 0), 0),

@@ -2,6 +2,8 @@ import { DEFAULTS, MiB } from '@pipeline/limits';
 import { SliceIdSchema } from '@pipeline/records';
 import {
   describeSlice,
+  nextLink,
+  planCursorChain,
   planCustom,
   planByteRanges,
   planNumberRange,
@@ -321,5 +323,48 @@ describe('SliceSpecSchema', () => {
 
   it('rejects an id that is not a safe slice id', () => {
     expect(SliceSpecSchema.safeParse({ kind: 'numbers', id: 'a/b', from: 0, to: 1 }).success).toBe(false);
+  });
+});
+
+describe('cursor chains: planCursorChain and nextLink', () => {
+  it('plans only the first link, from the first cursor when one is given', () => {
+    expect(planCursorChain({ pagesPerSlice: 3 })).toEqual([{ kind: 'cursor', id: 's000000', link: 0, pageCount: 3 }]);
+    expect(planCursorChain({ firstCursor: 'a', pagesPerSlice: 3 })).toEqual([
+      { kind: 'cursor', id: 's000000', link: 0, cursor: 'a', pageCount: 3 },
+    ]);
+  });
+
+  it('gives the link after a slice the next id, its cursor and the same pages per slice, the same every time', () => {
+    const [first] = planCursorChain({ pagesPerSlice: 3 });
+    const second = nextLink(first, 'c3');
+    expect(second).toEqual({ kind: 'cursor', id: 's000001', link: 1, cursor: 'c3', pageCount: 3 });
+    expect(nextLink(second, 'c6')).toEqual(nextLink(second, 'c6'));
+    expect(nextLink(second, 'c6').id).toBe(sliceId(2));
+  });
+
+  it('refuses a link past DEFAULTS.maxSlicesPerRun, so a chain whose cursors never end cannot run away', () => {
+    const last = {
+      kind: 'cursor' as const,
+      id: sliceId(DEFAULTS.maxSlicesPerRun - 1),
+      link: DEFAULTS.maxSlicesPerRun - 1,
+      pageCount: 1,
+    };
+    expect(() => nextLink({ ...last, id: sliceId(last.link - 1), link: last.link - 1 }, 'x')).not.toThrow();
+    expect(() => nextLink(last, 'x')).toThrow(SlicePlanError);
+    expect(() => nextLink(last, 'x')).toThrow(/next cursor/);
+  });
+
+  it('refuses an empty cursor and a pagesPerSlice that is not a positive integer', () => {
+    expect(() => nextLink(planCursorChain({ pagesPerSlice: 1 })[0], '')).toThrow(SlicePlanError);
+    expect(() => planCursorChain({ pagesPerSlice: 0 })).toThrow(SlicePlanError);
+  });
+
+  it('makes links that SliceSpecSchema accepts and describeSlice names', () => {
+    const [first] = planCursorChain({ pagesPerSlice: 2 });
+    const second = nextLink(first, 'abc');
+    expect(SliceSpecSchema.parse(first)).toEqual(first);
+    expect(SliceSpecSchema.parse(second)).toEqual(second);
+    expect(describeSlice(first)).toBe('slice s000000: link 0 of a cursor chain, up to 2 pages from the first page');
+    expect(describeSlice(second)).toBe('slice s000001: link 1 of a cursor chain, up to 2 pages from cursor "abc"');
   });
 });

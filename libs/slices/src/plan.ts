@@ -44,6 +44,19 @@ export interface PageSlice {
   pageCount: number;
 }
 
+/**
+ * One link of a cursor chain: up to `pageCount` pages starting at `cursor` (absent: the API's first
+ * page). Link `link` has id `sliceId(link)`; only the first link is planned, each later one is
+ * recorded by the reader that read the link before it (see {@link nextLink}).
+ */
+export interface CursorSlice {
+  kind: 'cursor';
+  id: string;
+  link: number;
+  cursor?: string;
+  pageCount: number;
+}
+
 /** One slice of a job's own source: what its `plan()` returned, kept as given. */
 export interface CustomSlice {
   kind: 'custom';
@@ -51,7 +64,7 @@ export interface CustomSlice {
   params: unknown;
 }
 
-export type SliceSpec = ByteRangeSlice | NumberRangeSlice | PageSlice | CustomSlice;
+export type SliceSpec = ByteRangeSlice | NumberRangeSlice | PageSlice | CursorSlice | CustomSlice;
 
 /** An object to plan, as a listing returns it. */
 export interface SourceObject {
@@ -179,6 +192,44 @@ export function planPages(opts: { firstPage?: number; pageCount: number; pagesPe
 }
 
 /**
+ * The first link of a cursor chain: all a cursor run can plan, since its length is unknown until
+ * a page answers without a next cursor.
+ *
+ * @example
+ * planCursorChain({ pagesPerSlice: 10 });
+ * // [{ kind: 'cursor', id: 's000000', link: 0, pageCount: 10 }]
+ */
+export function planCursorChain(opts: { firstCursor?: string; pagesPerSlice: number }): CursorSlice[] {
+  requirePositiveInteger('pagesPerSlice', opts.pagesPerSlice);
+  return [cursorLink(0, opts.firstCursor, opts.pagesPerSlice)];
+}
+
+/**
+ * The link after `slice`, starting at `cursor` (the next cursor its last page answered): same
+ * pages per slice, the next id. Deterministic, so a link read again records the same next link.
+ *
+ * @throws SlicePlanError when the chain would exceed `DEFAULTS.maxSlicesPerRun` links (an API whose
+ * cursors never end), or the cursor is empty.
+ * @example
+ * nextLink({ kind: 'cursor', id: 's000000', link: 0, pageCount: 10 }, 'c10');
+ * // { kind: 'cursor', id: 's000001', link: 1, cursor: 'c10', pageCount: 10 }
+ */
+export function nextLink(slice: CursorSlice, cursor: string): CursorSlice {
+  if (cursor === '')
+    throw new SlicePlanError(`the cursor after ${describeSlice(slice)} is empty: an empty cursor ends the chain`);
+  requireWithinSliceLimit(
+    slice.link + 2,
+    `a chain of cursor links longer than ${DEFAULTS.maxSlicesPerRun}`,
+    "raise pagesPerSlice, or check that the API's last page answers no next cursor",
+  );
+  return cursorLink(slice.link + 1, cursor, slice.pageCount);
+}
+
+function cursorLink(link: number, cursor: string | undefined, pageCount: number): CursorSlice {
+  return { kind: 'cursor', id: sliceId(link), link, ...(cursor === undefined ? {} : { cursor }), pageCount };
+}
+
+/**
  * Gives each of a job's own slices its id, in the order its `plan()` returned them.
  *
  * @throws SlicePlanError when the plan exceeds `DEFAULTS.maxSlicesPerRun` slices or a slice is not JSON.
@@ -216,6 +267,8 @@ export function describeSlice(slice: SliceSpec): string {
       const last = slice.firstPage + slice.pageCount - 1;
       return `slice ${slice.id}: pages ${slice.firstPage}-${last} (${slice.pageCount} page${slice.pageCount === 1 ? '' : 's'})`;
     }
+    case 'cursor':
+      return `slice ${slice.id}: link ${slice.link} of a cursor chain, up to ${slice.pageCount} page${slice.pageCount === 1 ? '' : 's'} from ${slice.cursor === undefined ? 'the first page' : `cursor ${JSON.stringify(slice.cursor.slice(0, 200))}`}`;
     case 'custom':
       return `slice ${slice.id}: ${JSON.stringify(slice.params).slice(0, 200)}`;
   }
@@ -243,6 +296,13 @@ export const SliceSpecSchema = z.discriminatedUnion('kind', [
     kind: z.literal('pages'),
     id: SliceIdSchema,
     firstPage: z.number().int(),
+    pageCount: z.number().int().positive(),
+  }),
+  z.object({
+    kind: z.literal('cursor'),
+    id: SliceIdSchema,
+    link: nonNegativeInt,
+    cursor: z.string().min(1).optional(),
     pageCount: z.number().int().positive(),
   }),
   z.object({ kind: z.literal('custom'), id: SliceIdSchema, params: z.unknown() }),

@@ -10,3 +10,4 @@ export { objectsSource } from './objects-source';
 export { idRangeSource } from './id-range-source';
 export { pagesSource } from './pages-source';
 export { customSource } from './custom-source';
+export { cursorSource, CursorPageError } from './cursor-source';

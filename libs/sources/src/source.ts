@@ -10,8 +10,24 @@ import type { RowResult } from './rows';
 export interface SliceSource<Slice extends SliceSpec = SliceSpec> {
   /** The slices of a run, in a deterministic order with deterministic ids. */
   plan(): Promise<Slice[]>;
-  /** A slice's rows, `pos` counting from 0; a row that cannot be a record is an error entry. */
-  read(slice: Slice): AsyncIterable<RowResult>;
+  /**
+   * A slice's rows, `pos` counting from 0; a row that cannot be a record is an error entry. A chain
+   * source sets `end.next` once the slice's last row is read (see {@link ChainEnd}).
+   */
+  read(slice: Slice, end?: ChainEnd<Slice>): AsyncIterable<RowResult>;
+  /**
+   * True when the slices form a chain whose length is unknown at planning time (cursor pages):
+   * `plan()` gives only the first link, and each link read names the next.
+   */
+  chain?: boolean;
+}
+
+/**
+ * How a slice of a chain ended, filled in by `read()` when its rows are done: the next link (its
+ * starting cursor), or null when this slice is the chain's last.
+ */
+export interface ChainEnd<Slice extends SliceSpec = SliceSpec> {
+  next?: Slice | null;
 }
 
 /** What planning and reading a source may use besides the job's own functions. */

@@ -2,6 +2,7 @@ import type { JobSource, SourceContext } from '@pipeline/job';
 import type { SliceSpec } from '@pipeline/slices';
 import type { ObjectSource } from './object-source';
 import type { RowResult } from './rows';
+import type { ChainEnd } from './source';
 import { sourceFor, sourceKind } from './sources';
 
 const noObjects: ObjectSource = {
@@ -95,6 +96,111 @@ describe('a job source of pages', () => {
   });
 });
 
+/** A cursor API over `items` rows, `perPage` a page; cursors are `c<offset>`, the last page has none. */
+function cursorApi(items: number, perPage: number) {
+  const asked: (string | undefined)[] = [];
+  const fetchPage = (cursor: string | undefined) => {
+    asked.push(cursor);
+    const from = cursor === undefined ? 0 : Number(cursor.slice(1));
+    const rows = Array.from({ length: Math.max(0, Math.min(perPage, items - from)) }, (_, i) => from + i);
+    return { rows, next: from + perPage < items ? `c${from + perPage}` : null };
+  };
+  return { asked, fetchPage };
+}
+
+/** Reads a chain link by link, as the reader does: each link's end names the next. */
+async function readChain(source: JobSource) {
+  const s = sourceFor(source, options);
+  const links: SliceSpec[] = [];
+  const rows: RowResult[][] = [];
+  let link: SliceSpec | null | undefined = (await s.plan())[0];
+  while (link) {
+    links.push(link);
+    const end: ChainEnd = {};
+    const list: RowResult[] = [];
+    for await (const row of s.read(link, end)) list.push(row);
+    rows.push(list);
+    link = end.next;
+  }
+  return { chain: s.chain, links, rows };
+}
+
+describe('a job source of cursor pages', () => {
+  it('reads a chain of links of pagesPerSlice pages, each ending with the next link, the last with none', async () => {
+    const api = cursorApi(10, 2);
+
+    const { chain, links, rows } = await readChain({ kind: 'cursor', pagesPerSlice: 2, fetchPage: api.fetchPage });
+
+    expect(chain).toBe(true);
+    expect(links).toEqual([
+      { kind: 'cursor', id: 's000000', link: 0, pageCount: 2 },
+      { kind: 'cursor', id: 's000001', link: 1, cursor: 'c4', pageCount: 2 },
+      { kind: 'cursor', id: 's000002', link: 2, cursor: 'c8', pageCount: 2 },
+    ]);
+    expect(rows.map((r) => r.map((row) => [row.pos, row.ok && row.row]))).toEqual([
+      [
+        [0, 0],
+        [1, 1],
+        [2, 2],
+        [3, 3],
+      ],
+      [
+        [0, 4],
+        [1, 5],
+        [2, 6],
+        [3, 7],
+      ],
+      [
+        [0, 8],
+        [1, 9],
+      ],
+    ]);
+    // One request a page: the last page (no next) is not followed by another.
+    expect(api.asked).toEqual([undefined, 'c2', 'c4', 'c6', 'c8']);
+  });
+
+  it('starts at firstCursor, and reads a link again into the same rows and the same next link', async () => {
+    const api = cursorApi(6, 2);
+    const s = sourceFor({ kind: 'cursor', firstCursor: 'c2', pagesPerSlice: 1, fetchPage: api.fetchPage }, options);
+    const [first] = await s.plan();
+    const read = async () => {
+      const end: ChainEnd = {};
+      const list: RowResult[] = [];
+      for await (const row of s.read(first, end)) list.push(row);
+      return { list, next: end.next };
+    };
+
+    const once = await read();
+
+    expect(once.list.map((r) => r.ok && r.row)).toEqual([2, 3]);
+    expect(once.next).toMatchObject({ id: 's000001', cursor: 'c4' });
+    expect(await read()).toEqual(once);
+  });
+
+  it('ends the chain at a page with next absent, null or empty, even when it is the first page', async () => {
+    for (const next of [undefined, null, '']) {
+      const { links, rows } = await readChain({
+        kind: 'cursor',
+        pagesPerSlice: 3,
+        fetchPage: () => ({ rows: [], next }),
+      });
+
+      expect(links).toHaveLength(1);
+      expect(rows).toEqual([[]]);
+    }
+  });
+
+  it('fails the slice on a page that is not { rows, next } or whose next is its own cursor, saying what to return', async () => {
+    const read = (fetchPage: () => unknown) => readChain({ kind: 'cursor', pagesPerSlice: 2, fetchPage } as JobSource);
+
+    await expect(read(() => [1, 2])).rejects.toThrow(/return \{ rows, next \}/);
+    await expect(read(() => ({ rows: [], next: 7 }))).rejects.toThrow(/a cursor is a string/);
+    await expect(
+      readChain({ kind: 'cursor', firstCursor: 'x', pagesPerSlice: 2, fetchPage: () => ({ rows: [1], next: 'x' }) }),
+    ).rejects.toThrow(/the same cursor as next/);
+  });
+});
+
 describe("a job's own source", () => {
   it('gives its planned slices ids in plan order, keeps their JSON, and reads each one', async () => {
     const { slices, rows } = await readAll({
@@ -125,7 +231,7 @@ describe('choosing a source', () => {
 
   it('says which kinds exist when given none of them', () => {
     expect(() => sourceFor({ kind: 'ftp' } as unknown as JobSource, options)).toThrow(
-      /kind 'ids', 'pages' or 'custom'/,
+      /kind 'ids', 'pages', 'cursor' or 'custom'/,
     );
   });
 

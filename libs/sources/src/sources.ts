@@ -1,5 +1,6 @@
 import type { JobSource, SourceLoad } from '@pipeline/job';
 import type { SliceSpec } from '@pipeline/slices';
+import { cursorSource } from './cursor-source';
 import { customSource } from './custom-source';
 import { boundedHttp, type HttpEvent } from './http';
 import { idRangeSource } from './id-range-source';
@@ -28,7 +29,7 @@ export interface SourceForOptions {
 }
 
 /** The kind of a job's source, for the manifest and logs. */
-export function sourceKind(source: JobSource): 'objects' | 'ids' | 'pages' | 'custom' {
+export function sourceKind(source: JobSource): 'objects' | 'ids' | 'pages' | 'cursor' | 'custom' {
   return isObjectsSource(source) ? 'objects' : source.kind;
 }
 
@@ -57,11 +58,13 @@ export function sourceFor(source: JobSource, options: SourceForOptions): SliceSo
       return idRangeSource(source, env) as SliceSource;
     case 'pages':
       return pagesSource(source, env) as SliceSource;
+    case 'cursor':
+      return cursorSource(source, env) as SliceSource;
     case 'custom':
       return customSource(source, env) as SliceSource;
     default:
       throw new RangeError(
-        `the job's source ${JSON.stringify(source)} is of no known kind: give a format ('ndjson', 'csv') or kind 'ids', 'pages' or 'custom'`,
+        `the job's source ${JSON.stringify(source)} is of no known kind: give a format ('ndjson', 'csv') or kind 'ids', 'pages', 'cursor' or 'custom'`,
       );
   }
 }
