@@ -76,8 +76,14 @@ export class ProcessorStack extends Stack {
         resources: [failures],
       }),
       new iam.PolicyStatement({ sid: 'ParkPausedRuns', actions: ['s3:PutObject'], resources: [parking] }),
-      // context.once claims a side effect with a conditional PUT (If-None-Match: *); it never reads a claim.
-      new iam.PolicyStatement({ sid: 'ClaimSideEffects', actions: ['s3:PutObject'], resources: [onceClaims] }),
+      // context.once claims a side effect with a conditional PUT (If-None-Match: *) and never reads a
+      // claim; only conditional PUTs are allowed, so no claim can be overwritten (reset) by the processor.
+      new iam.PolicyStatement({
+        sid: 'ClaimSideEffects',
+        actions: ['s3:PutObject'],
+        resources: [onceClaims],
+        conditions: { Null: { 's3:if-none-match': 'false' } },
+      }),
       new iam.PolicyStatement({
         sid: 'PutResults',
         actions: ['kinesis:PutRecords'],
