@@ -198,10 +198,7 @@ export interface TransformContext {
 /** What `context.once` did: ran the effect (its value), or skipped it because `claim` was taken before. */
 export type OnceOutcome<T> = { ran: true; value: T; claim: string } | { ran: false; claim: string };
 
-/** A failure that retrying will not fix: the record is dead-lettered as transform-failed. */
-export class PermanentError extends Error {
-  override readonly name: string = 'PermanentError';
-}
+export { PermanentError } from './errors';
 
 export function defineJob<Input, Result>(job: Job<Input, Result>): Job<Input, Result> {
   return job;

@@ -1,6 +1,7 @@
 import { S3 } from '@pipeline/limits';
 import { LAYOUT, type RecordId, recordIdString } from '@pipeline/records';
-import { PermanentError, type OnceOutcome, type TransformContext } from './index';
+import { PermanentError } from './errors';
+import type { OnceOutcome, TransformContext } from './index';
 
 /**
  * Claims a key for good: resolves true for the first call with a key, false for every later one,

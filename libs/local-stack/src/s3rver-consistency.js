@@ -53,7 +53,10 @@ const keyQueues = new Map();
 async function oneAtATime(id, work) {
   const before = keyQueues.get(id) ?? Promise.resolve();
   let done;
-  const mine = before.then(() => new Promise((resolve) => (done = resolve)));
+  const finished = new Promise((resolve) => {
+    done = resolve;
+  });
+  const mine = before.then(() => finished);
   keyQueues.set(id, mine);
   await before;
   try {

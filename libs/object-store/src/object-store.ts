@@ -10,6 +10,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { DEFAULTS } from '@pipeline/limits';
 
 /** The little of S3 the pipeline needs: small objects by key, listings by prefix, streamed reads. */
 export interface ObjectStore {
@@ -48,12 +49,6 @@ export class ConditionalWriteConflictError extends Error {
   override readonly name = 'ConditionalWriteConflictError';
 }
 
-/**
- * A 409 ConditionalRequestConflict answers a conditional PUT that met a concurrent write of the key;
- * the PutObject reference says to retry the upload, which then writes or gets 412. A few at most.
- */
-const CONDITIONAL_PUT_ATTEMPTS = 5;
-
 const statusOf = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 const isPreconditionFailed = (error: unknown) =>
   (error as { name?: string }).name === 'PreconditionFailed' || statusOf(error) === 412;
@@ -79,7 +74,8 @@ export function s3ObjectStore(client: S3Client): ObjectStore {
         } catch (error) {
           if (isPreconditionFailed(error)) return false;
           if (!isConditionalConflict(error)) throw error;
-          if (attempt >= CONDITIONAL_PUT_ATTEMPTS)
+          // A 409 met a concurrent write of the key: retry, as PutObject's reference advises, a few times.
+          if (attempt >= DEFAULTS.conditionalPutAttempts)
             throw new ConditionalWriteConflictError(
               `s3://${bucket}/${key}: ${attempt} conditional PUTs met a concurrent write of the key (409 ConditionalRequestConflict); ` +
                 'check what else writes or deletes under that key',
