@@ -271,6 +271,7 @@ describe('resource names', () => {
       largeResults: 'large-results/',
       results: 'results/',
       deliveryErrors: 'delivery-errors/',
+      onceClaims: 'once/',
     });
   });
 

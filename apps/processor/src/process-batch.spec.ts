@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineJob, PermanentError, type Job } from '@pipeline/job';
+import { defineJob, PermanentError, type Job, type TransformContext } from '@pipeline/job';
 import { kinesisEvent, startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import {
   decodeEnvelope,
@@ -299,6 +299,71 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
         line.envelope.kind === 'pointer' ? await new Spill(deps().spill).fetch(line.envelope.pointer) : line.bytes;
       expect(Buffer.from(bytes).toString('utf8')).toBe(JSON.stringify(expected(pos)));
     }
+  });
+
+  describe('context.once: a side effect without an idempotency key runs at most once per record', () => {
+    /** A job that sends one message per record through `once`, and fails after the send when told to. */
+    const sender = (failAfterSend: (word: string, attempt: number) => Error | undefined) => {
+      const sent: string[] = [];
+      const attempts = new Map<string, number>();
+      const job = {
+        ...upperJob,
+        name: 'sender',
+        result: z.object({ upper: z.string(), sent: z.boolean() }),
+        async transform(input: { word: string }, context: TransformContext) {
+          const attempt = (attempts.get(input.word) ?? 0) + 1;
+          attempts.set(input.word, attempt);
+          const { ran } = await context.once(async () => sent.push(input.word));
+          const failure = failAfterSend(input.word, attempt);
+          if (failure) throw failure;
+          return { upper: input.word.toUpperCase(), sent: ran };
+        },
+      } as unknown as Job;
+      return { job, sent };
+    };
+
+    it('claims the record, then sends; a retry after the send finds the claim and does not send again', async () => {
+      const { job, sent } = sender((word, attempt) =>
+        word === 'retried' && attempt === 1 ? new Error('the answer was lost') : undefined,
+      );
+      const response = await processBatch(
+        kinesisEvent([data(30, { word: 'retried' }), data(31, { word: 'once' })]),
+        deps(job),
+      );
+      expect(response.batchItemFailures).toEqual([]);
+      expect(sent.sort()).toEqual(['once', 'retried']);
+      expect(await newResults()).toEqual([
+        { v: 1, kind: 'result', id: id(30), body: { upper: 'RETRIED', sent: false } },
+        { v: 1, kind: 'result', id: id(31), body: { upper: 'ONCE', sent: true } },
+      ]);
+      expect(await stack.store.get(LEDGER, `once/sender/${RUN}/s000000/30`)).toBeDefined();
+    });
+
+    it('does not send again when the record comes back in another invocation (a retried batch, a redrive, a replay)', async () => {
+      const { job, sent } = sender(() => undefined);
+      await processBatch(kinesisEvent([data(31, { word: 'once' })]), deps(job));
+      expect(sent).toEqual([]);
+      expect(await newResults()).toEqual([{ v: 1, kind: 'result', id: id(31), body: { upper: 'ONCE', sent: false } }]);
+    });
+
+    it('dead-letters as transform-failed a record whose effect failed for good after its claim, and never runs it again', async () => {
+      const { job, sent } = sender((word) => (word === 'refused' ? new PermanentError('mail API refused') : undefined));
+      await processBatch(kinesisEvent([data(32, { word: 'refused' })]), deps(job));
+      expect(await newResults()).toEqual([
+        expect.objectContaining({
+          kind: 'dead-letter',
+          id: id(32),
+          reason: 'transform-failed',
+          message: 'mail API refused',
+        }),
+      ]);
+      const again = sender(() => undefined);
+      await processBatch(kinesisEvent([data(32, { word: 'refused' })]), deps(again.job));
+      expect([...sent, ...again.sent]).toEqual(['refused']);
+      expect(await newResults()).toEqual([
+        { v: 1, kind: 'result', id: id(32), body: { upper: 'REFUSED', sent: false } },
+      ]);
+    });
   });
 
   describe('transforms run concurrently, up to the job’s concurrency', () => {
