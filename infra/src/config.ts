@@ -81,6 +81,8 @@ export interface InfraConfig {
   /** An existing bucket to read from; unset: the shared stack creates one. */
   source: { bucketName?: string; prefix: string; sliceBytes: number; readerConcurrency: number };
   failures: { retentionDays: number };
+  /** Days the claims of `context.once` are kept: after that, a claimed side effect may run again. */
+  once: { retentionDays: number };
   schedule: { cron: string; timezone: string; enabled: boolean; retryAttempts: number; maxEventAgeSeconds: number };
   reader: {
     memoryMiB: number;
@@ -163,6 +165,7 @@ export function defaultConfig(envName: string = INFRA_DEFAULTS.envName): InfraCo
     },
     source: { prefix: '', sliceBytes: DEFAULTS.sliceBytes, readerConcurrency: DEFAULTS.readerConcurrency },
     failures: { retentionDays: INFRA_DEFAULTS.failuresRetentionDays },
+    once: { retentionDays: INFRA_DEFAULTS.onceClaimRetentionDays },
     schedule: {
       cron: INFRA_DEFAULTS.scheduleCron,
       timezone: INFRA_DEFAULTS.scheduleTimezone,
@@ -280,6 +283,7 @@ const ConfigSchema = z
       readerConcurrency: positiveInt,
     }),
     failures: z.strictObject({ retentionDays: positiveInt }),
+    once: z.strictObject({ retentionDays: positiveInt }),
     schedule: z.strictObject({
       cron: z.string().refine((c) => cronFields(c).length === 6, {
         message: 'must have 6 fields (minutes hours day-of-month month day-of-week year), e.g. "0 2 * * ? *"',

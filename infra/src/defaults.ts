@@ -69,6 +69,11 @@ export const INFRA_DEFAULTS = {
   firehosePartitioningRetrySeconds: 300,
   /** Records of failed batches and invocations, kept long enough to investigate and redrive. */
   failuresRetentionDays: 30,
+  /**
+   * Claims of `context.once` (one small object per side effect): five weeks, so a weekly job's
+   * claims outlive its replays and redrives; then they expire and stop costing storage.
+   */
+  onceClaimRetentionDays: 35,
   accessLogsRetentionDays: 90,
   /** Alarm when the oldest unprocessed record has used up this share of its maximum age. */
   iteratorAgeAlarmShareOfMaxAge: 0.5,

@@ -29,6 +29,8 @@ export const RESULTS_PREFIXES = {
   /** Firehose's delivery, partitioned by run. */
   results: topLevel(LAYOUT.resultsPrefix(sample.run)),
   deliveryErrors: LAYOUT.deliveryErrorsPrefix,
+  /** Claims of `context.once`, expired by the results bucket's lifecycle rule. */
+  onceClaims: LAYOUT.oncePrefix,
 } as const;
 
 /** Stand-ins for a run, a slice and a position, each turned into an IAM wildcard by `anyKey`. */
@@ -71,6 +73,8 @@ export const RESULTS_KEYS = {
   streamsLeases: `${LAYOUT.streamsLeasePrefix}*`,
   streamsRetired: LAYOUT.streamsRetiredKey,
   largeResults: `${topLevel(LAYOUT.largeResultKey(ANY))}*`,
+  /** `once/<job>/<key>`: put only if absent, by the processor, before a side effect. */
+  onceClaims: `${LAYOUT.oncePrefix}*`,
 } as const;
 
 /** Where Lambda writes on-failure records in an S3 destination (`aws/lambda/<mapping>/…`, `aws/lambda/async/<function>/…`). */

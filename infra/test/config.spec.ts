@@ -275,6 +275,7 @@ describe('resource names', () => {
       largeResults: 'large-results/',
       results: 'results/',
       deliveryErrors: 'delivery-errors/',
+      onceClaims: 'once/',
     });
   });
 

@@ -43,6 +43,7 @@ const RESULTS_OBJECTS = {
   'delivery error': `${LAYOUT.deliveryErrorsPrefix}processing-failed/x`,
   'collated part': LAYOUT.collatedPartKey(id.run, 0),
   'collation query result': `${LAYOUT.queryResultsPrefix}0123-abcd.csv`,
+  'once claim': LAYOUT.onceClaimKey('weekly-email', `${id.run}/${id.slice}/${id.pos}`),
 } as const;
 type ResultsObject = keyof typeof RESULTS_OBJECTS;
 
@@ -81,6 +82,8 @@ const RESULTS_ACCESS: Record<
   'delivery error': { reader: [], processor: [], writer: [], finisher: [], collation: [] },
   'collated part': { reader: [], processor: [], writer: [], finisher: [], collation: ATHENA_WRITE },
   'failure marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [GET] },
+  // context.once: only a conditional PUT claims a side effect (tested below); nothing reads a claim.
+  'once claim': { reader: [], processor: [], writer: [], finisher: [], collation: [] },
   'collation query result': {
     reader: [],
     processor: [],
@@ -182,6 +185,16 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
         expect(actionsOn(processor, key('results', RESULTS_OBJECTS[kind]))).toEqual(RESULTS_ACCESS[kind].processor);
       },
     );
+
+    it('THEN it may claim a side effect for context.once only with a conditional PUT, so no claim can be overwritten', () => {
+      const claim = key('results', RESULTS_OBJECTS['once claim']);
+      const conditional = { 's3:if-none-match': '*' };
+      expect(allows(processor, PUT, claim, conditional)).toBe(true);
+      expect(allows(processor, PUT, claim)).toBe(false);
+      expect(allows(processor, PUT, key('results', LAYOUT.summaryKey(id.run)), conditional)).toBe(false);
+      for (const role of [reader, writer, finisher, collation])
+        expect(allows(role, PUT, claim, conditional)).toBe(false);
+    });
 
     it('THEN it can list the buckets it reads, so a missing object reads as "not found" (no kill switch set)', () => {
       expect(allows(processor, 's3:ListBucket', ARN.bucket('results'))).toBe(true);

@@ -121,11 +121,14 @@ describe('GIVEN the default configuration', () => {
       });
     });
 
-    it('THEN nothing but spilled objects and on-failure records expire on their own', () => {
+    it('THEN nothing but spilled objects, on-failure records and the claims of context.once expire on their own', () => {
       shared().hasResourceProperties('AWS::S3::Bucket', {
         BucketName: bucketName('results'),
         LifecycleConfiguration: {
-          Rules: [Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } })],
+          Rules: [
+            Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+            Match.objectLike({ Prefix: 'once/', ExpirationInDays: INFRA_DEFAULTS.onceClaimRetentionDays }),
+          ],
         },
       });
       shared().hasResourceProperties('AWS::S3::Bucket', {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineJob, PermanentError, type Job } from '@pipeline/job';
+import { defineJob, PermanentError, type Job, type TransformContext } from '@pipeline/job';
 import { kinesisEvent, startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import {
   decodeEnvelope,
@@ -255,6 +255,115 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
     expect(out.map((e) => e.kind)).toEqual(['dead-letter', 'result', 'end-of-slice']);
     expect(out[0]).toMatchObject({ id: id(20), reason: 'retries-exhausted', attempts: 3, payload: { word: 'poison' } });
     expect((out[0] as DeadLetterEnvelope).message).toMatch(/downstream keeps timing out/);
+  });
+
+  it('puts results with unicode, escapes and long strings as the bytes JSON.stringify makes, one spilled between them', async () => {
+    const slice = 's000001';
+    const at = (pos: number): RecordId => ({ run: RUN, slice, pos });
+    const words = [
+      'żółć 😀',
+      'say "hi" \\ tab\t nul\u0000',
+      `${'x'.repeat(600)}"${'y'.repeat(600)}`,
+      'z'.repeat(3000), // over the spill threshold: its bytes are spilled, the scratch they came from reused
+      `${'é'.repeat(400)}\ud800`,
+      'plain',
+    ];
+    const before = (await stack.readStream(RESULTS)).length;
+    const event = kinesisEvent([
+      {
+        data: packLines(words.map((word, pos) => encodeEnvelope({ v: 1, kind: 'data', id: at(pos), body: { word } }))),
+        partitionKey: partitionKeyOf(RUN, slice),
+      },
+    ]);
+    const response = await processBatch(event, deps());
+    expect(response.counts.results).toBe(words.length);
+    const records = (await stack.readStream(RESULTS)).slice(before);
+    seen += records.reduce((n, r) => n + decodeRecord(r.data).length, 0);
+    const expected = (pos: number) => ({
+      v: 1,
+      kind: 'result',
+      id: at(pos),
+      body: { upper: words[pos].toUpperCase() },
+    });
+    const lines = records.flatMap((r) => decodeRecord(r.data).map((line) => (line.ok ? line : raise(line.error))));
+    expect(lines.map((line) => line.envelope.kind)).toEqual([
+      'result',
+      'result',
+      'result',
+      'pointer',
+      'result',
+      'result',
+    ]);
+    for (const [pos, line] of lines.entries()) {
+      const bytes =
+        line.envelope.kind === 'pointer' ? await new Spill(deps().spill).fetch(line.envelope.pointer) : line.bytes;
+      expect(Buffer.from(bytes).toString('utf8')).toBe(JSON.stringify(expected(pos)));
+    }
+  });
+
+  describe('context.once: a side effect without an idempotency key runs at most once per record', () => {
+    /** A job that sends one message per record through `once`, and fails after the send when told to. */
+    const sender = (failAfterSend: (word: string, attempt: number) => Error | undefined) => {
+      const sent: string[] = [];
+      const attempts = new Map<string, number>();
+      const job = {
+        ...upperJob,
+        name: 'sender',
+        result: z.object({ upper: z.string(), sent: z.boolean() }),
+        async transform(input: { word: string }, context: TransformContext) {
+          const attempt = (attempts.get(input.word) ?? 0) + 1;
+          attempts.set(input.word, attempt);
+          const { ran } = await context.once(async () => sent.push(input.word));
+          const failure = failAfterSend(input.word, attempt);
+          if (failure) throw failure;
+          return { upper: input.word.toUpperCase(), sent: ran };
+        },
+      } as unknown as Job;
+      return { job, sent };
+    };
+
+    it('claims the record, then sends; a retry after the send finds the claim and does not send again', async () => {
+      const { job, sent } = sender((word, attempt) =>
+        word === 'retried' && attempt === 1 ? new Error('the answer was lost') : undefined,
+      );
+      const response = await processBatch(
+        kinesisEvent([data(30, { word: 'retried' }), data(31, { word: 'once' })]),
+        deps(job),
+      );
+      expect(response.batchItemFailures).toEqual([]);
+      expect(sent.sort()).toEqual(['once', 'retried']);
+      expect(await newResults()).toEqual([
+        { v: 1, kind: 'result', id: id(30), body: { upper: 'RETRIED', sent: false } },
+        { v: 1, kind: 'result', id: id(31), body: { upper: 'ONCE', sent: true } },
+      ]);
+      expect(await stack.store.get(LEDGER, `once/sender/${RUN}/s000000/30`)).toBeDefined();
+    });
+
+    it('does not send again when the record comes back in another invocation (a retried batch, a redrive, a replay)', async () => {
+      const { job, sent } = sender(() => undefined);
+      await processBatch(kinesisEvent([data(31, { word: 'once' })]), deps(job));
+      expect(sent).toEqual([]);
+      expect(await newResults()).toEqual([{ v: 1, kind: 'result', id: id(31), body: { upper: 'ONCE', sent: false } }]);
+    });
+
+    it('dead-letters as transform-failed a record whose effect failed for good after its claim, and never runs it again', async () => {
+      const { job, sent } = sender((word) => (word === 'refused' ? new PermanentError('mail API refused') : undefined));
+      await processBatch(kinesisEvent([data(32, { word: 'refused' })]), deps(job));
+      expect(await newResults()).toEqual([
+        expect.objectContaining({
+          kind: 'dead-letter',
+          id: id(32),
+          reason: 'transform-failed',
+          message: 'mail API refused',
+        }),
+      ]);
+      const again = sender(() => undefined);
+      await processBatch(kinesisEvent([data(32, { word: 'refused' })]), deps(again.job));
+      expect([...sent, ...again.sent]).toEqual(['refused']);
+      expect(await newResults()).toEqual([
+        { v: 1, kind: 'result', id: id(32), body: { upper: 'REFUSED', sent: false } },
+      ]);
+    });
   });
 
   describe('transforms run concurrently, up to the job’s concurrency', () => {

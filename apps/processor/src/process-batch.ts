@@ -1,7 +1,7 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { runBatch, type BatchStage } from '@pipeline/batch';
 import { backoffDelay } from '@pipeline/batching';
-import { PermanentError, type Job } from '@pipeline/job';
+import { PermanentError, transformContext, type Job, type TransformContext } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import type { ObjectStore } from '@pipeline/object-store';
 import {
@@ -24,7 +24,10 @@ export interface ProcessorDeps {
   resultsStream: string;
   spill: { store: ObjectStore; bucket: string; prefix: string; thresholdBytes: number };
   control: ControlCache;
-  /** The results bucket: records of paused runs are parked there, and failing records counted. */
+  /**
+   * The results bucket: records of paused runs are parked there, failing records counted, and the
+   * claims of `context.once` written (`once/<job>/<key>`, put only if absent).
+   */
   parking: { store: ObjectStore; bucket: string };
   /** Invocations a record may fail in before it is dead-lettered as retries-exhausted. */
   recordInvocations?: number;
@@ -70,25 +73,28 @@ export async function processBatch(
     aggregateBytes: DEFAULTS.aggregateBytes,
   });
   const counts = { results: 0, deadLettered: 0, forwarded: 0 };
-  const send = (data: Uint8Array | string, partitionKey: string) =>
-    typeof data === 'string' ? out.addLine({ data, partitionKey }) : out.addLine({ data, partitionKey });
+  /** `scratch`: the bytes are a view of the encoder's scratch buffer, copied by the producer at once. */
+  const send = (data: Uint8Array, partitionKey: string, scratch = false) =>
+    out.addLine({ data, partitionKey }, scratch);
   const count = (counted: keyof typeof counts) => {
     counts[counted] += 1;
   };
   /** Sends bytes, counting them once they are out; a promise only when something is awaited. */
   const sendCounted = (
-    data: Uint8Array | string | Promise<Uint8Array>,
+    data: Uint8Array | Promise<Uint8Array>,
     partitionKey: string,
     counted: keyof typeof counts,
+    scratch = false,
   ): Promise<void> | undefined => {
-    const sent = data instanceof Promise ? data.then((bytes) => send(bytes, partitionKey)) : send(data, partitionKey);
+    const sent =
+      data instanceof Promise ? data.then((bytes) => send(bytes, partitionKey)) : send(data, partitionKey, scratch);
     if (sent !== undefined) return sent.then(() => count(counted));
     count(counted);
     return undefined;
   };
-  /** Stages (spills if need be) and sends an envelope. */
+  /** Stages (spills if need be) and sends an envelope, encoded straight into bytes. */
   const emit = (envelope: Outcome, partitionKey: string, counted: keyof typeof counts) =>
-    sendCounted(spill.stageText(envelope), partitionKey, counted);
+    sendCounted(spill.stageScratch(envelope), partitionKey, counted, true);
   const concurrency = deps.job.concurrency ?? DEFAULTS.transformConcurrency;
   if (!Number.isInteger(concurrency) || concurrency < 1)
     throw new RangeError(
@@ -204,16 +210,18 @@ function processData(envelope: DataEnvelope, deps: ProcessorDeps): Outcome | Pro
       `input fails the ${job.name} input schema: ${formatIssues(input.error)}`,
       envelope.body,
     );
+  // One context for every attempt at the record: a retry finds the claims of the attempts before it.
+  const context = contextFor(id, deps);
   let output: unknown;
   try {
-    output = job.transform(input.data, { id });
+    output = job.transform(input.data, context);
   } catch (error) {
-    return retryTransform(envelope, input.data, deps, error);
+    return retryTransform(envelope, input.data, context, deps, error);
   }
   if (isPromise(output))
     return output.then(
       (value) => checkResult(envelope, value, deps),
-      (error) => retryTransform(envelope, input.data, deps, error),
+      (error) => retryTransform(envelope, input.data, context, deps, error),
     );
   return checkResult(envelope, output, deps);
 }
@@ -222,6 +230,7 @@ function processData(envelope: DataEnvelope, deps: ProcessorDeps): Outcome | Pro
 async function retryTransform(
   envelope: DataEnvelope,
   input: unknown,
+  context: TransformContext,
   deps: ProcessorDeps,
   first: unknown,
 ): Promise<Outcome> {
@@ -237,11 +246,17 @@ async function retryTransform(
       backoffDelay(attempt, { baseMs: DEFAULTS.backoffBaseMs, capMs: DEFAULTS.backoffCapMs }),
     );
     try {
-      return checkResult(envelope, await job.transform(input, { id }), deps);
+      return checkResult(envelope, await job.transform(input, context), deps);
     } catch (next) {
       error = next;
     }
   }
+}
+
+/** The record's id, and `once` claiming in the results bucket with a conditional PUT. */
+function contextFor(id: RecordId, deps: ProcessorDeps): TransformContext {
+  const { store, bucket } = deps.parking;
+  return transformContext(id, deps.job.name, (key, body) => store.putIfAbsent(bucket, key, body));
 }
 
 function checkResult(envelope: DataEnvelope, output: unknown, deps: ProcessorDeps): Outcome {

@@ -59,6 +59,7 @@ export class ProcessorStack extends Stack {
     const claims = [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead].map((key) => refs.keysArn('results', key));
     const failures = refs.keysArn('results', RESULTS_KEYS.failures);
     const parking = refs.keysArn('results', RESULTS_KEYS.processorParking);
+    const onceClaims = refs.keysArn('results', RESULTS_KEYS.onceClaims);
     const statements = [
       // Listing lets a missing object read as "not found" rather than "access denied".
       new iam.PolicyStatement({ sid: 'ListSpill', actions: ['s3:ListBucket'], resources: [refs.bucketArn('spill')] }),
@@ -78,6 +79,14 @@ export class ProcessorStack extends Stack {
         resources: [failures],
       }),
       new iam.PolicyStatement({ sid: 'ParkPausedRuns', actions: ['s3:PutObject'], resources: [parking] }),
+      // context.once claims a side effect with a conditional PUT (If-None-Match: *) and never reads a
+      // claim; only conditional PUTs are allowed, so no claim can be overwritten (reset) by the processor.
+      new iam.PolicyStatement({
+        sid: 'ClaimSideEffects',
+        actions: ['s3:PutObject'],
+        resources: [onceClaims],
+        conditions: { Null: { 's3:if-none-match': 'false' } },
+      }),
       new iam.PolicyStatement({
         sid: 'PutResults',
         actions: ['kinesis:PutRecords'],
@@ -110,6 +119,11 @@ export class ProcessorStack extends Stack {
       role,
       parking,
       'Records of a paused run are parked per run under runs/<run>/parked/processor/; put-only',
+    );
+    acknowledgeWildcard(
+      role,
+      onceClaims,
+      "context.once claims one object per side effect under once/<job>/<key>, the key being the job's own; put-only",
     );
 
     if (config.streams.lifecycle === 'always-on') {

@@ -6,7 +6,7 @@ import { spillExpirationDays, type InfraConfig } from '../config';
 import { PipelineDashboard } from '../constructs/dashboard';
 import { DeliveryStream } from '../constructs/delivery-stream';
 import { SecureBucket } from '../constructs/secure-bucket';
-import { ON_FAILURE_PREFIX, type BucketKind } from '../names';
+import { ON_FAILURE_PREFIX, RESULTS_PREFIXES, type BucketKind } from '../names';
 import { acknowledge } from '../nag';
 import { SharedRefs } from '../shared-refs';
 
@@ -66,7 +66,19 @@ export class SharedStack extends Stack {
         },
       ]),
       // Its object events go to EventBridge: runs/<run>/complete.json appearing is the run's completion event.
-      results: bucket('Results', 'results', undefined, true),
+      results: bucket(
+        'Results',
+        'results',
+        [
+          {
+            id: 'expire-once-claims',
+            prefix: RESULTS_PREFIXES.onceClaims,
+            // A claim kept past this lets its side effect run again: long enough to outlive replays and redrives.
+            expiration: Duration.days(config.once.retentionDays),
+          },
+        ],
+        true,
+      ),
       failures: bucket('Failures', 'failures', [
         {
           id: 'expire-on-failure-records',

@@ -223,6 +223,35 @@ describe('runBatch: the partial-batch loop shared by the processor and the write
       expect(seen).toEqual(['data 0=r0']);
     });
 
+    it('hands a synchronously prepared record on at once, but never ahead of an earlier one still being prepared', async () => {
+      // Even positions prepare synchronously; odd ones take turns of the event loop (pos 1 the longest).
+      const handedAt: number[] = [];
+      const { stage, ports, seen } = setup({
+        prepare: (envelope) => {
+          const pos = posOf(envelope);
+          if (pos % 2 === 0) return `s${pos}`;
+          return turns(pos === 1 ? 10 : 1).then(() => `a${pos}`);
+        },
+        handle: (envelope) => void handedAt.push(posOf(envelope)),
+        concurrency: 4,
+        readCount: 6,
+      });
+      const synchronousThrow = { prepare: stage.prepare };
+      stage.prepare = (envelope, at) => {
+        if (posOf(envelope) === 4) throw new Error('record 4 failed at once');
+        return synchronousThrow.prepare?.(envelope, at);
+      };
+      const response = await runBatch(
+        event([{ data: packLines(Array.from({ length: 6 }, (_, pos) => encodeEnvelope(data(pos)))) }]),
+        stage,
+        ports,
+      );
+      expect(handedAt).toEqual([0, 1, 2, 3]);
+      expect(seen).toEqual(['data 0=s0', 'data 1=a1', 'data 2=s2', 'data 3=a3']);
+      // A synchronous failure is the record's failure, reported in order like any other.
+      expect(response.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['100']);
+    });
+
     it('hands on every record prepared before a record that will not decode, then dead-letters that one', async () => {
       const { prepare } = counting((pos) => 3 - pos);
       const { stage, ports, seen } = setup({ prepare, concurrency: 4 });

@@ -269,16 +269,24 @@ export async function runBatch(
     return room && start(i, envelope, at);
   };
 
-  const start = (i: number, envelope: StageEnvelope, at: Line): boolean => {
-    const entry: Entry = { i, envelope, at, prepared: undefined };
+  const start = (i: number, envelope: StageEnvelope, at: Line): Step => {
+    let prepared: unknown;
     try {
-      entry.prepared = stage.prepare?.(envelope, at);
-      // Settled in order by drain; never an unhandled rejection meanwhile.
-      if (entry.prepared instanceof Promise) entry.prepared.catch(() => undefined);
+      prepared = stage.prepare?.(envelope, at);
     } catch (error) {
-      entry.failed = { error };
+      if (window.length === 0)
+        return attempt(i, envelope, at, () => {
+          throw error;
+        });
+      window.push({ i, envelope, at, prepared: undefined, failed: { error } });
+      return true;
     }
-    window.push(entry);
+    // Nothing before it in flight and nothing to wait for (a synchronous transform): handled at once.
+    if (window.length === 0 && !(prepared instanceof Promise))
+      return attempt(i, envelope, at, () => stage.handle(envelope, at, prepared));
+    // Settled in order by drain; never an unhandled rejection meanwhile.
+    if (prepared instanceof Promise) prepared.catch(() => undefined);
+    window.push({ i, envelope, at, prepared });
     return true;
   };
 

@@ -1,20 +1,21 @@
-import { PermanentError } from '@pipeline/job';
+import { memoryClaims, PermanentError, transformContext } from '@pipeline/job';
 import { exampleJob, exampleLines, exampleRow, expectedCounts } from './index';
 
 const id = { run: 'run-1', slice: 's000000', pos: 0 };
+const context = transformContext(id, 'example', memoryClaims());
 
 describe('The example job', () => {
   it('greets a customer in their language', () => {
     const greeting = exampleJob.transform(
       { customerId: 'c1', name: 'Ana', email: 'Ana@Example.com', country: 'ES' },
-      { id },
+      context,
     );
     expect(greeting).toMatchObject({ to: 'ana@example.com', subject: 'Hola Ana, your November update', notesBytes: 0 });
   });
 
   it('rejects a blocked customer for good', () => {
     expect(() =>
-      exampleJob.transform({ customerId: 'c2', name: 'B', email: 'b@blocked.example', country: 'DE' }, { id }),
+      exampleJob.transform({ customerId: 'c2', name: 'B', email: 'b@blocked.example', country: 'DE' }, context),
     ).toThrow(PermanentError);
   });
 

@@ -176,13 +176,32 @@ export interface TransformContext {
    * idempotency key to hand to an API with side effects (`Idempotency-Key: ${recordIdString(id)}`).
    */
   id: RecordId;
+  /**
+   * Runs a side effect that has no idempotency key of its own **at most once** per key: first claims
+   * `once/<job>/<key>` in the results bucket with a conditional PUT (`If-None-Match: *`), then runs
+   * `effect`; when the key was claimed before (a retried transform, a redriven or replayed record, a
+   * concurrent duplicate) the effect is skipped and `ran` is false.
+   *
+   * - `key` defaults to the record's id (`<run>/<slice>/<pos>`): once per record per run. Give your
+   *   own for another scope (`${id.run}/user-${user.id}`), or for a second effect of the same record.
+   * - The claim comes first: an effect that fails after it is **not** run again. Its error goes on
+   *   as the transform's (transient: retried, and the retry gets `ran: false`; PermanentError:
+   *   dead-lettered as transform-failed). Catch it yourself to record what happened.
+   * - A claim that cannot be written (S3 down, access denied) fails the transform as transient:
+   *   the effect did not run.
+   * - Cost: one S3 PUT per call (≈ $5 per million records), and the claims' storage until the
+   *   results bucket's lifecycle rule expires them (`once.retentionDays`): after that a key can run again.
+   */
+  once<T>(effect: () => T | Promise<T>, key?: string): Promise<OnceOutcome<T>>;
 }
 
-/** A failure that retrying will not fix: the record is dead-lettered as transform-failed. */
-export class PermanentError extends Error {
-  override readonly name: string = 'PermanentError';
-}
+/** What `context.once` did: ran the effect (its value), or skipped it because `claim` was taken before. */
+export type OnceOutcome<T> = { ran: true; value: T; claim: string } | { ran: false; claim: string };
+
+export { PermanentError } from './errors';
 
 export function defineJob<Input, Result>(job: Job<Input, Result>): Job<Input, Result> {
   return job;
 }
+
+export { type ClaimPort, memoryClaims, onceClaimKey, transformContext } from './once';

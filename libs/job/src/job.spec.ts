@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineJob, PermanentError } from './index';
+import { defineJob, memoryClaims, PermanentError, transformContext } from './index';
 
 describe('Job', () => {
   it('is defined by one object: source format, input and result schemas, transform', async () => {
@@ -11,7 +11,11 @@ describe('Job', () => {
       transform: ({ n }) => ({ doubled: n * 2 }),
     });
     const input = job.input.parse({ n: 21 });
-    expect(job.result.parse(await job.transform(input, { id: { run: 'r', slice: 's', pos: 0 } }))).toEqual({
+    expect(
+      job.result.parse(
+        await job.transform(input, transformContext({ run: 'r', slice: 's', pos: 0 }, job.name, memoryClaims())),
+      ),
+    ).toEqual({
       doubled: 42,
     });
   });

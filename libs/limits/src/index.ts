@@ -66,6 +66,8 @@ export const FIREHOSE = {
 export const S3 = {
   /** ListObjectsV2: keys per page at most (and by default). */
   maxKeysPerList: 1000,
+  /** An object key: at most 1,024 bytes of UTF-8. */
+  maxKeyBytes: 1024,
 } as const;
 
 /** Amazon SQS: documented ranges of the queue settings the finisher's queue uses. */
@@ -137,6 +139,11 @@ export const DEFAULTS = {
   maxReaderFanOut: 16,
   /** Attempts (first try included) for entries a put reports as failed. */
   putAttempts: 8,
+  /**
+   * Attempts (first try included) of a conditional PUT that S3 answers 409 ConditionalRequestConflict
+   * (it met a concurrent write of the key; PutObject's reference says to retry, which then writes or gets 412).
+   */
+  conditionalPutAttempts: 5,
   /** Backoff between attempts: full jitter on base * 2^attempt, capped. */
   backoffBaseMs: 50,
   backoffCapMs: 2_000,

@@ -9,6 +9,7 @@ import {
   type ExampleDataOptions,
   type ExampleRowKind,
 } from '@pipeline/example-job';
+import { memoryClaims, transformContext } from '@pipeline/job';
 import type { ObjectStore } from '@pipeline/object-store';
 import { parseDeadLetterKey } from '@pipeline/collation';
 import { LAYOUT } from '@pipeline/records';
@@ -80,9 +81,10 @@ export function expectedOutcome(
     else
       results.set(
         id,
-        exampleJob.transform(exampleJob.input.parse(JSON.parse(exampleRow(i, options))), {
-          id: { run: runId, slice, pos },
-        }),
+        exampleJob.transform(
+          exampleJob.input.parse(JSON.parse(exampleRow(i, options))),
+          transformContext({ run: runId, slice, pos }, exampleJob.name, memoryClaims()),
+        ),
       );
   }
   return { results, deadLetters };

@@ -5,6 +5,12 @@
 // during one, can read a truncated body ("Unexpected end of JSON input" on a control object).
 // Here every file of an object is written beside it and renamed into place once complete, the PUT
 // answers after that, and a GET takes the length from the file it opened, not from the metadata.
+//
+// It also makes s3rver honour conditional writes as S3 does (docs/aws-parity.md): s3rver 3 ignores
+// If-None-Match on PutObject and overwrites, so a put-if-absent would always "win" locally. Here
+// `If-None-Match: *` answers 412 PreconditionFailed when the key exists, PUTs of one key are applied
+// one at a time (of concurrent conditional PUTs exactly one writes), and any other If-None-Match
+// value is refused as S3 refuses a header it does not implement (501 NotImplemented).
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -14,6 +20,7 @@ const { pipeline } = require('node:stream/promises');
 const { pick, pickBy } = require('lodash');
 const FilesystemStore = require('s3rver/lib/stores/filesystem');
 const S3Object = require('s3rver/lib/models/object');
+const S3Error = require('s3rver/lib/models/error');
 
 let written = 0;
 
@@ -40,8 +47,55 @@ FilesystemStore.prototype.putMetadata = async function putMetadata(bucket, key, 
   );
 };
 
+/** PUTs of one object, in the order they came: each waits for the one before it to be stored. */
+const keyQueues = new Map();
+
+async function oneAtATime(id, work) {
+  const before = keyQueues.get(id) ?? Promise.resolve();
+  let done;
+  const finished = new Promise((resolve) => {
+    done = resolve;
+  });
+  const mine = before.then(() => finished);
+  keyQueues.set(id, mine);
+  await before;
+  try {
+    return await work();
+  } finally {
+    done();
+    if (keyQueues.get(id) === mine) keyQueues.delete(id);
+  }
+}
+
+/** The request's If-None-Match header, when the body is a request (a PutObject); copies have none. */
+function ifNoneMatchOf(object) {
+  const headers = object.content && !Buffer.isBuffer(object.content) ? object.content.headers : undefined;
+  return headers?.['if-none-match'];
+}
+
+const exists = (file) =>
+  fs.promises.access(file).then(
+    () => true,
+    () => false,
+  );
+
 FilesystemStore.prototype.putObject = async function putObject(object) {
   const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
+  const condition = ifNoneMatchOf(object);
+  if (condition !== undefined && condition !== '*')
+    throw new S3Error('NotImplemented', 'A header you provided implies functionality that is not implemented', {
+      Header: 'If-None-Match',
+    });
+  return oneAtATime(objectPath, async () => {
+    if (condition === '*' && (await exists(objectPath)))
+      throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+        Condition: 'If-None-Match',
+      });
+    return putWhole.call(this, object, objectPath);
+  });
+};
+
+async function putWhole(object, objectPath) {
   await fs.promises.mkdir(path.dirname(objectPath), { recursive: true });
   const md5 = crypto.createHash('md5');
   let size = 0;
@@ -59,7 +113,7 @@ FilesystemStore.prototype.putObject = async function putObject(object) {
     await this.putMetadata(object.bucket, object.key, object.metadata, md5.copy().digest('hex'));
   });
   return { size, md5: md5.digest('hex') };
-};
+}
 
 const getObject = FilesystemStore.prototype.getObject;
 FilesystemStore.prototype.getObject = async function getObjectWhole(bucket, key, options) {

@@ -26,6 +26,12 @@ export function countingMemoryStore(): ObjectStore & { calls: StoreCalls; object
       calls.put += 1;
       objects.set(at(bucket, key), typeof body === 'string' ? Buffer.from(body) : body);
     },
+    async putIfAbsent(bucket, key, body) {
+      calls.put += 1;
+      if (objects.has(at(bucket, key))) return false;
+      objects.set(at(bucket, key), typeof body === 'string' ? Buffer.from(body) : body);
+      return true;
+    },
     async putFile() {
       throw new Error('countingMemoryStore holds no files: put the bytes instead');
     },

@@ -10,10 +10,17 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { DEFAULTS } from '@pipeline/limits';
 
 /** The little of S3 the pipeline needs: small objects by key, listings by prefix, streamed reads. */
 export interface ObjectStore {
   put(bucket: string, key: string, body: Uint8Array | string, contentType?: string): Promise<void>;
+  /**
+   * Writes the object only if no object has the key (an S3 conditional write, `If-None-Match: *`):
+   * true when this call wrote it, false when the key already existed. Of concurrent calls for one
+   * key, exactly one returns true.
+   */
+  putIfAbsent(bucket: string, key: string, body: Uint8Array | string, contentType?: string): Promise<boolean>;
   /** Uploads a local file as it is read, never whole in memory. */
   putFile(bucket: string, key: string, path: string, contentType?: string): Promise<void>;
   /** The object's bytes, or undefined when it does not exist. */
@@ -37,6 +44,17 @@ export class ObjectSizeError extends Error {
   override readonly name = 'ObjectSizeError';
 }
 
+/** Thrown when conditional PUTs of one key kept meeting concurrent conditional writes. */
+export class ConditionalWriteConflictError extends Error {
+  override readonly name = 'ConditionalWriteConflictError';
+}
+
+const statusOf = (error: unknown) => (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+const isPreconditionFailed = (error: unknown) =>
+  (error as { name?: string }).name === 'PreconditionFailed' || statusOf(error) === 412;
+const isConditionalConflict = (error: unknown) =>
+  (error as { name?: string }).name === 'ConditionalRequestConflict' || statusOf(error) === 409;
+
 function isMissing(error: unknown): boolean {
   return error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey';
 }
@@ -45,6 +63,25 @@ export function s3ObjectStore(client: S3Client): ObjectStore {
   return {
     async put(bucket, key, body, contentType = 'application/json') {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
+    },
+    async putIfAbsent(bucket, key, body, contentType = 'application/json') {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.send(
+            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, IfNoneMatch: '*' }),
+          );
+          return true;
+        } catch (error) {
+          if (isPreconditionFailed(error)) return false;
+          if (!isConditionalConflict(error)) throw error;
+          // A 409 met a concurrent write of the key: retry, as PutObject's reference advises, a few times.
+          if (attempt >= DEFAULTS.conditionalPutAttempts)
+            throw new ConditionalWriteConflictError(
+              `s3://${bucket}/${key}: ${attempt} conditional PUTs met a concurrent write of the key (409 ConditionalRequestConflict); ` +
+                'check what else writes or deletes under that key',
+            );
+        }
+      }
     },
     async putFile(bucket, key, path, contentType = 'application/octet-stream') {
       const { size } = await stat(path);

@@ -58,6 +58,12 @@ export const LAYOUT = {
   queryResultsPrefix: 'collation-queries/',
   collatedPrefix: (run: string) => `collated/run=${run}/`,
   collatedPartKey: (run: string, part: number) => `collated/run=${run}/part-${String(part).padStart(5, '0')}.ndjson`,
+  /**
+   * Claims of `context.once`: one object per side effect, written only if absent, so the effect runs
+   * at most once per key (by default the record's id, so per run). Expired by a lifecycle rule.
+   */
+  oncePrefix: 'once/',
+  onceClaimKey: (job: string, key: string) => `once/${job}/${key}`,
   /** Spilled envelopes: deterministic per record, so a retry overwrites the same object. */
   spillKey: (prefix: string, id: RecordId, of: string) => `${prefix}${id.run}/${id.slice}/${id.pos}.${of}.json`,
 } as const;

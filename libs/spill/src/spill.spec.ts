@@ -65,6 +65,20 @@ describe('Spill (claim check) against a local S3 server', () => {
     expect(await s.resolve(staged)).toEqual(envelope);
   });
 
+  it('stages into the scratch buffer at the threshold, and spills a copy over it, whatever is encoded meanwhile', async () => {
+    const s = spill();
+    const inline = dataEnvelope(bodySizeFor(threshold), 3);
+    const bytes = s.stageScratch(inline);
+    expect(bytes).not.toBeInstanceOf(Promise);
+    expect(Buffer.from(bytes as Uint8Array).toString()).toBe(JSON.stringify(inline));
+    const large = dataEnvelope(bodySizeFor(threshold + 1), 4);
+    const pending = s.stageScratch(large);
+    expect(pending).toBeInstanceOf(Promise);
+    // Reuses the scratch buffer while the spilled object is still being put.
+    s.stageScratch(dataEnvelope(bodySizeFor(threshold), 5));
+    expect(await s.resolve(decodeEnvelope(await pending))).toEqual(large);
+  });
+
   it('writes a deterministic key, so staging the same record twice overwrites one object', async () => {
     const envelope = dataEnvelope(5000, 2);
     const first = decodeEnvelope(await spill().stage(envelope));

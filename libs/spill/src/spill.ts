@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import {
   decodeEnvelope,
   encodeEnvelope,
-  encodeEnvelopeText,
+  encodeJsonBytes,
+  encodeResultBytes,
   type EnvelopeError,
   LAYOUT,
   recordIdString,
@@ -87,14 +88,14 @@ export class Spill {
   }
 
   /**
-   * `stageNow` for a producer that packs text: the envelope's JSON text when it is within the
-   * threshold (encoded with its record, not alone), else the pointer's bytes.
+   * `stageNow` with the envelope encoded into a scratch buffer (`encodeJsonBytes`): a view valid until
+   * the next encode, for a producer that copies it at once (`StreamProducer.addLine(…, true)`); a
+   * spilled envelope's bytes are copied before anything is awaited.
    */
-  stageText(envelope: RecordEnvelope): string | Promise<Uint8Array> {
-    const text = encodeEnvelopeText(envelope);
-    // One UTF-8 byte per character at least, three at most: measure only when it could be over.
-    if (text.length * 3 <= this.thresholdBytes || Buffer.byteLength(text) <= this.thresholdBytes) return text;
-    return this.spill(envelope, Buffer.from(text, 'utf8'));
+  stageScratch(envelope: RecordEnvelope): Uint8Array | Promise<Uint8Array> {
+    const bytes = envelope.kind === 'result' ? encodeResultBytes(envelope) : encodeJsonBytes(envelope);
+    if (bytes.byteLength <= this.thresholdBytes) return bytes;
+    return this.spill(envelope, Buffer.from(bytes));
   }
 
   private async spill(envelope: RecordEnvelope, bytes: Uint8Array): Promise<Uint8Array> {

@@ -370,6 +370,23 @@ describe('StreamProducer packing (aggregateBytes)', () => {
     expect(calls.flat().map((r) => Buffer.from(r.data).toString('utf8'))).toEqual(['{"a":"é"}\n{"b":2}', '{"c":3}']);
   });
 
+  it('copies a scratch line before addLine returns: reusing the buffer changes nothing sent, packed or alone', async () => {
+    for (const aggregateBytes of [0, 30]) {
+      calls.length = 0;
+      const producer = new StreamProducer({ streamName: 's', port, aggregateBytes });
+      const scratch = Buffer.alloc(64);
+      // Two short lines (packed when packing), then one too long to pack, each written over the same bytes.
+      for (const text of ['{"n":1}', '{"n":2}', `{"big":"${'y'.repeat(40)}"}`]) {
+        const length = scratch.write(text);
+        await producer.addLine({ data: scratch.subarray(0, length), partitionKey: 'k' }, true);
+        scratch.fill(0x21);
+      }
+      await producer.flush();
+      const lines = calls.flat().flatMap((r) => unpackLines(r.data).map((l) => Buffer.from(l).toString()));
+      expect(lines).toEqual(['{"n":1}', '{"n":2}', `{"big":"${'y'.repeat(40)}"}`]);
+    }
+  });
+
   it('seals every record it puts, packed or alone, and keeps the seal within aggregateBytes', async () => {
     const key = newRunKey();
     const seal = recordSealer(key);

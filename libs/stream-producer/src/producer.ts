@@ -1,5 +1,4 @@
 /** Buffered, retrying Kinesis writer: the batching and retries live in @pipeline/batching. */
-import { packLines } from '@pipeline/records';
 import { BatchSender, putRetryOptions, summarizeCodes, type FailedItem, type SendStats } from '@pipeline/batching';
 import { KINESIS } from '@pipeline/limits';
 import type { PutRecordsPort } from './port';
@@ -54,8 +53,7 @@ export interface TextRecord {
   partitionKey: string;
 }
 
-type Line = Uint8Array | string;
-const bytesOf = (line: Line): Uint8Array => (typeof line === 'string' ? Buffer.from(line, 'utf8') : line);
+const NEWLINE = 0x0a;
 
 /**
  * Writes records to one Kinesis stream in PutRecords calls within KINESIS' limits (records and bytes
@@ -81,7 +79,7 @@ export class StreamProducer {
   private readonly aggregateBytes: number;
   private readonly seal?: StreamProducerOptions['seal'];
   /** Lines waiting to be packed into one record, per partition key. */
-  private readonly packing = new Map<string, { lines: Line[]; bytes: number; text: boolean }>();
+  private readonly packing = new Map<string, { buffer: Buffer; bytes: number }>();
 
   constructor(opts: StreamProducerOptions) {
     const { streamName, port } = opts;
@@ -123,57 +121,61 @@ export class StreamProducer {
 
   /**
    * `add` without a promise when nothing is sent: the caller awaits only what it returns. On a
-   * processor's hot path most records are only packed.
+   * processor's hot path most records are only packed. A packed line is copied into its record at
+   * once; with `scratch`, the data is a view its caller reuses once this returns, so a record sent
+   * as it is is copied too.
    */
-  addLine(record: StreamRecord | TextRecord): Promise<void> | undefined {
+  addLine(record: StreamRecord | TextRecord, scratch = false): Promise<void> | undefined {
     checkPartitionKey(record.partitionKey);
     const { data, partitionKey } = record;
-    if (this.aggregateBytes <= 0) return this.sender.add(this.sealed({ data: bytesOf(data), partitionKey }));
+    const owned = () => (typeof data === 'string' ? Buffer.from(data, 'utf8') : scratch ? Buffer.from(data) : data);
+    if (this.aggregateBytes <= 0) return this.sender.add(this.sealed({ data: owned(), partitionKey }));
     // Packed records are lines: a record of this size alone, or one that would not fit, goes as it is.
     const line = (typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength) + 1;
-    if (line >= this.aggregateBytes) return this.sendAlone({ data: bytesOf(data), partitionKey });
+    if (line >= this.aggregateBytes) return this.sendAlone({ data: owned(), partitionKey });
     const packing = this.packing.get(partitionKey);
-    if (packing && packing.bytes + line > this.aggregateBytes) return this.sendThenPack(record, line);
+    if (packing && packing.bytes + line > this.aggregateBytes) {
+      // The full record goes out; the line starts the next one (copied before anything is awaited).
+      const full = this.unpack(partitionKey);
+      this.pack(record, line);
+      return full && this.sender.add(full);
+    }
     this.pack(record, line, packing);
     return undefined;
   }
 
+  /** Appends a line to its partition key's packed record, copying its bytes in. */
   private pack(record: StreamRecord | TextRecord, line: number, packing = this.packing.get(record.partitionKey)) {
-    if (packing) {
-      packing.lines.push(record.data);
-      packing.bytes += line;
-      packing.text &&= typeof record.data === 'string';
-    } else
-      this.packing.set(record.partitionKey, {
-        lines: [record.data],
-        bytes: line,
-        text: typeof record.data === 'string',
-      });
+    let into = packing;
+    if (!into) {
+      // A packed record never holds more than aggregateBytes: room for all of it at once.
+      into = { buffer: Buffer.allocUnsafe(this.aggregateBytes), bytes: 0 };
+      this.packing.set(record.partitionKey, into);
+    }
+    // `bytes` counts each line with its newline: the next line starts there, after a newline.
+    const at = into.bytes;
+    if (at > 0) into.buffer[at - 1] = NEWLINE;
+    if (typeof record.data === 'string') into.buffer.write(record.data, at, 'utf8');
+    else into.buffer.set(record.data, at);
+    into.bytes += line;
   }
 
   private async sendAlone(record: StreamRecord): Promise<void> {
-    await this.sendPacked(record.partitionKey);
+    const packed = this.unpack(record.partitionKey);
+    if (packed) await this.sender.add(packed);
     await this.sender.add(this.sealed(record));
-  }
-
-  private async sendThenPack(record: StreamRecord | TextRecord, line: number): Promise<void> {
-    await this.sendPacked(record.partitionKey);
-    this.pack(record, line);
   }
 
   private sealed(record: StreamRecord): StreamRecord {
     return this.seal ? { data: this.seal.apply(record.data), partitionKey: record.partitionKey } : record;
   }
 
-  private async sendPacked(partitionKey: string): Promise<void> {
+  /** Takes a partition key's packed record out of the packing, sealed, to be sent. */
+  private unpack(partitionKey: string): StreamRecord | undefined {
     const packing = this.packing.get(partitionKey);
-    if (!packing) return;
+    if (!packing) return undefined;
     this.packing.delete(partitionKey);
-    // Text lines are encoded once for the whole record.
-    const data = packing.text
-      ? Buffer.from((packing.lines as string[]).join('\n'), 'utf8')
-      : packLines(packing.lines.map(bytesOf));
-    await this.sender.add(this.sealed({ data, partitionKey }));
+    return this.sealed({ data: packing.buffer.subarray(0, packing.bytes - 1), partitionKey });
   }
 
   /**
@@ -181,7 +183,10 @@ export class StreamProducer {
    * @throws PutRecordsError when records are still rejected after the last attempt
    */
   async flush(): Promise<void> {
-    for (const partitionKey of [...this.packing.keys()]) await this.sendPacked(partitionKey);
+    for (const partitionKey of [...this.packing.keys()]) {
+      const packed = this.unpack(partitionKey);
+      if (packed) await this.sender.add(packed);
+    }
     await this.sender.flush();
   }
 

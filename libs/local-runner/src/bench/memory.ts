@@ -11,7 +11,7 @@ import type { PutRecordsPort, StreamRecord } from '@pipeline/stream-producer';
  * no SDK in the way. They implement the same ports the handlers are wired with.
  */
 
-/** An ObjectStore in a Map: what S3 would hold, nothing more (no conditional writes, no listing pages). */
+/** An ObjectStore in a Map: what S3 would hold, nothing more (no listing pages). */
 export function memoryObjectStore(): ObjectStore & { objects: Map<string, Uint8Array> } {
   const objects = new Map<string, Uint8Array>();
   const at = (bucket: string, key: string) => `${bucket}/${key}`;
@@ -19,6 +19,11 @@ export function memoryObjectStore(): ObjectStore & { objects: Map<string, Uint8A
     objects,
     async put(bucket, key, body) {
       objects.set(at(bucket, key), typeof body === 'string' ? Buffer.from(body) : body);
+    },
+    async putIfAbsent(bucket, key, body) {
+      if (objects.has(at(bucket, key))) return false;
+      objects.set(at(bucket, key), typeof body === 'string' ? Buffer.from(body) : body);
+      return true;
     },
     async putFile(bucket, key, path) {
       objects.set(at(bucket, key), await readFile(path));

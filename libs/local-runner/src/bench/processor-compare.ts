@@ -2,7 +2,7 @@ import type { KinesisStreamBatchResponse, KinesisStreamEvent, KinesisStreamRecor
 import { processBatch, type ProcessorDeps } from '@apps/processor';
 import { readRun } from '@apps/reader';
 import { exampleJob } from '@pipeline/example-job';
-import type { Job } from '@pipeline/job';
+import { type Job, memoryClaims, transformContext } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import type { ObjectStore } from '@pipeline/object-store';
 import { ControlCache, RunLedger } from '@pipeline/run-ledger';
@@ -106,13 +106,16 @@ export function processBatchContender(store: ObjectStore, job: Job = exampleJob 
 
 /** What the plain loop and Powertools do to one record: the standard library, the job's schemas and transform. */
 function plainRecordHandler(sink: { bytes: number; results: number }) {
+  const claims = memoryClaims();
   return async (record: KinesisStreamRecord): Promise<void> => {
     const text = Buffer.from(record.kinesis.data, 'base64').toString('utf8');
     for (const line of text.split('\n')) {
       const envelope = JSON.parse(line);
       if (envelope.kind !== 'data') continue; // end-of-slice markers pass on untouched
       const input = exampleJob.input.parse(envelope.body);
-      const output = exampleJob.result.parse(await exampleJob.transform(input, { id: envelope.id }));
+      const output = exampleJob.result.parse(
+        await exampleJob.transform(input, transformContext(envelope.id, exampleJob.name, claims)),
+      );
       sink.bytes += Buffer.byteLength(JSON.stringify({ v: 1, kind: 'result', id: envelope.id, body: output }));
       sink.results += 1;
     }

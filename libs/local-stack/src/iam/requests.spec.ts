@@ -34,6 +34,17 @@ describe('IAM actions and resources of HTTP requests', () => {
       ]);
     });
 
+    it('gives a conditional PUT its If-None-Match as the condition key s3:if-none-match', () => {
+      expect(s3('PUT', '/results/once/job/r1/s1/7', { 'if-none-match': '*' })).toEqual([
+        {
+          action: 's3:PutObject',
+          resource: 'arn:aws:s3:::results/once/job/r1/s1/7',
+          context: { 's3:if-none-match': '*' },
+        },
+      ]);
+      expect(s3('PUT', '/results/once/job/r1/s1/7')[0].context).toBeUndefined();
+    });
+
     it('authorizes a copy as a put of the target and a get of the source', () => {
       expect(s3('PUT', '/results/b', { 'x-amz-copy-source': '/spill/a%3D1' })).toEqual([
         { action: 's3:PutObject', resource: 'arn:aws:s3:::results/b' },

@@ -99,7 +99,13 @@ export function s3Requests(
     case 'PUT':
     case 'POST': {
       const copySource = headerOf(headers, 'x-amz-copy-source');
-      const put = { action: 's3:PutObject', resource: objectArn };
+      // A conditional write carries its header as a condition key, so a policy can allow only those.
+      const ifNoneMatch = headerOf(headers, 'if-none-match');
+      const put: IamRequest = {
+        action: 's3:PutObject',
+        resource: objectArn,
+        ...(ifNoneMatch === undefined ? {} : { context: { 's3:if-none-match': ifNoneMatch } }),
+      };
       if (!copySource) return [put];
       const source = decodeURIComponent(copySource.replace(/^\//, '').split('?')[0]);
       return [put, { action: 's3:GetObject', resource: arn(source) }];
