@@ -109,7 +109,7 @@ function withStreamEncryption(server) {
         const name = nameOf(body);
         const found = await describe(req, name);
         if (found.status !== 200) return json(res, found.status, found.body);
-        const status = found.body.StreamDescriptionSummary && found.body.StreamDescriptionSummary.StreamStatus;
+        const status = found.body.StreamDescriptionSummary?.StreamStatus;
         if (status !== 'ACTIVE')
           return json(res, 400, {
             __type: 'ResourceInUseException',
