@@ -63,7 +63,20 @@ export interface InfraConfig {
   /** SNS topic notified when an alarm fires or recovers; unset: alarms without actions. */
   alarmTopicArn?: string;
   metricsNamespace: string;
-  streams: { recordsShardCount: number; resultsShardCount: number; retentionHours: number };
+  streams: {
+    recordsShardCount: number;
+    resultsShardCount: number;
+    retentionHours: number;
+    /**
+     * `always-on`: the shared stack deploys both streams and the stacks their mappings, billed every
+     * hour. `per-run`: the reader creates them (and the mappings) when a run starts, and the
+     * finisher's hourly sweep deletes them once no run is active and `replayWindowHours` have passed
+     * since the last one ended. See infra/README.md, "Streams: always on or per run".
+     */
+    lifecycle: 'always-on' | 'per-run';
+    /** Per-run streams: hours they outlive the last run, for `replay` and late redrives. */
+    replayWindowHours: number;
+  };
   spill: { prefix: string; thresholdBytes: number; retentionMarginDays: number };
   /** An existing bucket to read from; unset: the shared stack creates one. */
   source: { bucketName?: string; prefix: string; sliceBytes: number; readerConcurrency: number };
@@ -142,6 +155,8 @@ export function defaultConfig(envName: string = INFRA_DEFAULTS.envName): InfraCo
       recordsShardCount: DEFAULTS.shardCount,
       resultsShardCount: DEFAULTS.shardCount,
       retentionHours: DEFAULTS.streamRetentionHours,
+      lifecycle: DEFAULTS.streamsLifecycle,
+      replayWindowHours: DEFAULTS.replayWindowHours,
     },
     spill: {
       prefix: DEFAULTS.spillPrefix,
@@ -253,6 +268,8 @@ const ConfigSchema = z
       recordsShardCount: positiveInt,
       resultsShardCount: positiveInt,
       retentionHours: int(AWS_LIMITS.kinesisRetention.minHours, AWS_LIMITS.kinesisRetention.maxHours),
+      lifecycle: z.enum(['always-on', 'per-run']),
+      replayWindowHours: int(0, AWS_LIMITS.kinesisRetention.maxHours),
     }),
     spill: z.strictObject({
       prefix: z.string().min(1).endsWith('/', 'must end with "/"'),
@@ -333,6 +350,14 @@ const ConfigSchema = z
         code: 'custom',
         path: ['finisher', 'maxReceiveCount'],
         message: `its receives cover ${queue.coversSeconds} s, less than the delivery bound of ${queue.boundSeconds} s: raise it`,
+      });
+    }
+    if (config.streams.lifecycle === 'per-run' && config.replay) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['replay'],
+        message:
+          'a replay mapping is deployed with the stacks, but per-run streams exist only while runs need them: replay with `npm run pipeline -- replay` within the replay window, or set streams.lifecycle to "always-on"',
       });
     }
     const retentionSeconds = Duration.hours(config.streams.retentionHours).toSeconds();

@@ -69,6 +69,9 @@ export const RESULTS_KEYS = {
   processorParking: `${parkedPrefix('*', 'processor')}*`,
   writerParking: `${parkedPrefix('*', 'writer')}*`,
   deadLetters: `${LAYOUT.deadLettersPrefix()}*`,
+  /** Per-run streams: a lease per run that opened them (the reader), read and removed by the sweep. */
+  streamsLeases: `${LAYOUT.streamsLeasePrefix}*`,
+  streamsRetired: LAYOUT.streamsRetiredKey,
   largeResults: `${topLevel(LAYOUT.largeResultKey(ANY))}*`,
   /** `once/<job>/<key>`: put only if absent, by the processor, before a side effect. */
   onceClaims: `${LAYOUT.oncePrefix}*`,

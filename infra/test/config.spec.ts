@@ -23,6 +23,8 @@ describe('infrastructure configuration', () => {
         recordsShardCount: DEFAULTS.shardCount,
         resultsShardCount: DEFAULTS.shardCount,
         retentionHours: DEFAULTS.streamRetentionHours,
+        lifecycle: DEFAULTS.streamsLifecycle,
+        replayWindowHours: DEFAULTS.replayWindowHours,
       });
       expect(config.spill).toEqual({
         prefix: DEFAULTS.spillPrefix,
@@ -82,6 +84,8 @@ describe('infrastructure configuration', () => {
         recordsShardCount: 8,
         resultsShardCount: DEFAULTS.shardCount,
         retentionHours: DEFAULTS.streamRetentionHours,
+        lifecycle: DEFAULTS.streamsLifecycle,
+        replayWindowHours: DEFAULTS.replayWindowHours,
       });
       expect(config.processor.eventSource.batchSize).toBe(1_000);
       expect(config.processor.eventSource.retryAttempts).toBe(DEFAULTS.maxRetryAttempts);

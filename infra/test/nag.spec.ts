@@ -16,6 +16,7 @@ const CONFIGURATIONS = {
     replay: { from: 'trim-horizon', run: 'r1' },
     source: { bucketName: 'my-data' },
   },
+  'per-run streams': { streams: { lifecycle: 'per-run' } },
 } as const;
 
 describe.each(Object.entries(CONFIGURATIONS))('GIVEN %s', (_name, overrides) => {

@@ -1,10 +1,18 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { s3Client, type FunctionClients } from '@pipeline/aws';
+import { kinesisClient, lambdaClient, s3Client, type FunctionClients } from '@pipeline/aws';
 import { checkOutput } from '@pipeline/collation';
 import { readConfig } from '@pipeline/config';
 import { MetricUnit, observability } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
 import { finishRun, type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
+import {
+  awsStreamsPort,
+  ledgerRunActivity,
+  type RetireOutcome,
+  retireStreams,
+  runStreamsPlan,
+  type SWEEP_EVENT,
+} from '@pipeline/run-streams';
 import { finishMessages, type FinisherDeps } from './finish-messages';
 
 export { finishMessages, runOfMessage } from './finish-messages';
@@ -31,8 +39,28 @@ function wire(): FinisherDeps {
   return deps;
 }
 
-/** Lambda entry point for the finisher queue (ReportBatchItemFailures on). */
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+/**
+ * Per-run streams: deletes them if no run needs them any more (see retireStreams). Undefined when
+ * the streams are always on (no RUN_STREAMS).
+ */
+export async function sweepStreams(now: Date = new Date()): Promise<RetireOutcome | undefined> {
+  const plan = runStreamsPlan(process.env);
+  if (!plan) return undefined;
+  const { store, bucket } = wire();
+  const port = awsStreamsPort(
+    captureClient(kinesisClient(process.env, clientOptions.kinesis)),
+    captureClient(lambdaClient(clientOptions.lambda)),
+  );
+  return retireStreams(plan, port, ledgerRunActivity(store, bucket), now);
+}
+
+/** Lambda entry point for the finisher queue (ReportBatchItemFailures on), and for the hourly streams sweep. */
+export async function handler(event: SQSEvent | typeof SWEEP_EVENT): Promise<SQSBatchResponse> {
+  if ('sweep' in event) {
+    const outcome = await sweepStreams();
+    logger.info('streams sweep', { outcome: outcome ?? 'streams are always on' });
+    return { batchItemFailures: [] };
+  }
   try {
     const { batchItemFailures, outcomes } = await finishMessages(event, wire());
     for (const state of ['complete', 'failed', 'delivering', 'stalled'] as const) {

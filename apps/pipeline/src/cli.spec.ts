@@ -65,7 +65,7 @@ describe('npm run pipeline', () => {
     const help = await invoke(['--help'], start);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain(
-      'Usage: npm start -- [--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--cost-region REGION] [--data-dir DIR] [--json]',
+      'Usage: npm start -- [--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--streams always-on|per-run] [--cost-region REGION] [--data-dir DIR] [--json]',
     );
     expect(help.stdout).not.toContain('npm run pipeline -- run');
     const bad = await invoke(['--records'], start);
@@ -85,6 +85,10 @@ describe('npm run pipeline', () => {
     expect(await pipeline('dead-letters', '--run', 'x', '--reason', 'typo')).toMatchObject({
       code: 2,
       stderr: expect.stringContaining('unknown reason "typo"'),
+    });
+    expect(await pipeline('run', '--streams', 'sometimes')).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--streams takes always-on or per-run, not "sometimes"'),
     });
   });
 

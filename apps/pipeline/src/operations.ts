@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { DescribeStreamSummaryCommand } from '@aws-sdk/client-kinesis';
 import type { KinesisStreamEvent } from 'aws-lambda';
 import { processRun, selectRun } from '@apps/processor';
 import { collateRun, parseDeadLetterKey, type RunSummary } from '@pipeline/collation';
@@ -25,6 +26,7 @@ import {
   type RunStalled,
   type RunStatus,
 } from '@pipeline/run-ledger';
+import { replayBlocked, streamsRetired } from '@pipeline/run-streams';
 import { Spill } from '@pipeline/spill';
 import { readConfig } from '@pipeline/config';
 import { CommandError } from '@pipeline/local-runner';
@@ -402,6 +404,16 @@ export interface ReplayReport extends RunSummary {
  * own replay mapping, which the verbs do not start (see the README).
  */
 export async function replay(env: Environment, runId: string, from: 'trim-horizon' | Date): Promise<ReplayReport> {
+  // Per-run streams are deleted after the replay window: say so rather than replay nothing.
+  const manifest = await requireManifest(env, runId);
+  const blocked = replayBlocked(
+    runId,
+    env.resources.recordsStream,
+    await describeStream(env, env.resources.recordsStream),
+    await streamsRetired(env.store, env.resources.resultsBucket),
+    manifest.createdAt,
+  );
+  if (blocked) throw new CommandError(blocked);
   const pipeline = env.pipeline;
   if (!pipeline)
     throw new CommandError(
@@ -409,7 +421,6 @@ export async function replay(env: Environment, runId: string, from: 'trim-horizo
         ? `replay in ${env.name} runs on its replay function, which the tool does not start: deploy it with PIPELINE_OVERRIDES='{"replay":{"from":"trim-horizon","run":"${runId}"}}' npx nx run processor:deploy (infra/README.md, "Replay in AWS"), then \`collate --run ${runId}\``
         : 'replay runs its own consumer on the records stream: stop the running local pipeline first, then replay',
     );
-  await requireManifest(env, runId);
   const before = await outputDigest(env, runId);
   await pipeline.startConsumers();
   let replayed = 0;
@@ -449,6 +460,18 @@ export async function replay(env: Environment, runId: string, from: 'trim-horizo
     outputDigestBefore: before,
     identical: before === after,
   };
+}
+
+async function describeStream(env: Environment, name: string): Promise<{ exists: boolean }> {
+  try {
+    const { StreamDescriptionSummary: s } = await env.kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: name }),
+    );
+    return { exists: s?.StreamStatus !== 'DELETING' };
+  } catch (error) {
+    if ((error as { name?: string }).name === 'ResourceNotFoundException') return { exists: false };
+    throw error;
+  }
 }
 
 /**

@@ -147,8 +147,8 @@ export const VERBS: Record<string, Verb<unknown>> = {
     summary:
       'run a job end to end and print its summary (what `npm start` does): the example job on its example data, or --job on --input',
     usage:
-      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--cost-region REGION]',
-    note: `defaults: the example job on ${EXAMPLE_DEFAULTS.records} example records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices; an existing run id resumes that run; --job takes a module path or a job made with \`npx nx g @pipeline/workspace:job NAME\``,
+      '[--run ID] [--job NAME|PATH] [--input FILE|FOLDER|s3://BUCKET/PREFIX] [--records N] [--shards N] [--slice-bytes N] [--streams always-on|per-run] [--cost-region REGION]',
+    note: `defaults: the example job on ${EXAMPLE_DEFAULTS.records} example records, ${DEFAULTS.shardCount} shards, ${LOCAL_SLICE_BYTES}-byte slices, ${DEFAULTS.streamsLifecycle} streams (per-run: the reader creates them, and the cost report's idle month is per-run's); an existing run id resumes that run; --job takes a module path or a job made with \`npx nx g @pipeline/workspace:job NAME\``,
     localOnly: true,
     options: {
       ...runOption,
@@ -157,9 +157,12 @@ export const VERBS: Record<string, Verb<unknown>> = {
       records: { type: 'string' },
       shards: { type: 'string' },
       'slice-bytes': { type: 'string' },
+      streams: { type: 'string' },
       'cost-region': { type: 'string' },
     },
     parse(values) {
+      if (values.streams !== undefined && values.streams !== 'always-on' && values.streams !== 'per-run')
+        throw new CommandError(`--streams takes always-on or per-run, not "${values.streams}"`);
       if (values.input !== undefined && values.records !== undefined)
         throw new CommandError('--records sizes the example data set; with --input the input is the data');
       const job = typeof values.job === 'string' ? loadJob(values.job) : undefined;
@@ -176,6 +179,7 @@ export const VERBS: Record<string, Verb<unknown>> = {
         data: { records: int('records', values.records, EXAMPLE_DEFAULTS.records) },
         input: values.input as string | undefined,
         job,
+        streams: values.streams as 'always-on' | 'per-run' | undefined,
         costRegion: values['cost-region'] as string | undefined,
       };
     },

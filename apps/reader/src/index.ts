@@ -1,11 +1,12 @@
 import type { Context } from 'aws-lambda';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { job } from '@pipeline/active-job';
-import { kinesisClient, s3Client, type FunctionClients } from '@pipeline/aws';
+import { kinesisClient, lambdaClient, s3Client, type FunctionClients } from '@pipeline/aws';
 import { readConfig } from '@pipeline/config';
 import { observability, MetricUnit } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
 import { RunLedger } from '@pipeline/run-ledger';
+import { awsStreamsPort, ledgerRunActivity, openRunStreams, realSleep, runStreamsPlan } from '@pipeline/run-streams';
 import { s3ObjectSource } from '@pipeline/sources';
 import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
 import { readRun, type ReaderDeps, type ReaderRequest, type ReaderResult } from './read-run';
@@ -24,11 +25,13 @@ function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
   const config = readConfig(['recordsStream', 'resultsBucket', 'spillBucket']);
   const s3 = captureClient(s3Client(process.env, clientOptions.s3));
   const store = s3ObjectStore(s3);
+  const kinesis = captureClient(kinesisClient(process.env, clientOptions.kinesis));
+  const streams = runStreamsPlan(process.env);
   deps = {
     job,
     objects: s3ObjectSource(s3),
     ledger: new RunLedger(store, config.resultsBucket),
-    putRecords: kinesisPutRecordsPort(captureClient(kinesisClient(process.env, clientOptions.kinesis))),
+    putRecords: kinesisPutRecordsPort(kinesis),
     recordsStream: config.recordsStream,
     spill: {
       store,
@@ -41,6 +44,14 @@ function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
     fanOut: config.readerFanOut,
     defaultSource: config.sourceBucket ? { bucket: config.sourceBucket, prefix: config.sourcePrefix ?? '' } : undefined,
     log: (message, fields) => logger.info(message, fields ?? {}),
+    openStreams: streams
+      ? async (runId) => {
+          const port = awsStreamsPort(kinesis, captureClient(lambdaClient(clientOptions.lambda)));
+          const activity = ledgerRunActivity(store, config.resultsBucket);
+          const opened = await openRunStreams(streams, port, activity, runId, { sleep: realSleep, now: new Date() });
+          logger.info('streams open', { runId, ...opened });
+        }
+      : undefined,
     ...overrides,
   };
   return deps;

@@ -73,6 +73,11 @@ export interface ReaderDeps {
    * "Run Started" when the manifest is created. The embedded stack appends it to its events file.
    */
   announce?: RunEventsPort;
+  /**
+   * Per-run streams: makes the streams and their mappings exist (openRunStreams) before any record
+   * is put. Unset when the streams are always on.
+   */
+  openStreams?: (runId: string) => Promise<unknown>;
 }
 
 export interface ReaderResult {
@@ -179,6 +184,9 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     await completeEmptyRun(runId, deps, now);
     return { ...result, done: true };
   }
+
+  // Per-run streams exist before the first record is put; a share's chain was started by a reader that opened them.
+  if (!request.share && deps.openStreams) await deps.openStreams(runId);
 
   // One listing tells which slices are read and done: each hop of a long run costs ⌈2S / 1,000⌉ LISTs, not 2S GETs.
   const markers = await deps.ledger.markerIds(runId);

@@ -79,19 +79,11 @@ export class StreamConsumer extends Construct {
     const mapping = { EventSourceMappingUUID: this.eventSource.eventSourceMappingId };
     const eventCount = (metricName: string) =>
       new cloudwatch.Metric({ namespace: 'AWS/Lambda', metricName, dimensionsMap: mapping, period, statistic: 'Sum' });
-    const ageSeconds = iteratorAgeAlarmSeconds(config, settings);
     const who = props.functionName;
     const alarmNames = pipelineNames(config.envName).alarms;
+    const [iteratorAge, destinationFailures] = consumerFunctionAlarms(this, props);
     this.alarms = [
-      pipelineAlarm(this, 'IteratorAgeAlarm', config, {
-        alarmName: alarmNames.iteratorAge(who),
-        description:
-          `${who} is falling behind on ${props.streamName}: its oldest unprocessed record is over ${ageSeconds} s old ` +
-          `(records older than ${settings.maxRecordAgeSeconds} s go to the on-failure destination). ` +
-          'Look for errors or throttles, or raise the shard count or parallelization factor.',
-        metric: fn.metric('IteratorAge', { period, statistic: 'Maximum' }),
-        threshold: ageSeconds * 1000,
-      }),
+      iteratorAge,
       pipelineAlarm(this, 'OnFailureAlarm', config, {
         alarmName: alarmNames.onFailure(who),
         description:
@@ -108,12 +100,39 @@ export class StreamConsumer extends Construct {
         metric: eventCount('DroppedEventCount'),
         threshold: 1,
       }),
-      pipelineAlarm(this, 'DestinationFailuresAlarm', config, {
-        alarmName: alarmNames.destinationFailures(who),
-        description: `Lambda could not write an on-failure record for ${who} to the failures bucket. Check the function role and the bucket.`,
-        metric: fn.metric('DestinationDeliveryFailures', { period, statistic: 'Sum' }),
-        threshold: 1,
-      }),
+      destinationFailures,
     ];
   }
+}
+
+/**
+ * The consumer's alarms on its function's own metrics (falling behind, on-failure records it could
+ * not write): they need no mapping UUID, so per-run streams keep them (constructs/run-streams.ts).
+ */
+export function consumerFunctionAlarms(
+  scope: Construct,
+  props: Pick<StreamConsumerProps, 'config' | 'fn' | 'functionName' | 'streamName' | 'settings'>,
+): cloudwatch.Alarm[] {
+  const { config, fn, settings } = props;
+  const period = alarmPeriod(config);
+  const ageSeconds = iteratorAgeAlarmSeconds(config, settings);
+  const who = props.functionName;
+  const alarmNames = pipelineNames(config.envName).alarms;
+  return [
+    pipelineAlarm(scope, 'IteratorAgeAlarm', config, {
+      alarmName: alarmNames.iteratorAge(who),
+      description:
+        `${who} is falling behind on ${props.streamName}: its oldest unprocessed record is over ${ageSeconds} s old ` +
+        `(records older than ${settings.maxRecordAgeSeconds} s go to the on-failure destination). ` +
+        'Look for errors or throttles, or raise the shard count or parallelization factor.',
+      metric: fn.metric('IteratorAge', { period, statistic: 'Maximum' }),
+      threshold: ageSeconds * 1000,
+    }),
+    pipelineAlarm(scope, 'DestinationFailuresAlarm', config, {
+      alarmName: alarmNames.destinationFailures(who),
+      description: `Lambda could not write an on-failure record for ${who} to the failures bucket. Check the function role and the bucket.`,
+      metric: fn.metric('DestinationDeliveryFailures', { period, statistic: 'Sum' }),
+      threshold: 1,
+    }),
+  ];
 }

@@ -7,9 +7,11 @@ import * as lambdaEvents from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { LAYOUT } from '@pipeline/records';
+import { RUN_STREAMS_ENV, SWEEP_EVENT } from '@pipeline/run-streams';
 import { finisherQueueTiming } from '../config';
 import { alarmPeriod, pipelineAlarm } from '../constructs/alarms';
 import { PipelineFunction } from '../constructs/pipeline-function';
+import { grantRetireStreams, runStreamsEnvironment } from '../constructs/run-streams';
 import { RunMarkers } from '../constructs/run-markers';
 import { RESULTS_KEYS, RESULTS_PREFIXES } from '../names';
 import { acknowledgeWildcard } from '../nag';
@@ -32,6 +34,8 @@ export class FinisherStack extends Stack {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly rule: events.Rule;
+  /** Per-run streams only: the hourly sweep that retires them. */
+  readonly sweepRule?: events.Rule;
   readonly stalledAlarm: cloudwatch.Alarm;
   /** Collation and the run's events, started by the run's markers. */
   readonly runMarkers: RunMarkers;
@@ -43,13 +47,18 @@ export class FinisherStack extends Stack {
     const { names } = refs;
     const functionName = names.functions.finisher;
     const timing = finisherQueueTiming(config);
+    const perRun = config.streams.lifecycle === 'per-run';
 
     this.finisher = new PipelineFunction(this, 'Finisher', {
       config,
       functionName,
       description: 'Completes a run once its results and dead letters are in S3 and its counts balance',
       code: props.code,
-      environment: refs.handlerEnvironment('finisher', functionName),
+      environment: {
+        ...refs.handlerEnvironment('finisher', functionName),
+        // Per-run streams: its hourly sweep deletes them once no run needs them.
+        ...(perRun ? { [RUN_STREAMS_ENV]: runStreamsEnvironment(this, config, refs) } : {}),
+      },
       memoryMiB: config.finisher.memoryMiB,
       timeoutSeconds: config.finisher.timeoutSeconds,
     });
@@ -137,6 +146,19 @@ export class FinisherStack extends Stack {
     this.finisher.function.addEventSource(
       new lambdaEvents.SqsEventSource(this.queue, { batchSize: 10, reportBatchItemFailures: true }),
     );
+
+    if (perRun) {
+      grantRetireStreams(role, this, refs);
+      // Scheduled rules cost nothing; 730 finisher invocations a month of about a second cost under a cent.
+      this.sweepRule = new events.Rule(this, 'StreamsSweep', {
+        ruleName: `${names.prefix}-streams-sweep`,
+        description: `Deletes the per-run streams once no run is active and ${config.streams.replayWindowHours} h have passed since the last one ended`,
+        schedule: events.Schedule.rate(Duration.hours(1)),
+        targets: [
+          new targets.LambdaFunction(this.finisher.function, { event: events.RuleTargetInput.fromObject(SWEEP_EVENT) }),
+        ],
+      });
+    }
 
     this.stalledAlarm = pipelineAlarm(this, 'RunsStalledAlarm', config, {
       alarmName: names.alarms.runsStalled,

@@ -1,9 +1,11 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { ENV } from '@pipeline/config';
 import { PipelineFunction } from '../constructs/pipeline-function';
-import { StreamConsumer } from '../constructs/stream-consumer';
+import { grantMappingRead } from '../constructs/run-streams';
+import { S3FailureRecords } from '../constructs/on-failure';
+import { consumerFunctionAlarms, StreamConsumer } from '../constructs/stream-consumer';
 import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
@@ -16,7 +18,8 @@ import type { AppStackProps } from './app-stack-props';
  */
 export class ProcessorStack extends Stack {
   readonly processor: PipelineFunction;
-  readonly consumer: StreamConsumer;
+  /** Unset with per-run streams: the reader creates the mapping when a run starts. */
+  readonly consumer?: StreamConsumer;
   readonly replay?: { processor: PipelineFunction; consumer: StreamConsumer };
 
   constructor(scope: Construct, id: string, props: AppStackProps) {
@@ -123,24 +126,41 @@ export class ProcessorStack extends Stack {
       "context.once claims one object per side effect under once/<job>/<key>, the key being the job's own; put-only",
     );
 
-    this.consumer = new StreamConsumer(this, 'RecordsMapping', {
-      config,
-      fn: this.processor.function,
-      functionName: names.functions.processor,
-      streamArn: refs.recordsStreamArn,
-      streamName: names.recordsStream,
-      settings: settings.eventSource,
-      failuresBucketArn: refs.bucketArn('failures'),
-    });
+    if (config.streams.lifecycle === 'always-on') {
+      this.consumer = new StreamConsumer(this, 'RecordsMapping', {
+        config,
+        fn: this.processor.function,
+        functionName: names.functions.processor,
+        streamArn: refs.recordsStreamArn,
+        streamName: names.recordsStream,
+        settings: settings.eventSource,
+        failuresBucketArn: refs.bucketArn('failures'),
+      });
+    } else {
+      // Per-run streams: the reader creates this mapping with the same settings (constructs/run-streams.ts);
+      // the function keeps what the mapping reads with and writes its on-failure records with.
+      grantMappingRead(role, refs.recordsStreamArn);
+      new S3FailureRecords(refs.bucketArn('failures')).bind(this, this.processor.function);
+      // Its function's alarms stay; the mapping's own (on-failure, dropped) need a UUID no stack knows.
+      consumerFunctionAlarms(new Construct(this, 'RecordsMapping'), {
+        config,
+        fn: this.processor.function,
+        functionName: names.functions.processor,
+        streamName: names.recordsStream,
+        settings: settings.eventSource,
+      });
+    }
 
     new CfnOutput(this, 'ProcessorFunctionName', {
       value: names.functions.processor,
       description: 'Processor function',
     });
-    new CfnOutput(this, 'ProcessorMappingUuid', {
-      value: this.consumer.eventSource.eventSourceMappingId,
-      description: 'Records-stream event source mapping of the processor: disable it to stop processing at once',
-    });
+    if (this.consumer) {
+      new CfnOutput(this, 'ProcessorMappingUuid', {
+        value: this.consumer.eventSource.eventSourceMappingId,
+        description: 'Records-stream event source mapping of the processor: disable it to stop processing at once',
+      });
+    }
 
     if (config.replay) {
       const replay = config.replay;

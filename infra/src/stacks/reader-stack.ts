@@ -5,10 +5,12 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type { Construct } from 'constructs';
 import { RECURSIVE_LOOP } from '@pipeline/limits';
+import { RUN_STREAMS_ENV } from '@pipeline/run-streams';
 import { scheduleExpression } from '../config';
 import { alarmPeriod, pipelineAlarm } from '../constructs/alarms';
 import { S3FailureRecords } from '../constructs/on-failure';
 import { PipelineFunction } from '../constructs/pipeline-function';
+import { grantOpenStreams, runStreamsEnvironment } from '../constructs/run-streams';
 import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
@@ -33,12 +35,17 @@ export class ReaderStack extends Stack {
     const { names } = refs;
     const functionName = names.functions.reader;
 
+    const perRun = config.streams.lifecycle === 'per-run';
     this.reader = new PipelineFunction(this, 'Reader', {
       config,
       functionName,
       description: 'Plans a run into slices and puts their records on the records stream',
       code: props.code,
-      environment: refs.handlerEnvironment('reader', functionName),
+      environment: {
+        ...refs.handlerEnvironment('reader', functionName),
+        // Per-run streams: the reader opens them (and their mappings) before it puts a record.
+        ...(perRun ? { [RUN_STREAMS_ENV]: runStreamsEnvironment(this, config, refs) } : {}),
+      },
       memoryMiB: config.reader.memoryMiB,
       timeoutSeconds: config.reader.timeoutSeconds,
       reservedConcurrency: config.reader.reservedConcurrency,
@@ -84,6 +91,7 @@ export class ReaderStack extends Stack {
       }),
     ];
     for (const statement of statements) role.addToPrincipalPolicy(statement);
+    if (perRun) grantOpenStreams(role, refs);
     acknowledgeWildcard(
       role,
       sourcePrefix,

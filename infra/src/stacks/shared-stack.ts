@@ -22,8 +22,9 @@ export interface SharedStackProps extends StackProps {
  */
 export class SharedStack extends Stack {
   readonly refs: SharedRefs;
-  readonly recordsStream: kinesis.Stream;
-  readonly resultsStream: kinesis.Stream;
+  /** Unset with per-run streams: the reader creates them when a run starts, the sweep deletes them. */
+  readonly recordsStream?: kinesis.Stream;
+  readonly resultsStream?: kinesis.Stream;
   readonly buckets: Record<'spill' | 'results' | 'failures' | 'accessLogs', s3.Bucket> & { source?: s3.Bucket };
   readonly delivery: DeliveryStream;
   readonly dashboard: PipelineDashboard;
@@ -98,15 +99,29 @@ export class SharedStack extends Stack {
         encryption: kinesis.StreamEncryption.MANAGED,
         removalPolicy,
       });
-    this.recordsStream = stream('RecordsStream', names.recordsStream, config.streams.recordsShardCount);
-    this.resultsStream = stream('ResultsStream', names.resultsStream, config.streams.resultsShardCount);
+    if (config.streams.lifecycle === 'always-on') {
+      this.recordsStream = stream('RecordsStream', names.recordsStream, config.streams.recordsShardCount);
+      this.resultsStream = stream('ResultsStream', names.resultsStream, config.streams.resultsShardCount);
+    }
 
     this.delivery = new DeliveryStream(this, 'Delivery', { config, names, resultsBucket: this.buckets.results });
     this.dashboard = new PipelineDashboard(this, 'Dashboard', { config, names });
 
     const output = (id: string, value: string, description: string) => new CfnOutput(this, id, { value, description });
-    output('RecordsStreamName', names.recordsStream, 'Kinesis stream from the reader to the processor');
-    output('ResultsStreamName', names.resultsStream, 'Kinesis stream from the processor to the writer');
+    // The names stay the same in both lifecycles: per-run streams are created under them.
+    const lifetime =
+      config.streams.lifecycle === 'per-run'
+        ? ' (exists from run start until the replay window after the last run)'
+        : '';
+    output('RecordsStreamName', names.recordsStream, `Kinesis stream from the reader to the processor${lifetime}`);
+    output('ResultsStreamName', names.resultsStream, `Kinesis stream from the processor to the writer${lifetime}`);
+    output('RecordsStreamArn', this.refs.recordsStreamArn, 'ARN of the records stream');
+    output('ResultsStreamArn', this.refs.resultsStreamArn, 'ARN of the results stream');
+    output(
+      'StreamsLifecycle',
+      config.streams.lifecycle,
+      'always-on, or per-run (created at run start, deleted by the sweep)',
+    );
     output(
       'DeliveryStreamName',
       names.deliveryStream,

@@ -1,8 +1,10 @@
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { PipelineFunction } from '../constructs/pipeline-function';
-import { StreamConsumer } from '../constructs/stream-consumer';
+import { grantMappingRead } from '../constructs/run-streams';
+import { S3FailureRecords } from '../constructs/on-failure';
+import { consumerFunctionAlarms, StreamConsumer } from '../constructs/stream-consumer';
 import { RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
@@ -14,7 +16,8 @@ import type { AppStackProps } from './app-stack-props';
  */
 export class WriterStack extends Stack {
   readonly writer: PipelineFunction;
-  readonly consumer: StreamConsumer;
+  /** Unset with per-run streams: the reader creates the mapping when a run starts. */
+  readonly consumer?: StreamConsumer;
 
   constructor(scope: Construct, id: string, props: AppStackProps) {
     super(scope, id, props);
@@ -107,20 +110,37 @@ export class WriterStack extends Stack {
     };
     for (const [key, reason] of Object.entries(why)) acknowledgeWildcard(role, refs.keysArn('results', key), reason);
 
-    this.consumer = new StreamConsumer(this, 'ResultsMapping', {
-      config,
-      fn: this.writer.function,
-      functionName,
-      streamArn: refs.resultsStreamArn,
-      streamName: names.resultsStream,
-      settings: config.writer.eventSource,
-      failuresBucketArn: refs.bucketArn('failures'),
-    });
+    if (config.streams.lifecycle === 'always-on') {
+      this.consumer = new StreamConsumer(this, 'ResultsMapping', {
+        config,
+        fn: this.writer.function,
+        functionName,
+        streamArn: refs.resultsStreamArn,
+        streamName: names.resultsStream,
+        settings: config.writer.eventSource,
+        failuresBucketArn: refs.bucketArn('failures'),
+      });
+    } else {
+      // Per-run streams: the reader creates this mapping with the same settings (constructs/run-streams.ts);
+      // the function keeps what the mapping reads with and writes its on-failure records with.
+      grantMappingRead(role, refs.resultsStreamArn);
+      new S3FailureRecords(refs.bucketArn('failures')).bind(this, this.writer.function);
+      // Its function's alarms stay; the mapping's own (on-failure, dropped) need a UUID no stack knows.
+      consumerFunctionAlarms(new Construct(this, 'ResultsMapping'), {
+        config,
+        fn: this.writer.function,
+        functionName: functionName,
+        streamName: names.resultsStream,
+        settings: config.writer.eventSource,
+      });
+    }
 
     new CfnOutput(this, 'WriterFunctionName', { value: functionName, description: 'Writer function' });
-    new CfnOutput(this, 'WriterMappingUuid', {
-      value: this.consumer.eventSource.eventSourceMappingId,
-      description: 'Results-stream event source mapping of the writer: disable it to stop delivery at once',
-    });
+    if (this.consumer) {
+      new CfnOutput(this, 'WriterMappingUuid', {
+        value: this.consumer.eventSource.eventSourceMappingId,
+        description: 'Results-stream event source mapping of the writer: disable it to stop delivery at once',
+      });
+    }
   }
 }

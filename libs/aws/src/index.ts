@@ -1,5 +1,6 @@
 import { FirehoseClient } from '@aws-sdk/client-firehose';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
@@ -99,7 +100,7 @@ export interface ClientOptions {
 }
 
 /** Per service: a function's clients of embedded services sign as the function, the others as usual. */
-export type FunctionClients = Partial<Record<'s3' | 'kinesis' | 'firehose', ClientOptions>>;
+export type FunctionClients = Partial<Record<'s3' | 'kinesis' | 'firehose' | 'lambda', ClientOptions>>;
 
 export function kinesisClient(env: NodeJS.ProcessEnv = process.env, options: ClientOptions = {}): KinesisClient {
   return explained('KINESIS', new KinesisClient({ requestHandler: httpHandler(), maxAttempts: 5, ...options }), env);
@@ -117,4 +118,9 @@ export function s3Client(env: NodeJS.ProcessEnv = process.env, options: ClientOp
 
 export function firehoseClient(env: NodeJS.ProcessEnv = process.env, options: ClientOptions = {}): FirehoseClient {
   return explained('FIREHOSE', new FirehoseClient({ requestHandler: httpHandler(), maxAttempts: 5, ...options }), env);
+}
+
+/** A Lambda client (Invoke, event source mappings); it reads AWS_ENDPOINT_URL_LAMBDA as the SDK does. */
+export function lambdaClient(options: ClientOptions = {}): LambdaClient {
+  return new LambdaClient({ requestHandler: httpHandler(), ...options });
 }

@@ -83,4 +83,18 @@ describe('idleCostPerMonth', () => {
   it('is 730 stream-hours per on-demand stream', () => {
     expect(idleCostPerMonth(ON_DEMAND).totalUsd).toBeCloseTo(2 * 730 * PRICE_TABLE.kinesis.onDemandStreamHour.usd, 6);
   });
+
+  it('with per-run streams, bills only the hours around each run: run + replay window + sweep period, times the runs', () => {
+    const ONE_BY_ONE = { mode: 'provisioned', streams: 2, shardsPerStream: 1 } as const;
+    const daily = { kind: 'per-run', runHours: 0.25, replayWindowHours: 3, sweepHours: 1, runsPerMonth: 30.4 } as const;
+    // 2 shards × 4.25 h × 30.4 runs × $0.015 = $3.88: under the issue's $5 for a pipeline that runs once a day.
+    expect(idleCostPerMonth(ONE_BY_ONE, PRICE_TABLE, daily).totalUsd).toBeCloseTo(2 * 4.25 * 30.4 * 0.015, 6);
+    expect(idleCostPerMonth(ONE_BY_ONE, PRICE_TABLE, daily).totalUsd).toBeLessThan(5);
+    expect(idleCostPerMonth(TWO_BY_TWO, PRICE_TABLE, daily).totalUsd).toBeCloseTo(4 * 4.25 * 30.4 * 0.015, 6);
+  });
+
+  it('with per-run streams never bills more than the always-on month', () => {
+    const hourly = { kind: 'per-run', runHours: 1, replayWindowHours: 3, sweepHours: 1, runsPerMonth: 730 } as const;
+    expect(idleCostPerMonth(TWO_BY_TWO, PRICE_TABLE, hourly).totalUsd).toBeCloseTo(43.8, 6);
+  });
 });

@@ -168,7 +168,42 @@ export function runCost(usage: Usage, capacity: StreamCapacity, hours: number, p
   return total(lines, prices);
 }
 
-/** What the streams cost in a month with no run at all: the part of the bill that does not scale to zero. */
-export function idleCostPerMonth(capacity: StreamCapacity, prices: PriceTable = PRICE_TABLE): Cost {
-  return total(streamHours(capacity, HOURS_PER_MONTH, prices), prices);
+/**
+ * How long the streams exist in a month: always (every hour of it), or per run — created when a
+ * run starts, deleted by the hourly sweep once the replay window after the run has passed.
+ */
+export type StreamsLifecycle =
+  | { kind: 'always-on' }
+  | {
+      kind: 'per-run';
+      /** How long one run keeps the streams busy. */
+      runHours: number;
+      replayWindowHours: number;
+      /** The sweep's period: the streams outlive the window by up to this much (counted in full). */
+      sweepHours: number;
+      runsPerMonth: number;
+    };
+
+export const ALWAYS_ON: StreamsLifecycle = { kind: 'always-on' };
+
+/** Hours a month the streams exist (and bill shard-hours or stream-hours). */
+export function streamHoursPerMonth(lifecycle: StreamsLifecycle): number {
+  if (lifecycle.kind === 'always-on') return HOURS_PER_MONTH;
+  const perRun = lifecycle.runHours + lifecycle.replayWindowHours + lifecycle.sweepHours;
+  return Math.min(HOURS_PER_MONTH, perRun * lifecycle.runsPerMonth);
+}
+
+/**
+ * What the streams cost in a month whatever the traffic: the part of the bill that does not scale
+ * to zero. Always-on streams bill every hour; per-run streams the hours they exist around each run
+ * (run + replay window + sweep period, times the runs a month).
+ *
+ * @example idleCostPerMonth({ mode: 'provisioned', streams: 2, shardsPerStream: 2 }).totalUsd; // 43.8
+ */
+export function idleCostPerMonth(
+  capacity: StreamCapacity,
+  prices: PriceTable = PRICE_TABLE,
+  lifecycle: StreamsLifecycle = ALWAYS_ON,
+): Cost {
+  return total(streamHours(capacity, streamHoursPerMonth(lifecycle), prices), prices);
 }

@@ -25,6 +25,12 @@ export const KINESIS = {
   shardWriteRecordsPerSecond: 1_000,
   /** Provisioned shard: reads per second, shared by the consumers without enhanced fan-out. */
   shardReadBytesPerSecond: 2 * MiB,
+  /** A new stream keeps records this long until IncreaseStreamRetentionPeriod (CreateStream has no retention). */
+  defaultRetentionHours: 24,
+  /** StartStreamEncryption: the KMS key Kinesis owns, what the CDK's `StreamEncryption.MANAGED` uses. */
+  managedKeyAlias: 'alias/aws/kinesis',
+  /** DeleteStream: transactions per second per account. */
+  deleteStreamPerSecond: 5,
 } as const;
 
 /** Amazon Data Firehose. */
@@ -185,6 +191,23 @@ export const DEFAULTS = {
   deliveryMarginSeconds: 60,
   /** How often the local runner asks the finisher whether a delivered run's output is in S3. */
   finisherPollMs: 250,
+  /**
+   * Streams' lifecycle: `always-on` (deployed with the stacks, billed every hour) or `per-run`
+   * (created when a run starts, deleted by the hourly sweep once no run is active and the replay
+   * window has passed). See README "Idle cost".
+   */
+  streamsLifecycle: 'always-on',
+  /** Per-run streams: hours after the last run ended before the sweep deletes the streams (and `replay` stops working). */
+  replayWindowHours: 3,
+  /** Per-run streams: how long opening waits for a stream to become ACTIVE (or to finish DELETING). */
+  streamActiveWaitMs: 5 * 60_000,
+  /** Per-run streams: backoff between two looks at a stream's status. */
+  streamPollBaseMs: 250,
+  streamPollCapMs: 5_000,
+  /** Per-run streams: runs a month assumed for the idle cost (the default schedule runs once a day). */
+  runsPerMonth: 30.4,
+  /** Per-run streams: the sweep's period (an hourly EventBridge rule); streams outlive the window by up to this. */
+  streamsSweepHours: 1,
 } as const;
 
 /** Bounds on identifiers, so that a partition key (run + slice) always fits Kinesis' limit. */

@@ -38,7 +38,7 @@ function costRows(cost: RunReport['cost']): string[] {
       (l) =>
         `${indent}${`${l.service} ${l.item}`.padEnd(34)}${usd(l.usd).padStart(10)}   ${n(Math.round(l.quantity * 1000) / 1000)} ${l.unit}`,
     ),
-    `  ${'idle cost'.padEnd(20)}${usd(cost.idlePerMonth.totalUsd)} a month with no run (${cost.idlePerMonth.lines.map((l) => `${n(l.quantity)} ${l.unit}`).join(', ')})`,
+    `  ${'idle cost'.padEnd(20)}${usd(cost.idlePerMonth.totalUsd)} a month ${cost.idleBasis} (${cost.idlePerMonth.lines.map((l) => `${n(Math.round(l.quantity * 10) / 10)} ${l.unit}`).join(', ')})`,
   ];
 }
 

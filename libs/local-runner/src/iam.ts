@@ -147,6 +147,12 @@ export function localIdentities(
       ),
       deliveryStreams: delivery ? { [delivery]: roles.names.deliveryStream } : {},
       names: {
+        // The functions by name too: conditions such as lambda:FunctionArn name them.
+        ...Object.fromEntries(
+          Object.entries(functions).flatMap(([app, localName]) =>
+            roles.functions[app] ? [[roles.functions[app], localName]] : [],
+          ),
+        ),
         [roles.names.recordsStream]: local.recordsStream,
         [roles.names.resultsStream]: local.resultsStream,
         [roles.names.deliveryStream]: local.deliveryStream,

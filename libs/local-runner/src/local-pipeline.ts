@@ -17,12 +17,12 @@ import {
 import { handler as readerHandler, resetReader, type ReaderRequest, type ReaderResult } from '@apps/reader';
 import { handler as processorHandler, resetProcessor } from '@apps/processor';
 import { handler as writerHandler, resetWriter } from '@apps/writer';
-import { finish, resetFinisher } from '@apps/finisher';
+import { finish, resetFinisher, sweepStreams } from '@apps/finisher';
 import { firehoseClient, kinesisClient, s3Client } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
 import { DELIVERY_FORMAT } from '@pipeline/delivery';
 import type { Job } from '@pipeline/job';
-import { DEFAULTS, RECURSIVE_LOOP, type RecursiveLoopSetting } from '@pipeline/limits';
+import { DEFAULTS, KINESIS, RECURSIVE_LOOP, type RecursiveLoopSetting } from '@pipeline/limits';
 import {
   createEventSourceMapping,
   fileCheckpointStore,
@@ -46,7 +46,10 @@ import {
   type DeniedCall,
   type IamGateways,
   LambdaMeter,
+  type LocalMappingHost,
+  type LocalMappingRequest,
 } from '@pipeline/local-stack';
+import { RUN_STREAMS_ENV, type RetireOutcome, type RunStreamsPlan, runStreamsPlan } from '@pipeline/run-streams';
 import { putJson, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { ON_FAILURE_PREFIX } from '@pipeline/records';
 import { collateEndedRun } from '@pipeline/collation';
@@ -136,6 +139,49 @@ export interface LocalPipelineOptions {
    * test says why.
    */
   iam?: boolean;
+  /**
+   * Streams' lifecycle (default DEFAULTS.streamsLifecycle, as the CDK app): `per-run` leaves the
+   * streams and mappings to the reader (CreateStream, CreateEventSourceMapping on the local
+   * Lambda), and `sweep()` retires them as the finisher's hourly sweep does in AWS.
+   */
+  streams?: 'always-on' | 'per-run';
+  /** Per-run streams: hours they outlive the last run (default DEFAULTS.replayWindowHours). */
+  replayWindowHours?: number;
+}
+
+/** The per-run plan the CDK app writes into RUN_STREAMS, for the local resources and settings. */
+export function localRunStreamsPlan(
+  shardCount: number,
+  settings: EventSourceSettings,
+  replayWindowHours: number,
+): RunStreamsPlan {
+  const mapping = (fn: string, streamName: string) => ({
+    functionName: fn,
+    streamName,
+    batchSize: settings.batchSize,
+    batchingWindowSeconds: settings.maximumBatchingWindowInSeconds,
+    parallelizationFactor: settings.parallelizationFactor,
+    bisectBatchOnError: settings.bisectBatchOnFunctionError,
+    retryAttempts: settings.maximumRetryAttempts,
+    maxRecordAgeSeconds: settings.maximumRecordAgeInSeconds,
+    startingPosition: 'TRIM_HORIZON' as const,
+    onFailureDestinationArn: `arn:aws:s3:::${LOCAL_RESOURCES.failuresBucket}`,
+  });
+  // Encrypted as the CDK app's: the embedded Kinesis adds StartStreamEncryption to kinesalite (server-process.js).
+  const stream = (name: string) => ({
+    name,
+    shardCount,
+    retentionHours: DEFAULTS.streamRetentionHours,
+    encryptionKeyId: KINESIS.managedKeyAlias,
+  });
+  return {
+    streams: [stream(LOCAL_RESOURCES.recordsStream), stream(LOCAL_RESOURCES.resultsStream)],
+    mappings: [
+      mapping(LOCAL_FUNCTIONS.processor, LOCAL_RESOURCES.recordsStream),
+      mapping(LOCAL_FUNCTIONS.writer, LOCAL_RESOURCES.resultsStream),
+    ],
+    replayWindowHours,
+  };
 }
 
 const DEFAULT_EVENT_SOURCE: EventSourceSettings = {
@@ -168,6 +214,8 @@ export class LocalPipeline {
   lambda?: LocalLambda;
   /** The IAM gateways in front of the embedded servers, when IAM is enforced. */
   iam?: IamGateways;
+  /** Whether the streams are per run (created by the reader, retired by `sweep`). */
+  perRun = false;
   /** Each function's invocations and billed duration, for the cost report. */
   readonly lambdaMeter = new LambdaMeter();
   /** Memory, architecture and stream capacity as the CDK app deploys them (known when IAM is enforced). */
@@ -203,8 +251,13 @@ export class LocalPipeline {
     let faultProxy: KinesisFaultProxy | undefined;
     let iam: IamGateways | undefined;
     process.env.AWS_REGION ??= 'us-east-1';
-    // Synthesizing (or reading the cached) roles goes on while the servers start.
-    const roles = options.iam === false || plan.embedded.length === 0 ? undefined : synthesizedRoles();
+    const perRun = (options.streams ?? DEFAULTS.streamsLifecycle) === 'per-run';
+    // Synthesizing (or reading the cached) roles goes on while the servers start; per-run streams
+    // need the roles the CDK app gives that lifecycle (the reader creates streams and mappings).
+    const roles =
+      options.iam === false || plan.embedded.length === 0
+        ? undefined
+        : synthesizedRoles(perRun ? withStreamsLifecycle(process.env, 'per-run') : process.env);
     roles?.catch(() => undefined);
     const upstreams: Partial<Record<Service, string>> = {};
     const setEndpoint = (service: Service, endpoint: string) => {
@@ -278,6 +331,15 @@ export class LocalPipeline {
       [ENV.spillBucket]: LOCAL_RESOURCES.spillBucket,
       [ENV.sourceBucket]: LOCAL_RESOURCES.sourceBucket,
       ...(embeds('firehose') ? { [ENV.deliveryBufferIntervalSeconds]: String(localIntervalMs(options) / 1000) } : {}),
+      [RUN_STREAMS_ENV]: perRun
+        ? JSON.stringify(
+            localRunStreamsPlan(
+              options.shardCount ?? DEFAULTS.shardCount,
+              { ...DEFAULT_EVENT_SOURCE, ...options.eventSource },
+              options.replayWindowHours ?? DEFAULTS.replayWindowHours,
+            ),
+          )
+        : '',
       ...options.env,
     };
     Object.assign(process.env, handlerEnv);
@@ -292,7 +354,10 @@ export class LocalPipeline {
       );
     // The run's events: what EventBridge carries in AWS, appended to .local/events.ndjson here.
     const events = fileRunEvents(join(dataDir, 'events.ndjson'));
-    resetReader({ ...job, announce: events }, as('reader'));
+    // The Lambda API (event source mappings) is checked too when streams are per run.
+    const lambdaAs = (fn: keyof typeof LOCAL_FUNCTIONS) =>
+      perRun && iam ? { lambda: { credentials: functionCredentials(LOCAL_FUNCTIONS[fn]) } } : {};
+    resetReader({ ...job, announce: events }, { ...as('reader'), ...lambdaAs('reader') });
     resetProcessor(job, as('processor'));
     resetWriter({}, as('writer'));
     // Where AWS starts the collation state machine on complete.json or failed.json, collate and announce here.
@@ -307,9 +372,10 @@ export class LocalPipeline {
           });
         },
       },
-      as('finisher'),
+      { ...as('finisher'), ...lambdaAs('finisher') },
     );
     const pipeline = new LocalPipeline(dataDir, servers, localFirehose, options);
+    pipeline.perRun = perRun;
     pipeline.faultProxy = faultProxy;
     pipeline.iam = iam;
     if (roles && iam) pipeline.deployed = deployedCapacity(await roles);
@@ -326,8 +392,13 @@ export class LocalPipeline {
           recursiveLoop: options.reader?.recursiveLoop ?? RECURSIVE_LOOP.reader,
         },
       ],
+      mappings: perRun ? pipeline.mappingHost() : undefined,
     });
     process.env.AWS_ENDPOINT_URL_LAMBDA = pipeline.lambda.endpoint;
+    if (perRun && iam) {
+      process.env.AWS_ENDPOINT_URL_LAMBDA = await iam.add('lambda', pipeline.lambda.endpoint);
+      servers.push(...iam.servers.slice(-1));
+    }
     await pipeline.ensureResources(options.shardCount ?? DEFAULTS.shardCount);
     await advertise(dataDir, {
       kinesis: process.env[endpointVariable('kinesis')],
@@ -354,7 +425,8 @@ export class LocalPipeline {
         if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw error;
       }
     }
-    for (const stream of [LOCAL_RESOURCES.recordsStream, LOCAL_RESOURCES.resultsStream]) {
+    // Per-run streams are the reader's to create.
+    for (const stream of this.perRun ? [] : [LOCAL_RESOURCES.recordsStream, LOCAL_RESOURCES.resultsStream]) {
       try {
         await this.kinesis.send(new CreateStreamCommand({ StreamName: stream, ShardCount: shardCount }));
       } catch (error) {
@@ -385,7 +457,8 @@ export class LocalPipeline {
 
   /** Starts the processor's and the writer's event source mappings, resuming from their checkpoints. */
   async startConsumers(): Promise<void> {
-    if (this.mappings.length) return;
+    // Per-run streams: the reader creates the mappings through the local Lambda (mappingHost).
+    if (this.perRun || this.mappings.length) return;
     const settings = { ...DEFAULT_EVENT_SOURCE, ...this.options.eventSource };
     const consumers: ['processor' | 'writer', string, KinesisEventHandler][] = [
       ['processor', LOCAL_RESOURCES.recordsStream, this.options.wrapProcessor?.(processorHandler) ?? processorHandler],
@@ -412,14 +485,83 @@ export class LocalPipeline {
   }
 
   /**
+   * The pollers behind the local Lambda's event source mapping API: the same event source mapping
+   * as startConsumers, for the processor or writer, with the settings CreateEventSourceMapping was
+   * given. Checkpoints are kept per mapping (its UUID), so the mapping of a re-created stream starts afresh.
+   */
+  mappingHost(): LocalMappingHost {
+    const handlers: Record<string, ['processor' | 'writer', KinesisEventHandler]> = {
+      [LOCAL_FUNCTIONS.processor]: ['processor', this.options.wrapProcessor?.(processorHandler) ?? processorHandler],
+      [LOCAL_FUNCTIONS.writer]: ['writer', this.options.wrapWriter?.(writerHandler) ?? writerHandler],
+    };
+    const describe = async (streamName: string) => {
+      try {
+        return (await this.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: streamName })))
+          .StreamDescriptionSummary;
+      } catch (error) {
+        if ((error as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+        throw error;
+      }
+    };
+    return {
+      functions: Object.keys(handlers),
+      streamActive: async (streamName) => (await describe(streamName))?.StreamStatus === 'ACTIVE',
+      start: async (request: LocalMappingRequest) => {
+        const [stage, handler] = handlers[request.functionName];
+        await mkdir(join(this.dataDir, 'checkpoints'), { recursive: true });
+        const mapping = createEventSourceMapping({
+          kinesis: this.kinesis,
+          streamName: request.streamName,
+          handler: this.lambdaMeter.wrap(stage, handler),
+          functionName: request.functionName,
+          startingPosition: request.startingPosition,
+          functionResponseTypes: request.functionResponseTypes,
+          batchSize: request.batchSize,
+          maximumBatchingWindowInSeconds: request.maximumBatchingWindowInSeconds,
+          parallelizationFactor: request.parallelizationFactor,
+          bisectBatchOnFunctionError: request.bisectBatchOnFunctionError,
+          maximumRetryAttempts: request.maximumRetryAttempts,
+          maximumRecordAgeInSeconds: request.maximumRecordAgeInSeconds,
+          pollIntervalMs: 50,
+          checkpoints: fileCheckpointStore(join(this.dataDir, 'checkpoints', `${stage}-${request.uuid}.json`)),
+          onFailure: request.onFailureDestination
+            ? (record) => this.recordFailure(stage, record, request.uuid)
+            : undefined,
+        });
+        mapping.start();
+        this.mappings.push(mapping);
+        await mapping.ready();
+        return {
+          stop: async () => {
+            this.mappings = this.mappings.filter((m) => m !== mapping);
+            await mapping.stop();
+          },
+        };
+      },
+    };
+  }
+
+  /**
+   * Per-run streams: what the finisher's hourly sweep does in AWS, at `now` (the replay window is
+   * counted from the last run's end). Undefined when the streams are always on.
+   */
+  sweep(now = new Date()): Promise<RetireOutcome | undefined> {
+    return sweepStreams(now);
+  }
+
+  /**
    * The on-failure destination: like an S3 destination, it keeps the whole invocation record, in the
    * failures bucket under the key AWS gives it (`aws/lambda/<mapping UUID>/<shard>/YYYY/MM/DD/<time>-<UUID>`).
    */
-  private async recordFailure(stage: 'processor' | 'writer', record: OnFailureRecord): Promise<void> {
+  private async recordFailure(
+    stage: 'processor' | 'writer',
+    record: OnFailureRecord,
+    mappingUuid: string = LOCAL_MAPPING_UUIDS[stage],
+  ): Promise<void> {
     await putJson(
       this.store,
       LOCAL_RESOURCES.failuresBucket,
-      onFailureKey(LOCAL_MAPPING_UUIDS[stage], record.KinesisBatchInfo.shardId, new Date(record.timestamp)),
+      onFailureKey(mappingUuid, record.KinesisBatchInfo.shardId, new Date(record.timestamp)),
       record,
     );
   }
@@ -477,12 +619,17 @@ export class LocalPipeline {
   /** What the functions used since the meters were reset; undefined without the IAM gateways (nothing is metered). */
   metered(elapsedMs: number): MeteredRun | undefined {
     if (!this.iam || !this.deployed) return undefined;
+    // Per-run streams are in no template: their capacity is the plan's (RUN_STREAMS).
+    const plan = this.perRun ? runStreamsPlan(process.env) : undefined;
     return {
       calls: this.iam.meter.read(),
       lambda: this.lambdaMeter.read(),
-      deployed: this.deployed,
+      deployed: plan
+        ? { ...this.deployed, streams: { mode: 'provisioned', shards: plan.streams.map((s) => s.shardCount) } }
+        : this.deployed,
       deliveryPrincipal: LOCAL_DELIVERY_IDENTITY,
       elapsedMs,
+      streams: plan ? { lifecycle: 'per-run', replayWindowHours: plan.replayWindowHours } : { lifecycle: 'always-on' },
     };
   }
 
@@ -516,6 +663,18 @@ export class LocalPipeline {
     }
     return undefined;
   }
+}
+
+/** The environment with PIPELINE_OVERRIDES asking for a streams lifecycle, merged into what the user set. */
+function withStreamsLifecycle(env: NodeJS.ProcessEnv, lifecycle: 'per-run' | 'always-on'): NodeJS.ProcessEnv {
+  let overrides: Record<string, unknown> = {};
+  try {
+    overrides = env.PIPELINE_OVERRIDES ? (JSON.parse(env.PIPELINE_OVERRIDES) as Record<string, unknown>) : {};
+  } catch {
+    // The CDK app reports a malformed PIPELINE_OVERRIDES itself.
+  }
+  const streams = { ...((overrides.streams as Record<string, unknown>) ?? {}), lifecycle };
+  return { ...env, PIPELINE_OVERRIDES: JSON.stringify({ ...overrides, streams }) };
 }
 
 /** The embedded stack's data folder is used by one command at a time. */

@@ -1,4 +1,4 @@
-import { PRICE_TABLE } from '@pipeline/limits';
+import { DEFAULTS, PRICE_TABLE } from '@pipeline/limits';
 import { formatReport, jsonReport } from './format';
 import type { DeployedCapacity } from './iam';
 import { type MeteredRun, runCostReport, usageOf } from './run-cost';
@@ -68,6 +68,24 @@ describe('the cost report of a run, from the calls the embedded stack metered', 
       12,
     );
     expect(cost.unconfirmedUsd).toBeLessThanOrEqual(cost.totalUsd);
+  });
+
+  it('with per-run streams, shows the month of streams around each run at a daily schedule, and says how it was counted', () => {
+    const perRun: MeteredRun = {
+      ...run,
+      deployed: { ...deployed, streams: { mode: 'provisioned', shards: [1, 1] } },
+      elapsedMs: 15 * 60_000,
+      streams: { lifecycle: 'per-run', replayWindowHours: 3 },
+    };
+    const cost = runCostReport(perRun);
+    if ('error' in cost) throw new Error(cost.error);
+    // 2 shards × (0.25 h run + 3 h window + 1 h sweep) × 30.4 runs × $0.015 ≈ $3.88.
+    expect(cost.idlePerMonth.totalUsd).toBeCloseTo(
+      2 * 4.25 * DEFAULTS.runsPerMonth * PRICE_TABLE.kinesis.shardHour.usd,
+      6,
+    );
+    expect(cost.idleBasis).toContain('per-run streams');
+    expect(cost.idleBasis).toContain('3 h replay window');
   });
 
   it('says so for a region the price table does not hold, rather than guess', () => {

@@ -3,12 +3,14 @@ import {
   type Cost,
   type CostLine,
   emptyUsage,
+  ALWAYS_ON,
   idleCostPerMonth,
   runCost,
+  type StreamsLifecycle,
   type StreamCapacity,
   type Usage,
 } from '@pipeline/cost';
-import { FIREHOSE_BILLING_STEP_BYTES, PRICE_TABLE, PUT_PAYLOAD_UNIT_BYTES } from '@pipeline/limits';
+import { DEFAULTS, FIREHOSE_BILLING_STEP_BYTES, PRICE_TABLE, PUT_PAYLOAD_UNIT_BYTES } from '@pipeline/limits';
 import type { FunctionUsage, MeterReading } from '@pipeline/local-stack';
 import type { DeployedCapacity } from './iam';
 
@@ -22,12 +24,16 @@ export interface MeteredRun {
   /** The principal suffix of the local Firehose, whose S3 PutObjects are its delivered objects. */
   deliveryPrincipal: string;
   elapsedMs: number;
+  /** Per-run streams (default always on): the replay window, for the idle month. */
+  streams?: { lifecycle: 'always-on' } | { lifecycle: 'per-run'; replayWindowHours: number };
 }
 
 /** The cost report of a run: its modeled bill, and what the streams cost a month with no run. */
 export type RunCostReport =
   | (Cost & {
       idlePerMonth: Cost;
+      /** How the idle month was counted: always-on streams, or per-run streams at an assumed runs a month. */
+      idleBasis: string;
       /** Usage lines priced from third-party or unverified figures (see libs/limits/src/prices.ts). */
       unconfirmedUsd: number;
       notes: string[];
@@ -133,10 +139,24 @@ export function runCostReport(run: MeteredRun, region: string = PRICE_TABLE.regi
   const capacity = streamCapacity(run.deployed);
   const cost = runCost(usageOf(run), capacity, run.elapsedMs / 3_600_000);
   const lines = cost.lines.filter((l) => l.quantity > 0);
+  const lifecycle: StreamsLifecycle =
+    run.streams?.lifecycle === 'per-run'
+      ? {
+          kind: 'per-run',
+          runHours: run.elapsedMs / 3_600_000,
+          replayWindowHours: run.streams.replayWindowHours,
+          sweepHours: DEFAULTS.streamsSweepHours,
+          runsPerMonth: DEFAULTS.runsPerMonth,
+        }
+      : ALWAYS_ON;
   return {
     ...cost,
     lines,
-    idlePerMonth: idleCostPerMonth(capacity),
+    idlePerMonth: idleCostPerMonth(capacity, PRICE_TABLE, lifecycle),
+    idleBasis:
+      lifecycle.kind === 'per-run'
+        ? `with per-run streams: ${DEFAULTS.runsPerMonth} runs a month (a daily schedule) × (this run's ${(lifecycle.runHours).toFixed(2)} h + ${lifecycle.replayWindowHours} h replay window + up to ${lifecycle.sweepHours} h until the sweep)`
+        : 'with no run (always-on streams)',
     unconfirmedUsd: lines.filter((l) => UNCONFIRMED_PRICES.has(priceOf(l))).reduce((sum, l) => sum + l.usd, 0),
     notes: [
       'Lambda duration is the handlers’ wall time on this machine, at the memory the CDK app deploys: AWS timings differ.',

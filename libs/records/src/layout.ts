@@ -49,6 +49,11 @@ export const LAYOUT = {
    */
   failedKey: (run: string) => `runs/${run}/failed.json`,
   summaryKey: (run: string) => `runs/${run}/summary.json`,
+  /** Per-run streams: one lease per run that opened the streams since they were last retired. */
+  streamsLeasePrefix: 'streams/opened/',
+  streamsLeaseKey: (run: string) => `streams/opened/${run}.json`,
+  /** Per-run streams: when the sweep last deleted them, for `replay`'s message. */
+  streamsRetiredKey: 'streams/retired.json',
   /** Where Athena keeps its query results and UNLOAD manifests (the collation workgroup's output location). */
   queryResultsPrefix: 'collation-queries/',
   collatedPrefix: (run: string) => `collated/run=${run}/`,

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { LocalServer } from '../servers';
 import { accessDeniedMessage, evaluate, type Decision, type IamRequest, type PolicyDocument } from './policy';
 import { type CallMeter, putRecordSizes } from './meter';
-import { accessKeyIdOf, jsonApiRequest, s3Requests, type ServiceScope } from './requests';
+import { accessKeyIdOf, jsonApiRequest, lambdaMappingRequest, s3Requests, type ServiceScope } from './requests';
 
 /** Who a function is to the embedded stack: the principal AWS would name and its role's policies. */
 export interface LocalIdentity {
@@ -23,7 +23,7 @@ export interface DeniedCall {
 }
 
 export interface IamGatewayOptions {
-  service: 's3' | 'kinesis' | 'firehose';
+  service: 's3' | 'kinesis' | 'firehose' | 'lambda';
   /** The server the gateway stands in front of. */
   upstream: string;
   scope: ServiceScope;
@@ -102,7 +102,8 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       res.end(method === 'HEAD' ? undefined : xml);
       return;
     }
-    res.writeHead(400, {
+    // Lambda's REST API answers AccessDeniedException with 403; the JSON APIs with 400.
+    res.writeHead(options.service === 'lambda' ? 403 : 400, {
       'content-type': 'application/x-amz-json-1.1',
       'x-amzn-requestid': requestId,
       'x-amzn-errortype': 'AccessDeniedException:',
@@ -159,6 +160,34 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
       return collect(req).then(decide, () => res.destroy());
     }
 
+    if (options.service === 'lambda') {
+      collect(req).then(
+        async (body) => {
+          let parsed: Record<string, unknown> = {};
+          try {
+            parsed = body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
+          } catch {
+            // Not JSON: the service answers it.
+          }
+          const request = await lambdaMappingRequest(
+            req.method ?? 'GET',
+            req.url ?? '/',
+            parsed,
+            options.scope,
+            (uuid) => mappingFunction(upstream, agent, uuid),
+          );
+          // Only the event source mapping API is checked; Invoke passes as before.
+          if (!request) return forward(req, res, body);
+          const refusal = check(accessKeyId, identity, withContext(request));
+          if (refusal) return refuse(res, req.method, refusal);
+          options.meter?.count(identity.principal, request.action, request.resource);
+          forward(req, res, body);
+        },
+        () => res.destroy(),
+      );
+      return;
+    }
+
     collect(req).then(
       (body) => {
         let parsed: Record<string, unknown> = {};
@@ -201,6 +230,35 @@ export async function startIamGateway(options: IamGatewayOptions): Promise<IamGa
         server.close(() => resolve());
       }),
   };
+}
+
+/** The function ARN of an existing mapping, asked of the service itself (GetEventSourceMapping, unsigned). */
+function mappingFunction(upstream: URL, agent: Agent, uuid: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const out = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: 'GET',
+        path: `/2015-03-31/event-source-mappings/${encodeURIComponent(uuid)}`,
+        agent,
+      },
+      (reply) => {
+        collect(reply).then(
+          (body) => {
+            try {
+              resolve(reply.statusCode === 200 ? (JSON.parse(body.toString('utf8')).FunctionArn as string) : undefined);
+            } catch {
+              resolve(undefined);
+            }
+          },
+          () => resolve(undefined),
+        );
+      },
+    );
+    out.on('error', () => resolve(undefined));
+    out.end();
+  });
 }
 
 /** A missing object read without s3:ListBucket: AWS answers AccessDenied naming the GetObject. */

@@ -53,7 +53,7 @@ export function identitiesFromTemplates(roles: SynthesizedRoles, scope: ServiceS
   return identities;
 }
 
-export type GatedService = 's3' | 'kinesis' | 'firehose';
+export type GatedService = 's3' | 'kinesis' | 'firehose' | 'lambda';
 
 export interface IamGateways {
   /** The gateway of each service it stands in front of. */

@@ -1,4 +1,4 @@
-import { accessKeyIdOf, jsonApiRequest, s3Requests } from './requests';
+import { accessKeyIdOf, jsonApiRequest, lambdaMappingRequest, s3Requests } from './requests';
 
 const scope = { partition: 'aws', region: 'us-east-1', accountId: '000000000000' };
 
@@ -89,5 +89,44 @@ describe('IAM actions and resources of HTTP requests', () => {
         'arn:aws:kinesis:us-east-1:000000000000:stream/*',
       );
     });
+  });
+});
+
+describe('lambdaMappingRequest', () => {
+  const fn = 'arn:aws:lambda:us-east-1:000000000000:function:processor';
+  const functionOf = async (uuid: string) => (uuid === 'u-1' ? fn : undefined);
+  const request = (method: string, url: string, body: Record<string, unknown> = {}) =>
+    lambdaMappingRequest(method, url, body, scope, functionOf);
+
+  it('authorizes CreateEventSourceMapping on * with the function in lambda:FunctionArn', async () => {
+    expect(await request('POST', '/2015-03-31/event-source-mappings/', { FunctionName: 'processor' })).toEqual({
+      action: 'lambda:CreateEventSourceMapping',
+      resource: '*',
+      context: { 'lambda:FunctionArn': fn },
+    });
+  });
+
+  it('authorizes ListEventSourceMappings on *', async () => {
+    expect(await request('GET', '/2015-03-31/event-source-mappings/?FunctionName=processor')).toEqual({
+      action: 'lambda:ListEventSourceMappings',
+      resource: '*',
+    });
+  });
+
+  it("authorizes Get and DeleteEventSourceMapping on the mapping's ARN with its function", async () => {
+    const arn = 'arn:aws:lambda:us-east-1:000000000000:event-source-mapping:u-1';
+    expect(await request('GET', '/2015-03-31/event-source-mappings/u-1')).toEqual({
+      action: 'lambda:GetEventSourceMapping',
+      resource: arn,
+      context: { 'lambda:FunctionArn': fn },
+    });
+    expect(await request('DELETE', '/2015-03-31/event-source-mappings/u-1')).toMatchObject({
+      action: 'lambda:DeleteEventSourceMapping',
+      resource: arn,
+    });
+  });
+
+  it('leaves Invoke to the service', async () => {
+    expect(await request('POST', '/2015-03-31/functions/reader/invocations')).toBeUndefined();
   });
 });

@@ -140,3 +140,50 @@ export function jsonApiRequest(
   // ListStreams and calls that name no stream (GetRecords by shard iterator) are checked on every stream.
   return { action, resource: `${base}:stream/*` };
 }
+
+const MAPPINGS_PATH = /^\/2015-03-31\/event-source-mappings\/?([^/]*)$/;
+
+/**
+ * A Lambda event source mapping call (REST, /2015-03-31/event-source-mappings/), as the Service
+ * Authorization Reference lists it: CreateEventSourceMapping and ListEventSourceMappings on `*`
+ * (Create with the `lambda:FunctionArn` condition key), Get/Update/DeleteEventSourceMapping on the
+ * mapping's ARN with `lambda:FunctionArn` (`functionOf` gives the function of an existing mapping).
+ * Undefined for any other Lambda call: those are not checked here.
+ */
+export async function lambdaMappingRequest(
+  method: string,
+  url: string,
+  body: Record<string, unknown>,
+  scope: ServiceScope,
+  functionOf: (uuid: string) => Promise<string | undefined>,
+): Promise<IamRequest | undefined> {
+  const match = MAPPINGS_PATH.exec(new URL(url, 'http://local').pathname);
+  if (!match) return undefined;
+  const uuid = decodeURIComponent(match[1]);
+  const base = `arn:${scope.partition}:lambda:${scope.region}:${scope.accountId}`;
+  const functionArn = (name: string) => (name.startsWith('arn:') ? name : `${base}:function:${name}`);
+  const verb = method.toUpperCase();
+  if (!uuid) {
+    if (verb === 'POST') {
+      const name = typeof body.FunctionName === 'string' ? body.FunctionName : '';
+      return {
+        action: 'lambda:CreateEventSourceMapping',
+        resource: '*',
+        context: { 'lambda:FunctionArn': functionArn(name) },
+      };
+    }
+    return { action: 'lambda:ListEventSourceMappings', resource: '*' };
+  }
+  const action =
+    verb === 'DELETE'
+      ? 'lambda:DeleteEventSourceMapping'
+      : verb === 'PUT'
+        ? 'lambda:UpdateEventSourceMapping'
+        : 'lambda:GetEventSourceMapping';
+  const fn = await functionOf(uuid);
+  return {
+    action,
+    resource: `${base}:event-source-mapping:${uuid}`,
+    context: fn ? { 'lambda:FunctionArn': fn } : {},
+  };
+}

@@ -234,6 +234,16 @@ export function renameResources(policies: PolicyDocument[], names: Record<string
       const out: PolicyStatement = { ...s };
       if (s.Resource !== undefined) out.Resource = renameAll(s.Resource);
       if (s.NotResource !== undefined) out.NotResource = renameAll(s.NotResource);
+      // ARNs in conditions too (lambda:FunctionArn names a function by its deployed name).
+      if (s.Condition !== undefined)
+        out.Condition = Object.fromEntries(
+          Object.entries(s.Condition).map(([operator, keys]) => [
+            operator,
+            Object.fromEntries(
+              Object.entries(keys as Record<string, string | string[]>).map(([key, value]) => [key, renameAll(value)]),
+            ),
+          ]),
+        ) as PolicyStatement['Condition'];
       return out;
     }),
   }));

@@ -16,8 +16,40 @@ export interface LocalFunction {
   recursiveLoop?: RecursiveLoopSetting;
 }
 
+/** One event source mapping as CreateEventSourceMapping asked for it (Kinesis settings only). */
+export interface LocalMappingRequest {
+  uuid: string;
+  functionName: string;
+  streamArn: string;
+  streamName: string;
+  batchSize?: number;
+  maximumBatchingWindowInSeconds?: number;
+  parallelizationFactor?: number;
+  bisectBatchOnFunctionError?: boolean;
+  maximumRetryAttempts?: number;
+  maximumRecordAgeInSeconds?: number;
+  startingPosition: 'TRIM_HORIZON' | 'LATEST' | 'AT_TIMESTAMP';
+  functionResponseTypes?: 'ReportBatchItemFailures'[];
+  onFailureDestination?: string;
+}
+
+/**
+ * Where the event source mapping API's pollers live: the local runner, which knows the consumers'
+ * handlers, their checkpoints and the Kinesis endpoint.
+ */
+export interface LocalMappingHost {
+  /** Functions a mapping may invoke (the processor and writer are not invoked through the API). */
+  functions: string[];
+  /** DescribeStreamSummary: whether the stream exists and is ACTIVE. */
+  streamActive(streamName: string): Promise<boolean>;
+  /** Starts polling; throws EventSourceMappingConfigError for settings CreateEventSourceMapping refuses. */
+  start(request: LocalMappingRequest): Promise<{ stop(): Promise<void> }>;
+}
+
 export interface LocalLambdaOptions {
   functions: LocalFunction[];
+  /** Serve the event source mapping API (Create/Get/List/DeleteEventSourceMapping) with these pollers. */
+  mappings?: LocalMappingHost;
   region?: string;
   /** Milliseconds, for `getRemainingTimeInMillis`. Default Date.now. */
   clock?: () => number;
@@ -67,6 +99,14 @@ interface Invocation {
 }
 
 const INVOKE_PATH = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+const MAPPINGS_PATH = /^\/2015-03-31\/event-source-mappings\/?([^/]*)$/;
+
+interface LocalMapping {
+  request: LocalMappingRequest;
+  functionArn: string;
+  lastModified: number;
+  poller: { stop(): Promise<void> };
+}
 
 /**
  * Starts a local Lambda service. Handlers run in this process, one at a time: asynchronous
@@ -113,10 +153,15 @@ class LocalLambdaService implements LocalLambda {
   private invocations = 0;
   private readonly recursionStops: RecursionStop[] = [];
   private readonly asyncErrors: { functionName: string; message: string }[] = [];
+  private readonly mappings = new Map<string, LocalMapping>();
+  private readonly mappingHost?: LocalMappingHost;
+  /** Serializes mapping creation, so two racing creates on one function and stream conflict as in AWS. */
+  private mappingTurn: Promise<unknown> = Promise.resolve();
 
   constructor(options: LocalLambdaOptions) {
     for (const fn of options.functions) this.functions.set(fn.name, fn);
     this.clock = options.clock ?? Date.now;
+    this.mappingHost = options.mappings;
     this.region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -131,6 +176,8 @@ class LocalLambdaService implements LocalLambda {
   }
 
   async close(): Promise<void> {
+    for (const mapping of this.mappings.values()) await mapping.poller.stop();
+    this.mappings.clear();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -168,6 +215,8 @@ class LocalLambdaService implements LocalLambda {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const mappingPath = MAPPINGS_PATH.exec((req.url ?? '').split('?')[0]);
+    if (mappingPath && this.mappingHost) return this.handleMapping(req, res, decodeURIComponent(mappingPath[1]));
     const match = req.method === 'POST' ? INVOKE_PATH.exec((req.url ?? '').split('?')[0]) : null;
     if (!match)
       return sendError(
@@ -217,6 +266,152 @@ class LocalLambdaService implements LocalLambda {
       res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' });
       res.end(JSON.stringify({ errorType: error.name, errorMessage: error.message }));
     }
+  }
+
+  /**
+   * The event source mapping API (REST, /2015-03-31/event-source-mappings/): Create answers 202 with
+   * State Creating, Delete 202 with State Deleting, as Lambda does; the poller starts and stops at once.
+   */
+  private async handleMapping(req: IncomingMessage, res: ServerResponse, uuid: string): Promise<void> {
+    const host = this.mappingHost as LocalMappingHost;
+    const method = req.method ?? 'GET';
+    const body = await readBody(req);
+    if (method === 'POST' && !uuid) {
+      let input: Record<string, unknown>;
+      try {
+        input = body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
+      } catch {
+        return sendError(res, 400, 'InvalidRequestContentException', 'Could not parse request body into json');
+      }
+      const created = this.mappingTurn.then(
+        () => this.createMapping(host, input),
+        () => this.createMapping(host, input),
+      );
+      this.mappingTurn = created;
+      const result = await created;
+      if ('status' in result) return sendError(res, result.status, result.type, result.message);
+      return sendJson(res, 202, this.describeMapping(result, 'Creating'));
+    }
+    if (method === 'GET' && !uuid) {
+      const query = new URL(req.url ?? '/', 'http://local').searchParams;
+      const fn = query.get('FunctionName');
+      const source = query.get('EventSourceArn');
+      const found = [...this.mappings.values()].filter(
+        (m) =>
+          (!fn || m.request.functionName === this.functionNameOf(fn)) && (!source || m.request.streamArn === source),
+      );
+      return sendJson(res, 200, { EventSourceMappings: found.map((m) => this.describeMapping(m, 'Enabled')) });
+    }
+    const mapping = this.mappings.get(uuid);
+    if (!mapping)
+      return sendError(
+        res,
+        404,
+        'ResourceNotFoundException',
+        `The resource you requested does not exist. (UUID ${uuid})`,
+      );
+    if (method === 'GET') return sendJson(res, 200, this.describeMapping(mapping, 'Enabled'));
+    if (method === 'DELETE') {
+      this.mappings.delete(uuid);
+      await mapping.poller.stop();
+      return sendJson(res, 202, this.describeMapping(mapping, 'Deleting'));
+    }
+    return sendError(res, 400, 'InvalidParameterValueException', `unsupported ${method} on event source mappings`);
+  }
+
+  private functionNameOf(nameOrArn: string): string {
+    const parts = nameOrArn.split(':');
+    return parts.length >= 7 && parts[5] === 'function' ? parts[6] : nameOrArn;
+  }
+
+  /** CreateEventSourceMapping's checks: the function and stream exist, no mapping of the pair exists, settings in range. */
+  private async createMapping(
+    host: LocalMappingHost,
+    input: Record<string, unknown>,
+  ): Promise<LocalMapping | MappingRefusal> {
+    const invalid = (message: string): MappingRefusal => ({
+      status: 400,
+      type: 'InvalidParameterValueException',
+      message,
+    });
+    const functionName = typeof input.FunctionName === 'string' ? this.functionNameOf(input.FunctionName) : '';
+    if (!host.functions.includes(functionName) && !this.functions.has(functionName))
+      return {
+        status: 404,
+        type: 'ResourceNotFoundException',
+        message: `Function not found: ${String(input.FunctionName)}`,
+      };
+    const streamArn = typeof input.EventSourceArn === 'string' ? input.EventSourceArn : '';
+    const streamName = /^arn:[^:]+:kinesis:[^:]*:\d*:stream\/(.+)$/.exec(streamArn)?.[1];
+    if (!streamName) return invalid(`EventSourceArn must be a Kinesis stream ARN, not "${streamArn}"`);
+    if (!(await host.streamActive(streamName)))
+      return invalid(
+        `Stream not found or not ACTIVE: ${streamArn}. Create the stream and wait for it to be ACTIVE first`,
+      );
+    const existing = [...this.mappings.values()].find(
+      (m) => m.request.functionName === functionName && m.request.streamArn === streamArn,
+    );
+    if (existing)
+      return {
+        status: 409,
+        type: 'ResourceConflictException',
+        message: `An event source mapping with Kinesis arn (" ${streamArn} ") and function (" ${functionName} ") already exists. Please update or delete the existing mapping with UUID ${existing.request.uuid}`,
+      };
+    const startingPosition = input.StartingPosition;
+    if (startingPosition !== 'TRIM_HORIZON' && startingPosition !== 'LATEST' && startingPosition !== 'AT_TIMESTAMP')
+      return invalid('StartingPosition is required for a Kinesis event source: TRIM_HORIZON, LATEST or AT_TIMESTAMP');
+    const destination = (input.DestinationConfig as { OnFailure?: { Destination?: string } } | undefined)?.OnFailure
+      ?.Destination;
+    const request: LocalMappingRequest = {
+      uuid: randomUUID(),
+      functionName,
+      streamArn,
+      streamName,
+      batchSize: input.BatchSize as number | undefined,
+      maximumBatchingWindowInSeconds: input.MaximumBatchingWindowInSeconds as number | undefined,
+      parallelizationFactor: input.ParallelizationFactor as number | undefined,
+      bisectBatchOnFunctionError: input.BisectBatchOnFunctionError as boolean | undefined,
+      maximumRetryAttempts: input.MaximumRetryAttempts as number | undefined,
+      maximumRecordAgeInSeconds: input.MaximumRecordAgeInSeconds as number | undefined,
+      startingPosition,
+      functionResponseTypes: input.FunctionResponseTypes as 'ReportBatchItemFailures'[] | undefined,
+      onFailureDestination: destination,
+    };
+    let poller: { stop(): Promise<void> };
+    try {
+      poller = await host.start(request);
+    } catch (error) {
+      return invalid((error as Error).message);
+    }
+    const mapping: LocalMapping = {
+      request,
+      functionArn: `arn:aws:lambda:${this.region}:${LOCAL_ACCOUNT_ID}:function:${functionName}`,
+      lastModified: this.clock() / 1000,
+      poller,
+    };
+    this.mappings.set(request.uuid, mapping);
+    return mapping;
+  }
+
+  private describeMapping(mapping: LocalMapping, state: string): Record<string, unknown> {
+    const r = mapping.request;
+    return {
+      UUID: r.uuid,
+      FunctionArn: mapping.functionArn,
+      EventSourceArn: r.streamArn,
+      State: state,
+      StateTransitionReason: 'USER_INITIATED',
+      LastModified: mapping.lastModified,
+      StartingPosition: r.startingPosition,
+      BatchSize: r.batchSize,
+      MaximumBatchingWindowInSeconds: r.maximumBatchingWindowInSeconds,
+      ParallelizationFactor: r.parallelizationFactor,
+      BisectBatchOnFunctionError: r.bisectBatchOnFunctionError,
+      MaximumRetryAttempts: r.maximumRetryAttempts,
+      MaximumRecordAgeInSeconds: r.maximumRecordAgeInSeconds,
+      FunctionResponseTypes: r.functionResponseTypes,
+      DestinationConfig: r.onFailureDestination ? { OnFailure: { Destination: r.onFailureDestination } } : undefined,
+    };
   }
 
   /** Whether recursive loop detection stops this invocation; records the stop if so. */
@@ -306,6 +501,17 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+interface MappingRefusal {
+  status: number;
+  type: string;
+  message: string;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-requestid': randomUUID() });
+  res.end(JSON.stringify(body));
 }
 
 function sendError(res: ServerResponse, status: number, type: string, message: string): void {

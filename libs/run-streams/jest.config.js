@@ -1,0 +1,1 @@
+module.exports = { displayName: 'run-streams', preset: '../../jest.preset.js', rootDir: __dirname };

@@ -1,0 +1,61 @@
+import { countingMemoryStore, putJson } from '@pipeline/object-store';
+import { LAYOUT } from '@pipeline/records';
+import { ledgerRunActivity, replayBlocked, streamsRetired } from './activity';
+
+describe('ledgerRunActivity', () => {
+  it('sees a run that opened the streams as active until the finisher marks it complete or failed', async () => {
+    const store = countingMemoryStore();
+    const activity = ledgerRunActivity(store, 'results');
+    await activity.opened('run-1', new Date('2026-11-25T02:00:00Z'));
+    await activity.opened('run-2', new Date('2026-11-25T02:00:00Z'));
+    expect(await activity.uses()).toEqual([
+      { runId: 'run-1', endedAt: undefined },
+      { runId: 'run-2', endedAt: undefined },
+    ]);
+    await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
+      time: 'x',
+      detail: { completedAt: '2026-11-25T03:00:00.000Z' },
+    });
+    await putJson(store, 'results', LAYOUT.failedKey('run-2'), { failedAt: '2026-11-25T04:00:00.000Z' });
+    expect(await activity.uses()).toEqual([
+      { runId: 'run-1', endedAt: new Date('2026-11-25T03:00:00.000Z') },
+      { runId: 'run-2', endedAt: new Date('2026-11-25T04:00:00.000Z') },
+    ]);
+  });
+
+  it('forgets retired runs and records when the streams were retired', async () => {
+    const store = countingMemoryStore();
+    const activity = ledgerRunActivity(store, 'results');
+    await activity.opened('run-1', new Date());
+    await activity.forget(['run-1']);
+    await activity.retired(new Date('2026-11-25T06:00:00Z'), 3);
+    expect(await activity.uses()).toEqual([]);
+    expect(await streamsRetired(store, 'results')).toEqual({
+      retiredAt: '2026-11-25T06:00:00.000Z',
+      replayWindowHours: 3,
+    });
+  });
+});
+
+describe('replayBlocked', () => {
+  const retired = { retiredAt: '2026-11-25T06:00:00.000Z', replayWindowHours: 3 };
+
+  it('says when the stream was retired, where the results are and which setting keeps it longer', () => {
+    const message = replayBlocked('r1', 'records', { exists: false }, retired, '2026-11-25T02:00:00Z');
+    expect(message).toContain('was retired at 2026-11-25T06:00:00.000Z');
+    expect(message).toContain('results are in S3');
+    expect(message).toContain('replay window of 3 h');
+    expect(message).toContain('streams.replayWindowHours');
+  });
+
+  it('refuses a run whose stream was retired after it, even once a later run created the stream again', () => {
+    expect(replayBlocked('r1', 'records', { exists: true }, retired, '2026-11-25T02:00:00Z')).toContain(
+      'created again since',
+    );
+  });
+
+  it('lets a run put on the stream as it is now be replayed', () => {
+    expect(replayBlocked('r2', 'records', { exists: true }, retired, '2026-11-26T02:00:00Z')).toBeUndefined();
+    expect(replayBlocked('r2', 'records', { exists: true }, undefined, '2026-11-26T02:00:00Z')).toBeUndefined();
+  });
+});

@@ -1,0 +1,92 @@
+import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
+import { LAYOUT } from '@pipeline/records';
+import type { RunActivity, RunUse } from './retire';
+
+/** streams/retired.json: when the sweep last deleted the streams. */
+export interface StreamsRetired {
+  retiredAt: string;
+  replayWindowHours: number;
+}
+
+interface Lease {
+  runId: string;
+  openedAt: string;
+}
+
+/**
+ * Run activity from the results bucket: a lease object per run that opened the streams
+ * (streams/opened/<run>.json, one PUT per run), and each run's end from the finisher's markers
+ * (runs/<run>/complete.json or failed.json). A sweep costs one LIST and at most two GETs per run
+ * that opened the streams since they were last retired: not a scan of every run ever.
+ *
+ * @example const activity = ledgerRunActivity(store, resultsBucket);
+ */
+export function ledgerRunActivity(store: ObjectStore, bucket: string): RunActivity {
+  return {
+    async opened(runId, at) {
+      await putJson(store, bucket, LAYOUT.streamsLeaseKey(runId), {
+        runId,
+        openedAt: at.toISOString(),
+      } satisfies Lease);
+    },
+    async uses() {
+      const uses: RunUse[] = [];
+      for await (const object of store.list(bucket, LAYOUT.streamsLeasePrefix)) {
+        const runId = object.key.slice(LAYOUT.streamsLeasePrefix.length, -'.json'.length);
+        uses.push({ runId, endedAt: await endedAt(store, bucket, runId) });
+      }
+      return uses;
+    },
+    async forget(runIds) {
+      for (const runId of runIds) await store.delete(bucket, LAYOUT.streamsLeaseKey(runId));
+    },
+    async retired(at, replayWindowHours) {
+      await putJson(store, bucket, LAYOUT.streamsRetiredKey, {
+        retiredAt: at.toISOString(),
+        replayWindowHours,
+      } satisfies StreamsRetired);
+    },
+  };
+}
+
+async function endedAt(store: ObjectStore, bucket: string, runId: string): Promise<Date | undefined> {
+  const complete = await getJson<{ time?: string; detail?: { completedAt?: string } }>(
+    store,
+    bucket,
+    LAYOUT.completeKey(runId),
+  );
+  const completedAt = complete?.detail?.completedAt ?? complete?.time;
+  if (completedAt) return new Date(completedAt);
+  const failed = await getJson<{ failedAt?: string }>(store, bucket, LAYOUT.failedKey(runId));
+  return failed?.failedAt ? new Date(failed.failedAt) : undefined;
+}
+
+/** When the streams were last retired, for `replay`'s message; undefined if never. */
+export function streamsRetired(store: ObjectStore, bucket: string): Promise<StreamsRetired | undefined> {
+  return getJson<StreamsRetired>(store, bucket, LAYOUT.streamsRetiredKey);
+}
+
+/**
+ * Why a run cannot be replayed from the records stream, or undefined if it can: the stream was
+ * retired (deleted by the sweep), or retired after the run and created again since, so the run's
+ * records are not on it.
+ *
+ * @example replayBlocked('r1', 'records', { exists: false }, retired, manifest.createdAt);
+ */
+export function replayBlocked(
+  runId: string,
+  streamName: string,
+  stream: { exists: boolean },
+  retired: StreamsRetired | undefined,
+  runCreatedAt: string | undefined,
+): string | undefined {
+  const results = `run ${runId}'s results are in S3 (\`collate --run ${runId}\` rebuilds its output from them)`;
+  const window = retired
+    ? `replay works within the replay window of ${retired.replayWindowHours} h after the last run ends: raise \`streams.replayWindowHours\` in the infra config (or \`replayWindowHours\` locally) to keep the streams longer`
+    : 'raise `streams.replayWindowHours` in the infra config to keep per-run streams longer';
+  if (!stream.exists)
+    return `cannot replay ${runId}: the records stream ${streamName} ${retired ? `was retired at ${retired.retiredAt}` : 'does not exist'}; ${results}; ${window}`;
+  if (retired && runCreatedAt && Date.parse(retired.retiredAt) > Date.parse(runCreatedAt))
+    return `cannot replay ${runId}: the records stream ${streamName} was retired at ${retired.retiredAt}, after the run, and created again since, so the run's records are not on it; ${results}; ${window}`;
+  return undefined;
+}

@@ -1,0 +1,113 @@
+import type { RunStreamsPlan } from './plan';
+import { ensureMapping } from './open';
+import type { StreamsPort } from './port';
+
+/** One run that opened the streams since they were last retired. */
+export interface RunUse {
+  runId: string;
+  /** When it completed or failed; undefined while it is being read, processed or delivered. */
+  endedAt?: Date;
+}
+
+/**
+ * What retirement asks of the run ledger: which runs used the streams, whether each has ended,
+ * and a place to say the streams were retired (for `replay`'s message).
+ */
+export interface RunActivity {
+  /** Records that `runId` opens the streams; written before any stream call, so a sweep sees the run. */
+  opened(runId: string, at: Date): Promise<void>;
+  uses(): Promise<RunUse[]>;
+  /** Forgets runs whose streams were retired. */
+  forget(runIds: string[]): Promise<void>;
+  retired(at: Date, replayWindowHours: number): Promise<void>;
+}
+
+export type RetireOutcome =
+  | { retired: false; reason: string }
+  | { retired: true; streams: string[]; mappings: number; calls: Record<string, number> };
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * Deletes the run's streams once nothing needs them: every run that opened them has completed or
+ * failed, and the last ended more than the replay window ago. Mappings go first (a mapping on a
+ * deleted stream would only fail), then the streams. Between the two it asks the ledger again, so
+ * a run that opened the streams meanwhile keeps them.
+ *
+ * Calls when it retires (default plan, two streams and two mappings): 2 DescribeStreamSummary,
+ * 2 ListEventSourceMappings, 2 DeleteEventSourceMapping, 2 DeleteStream; when it keeps them: none
+ * beyond the ledger's (one LIST of the leases and a GET or two per run that opened them).
+ *
+ * @example await retireStreams(plan, port, activity, new Date());
+ */
+export async function retireStreams(
+  plan: RunStreamsPlan,
+  port: StreamsPort,
+  activity: RunActivity,
+  now: Date,
+): Promise<RetireOutcome> {
+  const calls: Record<string, number> = {};
+  const count = (name: string) => {
+    calls[name] = (calls[name] ?? 0) + 1;
+  };
+  const keep = await reasonToKeep(plan, activity, now);
+  if (keep) return { retired: false, reason: keep.reason };
+
+  const states = new Map<string, string>();
+  for (const stream of plan.streams) {
+    count('DescribeStreamSummary');
+    const state = await port.describeStream(stream.name);
+    if (state && state.status !== 'DELETING') states.set(stream.name, state.arn);
+  }
+  if (states.size === 0) return { retired: false, reason: 'the streams do not exist' };
+  let mappings = 0;
+  for (const mapping of plan.mappings) {
+    const arn = states.get(mapping.streamName);
+    if (!arn) continue;
+    count('ListEventSourceMappings');
+    for (const found of await port.listMappings(mapping.functionName, arn)) {
+      if (found.state === 'Deleting') continue;
+      count('DeleteEventSourceMapping');
+      await port.deleteMapping(found.uuid);
+      mappings += 1;
+    }
+  }
+  const again = await reasonToKeep(plan, activity, now);
+  if (again) {
+    // A run opened the streams meanwhile and may have found the mappings there: put them back.
+    for (const mapping of plan.mappings) {
+      const arn = states.get(mapping.streamName);
+      if (arn) await ensureMapping(port, mapping, arn);
+    }
+    return {
+      retired: false,
+      reason: `${again.reason}; it opened the streams during the sweep, whose mappings were put back`,
+    };
+  }
+  const uses = await activity.uses();
+  for (const name of states.keys()) {
+    count('DeleteStream');
+    await port.deleteStream(name);
+  }
+  await activity.forget(uses.map((u) => u.runId));
+  await activity.retired(now, plan.replayWindowHours);
+  return { retired: true, streams: [...states.keys()], mappings, calls };
+}
+
+async function reasonToKeep(
+  plan: RunStreamsPlan,
+  activity: RunActivity,
+  now: Date,
+): Promise<{ reason: string } | undefined> {
+  const uses = await activity.uses();
+  const active = uses.find((u) => u.endedAt === undefined);
+  if (active) return { reason: `run ${active.runId} is still active` };
+  const lastEnded = Math.max(...uses.map((u) => (u.endedAt as Date).getTime()));
+  if (uses.length && now.getTime() - lastEnded < plan.replayWindowHours * HOUR_MS) {
+    const until = new Date(lastEnded + plan.replayWindowHours * HOUR_MS);
+    return {
+      reason: `the replay window of ${plan.replayWindowHours} h after the last run ends at ${until.toISOString()}`,
+    };
+  }
+  return undefined;
+}
