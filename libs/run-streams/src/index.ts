@@ -3,4 +3,5 @@ export * from './port';
 export * from './open';
 export * from './retire';
 export * from './activity';
+export * from './redrive';
 export { awsStreamsPort } from './aws';
