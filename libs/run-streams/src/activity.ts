@@ -1,6 +1,6 @@
 import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { leaseEnd, type StreamsLease } from './redrive';
+import { leaseEnd, type StreamsLease } from './lease';
 import type { RunActivity, RunUse } from './retire';
 
 /** streams/retired.json: when the sweep last deleted the streams. */

@@ -2,7 +2,8 @@ import { countingMemoryStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { ledgerRunActivity } from './activity';
 import { openRunStreams } from './open';
-import { leaseEnd, openForRedrive, redriveThrough } from './redrive';
+import { leaseEnd } from './lease';
+import { openForRedrive, redriveThrough } from './redrive';
 import { retireStreams } from './retire';
 import { FakeStreams, testPlan } from './testing';
 

@@ -1,44 +1,11 @@
 import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { type OpenReport, openStreams, type WaitOptions } from './open';
+import { ledgerRunActivity } from './activity';
+import type { StreamsLease } from './lease';
+import { type OpenReport, openRunStreams, type WaitOptions } from './open';
 import type { RunStreamsPlan } from './plan';
 import type { StreamsPort } from './port';
-
-/** A redrive of the run that opened the streams again: it keeps the run active until it is through. */
-export interface RedriveLease {
-  /** The redrive's own slice: its end-of-slice marker says the writer has written its records. */
-  slice: string;
-  startedAt: string;
-  /** Written by the redrive once it is through (or gave up); unset while its records travel. */
-  endedAt?: string;
-}
-
-/** streams/opened/<run>.json: a run that opened the streams, and the redrive that opened them again, if any. */
-export interface StreamsLease {
-  runId: string;
-  openedAt: string;
-  redrive?: RedriveLease;
-}
-
-/**
- * When a run stops needing the streams, from its own end (complete.json or failed.json) and its
- * lease: a redrive not through yet keeps the run active (undefined), whatever the run's own end;
- * one through ends the run at the later of the two.
- *
- * @example leaseEnd(completedAt, lease, sliceDone) // undefined while the redrive's records travel
- */
-export function leaseEnd(
-  runEndedAt: Date | undefined,
-  lease: StreamsLease | undefined,
-  redriveSliceDoneAt?: Date,
-): Date | undefined {
-  const redrive = lease?.redrive;
-  if (!redrive) return runEndedAt;
-  const redriveEnd = redrive.endedAt ? new Date(redrive.endedAt) : redriveSliceDoneAt;
-  if (!redriveEnd) return undefined;
-  if (!runEndedAt) return undefined;
-  return redriveEnd > runEndedAt ? redriveEnd : runEndedAt;
-}
+import type { RunActivity } from './retire';
 
 /**
  * What `redrive` calls in per-run mode before it puts any record: the run's lease, saying a redrive
@@ -56,13 +23,18 @@ export async function openForRedrive(
   slice: string,
   options: WaitOptions & { now: Date },
 ): Promise<OpenReport> {
-  const at = options.now.toISOString();
-  await putJson(store, bucket, LAYOUT.streamsLeaseKey(runId), {
-    runId,
-    openedAt: at,
-    redrive: { slice, startedAt: at },
-  } satisfies StreamsLease);
-  return openStreams(plan, port, options);
+  // The reader's path (openRunStreams), with the lease saying a redrive started.
+  const activity: RunActivity = {
+    ...ledgerRunActivity(store, bucket),
+    async opened(id, at) {
+      await putJson(store, bucket, LAYOUT.streamsLeaseKey(id), {
+        runId: id,
+        openedAt: at.toISOString(),
+        redrive: { slice, startedAt: at.toISOString() },
+      } satisfies StreamsLease);
+    },
+  };
+  return openRunStreams(plan, port, activity, runId, options);
 }
 
 /**
