@@ -72,6 +72,7 @@ export const RESULTS_KEYS = {
   /** Per-run streams: a lease per run that opened them (the reader), read and removed by the sweep. */
   streamsLeases: `${LAYOUT.streamsLeasePrefix}*`,
   streamsRetired: LAYOUT.streamsRetiredKey,
+  streamsRetiring: LAYOUT.streamsRetiringKey,
   largeResults: `${topLevel(LAYOUT.largeResultKey(ANY))}*`,
   /** `once/<job>/<key>`: put only if absent, by the processor, before a side effect. */
   onceClaims: `${LAYOUT.oncePrefix}*`,

@@ -135,6 +135,13 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       expect(allows(reader, 's3:DeleteObject', lease)).toBe(false);
       expect(allows(reader, 's3:PutObject', `${ARN.bucket('results')}/${LAYOUT.streamsRetiredKey}`)).toBe(false);
     });
+
+    it("THEN it may read a sweep's mark, never make or remove one", () => {
+      const mark = `${ARN.bucket('results')}/${LAYOUT.streamsRetiringKey}`;
+      expect(allows(reader, 's3:GetObject', mark)).toBe(true);
+      expect(allows(reader, 's3:PutObject', mark)).toBe(false);
+      expect(allows(reader, 's3:DeleteObject', mark)).toBe(false);
+    });
   });
 
   describe('GIVEN the finisher role', () => {
@@ -159,6 +166,12 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       expect(allows(finisher, 's3:DeleteObject', lease)).toBe(true);
       expect(allows(finisher, 's3:PutObject', `${ARN.bucket('results')}/${LAYOUT.streamsRetiredKey}`)).toBe(true);
       expect(allows(finisher, 's3:PutObject', lease)).toBe(false);
+    });
+
+    it('THEN it may make, read and remove its mark while it retires the streams', () => {
+      const mark = `${ARN.bucket('results')}/${LAYOUT.streamsRetiringKey}`;
+      for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'])
+        expect(allows(finisher, action, mark)).toBe(true);
     });
   });
 

@@ -94,6 +94,12 @@ export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
       actions: ['s3:PutObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsLeases)],
     }),
+    // After its lease, the reader looks for a sweep's mark, and waits while there is one.
+    new iam.PolicyStatement({
+      sid: 'StreamsRetiringMark',
+      actions: ['s3:GetObject'],
+      resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetiring)],
+    }),
   ];
   for (const statement of statements) role.addToPrincipalPolicy(statement);
   acknowledgeWildcard(
@@ -144,6 +150,12 @@ export function grantRetireStreams(role: iam.IRole, stack: Stack, refs: SharedRe
       sid: 'StreamsRetired',
       actions: ['s3:PutObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetired)],
+    }),
+    // The sweep's mark: put if absent (read when another's is there), removed when the sweep ends.
+    new iam.PolicyStatement({
+      sid: 'StreamsRetiringMark',
+      actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetiring)],
     }),
   ];
   for (const statement of statements) role.addToPrincipalPolicy(statement);

@@ -224,6 +224,8 @@ export const LAMBDA = {
    * unless the function's recursive loop setting is Allow (invocation-recursion.html).
    */
   maxRecursiveChainInvocations: 16,
+  /** The longest an invocation can run: 900 seconds (gettingstarted-limits.html). */
+  maxTimeoutSeconds: 900,
 } as const;
 
 /** A function's recursive loop detection setting (CloudFormation `RecursiveLoop`); AWS's default is Terminate. */

@@ -54,6 +54,8 @@ export const LAYOUT = {
   streamsLeaseKey: (run: string) => `streams/opened/${run}.json`,
   /** Per-run streams: when the sweep last deleted them, for `replay`'s message. */
   streamsRetiredKey: 'streams/retired.json',
+  /** Per-run streams: present while a sweep retires them; a reader that finds it waits for the sweep. */
+  streamsRetiringKey: 'streams/retiring.json',
   /** Where Athena keeps its query results and UNLOAD manifests (the collation workgroup's output location). */
   queryResultsPrefix: 'collation-queries/',
   collatedPrefix: (run: string) => `collated/run=${run}/`,

@@ -37,6 +37,35 @@ describe('ledgerRunActivity', () => {
   });
 });
 
+describe('ledgerRunActivity: the mark of a sweep retiring the streams', () => {
+  const at = new Date('2026-11-25T06:00:00Z');
+  const minutes = (n: number) => new Date(at.getTime() + n * 60_000);
+
+  it('lets one sweep mark the streams at a time, and readers see the mark until it is removed', async () => {
+    const store = countingMemoryStore();
+    const activity = ledgerRunActivity(store, 'results', () => minutes(1));
+    expect(await activity.retiringSince()).toBeUndefined();
+    expect(await activity.beginRetiring(at)).toBe(true);
+    expect(await activity.beginRetiring(minutes(1))).toBe(false);
+    expect(await activity.retiringSince()).toEqual(at);
+    await activity.endRetiring();
+    expect(await activity.retiringSince()).toBeUndefined();
+    expect(await activity.beginRetiring(minutes(2))).toBe(true);
+  });
+
+  it('treats a mark older than the longest Lambda invocation as left by a sweep that died', async () => {
+    const store = countingMemoryStore();
+    let now = minutes(15);
+    const activity = ledgerRunActivity(store, 'results', () => now);
+    await activity.beginRetiring(at);
+    expect(await activity.retiringSince()).toEqual(at); // 15 minutes: the sweep may still be running
+    now = minutes(16);
+    expect(await activity.retiringSince()).toBeUndefined();
+    expect(await activity.beginRetiring(minutes(16))).toBe(true);
+    expect(await activity.retiringSince()).toEqual(minutes(16));
+  });
+});
+
 describe('replayBlocked', () => {
   const retired = { retiredAt: '2026-11-25T06:00:00.000Z', replayWindowHours: 3 };
 

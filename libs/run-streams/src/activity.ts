@@ -1,3 +1,4 @@
+import { LAMBDA } from '@pipeline/limits';
 import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { leaseEnd, type StreamsLease } from './lease';
@@ -9,6 +10,14 @@ export interface StreamsRetired {
   replayWindowHours: number;
 }
 
+/** streams/retiring.json: a sweep is retiring the streams, since when. */
+interface RetiringMark {
+  since: string;
+}
+
+/** A sweep's mark older than the longest a Lambda invocation can run belongs to a sweep that is gone. */
+const STALE_MARK_MS = LAMBDA.maxTimeoutSeconds * 1000;
+
 /**
  * Run activity from the results bucket: a lease object per run that opened the streams
  * (streams/opened/<run>.json, one PUT per run), and each run's end from the finisher's markers
@@ -18,8 +27,29 @@ export interface StreamsRetired {
  *
  * @example const activity = ledgerRunActivity(store, resultsBucket);
  */
-export function ledgerRunActivity(store: ObjectStore, bucket: string): RunActivity {
+export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = () => new Date()): RunActivity {
+  const mark = async () => {
+    const found = await getJson<RetiringMark>(store, bucket, LAYOUT.streamsRetiringKey);
+    return found ? new Date(found.since) : undefined;
+  };
+  const stale = (since: Date, now: Date) => now.getTime() - since.getTime() > STALE_MARK_MS;
   return {
+    async beginRetiring(at) {
+      const body = JSON.stringify({ since: at.toISOString() } satisfies RetiringMark);
+      if (await store.putIfAbsent(bucket, LAYOUT.streamsRetiringKey, body)) return true;
+      const since = await mark();
+      if (since && !stale(since, at)) return false;
+      // The mark of a sweep that died (or was removed just now): take it over.
+      await putJson(store, bucket, LAYOUT.streamsRetiringKey, { since: at.toISOString() } satisfies RetiringMark);
+      return true;
+    },
+    async endRetiring() {
+      await store.delete(bucket, LAYOUT.streamsRetiringKey);
+    },
+    async retiringSince() {
+      const since = await mark();
+      return since && !stale(since, clock()) ? since : undefined;
+    },
     async opened(runId, at) {
       await putJson(store, bucket, LAYOUT.streamsLeaseKey(runId), {
         runId,

@@ -145,7 +145,9 @@ export async function openStreams(plan: RunStreamsPlan, port: StreamsPort, optio
 
 /**
  * What the reader calls when a run starts, before it puts any record: the run's lease first (so a
- * sweep running meanwhile sees an active run), then the streams.
+ * sweep running meanwhile sees an active run), then, if a sweep had already marked the streams as
+ * being retired, a wait for that sweep to end (it may be deleting them: records put now would be
+ * lost), then the streams. See retireStreams for why the lease-then-mark order is enough.
  */
 export async function openRunStreams(
   plan: RunStreamsPlan,
@@ -155,5 +157,23 @@ export async function openRunStreams(
   options: WaitOptions & { now: Date },
 ): Promise<OpenReport> {
   await activity.opened(runId, options.now);
+  await waitForSweep(activity, options);
   return openStreams(plan, port, options);
+}
+
+async function waitForSweep(activity: RunActivity, options: WaitOptions): Promise<void> {
+  const maxWaitMs = options.maxWaitMs ?? DEFAULTS.streamActiveWaitMs;
+  let waited = 0;
+  for (let attempt = 0; ; attempt++) {
+    const since = await activity.retiringSince();
+    if (since === undefined) return;
+    if (waited >= maxWaitMs)
+      throw new StreamsNotReadyError(
+        `a sweep has been retiring the streams since ${since.toISOString()} and is not done after ${Math.round(waited / 1000)} s: ` +
+          'trigger the run again (it resumes); a sweep that died leaves its mark for at most the longest Lambda invocation',
+      );
+    const delay = Math.min(DEFAULTS.streamPollCapMs, DEFAULTS.streamPollBaseMs * 2 ** attempt);
+    await options.sleep(delay);
+    waited += delay;
+  }
 }

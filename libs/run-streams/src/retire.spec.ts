@@ -1,4 +1,4 @@
-import { openStreams } from './open';
+import { type OpenReport, openRunStreams, openStreams } from './open';
 import { retireStreams } from './retire';
 import { FakeActivity, FakeStreams, testPlan } from './testing';
 
@@ -63,6 +63,69 @@ describe('retireStreams', () => {
     expect(aws.streams.size).toBe(2);
     expect([...aws.streams.values()].every((s) => s.status === 'ACTIVE')).toBe(true);
     expect(aws.mappings.size).toBe(2);
+  });
+
+  it('makes a reader that opens the streams while they are being deleted wait for the sweep, then create them anew', async () => {
+    const { aws, activity } = await openedAndEnded();
+    const order: string[] = [];
+    activity.onRetiring = (marked) => {
+      order.push(marked ? 'sweep marks' : 'sweep unmarks');
+    };
+    // The reader comes in after the sweep's last look at the leases, just before its first DeleteStream,
+    // and goes as far as it can (until it opened the streams, or until it waits) before the sweep goes on.
+    let reader: Promise<OpenReport> | undefined;
+    aws.before = async (call) => {
+      if (call !== 'DeleteStream' || reader) return;
+      order.push('reader opens');
+      let waiting: () => void = () => {};
+      const readerWaits = new Promise<void>((resolve) => {
+        waiting = resolve;
+      });
+      const sleep = () => {
+        waiting();
+        return new Promise<void>((resolve) => setImmediate(resolve));
+      };
+      reader = openRunStreams(testPlan(3), aws, activity, 'run-2', { sleep, now: new Date() }).then((report) => {
+        order.push('reader opened');
+        return report;
+      });
+      await Promise.race([reader, readerWaits]);
+    };
+    const outcome = await retireStreams(testPlan(3), aws, activity, new Date(ended.getTime() + 10 * HOUR));
+    expect(outcome.retired).toBe(true);
+    const report = await (reader as Promise<OpenReport>);
+    expect(order).toEqual(['sweep marks', 'reader opens', 'sweep unmarks', 'reader opened']);
+    // Without the wait it would have found them ACTIVE and put its records on streams about to go.
+    expect(report.created).toEqual(['records', 'results']);
+    expect([...aws.streams.values()].map((s) => s.status)).toEqual(['ACTIVE', 'ACTIVE']);
+    expect(aws.mappings.size).toBe(2);
+    expect([...activity.leases.keys()]).toEqual(['run-2']);
+  });
+
+  it('stops when another sweep is retiring the streams', async () => {
+    const { aws, activity } = await openedAndEnded();
+    activity.retiring = new Date(ended.getTime() + 10 * HOUR);
+    const outcome = await retireStreams(testPlan(3), aws, activity, new Date(ended.getTime() + 10 * HOUR));
+    expect(outcome).toEqual({ retired: false, reason: 'another sweep is retiring the streams' });
+    expect(aws.log.filter((l) => l.startsWith('Delete'))).toEqual([]);
+  });
+
+  it('removes its mark when it keeps the streams and when a call fails', async () => {
+    const { aws, activity } = await openedAndEnded();
+    activity.onUses = (count) => {
+      if (count === 2) activity.leases.set('run-2', undefined);
+    };
+    await retireStreams(testPlan(3), aws, activity, new Date(ended.getTime() + 10 * HOUR));
+    expect(activity.retiring).toBeUndefined();
+    activity.end('run-2', ended);
+    activity.onUses = () => {};
+    aws.before = (call) => {
+      if (call === 'DeleteStream') throw new Error('throttled');
+    };
+    await expect(retireStreams(testPlan(3), aws, activity, new Date(ended.getTime() + 10 * HOUR))).rejects.toThrow(
+      'throttled',
+    );
+    expect(activity.retiring).toBeUndefined();
   });
 
   it('does nothing when the streams are already gone', async () => {

@@ -20,6 +20,14 @@ export interface RunActivity {
   /** Forgets runs whose streams were retired. */
   forget(runIds: string[]): Promise<void>;
   retired(at: Date, replayWindowHours: number): Promise<void>;
+  /**
+   * Marks that a sweep is retiring the streams; false when another sweep's mark is there and not
+   * stale (older than a Lambda invocation can run, so its sweep is gone).
+   */
+  beginRetiring(at: Date): Promise<boolean>;
+  endRetiring(): Promise<void>;
+  /** When the mark of a sweep retiring the streams was made; undefined when none is. */
+  retiringSince(): Promise<Date | undefined>;
 }
 
 export type RetireOutcome =
@@ -34,6 +42,12 @@ const HOUR_MS = 3_600_000;
  * deleted stream would only fail), then the streams. Between the two it asks the ledger again, so
  * a run that opened the streams meanwhile keeps them.
  *
+ * A reader opening the streams and a sweep retiring them are fenced by two writes and two reads on
+ * S3 (strongly consistent): the sweep marks `streams/retiring.json`, then reads the leases; the
+ * reader writes its lease, then reads the mark. One of them sees the other's write: the sweep sees
+ * the lease (and keeps the streams), or the reader sees the mark (and waits for the sweep to end
+ * before it opens — see openRunStreams). Two sweeps at once: the second finds the mark and stops.
+ *
  * Calls when it retires (default plan, two streams and two mappings): 2 DescribeStreamSummary,
  * 2 ListEventSourceMappings, 2 DeleteEventSourceMapping, 2 DeleteStream; when it keeps them: none
  * beyond the ledger's (one LIST of the leases and a GET or two per run that opened them).
@@ -46,13 +60,27 @@ export async function retireStreams(
   activity: RunActivity,
   now: Date,
 ): Promise<RetireOutcome> {
+  const keep = await reasonToKeep(plan, activity, now);
+  if (keep) return { retired: false, reason: keep.reason };
+  if (!(await activity.beginRetiring(now))) return { retired: false, reason: 'another sweep is retiring the streams' };
+  try {
+    return await retireMarked(plan, port, activity, now);
+  } finally {
+    // After DeleteStream: a reader waiting on the mark then finds the streams DELETING or gone.
+    await activity.endRetiring();
+  }
+}
+
+async function retireMarked(
+  plan: RunStreamsPlan,
+  port: StreamsPort,
+  activity: RunActivity,
+  now: Date,
+): Promise<RetireOutcome> {
   const calls: Record<string, number> = {};
   const count = (name: string) => {
     calls[name] = (calls[name] ?? 0) + 1;
   };
-  const keep = await reasonToKeep(plan, activity, now);
-  if (keep) return { retired: false, reason: keep.reason };
-
   const states = new Map<string, string>();
   for (const stream of plan.streams) {
     count('DescribeStreamSummary');

@@ -106,6 +106,7 @@ export class FakeStreams implements StreamsPort {
   }
 
   async deleteStream(name: string): Promise<'deleting' | 'missing'> {
+    await this.before('DeleteStream');
     this.log.push(`DeleteStream ${name}`);
     const s = this.streams.get(name);
     if (!s) return 'missing';
@@ -161,5 +162,22 @@ export class FakeActivity implements RunActivity {
   }
   async retired(at: Date): Promise<void> {
     this.retiredAt = at;
+  }
+  /** When a sweep marked the streams as being retired (undefined: no mark). */
+  retiring?: Date;
+  /** Called when a sweep marks or unmarks: a test's hook to race a reader in. */
+  onRetiring: (marked: boolean) => Promise<void> | void = () => {};
+  async beginRetiring(at: Date): Promise<boolean> {
+    if (this.retiring) return false;
+    this.retiring = at;
+    await this.onRetiring(true);
+    return true;
+  }
+  async endRetiring(): Promise<void> {
+    this.retiring = undefined;
+    await this.onRetiring(false);
+  }
+  async retiringSince(): Promise<Date | undefined> {
+    return this.retiring;
   }
 }

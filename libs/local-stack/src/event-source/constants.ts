@@ -4,6 +4,8 @@
  * mapping, and the local poller's own knobs.
  */
 
+import { LAMBDA } from '@pipeline/limits';
+
 /**
  * Fixed fields of every record in the event Lambda delivers for Kinesis
  * (https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html, "Example event").
@@ -43,7 +45,7 @@ export const AWS_ESM_DEFAULTS = {
 } as const;
 
 /** Lambda's maximum function timeout; what `getRemainingTimeInMillis` counts down from by default. */
-export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+export const LAMBDA_MAX_TIMEOUT_SECONDS = LAMBDA.maxTimeoutSeconds;
 
 /** The local poller's own settings (no AWS equivalent to copy). */
 export const LOCAL_POLLER = {
