@@ -276,13 +276,12 @@ export async function redrive(
     thresholdBytes: config.spillThresholdBytes,
   });
   const plan = perRunPlan(env);
-  if (plan) {
-    await openForRedrive(plan, env.streamsPort(), env.store, bucket, runId, redriveSlice, {
-      sleep: realSleep,
-      now: new Date(),
-    });
-  }
   try {
+    if (plan)
+      await openForRedrive(plan, env.streamsPort(), env.store, bucket, runId, redriveSlice, {
+        sleep: realSleep,
+        now: new Date(),
+      });
     return await redriveOpen(env, runId, reason, wait, { redriveSlice, producer, spill });
   } finally {
     // Through, or given up: either way the run no longer holds the streams (a redrive run again takes them again).
