@@ -89,6 +89,17 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       }
     });
 
+    it("THEN the reader stack outputs the reader's plan (RunStreams), for the operator tool's redrive", () => {
+      const fns = pipeline.templates.reader.findResources('AWS::Lambda::Function');
+      const [, fn] = Object.entries(fns).find(([id]) => id.startsWith('Reader')) ?? [];
+      const output = pipeline.templates.reader.findOutputs('RunStreams').RunStreams;
+      expect(output.Value).toEqual(fn?.Properties.Environment.Variables.RUN_STREAMS);
+      expect(parsePlan({ RUN_STREAMS: output.Value })?.streams.map((s) => s.name)).toEqual([
+        names.recordsStream,
+        names.resultsStream,
+      ]);
+    });
+
     it('THEN an hourly rule sends the finisher the sweep event', () => {
       pipeline.templates.finisher.hasResourceProperties('AWS::Events::Rule', {
         ScheduleExpression: 'rate(1 hour)',

@@ -76,6 +76,35 @@ describe('a deployed environment found by name', () => {
     expect(() => checkEnvironmentChoice({ env: 'dev', outputs: 'x.json' })).not.toThrow();
   });
 
+  it('knows per-run streams, and the plan redrive opens them with, from the StreamsLifecycle and RunStreams outputs', () => {
+    const plan = {
+      streams: [{ name: names.recordsStream, shardCount: 1, retentionHours: 24 }],
+      mappings: [],
+      replayWindowHours: 3,
+    };
+    const outputs = (reader: Record<string, string>) =>
+      JSON.stringify({
+        [names.stacks.shared]: {
+          ResultsBucketName: 'r',
+          SourceBucketName: 's',
+          SpillBucketName: 'p',
+          FailuresBucketName: 'f',
+          StreamsLifecycle: 'per-run',
+        },
+        [names.stacks.reader]: reader,
+      });
+    expect(deployedResources('dev', outputs({ RunStreams: JSON.stringify(plan) }), undefined, undefined)).toMatchObject(
+      {
+        streamsLifecycle: 'per-run',
+        runStreams: plan,
+      },
+    );
+    expect(deployedResources('dev', outputs({}), undefined, undefined)).not.toHaveProperty('runStreams');
+    expect(() => deployedResources('dev', outputs({ RunStreams: '{"streams":[]}' }), undefined, undefined)).toThrow(
+      /RunStreams output is not a plan .*cdk deploy/,
+    );
+  });
+
   it("reads the local stack's own outputs file like a deployed one's", () => {
     const resources = deployedResources('local', JSON.stringify(localStackOutputs()), undefined, undefined);
     expect(resources).toMatchObject({ resultsBucket: 'pipeline-results', failuresBucket: 'pipeline-failures' });

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { kinesisClient, s3Client } from '@pipeline/aws';
+import { kinesisClient, lambdaClient, s3Client } from '@pipeline/aws';
 import { pipelineNames } from '@pipeline/config';
 import { LOCAL_S3_CREDENTIALS } from '@pipeline/local-stack';
 import {
@@ -14,6 +14,14 @@ import {
 } from '@pipeline/local-runner';
 import { s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { RunLedger } from '@pipeline/run-ledger';
+import {
+  awsStreamsPort,
+  RUN_STREAMS_ENV,
+  type RunStreamsPlan,
+  RunStreamsPlanError,
+  runStreamsPlan,
+  type StreamsPort,
+} from '@pipeline/run-streams';
 
 /** The names of an environment's resources: what the operator verbs read, write and put records on. */
 export interface EnvironmentResources {
@@ -25,6 +33,10 @@ export interface EnvironmentResources {
   /** The event source mappings' on-failure destination (records under `aws/lambda/`). */
   failuresBucket: string;
   readerFunction: string;
+  /** The streams' lifecycle, when the environment says (the `StreamsLifecycle` output). */
+  streamsLifecycle?: 'always-on' | 'per-run';
+  /** Per-run streams: the plan the reader opens them with (the `RunStreams` output), for `redrive`. */
+  runStreams?: RunStreamsPlan;
 }
 
 /**
@@ -47,6 +59,8 @@ export interface Environment {
   readonly ledger: RunLedger;
   /** Only when this command runs the pipeline itself (`embedded`): its consumers and finisher. */
   readonly pipeline?: LocalPipeline;
+  /** The Kinesis and Lambda calls that open per-run streams, with the operator's credentials. */
+  streamsPort(): StreamsPort;
   /** Invokes the reader asynchronously, as the schedule does. */
   invokeReader(request: { runId: string; source?: { bucket: string; prefix?: string } }): Promise<void>;
   close(): Promise<void>;
@@ -98,18 +112,33 @@ export async function openEnvironment(choice: EnvironmentChoice): Promise<Enviro
 
 /** A local pipeline this process runs, as an environment: the verbs run its consumers and finisher. */
 export function embeddedEnvironment(pipeline: LocalPipeline): Environment {
+  // The local Lambda's endpoint (AWS_ENDPOINT_URL_LAMBDA) is this process's: the operator's calls
+  // carry no function's key, so the IAM gateways let them through as an administrator's.
+  let lambda: ReturnType<typeof lambdaClient> | undefined;
   return {
     name: 'local',
     kind: 'embedded',
-    resources: LOCAL_RESOURCES,
+    resources: {
+      ...LOCAL_RESOURCES,
+      ...(pipeline.perRun
+        ? { streamsLifecycle: 'per-run' as const, runStreams: runStreamsPlan(process.env) }
+        : { streamsLifecycle: 'always-on' as const }),
+    },
     kinesis: pipeline.kinesis,
     store: pipeline.store,
     ledger: pipeline.ledger,
     pipeline,
+    streamsPort() {
+      lambda ??= lambdaClient();
+      return awsStreamsPort(pipeline.kinesis, lambda);
+    },
     async invokeReader(request) {
       await pipeline.read(request);
     },
-    close: () => pipeline.stop(),
+    async close() {
+      lambda?.destroy();
+      await pipeline.stop();
+    },
   };
 }
 
@@ -151,6 +180,7 @@ function remoteEnvironment(
     kinesis,
     store,
     ledger: new RunLedger(store, resources.resultsBucket),
+    streamsPort: () => awsStreamsPort(kinesis, lambda),
     async invokeReader(request) {
       // As the schedule does: an asynchronous invocation; the reader hands a long run on by itself.
       await lambda.send(
@@ -244,7 +274,24 @@ export function deployedResources(
     resultsBucket: bucket('ResultsBucketName', 'results'),
     failuresBucket: bucket('FailuresBucketName', 'failures'),
     readerFunction: outputs.ReaderFunctionName ?? names.functions.reader,
+    ...streamsOutputs(outputs),
   };
+}
+
+/** The streams' lifecycle and, per run, the plan, from the `StreamsLifecycle` and `RunStreams` outputs. */
+function streamsOutputs(outputs: StackOutputs): Pick<EnvironmentResources, 'streamsLifecycle' | 'runStreams'> {
+  const lifecycle = outputs.StreamsLifecycle;
+  if (lifecycle !== 'per-run' && lifecycle !== 'always-on') return {};
+  if (lifecycle === 'always-on' || outputs.RunStreams === undefined) return { streamsLifecycle: lifecycle };
+  try {
+    return { streamsLifecycle: lifecycle, runStreams: runStreamsPlan({ [RUN_STREAMS_ENV]: outputs.RunStreams }) };
+  } catch (error) {
+    if (error instanceof RunStreamsPlanError)
+      throw new CommandError(
+        `the RunStreams output is not a plan (${error.message}): give the outputs file of a current \`cdk deploy\``,
+      );
+    throw error;
+  }
 }
 
 /** The stack outputs of the local pipeline, in `cdk deploy --outputs-file`'s shape: what `serve` writes for other processes. */

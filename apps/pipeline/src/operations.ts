@@ -26,7 +26,7 @@ import {
   type RunStalled,
   type RunStatus,
 } from '@pipeline/run-ledger';
-import { replayBlocked, streamsRetired } from '@pipeline/run-streams';
+import { openForRedrive, realSleep, redriveThrough, replayBlocked, streamsRetired } from '@pipeline/run-streams';
 import { Spill } from '@pipeline/spill';
 import { readConfig } from '@pipeline/config';
 import { CommandError } from '@pipeline/local-runner';
@@ -245,6 +245,10 @@ export interface WaitOptions {
  * go back, as they were, on the stream the mapping read; the invocation record is archived under
  * `redriven/` and removed. Run again after a failure part-way, a record put twice is one line in
  * the collated output (collation keeps one line per record id).
+ *
+ * Per-run streams: before it puts a record, the redrive takes the run's lease (the run counts as
+ * active until the redrive is through, so no sweep retires the streams under it) and opens the
+ * streams and mappings as the reader does; once through, the replay window runs from its end.
  */
 export async function redrive(
   env: Environment,
@@ -257,7 +261,6 @@ export async function redrive(
   const manifest = await requireManifest(env, runId);
   const runKey = manifest.runKey;
   const redriveSlice = `redrive-${Date.now()}`;
-  const partitionKey = partitionKeyOf(runId, redriveSlice);
   const producer = new StreamProducer({
     streamName: env.resources.recordsStream,
     port: kinesisPutRecordsPort(env.kinesis),
@@ -272,6 +275,39 @@ export async function redrive(
     prefix: config.spillPrefix,
     thresholdBytes: config.spillThresholdBytes,
   });
+  const plan = perRunPlan(env);
+  try {
+    if (plan)
+      await openForRedrive(plan, env.streamsPort(), env.store, bucket, runId, redriveSlice, {
+        sleep: realSleep,
+        now: new Date(),
+      });
+    return await redriveOpen(env, runId, reason, wait, { redriveSlice, producer, spill });
+  } finally {
+    // Through, or given up: either way the run no longer holds the streams (a redrive run again takes them again).
+    if (plan) await redriveThrough(env.store, bucket, runId, redriveSlice, new Date());
+  }
+}
+
+/** Per-run streams: the plan to open them with; undefined when the streams are always on. */
+function perRunPlan(env: Environment) {
+  const { streamsLifecycle, runStreams } = env.resources;
+  if (streamsLifecycle === 'per-run' && !runStreams)
+    throw new CommandError(
+      `${env.name} opens its streams per run, and the outputs have no RunStreams plan to open them with for the redrive: give --outputs FILE written by \`cdk deploy --outputs-file\` of the current infra`,
+    );
+  return streamsLifecycle === 'per-run' ? runStreams : undefined;
+}
+
+async function redriveOpen(
+  env: Environment,
+  runId: string,
+  reason: string | undefined,
+  wait: WaitOptions,
+  { redriveSlice, producer, spill }: { redriveSlice: string; producer: StreamProducer; spill: Spill },
+): Promise<RedriveReport> {
+  const bucket = env.resources.resultsBucket;
+  const partitionKey = partitionKeyOf(runId, redriveSlice);
   let redriven = 0;
   let skipped = 0;
   const moved: { key: string; recordedAt?: string }[] = [];

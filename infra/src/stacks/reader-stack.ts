@@ -184,5 +184,11 @@ export class ReaderStack extends Stack {
       value: names.scheduleGroup,
       description: 'Schedule group of the schedule',
     });
+    if (perRun)
+      new CfnOutput(this, 'RunStreams', {
+        value: runStreamsEnvironment(this, config, refs),
+        description:
+          "Per-run streams: the plan the reader opens them with; the operator tool's redrive opens them with it too",
+      });
   }
 }

@@ -1,6 +1,7 @@
 import { LAMBDA } from '@pipeline/limits';
 import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
+import { leaseEnd, type StreamsLease } from './lease';
 import type { RunActivity, RunUse } from './retire';
 
 /** streams/retired.json: when the sweep last deleted the streams. */
@@ -17,16 +18,12 @@ interface RetiringMark {
 /** A sweep's mark older than the longest a Lambda invocation can run belongs to a sweep that is gone. */
 const STALE_MARK_MS = LAMBDA.maxTimeoutSeconds * 1000;
 
-interface Lease {
-  runId: string;
-  openedAt: string;
-}
-
 /**
  * Run activity from the results bucket: a lease object per run that opened the streams
  * (streams/opened/<run>.json, one PUT per run), and each run's end from the finisher's markers
- * (runs/<run>/complete.json or failed.json). A sweep costs one LIST and at most two GETs per run
- * that opened the streams since they were last retired: not a scan of every run ever.
+ * (runs/<run>/complete.json or failed.json), or, when a redrive opened the streams again, from the
+ * redrive (see leaseEnd). A sweep costs one LIST and at most three GETs per run that opened the
+ * streams since they were last retired (four while a redrive is under way): not a scan of every run ever.
  *
  * @example const activity = ledgerRunActivity(store, resultsBucket);
  */
@@ -57,13 +54,13 @@ export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = ()
       await putJson(store, bucket, LAYOUT.streamsLeaseKey(runId), {
         runId,
         openedAt: at.toISOString(),
-      } satisfies Lease);
+      } satisfies StreamsLease);
     },
     async uses() {
       const uses: RunUse[] = [];
       for await (const object of store.list(bucket, LAYOUT.streamsLeasePrefix)) {
         const runId = object.key.slice(LAYOUT.streamsLeasePrefix.length, -'.json'.length);
-        uses.push({ runId, endedAt: await endedAt(store, bucket, runId) });
+        uses.push({ runId, endedAt: await useEnd(store, bucket, runId) });
       }
       return uses;
     },
@@ -77,6 +74,20 @@ export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = ()
       } satisfies StreamsRetired);
     },
   };
+}
+
+async function useEnd(store: ObjectStore, bucket: string, runId: string): Promise<Date | undefined> {
+  const lease = await getJson<StreamsLease>(store, bucket, LAYOUT.streamsLeaseKey(runId));
+  const ended = await endedAt(store, bucket, runId);
+  const redrive = lease?.redrive;
+  if (!redrive || redrive.endedAt) return leaseEnd(ended, lease);
+  // A redrive whose tool stopped before saying it was through: its end-of-slice marker still says so.
+  const done = await getJson<{ at?: string }>(store, bucket, LAYOUT.sliceDoneKey(runId, redrive.slice));
+  return leaseEnd(
+    ended,
+    lease,
+    done ? new Date(done.at && !Number.isNaN(Date.parse(done.at)) ? done.at : redrive.startedAt) : undefined,
+  );
 }
 
 async function endedAt(store: ObjectStore, bucket: string, runId: string): Promise<Date | undefined> {

@@ -1,0 +1,104 @@
+import { countingMemoryStore, putJson } from '@pipeline/object-store';
+import { LAYOUT } from '@pipeline/records';
+import { ledgerRunActivity } from './activity';
+import { openRunStreams } from './open';
+import { leaseEnd } from './lease';
+import { openForRedrive, redriveThrough } from './redrive';
+import { retireStreams } from './retire';
+import { FakeStreams, testPlan } from './testing';
+
+const noSleep = { sleep: async () => {} };
+const HOUR = 3_600_000;
+const runEnded = new Date('2026-11-25T02:30:00Z');
+const later = (from: Date, ms: number) => new Date(from.getTime() + ms);
+
+/** A run that opened the streams, completed, and whose streams the sweep retired after the window. */
+async function retiredAfterRun() {
+  const store = countingMemoryStore();
+  const aws = new FakeStreams();
+  const activity = ledgerRunActivity(store, 'results');
+  await openRunStreams(testPlan(3), aws, activity, 'run-1', { ...noSleep, now: new Date('2026-11-25T02:00:00Z') });
+  await putJson(store, 'results', LAYOUT.completeKey('run-1'), { detail: { completedAt: runEnded.toISOString() } });
+  expect(await retireStreams(testPlan(3), aws, activity, later(runEnded, 4 * HOUR))).toMatchObject({ retired: true });
+  return { store, aws, activity };
+}
+
+describe('a redrive in per-run mode', () => {
+  it('opens the retired streams and mappings again, with the plan the reader uses', async () => {
+    const { store, aws } = await retiredAfterRun();
+    const report = await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-1', {
+      ...noSleep,
+      now: later(runEnded, 5 * HOUR),
+    });
+    expect(report).toMatchObject({ created: ['records', 'results'], mappingsCreated: ['processor', 'writer'] });
+    expect([...aws.streams.values()].map((s) => s.status)).toEqual(['ACTIVE', 'ACTIVE']);
+  });
+
+  it('keeps the run active, however long ago it completed, until the redrive is through', async () => {
+    const { store, aws, activity } = await retiredAfterRun();
+    const start = later(runEnded, 5 * HOUR);
+    await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-1', { ...noSleep, now: start });
+    // A sweep long after the window, while the redrive's records travel: the run is active.
+    expect(await retireStreams(testPlan(3), aws, activity, later(start, 30 * HOUR))).toEqual({
+      retired: false,
+      reason: 'run run-1 is still active',
+    });
+    expect(aws.streams.size).toBe(2);
+    expect(aws.mappings.size).toBe(2);
+    const through = later(start, HOUR);
+    await redriveThrough(store, 'results', 'run-1', 'redrive-1', through);
+    // The replay window now runs from the redrive's end, not the run's.
+    expect(await retireStreams(testPlan(3), aws, activity, later(through, 3 * HOUR - 1))).toMatchObject({
+      retired: false,
+      reason: expect.stringContaining(later(through, 3 * HOUR).toISOString()),
+    });
+    expect(await retireStreams(testPlan(3), aws, activity, later(through, 3 * HOUR))).toMatchObject({
+      retired: true,
+      mappings: 2,
+    });
+  });
+
+  it("ends with the redrive's end-of-slice marker when the tool stopped before saying it was through", async () => {
+    const { store, aws, activity } = await retiredAfterRun();
+    const start = later(runEnded, 5 * HOUR);
+    await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-1', { ...noSleep, now: start });
+    const done = later(start, 10 * 60_000);
+    await putJson(store, 'results', LAYOUT.sliceDoneKey('run-1', 'redrive-1'), {
+      run: 'run-1',
+      slice: 'redrive-1',
+      count: 3,
+      at: done.toISOString(),
+    });
+    expect(await activity.uses()).toEqual([{ runId: 'run-1', endedAt: done }]);
+  });
+
+  it("leaves a later redrive's lease to that redrive", async () => {
+    const { store, aws, activity } = await retiredAfterRun();
+    const start = later(runEnded, 5 * HOUR);
+    await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-1', { ...noSleep, now: start });
+    await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-2', { ...noSleep, now: start });
+    await redriveThrough(store, 'results', 'run-1', 'redrive-1', later(start, HOUR));
+    expect(await activity.uses()).toEqual([{ runId: 'run-1', endedAt: undefined }]);
+  });
+});
+
+describe('leaseEnd', () => {
+  const ended = new Date('2026-11-25T03:00:00Z');
+  const lease = { runId: 'r1', openedAt: '2026-11-25T01:00:00Z' };
+
+  it("is the run's own end without a redrive", () => {
+    expect(leaseEnd(ended, lease)).toEqual(ended);
+    expect(leaseEnd(undefined, lease)).toBeUndefined();
+  });
+
+  it('is undefined (active) while a redrive is under way, and the later end once it is through', () => {
+    const redrive = { slice: 'redrive-1', startedAt: '2026-11-25T05:00:00Z' };
+    expect(leaseEnd(ended, { ...lease, redrive })).toBeUndefined();
+    expect(leaseEnd(ended, { ...lease, redrive: { ...redrive, endedAt: '2026-11-25T06:00:00.000Z' } })).toEqual(
+      new Date('2026-11-25T06:00:00.000Z'),
+    );
+    expect(leaseEnd(ended, { ...lease, redrive }, new Date('2026-11-25T05:30:00Z'))).toEqual(
+      new Date('2026-11-25T05:30:00Z'),
+    );
+  });
+});
