@@ -362,6 +362,16 @@ const ConfigSchema = z
     }
     const retentionSeconds = Duration.hours(config.streams.retentionHours).toSeconds();
     for (const app of ['processor', 'writer'] as const) {
+      // The reader puts a run's first records right after it creates the mapping, which may take
+      // minutes to start polling: from LATEST it could miss them (CreateEventSourceMapping, StartingPosition).
+      if (config.streams.lifecycle === 'per-run' && config[app].eventSource.startingPosition === 'LATEST') {
+        ctx.addIssue({
+          code: 'custom',
+          path: [app, 'eventSource', 'startingPosition'],
+          message:
+            'per-run streams are new for each run, and a mapping created from LATEST could miss the records put while it starts polling: use TRIM_HORIZON',
+        });
+      }
       if (config[app].eventSource.maxRecordAgeSeconds > retentionSeconds) {
         ctx.addIssue({
           code: 'custom',

@@ -223,4 +223,10 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       /per-run streams exist only while runs need them/,
     );
   });
+
+  it('refuses mappings that would start from LATEST on per-run streams: they could miss the first records', () => {
+    expect(() =>
+      synthPipeline({ streams: { lifecycle: 'per-run' }, writer: { eventSource: { startingPosition: 'LATEST' } } }),
+    ).toThrow(/writer\.eventSource\.startingPosition.*use TRIM_HORIZON/s);
+  });
 });

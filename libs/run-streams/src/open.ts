@@ -104,11 +104,30 @@ async function openStream(
   return { state, created };
 }
 
-/** Creates the mapping unless one for this function and stream is there (or was created first by another caller). */
-export async function ensureMapping(port: StreamsPort, spec: MappingSpec, streamArn: string): Promise<boolean> {
-  const existing = (await port.listMappings(spec.functionName, streamArn)).filter((m) => m.state !== 'Deleting');
-  if (existing.length) return false;
-  return (await port.createMapping(spec, streamArn)) === 'created';
+/**
+ * Creates the mapping unless one for this function and stream is there (or was created first by
+ * another caller); true when this call created it. Lambda refuses a second mapping of a function
+ * and stream with a conflict, and a deleted mapping stays `Deleting` for some seconds: a conflict
+ * with no live mapping listed is waited out and the create tried again, a bounded number of times.
+ */
+export async function ensureMapping(
+  port: StreamsPort,
+  spec: MappingSpec,
+  streamArn: string,
+  options: Pick<WaitOptions, 'sleep'> = { sleep: realSleep },
+): Promise<boolean> {
+  for (let attempt = 0; attempt < DEFAULTS.mappingCreateAttempts; attempt++) {
+    const live = (await port.listMappings(spec.functionName, streamArn)).filter((m) => m.state !== 'Deleting');
+    if (live.length) return false;
+    if ((await port.createMapping(spec, streamArn)) === 'created') return true;
+    await options.sleep(Math.min(DEFAULTS.streamPollCapMs, DEFAULTS.streamPollBaseMs * 2 ** attempt));
+  }
+  throw new StreamsNotReadyError(
+    `the mapping of ${spec.functionName} on ${streamArn} could not be created: Lambda answers that one exists, yet none is listed but a mapping being deleted; ` +
+      'look at it with `aws lambda list-event-source-mappings --function-name ' +
+      spec.functionName +
+      '`, then trigger the run again (it resumes)',
+  );
 }
 
 /**
@@ -138,7 +157,7 @@ export async function openStreams(plan: RunStreamsPlan, port: StreamsPort, optio
       throw new StreamsNotReadyError(
         `the mapping of ${mapping.functionName} reads ${mapping.streamName}, which the plan does not open`,
       );
-    if (await ensureMapping(calls, mapping, arn)) report.mappingsCreated.push(mapping.functionName);
+    if (await ensureMapping(calls, mapping, arn, options)) report.mappingsCreated.push(mapping.functionName);
   }
   return report;
 }
@@ -157,16 +176,18 @@ export async function openRunStreams(
   options: WaitOptions & { now: Date },
 ): Promise<OpenReport> {
   await activity.opened(runId, options.now);
-  await waitForSweep(activity, options);
+  // A sweep that was retiring the streams may have forgotten the lease as it ended: take it again.
+  while (await waitForSweep(activity, options)) await activity.opened(runId, options.now);
   return openStreams(plan, port, options);
 }
 
-async function waitForSweep(activity: RunActivity, options: WaitOptions): Promise<void> {
+/** Waits while a sweep's mark is there; true if there was one. */
+async function waitForSweep(activity: RunActivity, options: WaitOptions): Promise<boolean> {
   const maxWaitMs = options.maxWaitMs ?? DEFAULTS.streamActiveWaitMs;
   let waited = 0;
   for (let attempt = 0; ; attempt++) {
     const since = await activity.retiringSince();
-    if (since === undefined) return;
+    if (since === undefined) return attempt > 0;
     if (waited >= maxWaitMs)
       throw new StreamsNotReadyError(
         `a sweep has been retiring the streams since ${since.toISOString()} and is not done after ${Math.round(waited / 1000)} s: ` +

@@ -102,6 +102,38 @@ describe('retireStreams', () => {
     expect([...activity.leases.keys()]).toEqual(['run-2']);
   });
 
+  it('puts a mapping back though Lambda still holds the deleted one for a while (a create meets a conflict)', async () => {
+    const { aws, activity } = await openedAndEnded();
+    aws.mappingDeletingLooks = 3;
+    activity.onUses = (count) => {
+      if (count === 2) activity.leases.set('run-2', undefined);
+    };
+    const outcome = await retireStreams(testPlan(3), aws, activity, new Date(ended.getTime() + 10 * HOUR), noSleep);
+    expect(outcome).toMatchObject({ retired: false, reason: expect.stringContaining('mappings were put back') });
+    const live = [...aws.mappings.values()].filter((m) => m.state !== 'Deleting');
+    expect(live.map((m) => m.functionName).sort()).toEqual(['processor', 'writer']);
+  });
+
+  it('gives up with what to check when a conflicting mapping never goes', async () => {
+    const { aws, activity } = await openedAndEnded();
+    aws.mappingDeletingLooks = 1_000;
+    activity.onUses = (count) => {
+      if (count === 2) activity.leases.set('run-2', undefined);
+    };
+    await expect(
+      retireStreams(testPlan(3), aws, activity, new Date(ended.getTime() + 10 * HOUR), noSleep),
+    ).rejects.toThrow(/could not be created.*list-event-source-mappings/);
+  });
+
+  it('puts back the mappings of an active run that an earlier sweep left without them', async () => {
+    const { aws, activity } = await openedAndEnded();
+    await activity.opened('run-2');
+    for (const uuid of [...aws.mappings.keys()]) await aws.deleteMapping(uuid);
+    const outcome = await retireStreams(testPlan(3), aws, activity, new Date(ended.getTime() + 10 * HOUR), noSleep);
+    expect(outcome).toEqual({ retired: false, reason: 'run run-2 is still active' });
+    expect([...aws.mappings.values()].map((m) => m.functionName).sort()).toEqual(['processor', 'writer']);
+  });
+
   it('stops when another sweep is retiring the streams', async () => {
     const { aws, activity } = await openedAndEnded();
     activity.retiring = new Date(ended.getTime() + 10 * HOUR);

@@ -1,5 +1,5 @@
 import type { RunStreamsPlan } from './plan';
-import { ensureMapping } from './open';
+import { ensureMapping, realSleep, type WaitOptions } from './open';
 import type { StreamsPort } from './port';
 
 /** One run that opened the streams since they were last retired. */
@@ -50,7 +50,8 @@ const HOUR_MS = 3_600_000;
  *
  * Calls when it retires (default plan, two streams and two mappings): 2 DescribeStreamSummary,
  * 2 ListEventSourceMappings, 2 DeleteEventSourceMapping, 2 DeleteStream; when it keeps them: none
- * beyond the ledger's (one LIST of the leases and a GET or two per run that opened them).
+ * beyond the ledger's (one LIST of the leases and a GET or two per run that opened them), and while
+ * a run is active 2 DescribeStreamSummary and 2 ListEventSourceMappings more (its mappings checked).
  *
  * @example await retireStreams(plan, port, activity, new Date());
  */
@@ -59,12 +60,18 @@ export async function retireStreams(
   port: StreamsPort,
   activity: RunActivity,
   now: Date,
+  options: Pick<WaitOptions, 'sleep'> = { sleep: realSleep },
 ): Promise<RetireOutcome> {
-  const keep = await reasonToKeep(plan, activity, now);
+  const keep = reasonToKeep(plan, await activity.uses(), now);
+  if (keep?.active) {
+    // A run is using the streams: make sure its mappings are there. A sweep that failed after
+    // deleting them, or whose put-back met a mapping still being deleted, is healed within the hour.
+    await healMappings(plan, port, options);
+  }
   if (keep) return { retired: false, reason: keep.reason };
   if (!(await activity.beginRetiring(now))) return { retired: false, reason: 'another sweep is retiring the streams' };
   try {
-    return await retireMarked(plan, port, activity, now);
+    return await retireMarked(plan, port, activity, now, options);
   } finally {
     // After DeleteStream: a reader waiting on the mark then finds the streams DELETING or gone.
     await activity.endRetiring();
@@ -76,6 +83,7 @@ async function retireMarked(
   port: StreamsPort,
   activity: RunActivity,
   now: Date,
+  options: Pick<WaitOptions, 'sleep'>,
 ): Promise<RetireOutcome> {
   const calls: Record<string, number> = {};
   const count = (name: string) => {
@@ -100,36 +108,34 @@ async function retireMarked(
       mappings += 1;
     }
   }
-  const again = await reasonToKeep(plan, activity, now);
+  // The leases looked at after the mark was made: a reader that leases later sees the mark and waits.
+  const uses = await activity.uses();
+  const again = reasonToKeep(plan, uses, now);
   if (again) {
     // A run opened the streams meanwhile and may have found the mappings there: put them back.
     for (const mapping of plan.mappings) {
       const arn = states.get(mapping.streamName);
-      if (arn) await ensureMapping(port, mapping, arn);
+      if (arn) await ensureMapping(port, mapping, arn, options);
     }
     return {
       retired: false,
       reason: `${again.reason}; it opened the streams during the sweep, whose mappings were put back`,
     };
   }
-  const uses = await activity.uses();
   for (const name of states.keys()) {
     count('DeleteStream');
     await port.deleteStream(name);
   }
+  // Only the runs this sweep decided on: a lease written since belongs to a reader waiting on the mark.
   await activity.forget(uses.map((u) => u.runId));
   await activity.retired(now, plan.replayWindowHours);
   return { retired: true, streams: [...states.keys()], mappings, calls };
 }
 
-async function reasonToKeep(
-  plan: RunStreamsPlan,
-  activity: RunActivity,
-  now: Date,
-): Promise<{ reason: string } | undefined> {
-  const uses = await activity.uses();
+/** Why the streams must stay, given the runs that opened them (one look at the leases), if they must. */
+function reasonToKeep(plan: RunStreamsPlan, uses: RunUse[], now: Date): { reason: string; active?: true } | undefined {
   const active = uses.find((u) => u.endedAt === undefined);
-  if (active) return { reason: `run ${active.runId} is still active` };
+  if (active) return { reason: `run ${active.runId} is still active`, active: true };
   const lastEnded = Math.max(...uses.map((u) => (u.endedAt as Date).getTime()));
   if (uses.length && now.getTime() - lastEnded < plan.replayWindowHours * HOUR_MS) {
     const until = new Date(lastEnded + plan.replayWindowHours * HOUR_MS);
@@ -138,4 +144,14 @@ async function reasonToKeep(
     };
   }
   return undefined;
+}
+
+/** Puts back any mapping of the plan missing on a stream that is ACTIVE. */
+async function healMappings(plan: RunStreamsPlan, port: StreamsPort, options: Pick<WaitOptions, 'sleep'>) {
+  for (const stream of plan.streams) {
+    const state = await port.describeStream(stream.name);
+    if (state?.status !== 'ACTIVE') continue;
+    for (const mapping of plan.mappings.filter((m) => m.streamName === stream.name))
+      await ensureMapping(port, mapping, state.arn, options);
+  }
 }

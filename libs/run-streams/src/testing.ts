@@ -115,9 +115,20 @@ export class FakeStreams implements StreamsPort {
     return 'deleting';
   }
 
+  /** Listings a deleted mapping stays `Deleting` for (as AWS keeps one some seconds); 0: gone at once. */
+  mappingDeletingLooks = 0;
+  private deleting = new Map<string, number>();
+
   async listMappings(functionName: string, streamArn: string): Promise<MappingState[]> {
     await this.before('ListEventSourceMappings');
     this.log.push(`ListEventSourceMappings ${functionName}`);
+    for (const [uuid, looks] of this.deleting) {
+      if (looks > 0) this.deleting.set(uuid, looks - 1);
+      else {
+        this.deleting.delete(uuid);
+        this.mappings.delete(uuid);
+      }
+    }
     return [...this.mappings.values()]
       .filter((m) => m.functionName === functionName && m.streamArn === streamArn)
       .map((m) => ({ uuid: m.uuid, state: m.state }));
@@ -135,7 +146,14 @@ export class FakeStreams implements StreamsPort {
 
   async deleteMapping(uuid: string): Promise<'deleting' | 'missing'> {
     this.log.push(`DeleteEventSourceMapping ${uuid}`);
-    return this.mappings.delete(uuid) ? 'deleting' : 'missing';
+    const mapping = this.mappings.get(uuid);
+    if (!mapping || mapping.state === 'Deleting') return 'missing';
+    if (this.mappingDeletingLooks === 0) this.mappings.delete(uuid);
+    else {
+      mapping.state = 'Deleting';
+      this.deleting.set(uuid, this.mappingDeletingLooks);
+    }
+    return 'deleting';
   }
 }
 
