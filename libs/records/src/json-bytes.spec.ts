@@ -48,6 +48,12 @@ describe('encodeJsonBytes', () => {
     ['a Date (toJSON)', { at: new Date(0) }],
     ['an object with its own toJSON', { x: { toJSON: () => ({ replaced: true }) } }],
     [
+      'an object whose toJSON is hidden (not enumerable)',
+      { x: Object.defineProperty({ a: 1 }, 'toJSON', { value: () => 'hidden', enumerable: false }) },
+    ],
+    ['an array under an object prototype', { x: Object.setPrototypeOf([1, 2], Object.prototype) }],
+    ['an object under the array prototype', { x: Object.create(Array.prototype) }],
+    [
       'a class instance, a Map and a boxed string',
       {
         c: new (class Thing {
@@ -63,6 +69,22 @@ describe('encodeJsonBytes', () => {
     ],
   ])('writes %s byte for byte as JSON.stringify does', (_name, value) => {
     expect(encodeJsonBytes(value).equals(asStringify(value))).toBe(true);
+  });
+
+  it('leaves a raw JSON value (JSON.rawJSON, Node 21 and later, so Lambda) to JSON.stringify', () => {
+    // Node 20 has no JSON.rawJSON: stand in for the runtime's JSON.isRawJSON and JSON.stringify of one.
+    const raw = Object.freeze(Object.assign(Object.create(null), { rawJSON: '12345678901234567890' }));
+    const json = JSON as unknown as { isRawJSON?: (value: unknown) => boolean; stringify: typeof JSON.stringify };
+    const { isRawJSON, stringify } = json;
+    json.isRawJSON = (value) => value === raw || (isRawJSON?.(value) ?? false);
+    json.stringify = ((value: unknown) => (value === raw ? raw.rawJSON : stringify(value))) as typeof JSON.stringify;
+    try {
+      expect(encodeJsonBytes(raw).toString()).toBe('12345678901234567890');
+    } finally {
+      json.isRawJSON = isRawJSON;
+      json.stringify = stringify;
+      if (!isRawJSON) delete json.isRawJSON;
+    }
   });
 
   it('writes every string of random UTF-16 as JSON.stringify does', () => {

@@ -104,18 +104,26 @@ function writeValue(value: unknown, depth: number): boolean {
       }
       if (depth >= MAX_FAST_DEPTH) return false;
       const proto = Object.getPrototypeOf(value);
-      // A plain object's own toJSON is found among its keys; an array's is looked up.
-      if (proto === Object.prototype || proto === null) return writeObject(value as Record<string, unknown>, depth);
-      return (
-        proto === Array.prototype &&
-        typeof (value as { toJSON?: unknown }).toJSON !== 'function' &&
-        writeArray(value as unknown[], depth)
-      );
+      // Anything JSON.stringify treats otherwise goes to it: a toJSON (own, hidden or inherited), a
+      // raw JSON value (JSON.rawJSON: a frozen null-prototype object, on Node 21 and later), an array
+      // or object under another's prototype.
+      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+      const isArray = Array.isArray(value);
+      if (proto === Object.prototype || proto === null) {
+        if (isArray || (proto === null && isRawJson(value))) return false;
+        return writeObject(value as Record<string, unknown>, depth);
+      }
+      return proto === Array.prototype && isArray && writeArray(value as unknown[], depth);
     }
     default:
       // undefined, a function or a symbol has no text of its own; a BigInt throws in JSON.stringify.
       return false;
   }
+}
+
+/** JSON.isRawJSON where the runtime has it (Node 21 and later, so Lambda's Node 22). */
+function isRawJson(value: object): boolean {
+  return (JSON as { isRawJSON?: (value: unknown) => boolean }).isRawJSON?.(value) === true;
 }
 
 function writeObject(value: Record<string, unknown>, depth: number): boolean {
@@ -126,7 +134,6 @@ function writeObject(value: Record<string, unknown>, depth: number): boolean {
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k];
     const item = value[key];
-    if (key === 'toJSON' && typeof item === 'function') return false;
     if (item === undefined || typeof item === 'function' || typeof item === 'symbol') continue;
     if (first) first = false;
     else buf[at++] = COMMA; // room left by the value before
