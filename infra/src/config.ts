@@ -360,6 +360,16 @@ const ConfigSchema = z
           'a replay mapping is deployed with the stacks, but per-run streams exist only while runs need them: replay with `npm run pipeline -- replay` within the replay window, or set streams.lifecycle to "always-on"',
       });
     }
+    // A claim must outlive every way its record can come back: a replay (the stream's retention) or a
+    // redrive of a batch the mappings gave up on (the failures bucket's retention).
+    const needDays = Math.max(Math.ceil(config.streams.retentionHours / 24), config.failures.retentionDays);
+    if (config.once.retentionDays < needDays) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['once', 'retentionDays'],
+        message: `claims would expire before their records can no longer come back (a replay within streams.retentionHours, a redrive within failures.retentionDays), and context.once would run a side effect again: make it at least ${needDays}`,
+      });
+    }
     const retentionSeconds = Duration.hours(config.streams.retentionHours).toSeconds();
     for (const app of ['processor', 'writer'] as const) {
       // The reader puts a run's first records right after it creates the mapping, which may take

@@ -203,6 +203,16 @@ describe('infrastructure configuration', () => {
       ],
       ['a log retention CloudWatch does not offer', { logRetentionDays: 31 }, /logRetentionDays: must be one of/],
       ['a spill prefix without a slash', { spill: { prefix: 'spill' } }, /spill\.prefix: must end with "\/"/],
+      [
+        'side-effect claims kept for less time than a record can come back',
+        { streams: { retentionHours: 24 * 60 }, once: { retentionDays: 35 } },
+        /once\.retentionDays: .*at least 60/,
+      ],
+      [
+        'side-effect claims kept for less time than the failures bucket keeps batches to redrive',
+        { failures: { retentionDays: 40 } },
+        /once\.retentionDays: .*at least 40/,
+      ],
       ['a mistyped setting', { streams: { shardCount: 2 } }, /streams/],
       ['an environment name too long for bucket names', { envName: 'a-very-long-environment' }, /envName/],
     ])('WHEN given %s THEN it is refused with the setting named', (_what, overrides, message) => {
