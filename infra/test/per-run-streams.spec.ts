@@ -130,8 +130,9 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       ).toBe(false);
     });
 
-    it("THEN it may put its run's lease, and nothing else under streams/", () => {
+    it("THEN it may read and put its run's lease, and nothing else under streams/", () => {
       expect(allows(reader, 's3:PutObject', lease)).toBe(true);
+      expect(allows(reader, 's3:GetObject', lease)).toBe(true);
       expect(allows(reader, 's3:DeleteObject', lease)).toBe(false);
       expect(allows(reader, 's3:PutObject', `${ARN.bucket('results')}/${LAYOUT.streamsRetiredKey}`)).toBe(false);
     });

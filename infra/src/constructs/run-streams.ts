@@ -89,9 +89,10 @@ export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
     }),
     // ListEventSourceMappings supports no resource type: `*` is the only form.
     new iam.PolicyStatement({ sid: 'ListRunMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'] }),
+    // The lease is read first: a redrive of the run may hold it, and keeps its part.
     new iam.PolicyStatement({
       sid: 'StreamsLease',
-      actions: ['s3:PutObject'],
+      actions: ['s3:GetObject', 's3:PutObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsLeases)],
     }),
     // After its lease, the reader looks for a sweep's mark, and waits while there is one.
@@ -110,7 +111,7 @@ export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
   acknowledgeWildcard(
     role,
     refs.keysArn('results', RESULTS_KEYS.streamsLeases),
-    'One lease per run (streams/opened/<run>.json); put-only',
+    'One lease per run (streams/opened/<run>.json); read and put, never deleted by the reader',
   );
 }
 

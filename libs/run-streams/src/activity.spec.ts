@@ -23,6 +23,21 @@ describe('ledgerRunActivity', () => {
     ]);
   });
 
+  it('keeps a redrive in flight when the run is triggered again: the run stays active', async () => {
+    const store = countingMemoryStore();
+    const activity = ledgerRunActivity(store, 'results');
+    await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
+      detail: { completedAt: '2026-11-25T03:00:00.000Z' },
+    });
+    await putJson(store, 'results', LAYOUT.streamsLeaseKey('run-1'), {
+      runId: 'run-1',
+      openedAt: '2026-11-25T02:00:00.000Z',
+      redrive: { slice: 'redrive-1', startedAt: '2026-11-25T09:00:00.000Z' },
+    });
+    await activity.opened('run-1', new Date('2026-11-25T09:05:00Z'));
+    expect(await activity.uses()).toEqual([{ runId: 'run-1', endedAt: undefined }]);
+  });
+
   it('forgets retired runs and records when the streams were retired', async () => {
     const store = countingMemoryStore();
     const activity = ledgerRunActivity(store, 'results');

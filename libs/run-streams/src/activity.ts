@@ -51,9 +51,14 @@ export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = ()
       return since && !stale(since, clock()) ? since : undefined;
     },
     async opened(runId, at) {
-      await putJson(store, bucket, LAYOUT.streamsLeaseKey(runId), {
+      const key = LAYOUT.streamsLeaseKey(runId);
+      // A redrive of the run may hold the lease: a reader re-triggered meanwhile keeps its part, or
+      // the run would count as ended while the redrive's records travel.
+      const redrive = (await getJson<StreamsLease>(store, bucket, key))?.redrive;
+      await putJson(store, bucket, key, {
         runId,
         openedAt: at.toISOString(),
+        ...(redrive ? { redrive } : {}),
       } satisfies StreamsLease);
     },
     async uses() {
