@@ -82,8 +82,8 @@ const RESULTS_ACCESS: Record<
   'delivery error': { reader: [], processor: [], writer: [], finisher: [], collation: [] },
   'collated part': { reader: [], processor: [], writer: [], finisher: [], collation: ATHENA_WRITE },
   'failure marker': { reader: [], processor: [], writer: [], finisher: [GET, PUT], collation: [GET] },
-  // context.once: only a conditional PUT claims a side effect (tested below); nothing reads a claim.
-  'once claim': { reader: [], processor: [], writer: [], finisher: [], collation: [] },
+  // context.once: only a conditional PUT claims a side effect (tested below); a claim is read back after a 412.
+  'once claim': { reader: [], processor: [GET], writer: [], finisher: [], collation: [] },
   'collation query result': {
     reader: [],
     processor: [],

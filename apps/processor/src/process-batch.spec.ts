@@ -339,6 +339,30 @@ describe('processBatch: the processor against real Kinesis and S3 servers', () =
       expect(await stack.store.get(LEDGER, `once/sender/${RUN}/s000000/30`)).toBeDefined();
     });
 
+    it('sends when S3 made the claim but its answer was lost: the retried PUT meets the claim, which is its own', async () => {
+      const { job, sent } = sender(() => undefined);
+      // The conditional PUT is stored, then answered as the SDK's retry of it would be: 412.
+      const lostAnswer = {
+        ...stack.store,
+        putIfAbsent: async (bucket: string, key: string, body: string | Uint8Array) => {
+          await stack.store.putIfAbsent(bucket, key, body);
+          return false;
+        },
+      };
+      await processBatch(kinesisEvent([data(33, { word: 'lost' })]), {
+        ...deps(job),
+        parking: { store: lostAnswer, bucket: LEDGER },
+      });
+      expect(sent).toEqual(['lost']);
+      const again = sender(() => undefined);
+      await processBatch(kinesisEvent([data(33, { word: 'lost' })]), {
+        ...deps(again.job),
+        parking: { store: lostAnswer, bucket: LEDGER },
+      });
+      expect(again.sent).toEqual([]);
+      expect((await newResults()).map((r) => (r as { body: { sent: boolean } }).body.sent)).toEqual([true, false]);
+    });
+
     it('does not send again when the record comes back in another invocation (a retried batch, a redrive, a replay)', async () => {
       const { job, sent } = sender(() => undefined);
       await processBatch(kinesisEvent([data(31, { word: 'once' })]), deps(job));

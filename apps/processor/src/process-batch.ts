@@ -253,10 +253,18 @@ async function retryTransform(
   }
 }
 
-/** The record's id, and `once` claiming in the results bucket with a conditional PUT. */
+/**
+ * The record's id, and `once` claiming in the results bucket with a conditional PUT. A 412 is read
+ * back: the SDK retries a PUT whose answer was lost, and the retry meets the claim the first try
+ * made. The body names this claim alone (see transformContext), so it tells whose the claim is.
+ */
 function contextFor(id: RecordId, deps: ProcessorDeps): TransformContext {
   const { store, bucket } = deps.parking;
-  return transformContext(id, deps.job.name, (key, body) => store.putIfAbsent(bucket, key, body));
+  return transformContext(id, deps.job.name, async (key, body) => {
+    if (await store.putIfAbsent(bucket, key, body)) return true;
+    const held = await store.get(bucket, key);
+    return held !== undefined && Buffer.from(held).toString('utf8') === body;
+  });
 }
 
 function checkResult(envelope: DataEnvelope, output: unknown, deps: ProcessorDeps): Outcome {

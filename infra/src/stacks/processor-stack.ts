@@ -79,14 +79,16 @@ export class ProcessorStack extends Stack {
         resources: [failures],
       }),
       new iam.PolicyStatement({ sid: 'ParkPausedRuns', actions: ['s3:PutObject'], resources: [parking] }),
-      // context.once claims a side effect with a conditional PUT (If-None-Match: *) and never reads a
-      // claim; only conditional PUTs are allowed, so no claim can be overwritten (reset) by the processor.
+      // context.once claims a side effect with a conditional PUT (If-None-Match: *); only conditional
+      // PUTs are allowed, so no claim can be overwritten (reset) by the processor. A claim is read back
+      // after a 412, to tell a claim of its own (a PUT the SDK retried) from an earlier one.
       new iam.PolicyStatement({
         sid: 'ClaimSideEffects',
         actions: ['s3:PutObject'],
         resources: [onceClaims],
         conditions: { Null: { 's3:if-none-match': 'false' } },
       }),
+      new iam.PolicyStatement({ sid: 'ReadSideEffectClaims', actions: ['s3:GetObject'], resources: [onceClaims] }),
       new iam.PolicyStatement({
         sid: 'PutResults',
         actions: ['kinesis:PutRecords'],
@@ -123,7 +125,7 @@ export class ProcessorStack extends Stack {
     acknowledgeWildcard(
       role,
       onceClaims,
-      "context.once claims one object per side effect under once/<job>/<key>, the key being the job's own; put-only",
+      "context.once claims one object per side effect under once/<job>/<key>, the key being the job's own; conditional put, read back after a 412",
     );
 
     if (config.streams.lifecycle === 'always-on') {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { S3 } from '@pipeline/limits';
 import { LAYOUT, type RecordId, recordIdString } from '@pipeline/records';
 import { PermanentError } from './errors';
@@ -21,7 +22,8 @@ export function transformContext(id: RecordId, job: string, claim: ClaimPort): T
       const claimKey = onceClaimKey(job, key);
       let claimed: boolean;
       try {
-        claimed = await claim(claimKey, JSON.stringify({ job, record: recordIdString(id), key }));
+        // A body of this claim alone: a claimant can tell its own claim from an earlier one.
+        claimed = await claim(claimKey, JSON.stringify({ job, record: recordIdString(id), key, claim: randomUUID() }));
       } catch (error) {
         // Nothing ran: the transform fails as transient and is retried, the effect with it.
         throw new Error(`could not claim ${claimKey} (the side effect did not run): ${(error as Error).message}`, {
