@@ -47,6 +47,13 @@ export const AWS_ESM_DEFAULTS = {
 /** Lambda's maximum function timeout; what `getRemainingTimeInMillis` counts down from by default. */
 export const LAMBDA_MAX_TIMEOUT_SECONDS = LAMBDA.maxTimeoutSeconds;
 
+/**
+ * Looks (List or Get calls) a deleted mapping of the local Lambda stays `Deleting` for. Lambda keeps
+ * one "several seconds" (DeleteEventSourceMapping); counting looks instead of seconds keeps tests
+ * free of timing while making every caller meet the state.
+ */
+export const LOCAL_MAPPING_DELETING_LOOKS = 2;
+
 /** The local poller's own settings (no AWS equivalent to copy). */
 export const LOCAL_POLLER = {
   /** Lambda polls each shard "at a base rate of once per second" (with-kinesis.html). */

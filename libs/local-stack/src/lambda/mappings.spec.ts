@@ -107,13 +107,27 @@ describe('the local Lambda event source mapping API', () => {
     expect(started).toEqual([]);
   });
 
-  it('deletes a mapping: its poller stops and it is no longer listed; a second delete is ResourceNotFoundException', async () => {
+  it('deletes a mapping: its poller stops, it stays Deleting for a while, then it is gone', async () => {
     const { UUID } = await create();
     expect(await client.send(new DeleteEventSourceMappingCommand({ UUID }))).toMatchObject({ State: 'Deleting' });
     expect(stopped).toEqual([UUID]);
-    expect((await client.send(new ListEventSourceMappingsCommand({}))).EventSourceMappings).toEqual([]);
+    const list = async () =>
+      (await client.send(new ListEventSourceMappingsCommand({}))).EventSourceMappings?.map((m) => m.State);
+    expect(await list()).toEqual(['Deleting']);
+    await expect(client.send(new DeleteEventSourceMappingCommand({ UUID }))).rejects.toMatchObject({
+      name: 'ResourceInUseException',
+    });
+    expect(await list()).toEqual([]);
     await expect(client.send(new DeleteEventSourceMappingCommand({ UUID }))).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
     });
+  });
+
+  it('refuses a new mapping of the same function and stream while the deleted one is still Deleting', async () => {
+    const { UUID } = await create();
+    await client.send(new DeleteEventSourceMappingCommand({ UUID }));
+    await expect(create()).rejects.toMatchObject({ name: 'ResourceConflictException' });
+    await expect(create()).rejects.toMatchObject({ name: 'ResourceConflictException' });
+    expect(await create()).toMatchObject({ State: 'Creating' });
   });
 });

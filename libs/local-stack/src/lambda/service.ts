@@ -3,7 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import { LAMBDA, type RecursiveLoopSetting } from '@pipeline/limits';
-import { LAMBDA_DEFAULT_MEMORY_MB, LAMBDA_MAX_TIMEOUT_SECONDS, LOCAL_ACCOUNT_ID } from '../event-source/constants';
+import {
+  LAMBDA_DEFAULT_MEMORY_MB,
+  LAMBDA_MAX_TIMEOUT_SECONDS,
+  LOCAL_ACCOUNT_ID,
+  LOCAL_MAPPING_DELETING_LOOKS,
+} from '../event-source/constants';
 import type { LocalServer } from '../servers';
 
 /** A function the local Lambda service runs: the handler Lambda would run, and its settings. */
@@ -106,6 +111,8 @@ interface LocalMapping {
   functionArn: string;
   lastModified: number;
   poller: { stop(): Promise<void> };
+  /** Once deleted: the looks (List, Get) it stays `Deleting` for, still holding its function and stream. */
+  deletingLooks?: number;
 }
 
 /**
@@ -176,7 +183,7 @@ class LocalLambdaService implements LocalLambda {
   }
 
   async close(): Promise<void> {
-    for (const mapping of this.mappings.values()) await mapping.poller.stop();
+    for (const mapping of this.mappings.values()) if (mapping.deletingLooks === undefined) await mapping.poller.stop();
     this.mappings.clear();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
@@ -271,6 +278,9 @@ class LocalLambdaService implements LocalLambda {
   /**
    * The event source mapping API (REST, /2015-03-31/event-source-mappings/): Create answers 202 with
    * State Creating, Delete 202 with State Deleting, as Lambda does; the poller starts and stops at once.
+   * A deleted mapping stays listed as `Deleting` for LOCAL_MAPPING_DELETING_LOOKS looks (Lambda: "might
+   * not be completely deleted for several seconds"), and meanwhile a new mapping of its function and
+   * stream is refused as a conflict, so callers must wait it out as they must in AWS.
    */
   private async handleMapping(req: IncomingMessage, res: ServerResponse, uuid: string): Promise<void> {
     const host = this.mappingHost as LocalMappingHost;
@@ -300,9 +310,11 @@ class LocalLambdaService implements LocalLambda {
         (m) =>
           (!fn || m.request.functionName === this.functionNameOf(fn)) && (!source || m.request.streamArn === source),
       );
-      return sendJson(res, 200, { EventSourceMappings: found.map((m) => this.describeMapping(m, 'Enabled')) });
+      const listed = found.filter((m) => this.look(m));
+      return sendJson(res, 200, { EventSourceMappings: listed.map((m) => this.describeMapping(m, this.stateOf(m))) });
     }
-    const mapping = this.mappings.get(uuid);
+    const found = this.mappings.get(uuid);
+    const mapping = found && this.look(found) ? found : undefined;
     if (!mapping)
       return sendError(
         res,
@@ -310,13 +322,30 @@ class LocalLambdaService implements LocalLambda {
         'ResourceNotFoundException',
         `The resource you requested does not exist. (UUID ${uuid})`,
       );
-    if (method === 'GET') return sendJson(res, 200, this.describeMapping(mapping, 'Enabled'));
+    if (method === 'GET') return sendJson(res, 200, this.describeMapping(mapping, this.stateOf(mapping)));
     if (method === 'DELETE') {
-      this.mappings.delete(uuid);
+      if (mapping.deletingLooks !== undefined)
+        return sendError(res, 409, 'ResourceInUseException', `The event source mapping ${uuid} is being deleted`);
+      mapping.deletingLooks = LOCAL_MAPPING_DELETING_LOOKS;
       await mapping.poller.stop();
       return sendJson(res, 202, this.describeMapping(mapping, 'Deleting'));
     }
     return sendError(res, 400, 'InvalidParameterValueException', `unsupported ${method} on event source mappings`);
+  }
+
+  /** Counts one look at a mapping being deleted; false once it is gone (and forgotten). */
+  private look(mapping: LocalMapping): boolean {
+    if (mapping.deletingLooks === undefined) return true;
+    if (mapping.deletingLooks > 0) {
+      mapping.deletingLooks -= 1;
+      return true;
+    }
+    this.mappings.delete(mapping.request.uuid);
+    return false;
+  }
+
+  private stateOf(mapping: LocalMapping): string {
+    return mapping.deletingLooks === undefined ? 'Enabled' : 'Deleting';
   }
 
   private functionNameOf(nameOrArn: string): string {
@@ -349,7 +378,7 @@ class LocalLambdaService implements LocalLambda {
         `Stream not found or not ACTIVE: ${streamArn}. Create the stream and wait for it to be ACTIVE first`,
       );
     const existing = [...this.mappings.values()].find(
-      (m) => m.request.functionName === functionName && m.request.streamArn === streamArn,
+      (m) => m.request.functionName === functionName && m.request.streamArn === streamArn && this.look(m),
     );
     if (existing)
       return {
