@@ -81,14 +81,6 @@ export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
       ],
       resources: streams,
     }),
-    new iam.PolicyStatement({
-      sid: 'CreateRunMappings',
-      actions: ['lambda:CreateEventSourceMapping'],
-      resources: ['*'],
-      conditions: { StringEquals: { 'lambda:FunctionArn': consumerArns(refs) } },
-    }),
-    // ListEventSourceMappings supports no resource type: `*` is the only form.
-    new iam.PolicyStatement({ sid: 'ListRunMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'] }),
     // The lease is read first: a redrive of the run may hold it, and keeps its part.
     new iam.PolicyStatement({
       sid: 'StreamsLease',
@@ -103,11 +95,7 @@ export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
     }),
   ];
   for (const statement of statements) role.addToPrincipalPolicy(statement);
-  acknowledgeWildcard(
-    role,
-    '*',
-    'CreateEventSourceMapping and ListEventSourceMappings support no resource type; creating is limited to the processor and writer by lambda:FunctionArn',
-  );
+  grantCreateMappings(role, refs);
   acknowledgeWildcard(
     role,
     refs.keysArn('results', RESULTS_KEYS.streamsLeases),
@@ -136,13 +124,6 @@ export function grantRetireStreams(role: iam.IRole, stack: Stack, refs: SharedRe
       conditions: functions,
     }),
     new iam.PolicyStatement({
-      sid: 'RestoreRunMappings',
-      actions: ['lambda:CreateEventSourceMapping'],
-      resources: ['*'],
-      conditions: functions,
-    }),
-    new iam.PolicyStatement({ sid: 'ListRunMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'] }),
-    new iam.PolicyStatement({
       sid: 'StreamsLeases',
       actions: ['s3:GetObject', 's3:DeleteObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsLeases)],
@@ -165,15 +146,35 @@ export function grantRetireStreams(role: iam.IRole, stack: Stack, refs: SharedRe
     mappingArns(stack),
     "Mapping UUIDs are Lambda's; deleting is limited to the processor's and writer's by lambda:FunctionArn",
   );
-  acknowledgeWildcard(
-    role,
-    '*',
-    'CreateEventSourceMapping and ListEventSourceMappings support no resource type; creating is limited to the processor and writer by lambda:FunctionArn',
-  );
+  // Listing, and re-creating a mapping when a run opened the streams during the sweep.
+  grantCreateMappings(role, refs);
   acknowledgeWildcard(
     role,
     refs.keysArn('results', RESULTS_KEYS.streamsLeases),
     'The sweep reads and removes the leases of runs whose streams it retired',
+  );
+}
+
+/**
+ * Listing the mappings and creating them for the processor and the writer only: neither call supports
+ * a resource type, so `*`, with `lambda:FunctionArn` (which CreateEventSourceMapping supports) on create.
+ */
+function grantCreateMappings(role: iam.IRole, refs: SharedRefs): void {
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'CreateRunMappings',
+      actions: ['lambda:CreateEventSourceMapping'],
+      resources: ['*'],
+      conditions: { StringEquals: { 'lambda:FunctionArn': consumerArns(refs) } },
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'ListRunMappings', actions: ['lambda:ListEventSourceMappings'], resources: ['*'] }),
+  );
+  acknowledgeWildcard(
+    role,
+    '*',
+    'CreateEventSourceMapping and ListEventSourceMappings support no resource type; creating is limited to the processor and writer by lambda:FunctionArn',
   );
 }
 
