@@ -2,7 +2,7 @@ import type { Job } from '@pipeline/job';
 import { exampleJob } from '@pipeline/example-job';
 import { DEFAULTS } from '@pipeline/limits';
 import { asFetched, memoryObjectStore, toEvents } from './memory';
-import { processBatchContender, readerEvents } from './processor-compare';
+import { processBatchContender, readerEvents } from './processor-contenders';
 
 /**
  * An I/O-bound job on one shard: the example job's transform behind a wait of `delayMs` (an API

@@ -3,18 +3,30 @@ import { compareProcessors, median } from './processor-compare';
 import { toEvents } from './memory';
 
 describe('processor comparison', () => {
-  it('drives processBatch, Powertools (when installed) and the plain loop to a result for every envelope', async () => {
-    const result = await compareProcessors({ envelopes: 300, rounds: 1 });
+  it('drives processBatch, Powertools (when installed), the plain loop and the floor to a result for every envelope, each in processes of its own', async () => {
+    const result = await compareProcessors({ envelopes: 300, rounds: 2, processes: 2 });
     expect(result.envelopes).toBe(300);
     expect(result.records).toBeLessThan(result.envelopes); // packed, as the reader packs them
     const names = result.contenders.map((c) => c.name);
     expect(names).toEqual(
-      result.skipped.length ? ['processBatch', 'plain loop'] : ['processBatch', 'Powertools', 'plain loop'],
+      result.skipped.length
+        ? ['processBatch', 'plain loop', 'floor']
+        : ['processBatch', 'Powertools', 'plain loop', 'floor'],
     );
     for (const c of result.contenders) {
       expect(c.results).toBe(300);
+      expect(c.rounds).toHaveLength(4); // 2 passes in each of 2 processes
+      expect(c.perProcess).toHaveLength(2);
       expect(c.micros).toBeGreaterThan(0);
     }
+  }, 120_000);
+
+  it('fails a floor that is handed records its run did not seal', async () => {
+    const { floorContender, readerEvents } = await import('./processor-contenders');
+    const { memoryObjectStore, asFetched, toEvents } = await import('./memory');
+    const { records } = await readerEvents(50, memoryObjectStore());
+    const floor = floorContender('0'.repeat(64)); // not the run's key
+    await expect(floor.handle(toEvents(asFetched(records), 100)[0])).rejects.toThrow(/without a valid seal/);
   });
 
   it('cuts events as the event source mapping does: batch size, then the invoke payload', () => {

@@ -35,17 +35,25 @@ const size = (records: number, e2e: number, ceiling: number, e2ePhase: PhaseStat
   phases: { e2e: e2ePhase },
 });
 
-const compare = (processBatch: number, powertools?: number): CompareResult => ({
+const contender = (name: string, micros: number) => ({
+  name,
+  does: '',
+  micros,
+  rounds: [micros],
+  perProcess: [micros],
+  results: 100,
+});
+const compare = (processBatch: number, powertools?: number, floor?: number): CompareResult => ({
   envelopes: 100,
   envelopeBytes: 1100,
   records: 5,
   events: 1,
   readerMicros: 1,
+  processes: 1,
   contenders: [
-    { name: 'processBatch', does: '', micros: processBatch, rounds: [processBatch], results: 100 },
-    ...(powertools === undefined
-      ? []
-      : [{ name: 'Powertools', does: '', micros: powertools, rounds: [powertools], results: 100 }]),
+    contender('processBatch', processBatch),
+    ...(powertools === undefined ? [] : [contender('Powertools', powertools)]),
+    ...(floor === undefined ? [] : [contender('floor', floor)]),
   ],
   skipped: powertools === undefined ? [POWERTOOLS_MISSING] : [],
 });
@@ -85,6 +93,17 @@ describe('bench targets', () => {
       value: POWERTOOLS_MISSING,
       pass: undefined,
     });
+  });
+
+  it('says where the target lies against the floor, the mandatory work alone', () => {
+    const below = find(verdicts([], compare(13, 20, 12)), 'processBatch');
+    expect(below).toMatchObject({ value: '0.65', pass: false });
+    expect(below?.why).toMatch(
+      /floor .* is 0\.60 of Powertools, processBatch 1\.08× the floor: the target lies below the floor/,
+    );
+    const reachable = find(verdicts([], compare(13, 20, 8)), 'processBatch');
+    expect(reachable?.why).toMatch(/is 0\.40 of Powertools/);
+    expect(reachable?.why).not.toMatch(/lies below/);
   });
 
   it('wants an I/O-bound transform at least 25× faster at the default concurrency than one at a time', () => {
