@@ -218,7 +218,7 @@ async function main(): Promise<void> {
     ...(compare
       ? [
           `${compare.envelopes.toLocaleString('en-US')} envelopes in ${compare.records.toLocaleString('en-US')} packed records (the reader’s own output, in-memory ports) in ${compare.events} events cut as the event source mapping cuts them; ports in memory (PutRecords and S3). The reader itself took ${compare.readerMicros.toFixed(1)} µs per envelope there.`,
-          `Each contender ran in ${compare.processes} processes of its own, taking turns, from one bundle built as the Lambda build bundles a function (no run-time TypeScript loader), a full GC before each pass; the figure is the median of all its passes.`,
+          `Each contender ran in ${compare.processes} processes of its own, taking turns, from one bundle built as the Lambda build bundles a function (no run-time TypeScript loader), passes back to back as a warm function takes batches; the figure is the median of all its passes.`,
           '',
           ...compareTable(compare),
           ...(compare.skipped.length ? ['', ...compare.skipped] : []),

@@ -2,7 +2,7 @@ import { CONTENDERS, type ContenderName, measureContender } from './processor-co
 
 /**
  * One contender of the processor comparison in a process of its own, as Lambda runs a function:
- * `node --expose-gc <bundle> <contender> <envelopes> <rounds>`. Prints its passes as one JSON line
+ * `node <bundle> <contender> <envelopes> <rounds>`. Prints its passes as one JSON line
  * (`null` when the contender is not installed).
  */
 async function main(): Promise<void> {

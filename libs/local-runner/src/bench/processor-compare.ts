@@ -82,7 +82,7 @@ export async function compareProcessors(options: {
         if (skipped.has(name)) continue;
         const { stdout } = await run(
           process.execPath,
-          ['--expose-gc', bundle, name, String(options.envelopes), String(options.rounds)],
+          [bundle, name, String(options.envelopes), String(options.rounds)],
           // The processor's module reads its Powertools settings at load: tracing off, as locally.
           { env: { ...process.env, POWERTOOLS_TRACE_ENABLED: 'false' }, maxBuffer: 16 * 1024 * 1024 },
         );
