@@ -14,6 +14,7 @@ import { handler as writerHandler, resetWriter } from '@apps/writer';
 import { firehoseClient } from '@pipeline/aws';
 import { ENV } from '@pipeline/config';
 import { DEFAULTS } from '@pipeline/limits';
+import { endpointVariable, type Service } from '../endpoints';
 import { deliveryStreamDefinition, LOCAL_RESOURCES, type LocalPipeline } from '../local-pipeline';
 import { EXAMPLE_PREFIX } from '../run-job';
 import { cpuMicros } from './machine';
@@ -25,9 +26,11 @@ import { createActiveStream } from './raw-ceiling';
  * end-to-end run, with the event source mappings stopped, the stages run one after another over a
  * run of their own (fresh streams). The bench fetches each batch with GetRecords and builds the
  * event before it starts the clock, so the poller's work is not counted; the servers, the local
- * Firehose included, run in processes of their own, so theirs is not either. What is counted is
- * everything the handler does in this process: its logic, its AWS SDK calls (serializing requests,
- * parsing responses), its logging and metrics.
+ * Firehose included, run in processes of their own, so theirs is not either. The IAM gateways run
+ * in this process, so the handlers call the servers behind them directly here (IAM is checked in the
+ * end-to-end run): a gateway's parsing and forwarding of a call would otherwise count as the
+ * handler's. What is counted is everything the handler does in this process: its logic, its AWS SDK
+ * calls (serializing requests, parsing responses), its logging and metrics.
  */
 
 export interface StageCpu {
@@ -107,6 +110,9 @@ export async function measureStages(pipeline: LocalPipeline, shards: number): Pr
   await pipeline.stopConsumers();
   const streams = { records: 'bench-stage-records', results: 'bench-stage-results' };
   for (const stream of Object.values(streams)) await createActiveStream(pipeline.kinesis, stream, shards);
+  const gated = { ...process.env };
+  for (const [service, upstream] of Object.entries(pipeline.iam?.upstreams ?? {}))
+    process.env[endpointVariable(service as Service)] = upstream;
   const firehose = await startFirehoseProcess(join(pipeline.dataDir, 'bench-firehose', 'state.json'));
   try {
     process.env[ENV.recordsStream] = streams.records;
@@ -137,5 +143,14 @@ export async function measureStages(pipeline: LocalPipeline, shards: number): Pr
     };
   } finally {
     await firehose.close();
+    // Back behind the gateways, as the pipeline was.
+    for (const service of ['kinesis', 's3', 'firehose'] as const) {
+      const variable = endpointVariable(service);
+      if (gated[variable] === undefined) delete process.env[variable];
+      else process.env[variable] = gated[variable];
+    }
+    resetReader();
+    resetProcessor();
+    resetWriter();
   }
 }

@@ -58,6 +58,8 @@ export type GatedService = 's3' | 'kinesis' | 'firehose' | 'lambda';
 export interface IamGateways {
   /** The gateway of each service it stands in front of. */
   endpoints: Partial<Record<GatedService, string>>;
+  /** The server behind each gateway, for what must reach it unchecked and unproxied (a bench's CPU count). */
+  upstreams: Partial<Record<GatedService, string>>;
   servers: LocalServer[];
   /** Puts a gateway in front of one more server, checking the same identities; returns its endpoint. */
   add(service: GatedService, upstream: string): Promise<string>;
@@ -78,15 +80,18 @@ export async function startIamGateways(
   const gateways: IamGateway[] = [];
   const meter = new CallMeter();
   const endpoints: Partial<Record<GatedService, string>> = {};
+  const behind: Partial<Record<GatedService, string>> = {};
   const add = async (service: GatedService, upstream: string) => {
     const gateway = await startIamGateway({ service, upstream, scope, identities: () => current, meter });
     gateways.push(gateway);
     endpoints[service] = gateway.endpoint;
+    behind[service] = upstream;
     return gateway.endpoint;
   };
   for (const [service, upstream] of Object.entries(upstreams) as [GatedService, string][]) await add(service, upstream);
   return {
     endpoints,
+    upstreams: behind,
     servers: gateways,
     add,
     denied: () => gateways.flatMap((g) => g.denied()),
