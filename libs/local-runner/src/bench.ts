@@ -1,7 +1,9 @@
 import './local-env';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { bundleForNode, WORKSPACE } from './bench/bundle';
 import { CLOCK_TICKS, describeLoad, describeMachine, machineCpuSeconds } from './bench/machine';
 import { compareIoBound } from './bench/io-bound';
 import { compareProcessors, type CompareResult } from './bench/processor-compare';
@@ -33,8 +35,13 @@ type ChildMessage =
   | { result: SizeMeasures | CompareResult }
   | { error: string };
 
-/** Runs this file as a child with `args`; samples its tree in the phases it announces; kills it at the deadline. */
+/**
+ * Runs this file as a child with `args` — bundled as the Lambda build bundles a function, so the
+ * handlers in the runner run as deployed code, not through a run-time TypeScript loader; samples its
+ * tree in the phases it announces; kills it at the deadline.
+ */
 function runChild<T>(
+  runner: string,
   args: string[],
   deadlineMs: number,
 ): Promise<
@@ -42,7 +49,7 @@ function runChild<T>(
   | { ok: false; reason: string; phases: Partial<Record<Phase, PhaseStats>> }
 > {
   return new Promise((resolve) => {
-    const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', __filename, ...args], {
+    const child: ChildProcess = spawn(process.execPath, [runner, ...args], {
       // The handlers' logs go nowhere: the bench prints figures; progress comes on stderr.
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
@@ -156,9 +163,17 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`bench: ${describeMachine()}; load ${startLoad}`);
 
+  // The runner, bundled inside the workspace (its packages are required from node_modules).
+  const runner = await bundleForNode({
+    entry: __filename,
+    outfile: join(WORKSPACE, 'tmp', 'bench', 'runner.js'),
+    packages: 'external',
+  });
+
   // The processor comparison first: small and quick, and on no server.
   log(`bench: processor CPU on ${values.compare} envelopes, ${values.rounds} rounds…`);
   const compared = await runChild<CompareResult>(
+    runner,
     ['--compare-child', values.compare, '--rounds', values.rounds, '--processes', values.processes],
     deadlineMs(Number(values.compare)),
   );
@@ -170,6 +185,7 @@ async function main(): Promise<void> {
     log(`bench: ${records} envelopes of about 1.1 KB, ${shards} shards…`);
     const deadline = deadlineMs(records);
     const run = await runChild<SizeMeasures>(
+      runner,
       ['--child', String(records), '--shards', shards, '--deadline-ms', String(deadline)],
       deadline,
     );
@@ -194,7 +210,7 @@ async function main(): Promise<void> {
         ]
       : []),
     '',
-    `Each size runs in a runner process of its own (no V8 heap cap) with its own embedded stack: kinesalite and s3rver in child processes, the local Firehose and the event source mappings in the runner. Envelopes of about ${compare ? Math.round(compare.envelopeBytes).toLocaleString('en-US') : '1,100'} bytes, packed as the reader packs them; ${shards} shards.`,
+    `Each size runs in a runner process of its own (no V8 heap cap; the bench bundled as the Lambda build bundles a function, no run-time TypeScript loader) with its own embedded stack: kinesalite and s3rver in child processes, the local Firehose and the event source mappings in the runner. Envelopes of about ${compare ? Math.round(compare.envelopeBytes).toLocaleString('en-US') : '1,100'} bytes, packed as the reader packs them; ${shards} shards.`,
     'Order per size: raw ceiling → end-to-end run → raw ceiling again → each stage alone. The ceiling before the run meets an empty server, the one after it a server holding the run’s records as the run ends; the run is held against their mean, so neither the server’s state nor the order favours the ceiling.',
     '',
     '## Throughput',

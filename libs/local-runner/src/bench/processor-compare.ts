@@ -1,8 +1,9 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { bundleForNode } from './bundle';
 import type { IoBoundResult } from './io-bound';
 import { CONTENDERS, type ContenderPasses, POWERTOOLS_MISSING } from './processor-contenders';
 
@@ -46,24 +47,6 @@ export interface CompareResult {
 }
 
 const run = promisify(execFile);
-const WORKSPACE = resolve(__dirname, '../../../..');
-
-/** Bundles the contenders' process entry as the Lambda build bundles a function; returns its path. */
-async function bundleChild(dir: string): Promise<string> {
-  const { build } = await import('esbuild');
-  const outfile = join(dir, 'processor-child.js');
-  await build({
-    entryPoints: [join(__dirname, 'processor-child.ts')],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    target: `node${process.versions.node.split('.')[0]}`,
-    format: 'cjs',
-    tsconfig: join(WORKSPACE, 'tsconfig.base.json'),
-    logLevel: 'error',
-  });
-  return outfile;
-}
 
 export async function compareProcessors(options: {
   envelopes: number;
@@ -74,7 +57,11 @@ export async function compareProcessors(options: {
   const processes = options.processes ?? 3;
   const dir = await mkdtemp(join(tmpdir(), 'pipeline-compare-'));
   try {
-    const bundle = await bundleChild(dir);
+    const bundle = await bundleForNode({
+      entry: join(__dirname, 'processor-child.ts'),
+      outfile: join(dir, 'processor-child.js'),
+      packages: 'bundle',
+    });
     const measured = new Map<string, ContenderPasses[]>();
     const skipped = new Set<string>();
     for (let p = 0; p < processes; p++) {
