@@ -64,8 +64,9 @@ const RESULTS_ACCESS: Record<
 > = {
   // The processor and writer check what records claim against the reader's manifest (its run key
   // and slices) and read markers; the writer lets a slice's first true marker win.
-  manifest: { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
-  'slice read marker': { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  // The reader creates both only with a conditional PUT (tested below), and reads them back.
+  manifest: { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  'slice read marker': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
   'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT], finisher: [GET], collation: [] },
   'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
   'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [], collation: [] },
@@ -145,6 +146,16 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
         expect(actionsOn(reader, key('results', RESULTS_OBJECTS[kind]))).toEqual(RESULTS_ACCESS[kind].reader);
       },
     );
+
+    it('THEN it may create a manifest and a read marker only with a conditional PUT, so it never replaces another reader’s', () => {
+      const conditional = { 's3:if-none-match': '*' };
+      for (const kind of ['manifest', 'slice read marker'] as const) {
+        const object = key('results', RESULTS_OBJECTS[kind]);
+        expect(allows(reader, PUT, object, conditional)).toBe(true);
+        expect(allows(reader, PUT, object)).toBe(false);
+      }
+      expect(allows(reader, PUT, key('results', RESULTS_OBJECTS['slice done marker']), conditional)).toBe(false);
+    });
 
     it('THEN it can put spilled records but not read them back', () => {
       expect(actionsOn(reader, key('spill', 'spill/r1/s1/0.data.json'))).toEqual(['s3:PutObject']);
