@@ -1,5 +1,6 @@
 import { App, type AppProps, type Environment } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { job } from '@pipeline/active-job';
 import { APP_NAMES, type AppName, type InfraConfig } from './config';
 import { pipelineNames } from './names';
 import { registerNag } from './nag';
@@ -45,6 +46,11 @@ export interface PipelineProps {
   env?: Environment;
   /** Run cdk-nag's AwsSolutions checks when the app is synthesized; default true. */
   nag?: boolean;
+  /**
+   * The name of the job the processor runs, which scopes its `context.once` claims; default the
+   * active job's (the one its bundle holds). The embedded stack names the job it runs (`--job`).
+   */
+  jobName?: string;
 }
 
 export interface PipelineStacks {
@@ -90,6 +96,7 @@ export function buildPipeline(app: App, props: PipelineProps): PipelineStacks {
       ...stackProps('processor', 'Processor on the records stream'),
       config,
       code: props.code('processor'),
+      jobName: props.jobName ?? job.name,
     });
   }
   if (apps.includes('writer')) {

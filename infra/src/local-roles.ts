@@ -12,12 +12,13 @@ import { BUCKET_KINDS, pipelineNames, type BucketKind } from './names';
  * environment (PIPELINE_ENV, infra/cdk.json, PIPELINE_OVERRIDES, as `main.ts` reads them), the
  * deployed name of each function, and the deployed names of the shared resources, with the account
  * and region left as CloudFormation pseudo parameters for the reader of this file to resolve.
+ * `jobName` is the job the embedded processor runs (default the active job): its claims are granted.
  *
- *   tsx infra/src/local-roles.ts <out.json>
+ *   tsx infra/src/local-roles.ts <out.json> [job name]
  *
  * Synthesized with stand-in code and without cdk-nag: neither changes a role's policies.
  */
-export function localRoles(env: NodeJS.ProcessEnv = process.env) {
+export function localRoles(env: NodeJS.ProcessEnv = process.env, jobName?: string) {
   const outdir = mkdtempSync(path.join(tmpdir(), 'local-roles-'));
   try {
     const app = createApp({ outdir, context: cdkJsonContext() });
@@ -26,6 +27,7 @@ export function localRoles(env: NodeJS.ProcessEnv = process.env) {
       config,
       code: () => lambda.Code.fromInline('exports.handler = async () => ({});'),
       nag: false,
+      jobName,
     });
     const assembly = app.synth();
     const names = pipelineNames(config.envName);
@@ -51,11 +53,11 @@ export function localRoles(env: NodeJS.ProcessEnv = process.env) {
 }
 
 if (require.main === module) {
-  const [out] = process.argv.slice(2);
+  const [out, jobName] = process.argv.slice(2);
   if (!out) {
-    console.error('usage: tsx infra/src/local-roles.ts <out.json>');
+    console.error('usage: tsx infra/src/local-roles.ts <out.json> [job name]');
     process.exitCode = 2;
   } else {
-    writeFileSync(out, JSON.stringify(localRoles()));
+    writeFileSync(out, JSON.stringify(localRoles(process.env, jobName)));
   }
 }

@@ -74,9 +74,27 @@ export const RESULTS_KEYS = {
   streamsRetired: LAYOUT.streamsRetiredKey,
   streamsRetiring: LAYOUT.streamsRetiringKey,
   largeResults: `${topLevel(LAYOUT.largeResultKey(ANY))}*`,
-  /** `once/<job>/<key>`: put only if absent, by the processor, before a side effect. */
-  onceClaims: `${LAYOUT.oncePrefix}*`,
 } as const;
+
+/** Thrown when a job's name cannot name an IAM resource of its own. */
+export class JobNameError extends Error {
+  override readonly name = 'JobNameError';
+}
+
+/**
+ * The claims of one job's `context.once` (`once/<job>/<key>`): put only if absent, by the processor,
+ * before a side effect. A name with `/` would reach into another job's claims, and `*`, `?` or `$`
+ * are wildcards and variables in an IAM resource, so such a name is refused.
+ *
+ * @example onceClaimsKey('weekly-email'); // 'once/weekly-email/*'
+ */
+export function onceClaimsKey(job: string): string {
+  if (job === '' || /[/*?$]/.test(job))
+    throw new JobNameError(
+      `job name ${JSON.stringify(job)} cannot scope its context.once claims in IAM: name the job without /, *, ? or $`,
+    );
+  return LAYOUT.onceClaimKey(job, '*');
+}
 
 /** Where Lambda writes on-failure records in an S3 destination (`aws/lambda/<mapping>/…`, `aws/lambda/async/<function>/…`). */
 export { ON_FAILURE_PREFIX } from '@pipeline/records';

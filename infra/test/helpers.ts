@@ -37,7 +37,7 @@ export interface SynthesizedPipeline {
  */
 export function synthPipeline(
   overrides: InfraConfigOverrides = {},
-  options: { nag?: boolean; apps?: AppName[] } = {},
+  options: { nag?: boolean; apps?: AppName[]; jobName?: string } = {},
 ): SynthesizedPipeline {
   const outdir = mkdtempSync(path.join(tmpdir(), 'infra-synth-'));
   const app = createApp({ outdir });
@@ -48,6 +48,7 @@ export function synthPipeline(
     env: TEST_ENV,
     nag: options.nag ?? false,
     apps: options.apps,
+    jobName: options.jobName,
   });
   const assembly = app.synth();
   const template = (stack: { artifactId: string } | undefined) =>

@@ -1,6 +1,7 @@
+import { job } from '@pipeline/active-job';
 import { LAYOUT } from '@pipeline/records';
 import { parkedPrefix } from '@pipeline/run-ledger';
-import { pipelineNames } from '../src/names';
+import { JobNameError, onceClaimsKey, pipelineNames } from '../src/names';
 import {
   actionsOn,
   allows,
@@ -43,7 +44,8 @@ const RESULTS_OBJECTS = {
   'delivery error': `${LAYOUT.deliveryErrorsPrefix}processing-failed/x`,
   'collated part': LAYOUT.collatedPartKey(id.run, 0),
   'collation query result': `${LAYOUT.queryResultsPrefix}0123-abcd.csv`,
-  'once claim': LAYOUT.onceClaimKey('weekly-email', `${id.run}/${id.slice}/${id.pos}`),
+  // A claim of the job the processor's bundle runs (the active job).
+  'once claim': LAYOUT.onceClaimKey(job.name, `${id.run}/${id.slice}/${id.pos}`),
 } as const;
 type ResultsObject = keyof typeof RESULTS_OBJECTS;
 
@@ -64,8 +66,9 @@ const RESULTS_ACCESS: Record<
 > = {
   // The processor and writer check what records claim against the reader's manifest (its run key
   // and slices) and read markers; the writer lets a slice's first true marker win.
-  manifest: { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
-  'slice read marker': { reader: [GET, PUT], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  // The reader creates both only with a conditional PUT (tested below), and reads them back.
+  manifest: { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
+  'slice read marker': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
   'slice done marker': { reader: [GET], processor: [], writer: [GET, PUT], finisher: [GET], collation: [] },
   'kill switch': { reader: [GET], processor: [GET], writer: [GET], finisher: [GET], collation: [] },
   'failure counter': { reader: [], processor: [GET, PUT], writer: [], finisher: [], collation: [] },
@@ -146,6 +149,16 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
       },
     );
 
+    it('THEN it may create a manifest and a read marker only with a conditional PUT, so it never replaces another reader’s', () => {
+      const conditional = { 's3:if-none-match': '*' };
+      for (const kind of ['manifest', 'slice read marker'] as const) {
+        const object = key('results', RESULTS_OBJECTS[kind]);
+        expect(allows(reader, PUT, object, conditional)).toBe(true);
+        expect(allows(reader, PUT, object)).toBe(false);
+      }
+      expect(allows(reader, PUT, key('results', RESULTS_OBJECTS['slice done marker']), conditional)).toBe(false);
+    });
+
     it('THEN it can put spilled records but not read them back', () => {
       expect(actionsOn(reader, key('spill', 'spill/r1/s1/0.data.json'))).toEqual(['s3:PutObject']);
     });
@@ -194,6 +207,18 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
       expect(allows(processor, PUT, key('results', LAYOUT.summaryKey(id.run)), conditional)).toBe(false);
       for (const role of [reader, writer, finisher, collation])
         expect(allows(role, PUT, claim, conditional)).toBe(false);
+    });
+
+    it('THEN its context.once grant names its own job’s claims, and a claim under another job’s prefix is denied', () => {
+      const own = key('results', `once/${job.name}/*`);
+      const claimGrants = grantsOf(processor).filter((g) => g.resources.some((r) => r.includes('/once/')));
+      expect(claimGrants.flatMap((g) => g.resources)).toEqual([own, own]);
+      const conditional = { 's3:if-none-match': '*' };
+      for (const other of ['weekly-email', `${job.name}-2`, 'x']) {
+        const claim = key('results', LAYOUT.onceClaimKey(other, `${id.run}/${id.slice}/${id.pos}`));
+        expect(allows(processor, PUT, claim, conditional)).toBe(false);
+        expect(allows(processor, GET, claim)).toBe(false);
+      }
     });
 
     it('THEN it can list the buckets it reads, so a missing object reads as "not found" (no kill switch set)', () => {
@@ -344,5 +369,31 @@ describe('GIVEN the whole pipeline with the default configuration', () => {
         `${ARN.fn(names.functions.reader)}:*`,
       ]);
     });
+  });
+});
+
+describe('GIVEN a pipeline whose processor runs another job than the active one', () => {
+  let pipeline: SynthesizedPipeline;
+  let processor: RolePolicies;
+  beforeAll(() => {
+    pipeline = synthPipeline({}, { apps: ['processor'], jobName: 'weekly-email' });
+    processor = policiesOf(pipeline.templates.processor, 'ProcessorRole');
+  });
+  afterAll(() => pipeline.cleanup());
+
+  it('THEN the processor may claim under that job’s prefix, and not under the active job’s', () => {
+    const claim = (name: string) => key('results', LAYOUT.onceClaimKey(name, 'r1/s1/7'));
+    const conditional = { 's3:if-none-match': '*' };
+    expect(allows(processor, PUT, claim('weekly-email'), conditional)).toBe(true);
+    expect(allows(processor, GET, claim('weekly-email'))).toBe(true);
+    expect(allows(processor, PUT, claim(job.name), conditional)).toBe(false);
+    expect(allows(processor, GET, claim(job.name))).toBe(false);
+  });
+
+  it('THEN a job name that would reach into other jobs’ claims, or be an IAM wildcard, is refused', () => {
+    expect(onceClaimsKey('weekly-email')).toBe('once/weekly-email/*');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: an IAM policy variable, literally
+    for (const jobName of ['team/weekly', 'weekly*', 'week?', '${aws:username}', ''])
+      expect(() => onceClaimsKey(jobName)).toThrow(JobNameError);
   });
 });

@@ -83,6 +83,8 @@ export async function handler(event: ReaderRequest, context?: Context): Promise<
     metrics.addMetric('RowsMalformed', MetricUnit.Count, result.malformed);
     metrics.addMetric('RecordsSpilled', MetricUnit.Count, result.spilled);
     metrics.addMetric('SlicesRead', MetricUnit.Count, result.slicesReadNow);
+    // Read by this invocation while another reader of the run recorded them first: the cost of two triggers at once.
+    if (result.slicesTaken > 0) metrics.addMetric('SlicesTaken', MetricUnit.Count, result.slicesTaken);
     logger.info('reader finished', { ...result });
     return result;
   } finally {

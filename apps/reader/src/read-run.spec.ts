@@ -306,6 +306,66 @@ describe('readRun: the reader against real S3 and Kinesis servers', () => {
       expect(second).toMatchObject({ slicesAlreadyRead: 1, slicesReadNow: 2, slices: 3, done: true });
     });
 
+    it('lets one of two readers of a chain at once read it on: the other stops at the link it finds taken, and no marker is replaced', async () => {
+      const { job, asked } = cursorJob();
+      // Both readers are inside link 0 before either records it: its first page waits for both.
+      let arrived = 0;
+      let release: () => void = () => undefined;
+      const both = new Promise<void>((resolve) => (release = resolve));
+      const source = job.source as Extract<Job['source'], { kind: 'cursor' }>;
+      const racing = {
+        ...job,
+        source: {
+          ...source,
+          fetchPage: async (cursor: string | undefined, context: Parameters<typeof source.fetchPage>[1]) => {
+            if (cursor === undefined && ++arrived === 2) release();
+            if (cursor === undefined) await both;
+            return source.fetchPage(cursor, context);
+          },
+        },
+      } as Job;
+      const continued: ReaderRequest[] = [];
+      const continueRun = async (request: ReaderRequest) => void continued.push(request);
+
+      const results = await Promise.all([
+        readRun({ runId: 'run-cursor-twice' }, deps({ job: racing, continueRun })),
+        readRun({ runId: 'run-cursor-twice' }, deps({ job: racing, continueRun })),
+      ]);
+
+      const [winner, loser] = [...results].sort((a, b) => b.slicesReadNow - a.slicesReadNow);
+      expect(winner).toMatchObject({ slicesReadNow: 3, slicesTaken: 0, read: 23, done: true });
+      expect(loser).toMatchObject({ slicesReadNow: 0, slicesTaken: 1, read: 0, continued: false, done: true });
+      expect(continued).toEqual([]);
+      // The chain's five pages once, and link 0's two pages once more: not the whole chain twice.
+      expect(asked.map((cursor) => cursor ?? 'first').sort()).toEqual([
+        'c10',
+        'c15',
+        'c20',
+        'c5',
+        'c5',
+        'first',
+        'first',
+      ]);
+      expect(await chainRead('run-cursor-twice')).toEqual([
+        ['s000000', 10, expect.objectContaining({ id: 's000001', cursor: 'c10' })],
+        ['s000001', 10, expect.objectContaining({ id: 's000002', cursor: 'c20' })],
+        ['s000002', 3, null],
+      ]);
+      const run = (await envelopes()).filter(
+        (e) => (e.kind === 'end-of-slice' ? e.run : e.id?.run) === 'run-cursor-twice',
+      );
+      // One end-of-slice marker per link, the winner's; link 0's records twice, under the same ids.
+      expect(
+        run
+          .filter((e) => e.kind === 'end-of-slice')
+          .map((m) => m.kind === 'end-of-slice' && m.slice)
+          .sort(),
+      ).toEqual(['s000000', 's000001', 's000002']);
+      const ids = run.flatMap((e) => (e.kind === 'data' ? [`${e.id.slice}/${e.id.pos}`] : []));
+      expect(ids).toHaveLength(33);
+      expect(new Set(ids).size).toBe(23);
+    });
+
     it('does not fan a chain out: with READER_FAN_OUT above 1 the trigger reads the chain itself, link by link', async () => {
       const { job } = cursorJob();
       const invoked: ReaderRequest[] = [];

@@ -87,6 +87,12 @@ export interface ReaderResult {
   slices: number;
   slicesReadNow: number;
   slicesAlreadyRead: number;
+  /**
+   * Slices this invocation read that another reader of the run recorded first (a schedule firing
+   * while a hand-triggered reader runs): their records went out twice, with the same ids, and the
+   * other reader carries on. A chain's reader stops at such a link.
+   */
+  slicesTaken: number;
   /** Positions read by this invocation (data records + malformed rows). */
   read: number;
   malformed: number;
@@ -167,6 +173,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
     slices: manifest.slices.length,
     slicesReadNow: 0,
     slicesAlreadyRead: 0,
+    slicesTaken: 0,
     read: 0,
     malformed: 0,
     spilled: 0,
@@ -231,7 +238,13 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
         break;
       }
       try {
-        const { next: link, ...counts } = await readSlice(runId, manifest.runKey, slice, source, deps, isPaused);
+        const { next: link, taken, ...counts } = await readSlice(runId, manifest.runKey, slice, source, deps, isPaused);
+        if (taken) {
+          // Another reader recorded the slice first and puts its marker; a chain goes on with that reader.
+          result.slicesTaken += 1;
+          log('slice taken by another reader', { runId, slice: slice.id, ...counts });
+          continue;
+        }
         // The next link is recorded (in this slice's read marker): read it next, in this invocation or the one it hands on to.
         if (link) {
           pending.push(link);
@@ -250,7 +263,7 @@ export async function readRun(request: ReaderRequest, deps: ReaderDeps): Promise
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, pending.length)) }, worker));
 
-  const remaining = pending.length - result.slicesReadNow;
+  const remaining = pending.length - result.slicesReadNow - result.slicesTaken;
   if (remaining > 0 && outOfTime && !result.paused) {
     if (!deps.continueRun) throw new ChainLimitError('out of time with slices left and no way to continue the run');
     checkHop(runId, hop);
@@ -276,7 +289,7 @@ async function readSlice(
   source: SliceSource,
   deps: ReaderDeps,
   isPaused: () => Promise<boolean>,
-): Promise<{ count: number; malformed: number; spilled: number; next?: SliceSpec | null }> {
+): Promise<{ count: number; malformed: number; spilled: number; next?: SliceSpec | null; taken?: true }> {
   const partitionKey = partitionKeyOf(runId, slice.id);
   const spill = new Spill({ ...deps.spill });
   const producer = new StreamProducer({
@@ -330,8 +343,10 @@ async function readSlice(
   if (source.chain && end.next === undefined)
     throw new Error(`${describeSlice(slice)}: the source read the link but named no next link nor the chain's end`);
   // The read marker comes first: it is what the stages check the end-of-slice marker against. A chain's
-  // next link goes in the same PUT, so it is durable as soon as this link counts as read.
-  await deps.ledger.markSliceRead({
+  // next link goes in the same PUT, so it is durable as soon as this link counts as read. It is
+  // written only if absent: a reader that finds the slice recorded by another leaves that marker
+  // (and the end-of-slice marker, and the next link) to it.
+  const recorded = await deps.ledger.claimSliceRead({
     run: runId,
     slice: slice.id,
     count,
@@ -340,6 +355,7 @@ async function readSlice(
     at: (deps.now ?? (() => new Date()))().toISOString(),
     ...(source.chain ? { next: end.next } : {}),
   });
+  if (!recorded) return { count, malformed, spilled: spill.spilled, taken: true };
   await putMarker(runId, slice.id, count, deps);
   return { count, malformed, spilled: spill.spilled, ...(source.chain ? { next: end.next } : {}) };
 }

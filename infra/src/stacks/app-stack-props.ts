@@ -8,3 +8,9 @@ export interface AppStackProps extends StackProps {
   /** The app's Lambda code: its bundle from dist/ (see bundleCode), inline code in tests. */
   code: lambda.Code;
 }
+
+/** The processor's stack also knows the job its bundle runs: its `context.once` claims are that job's. */
+export interface ProcessorStackProps extends AppStackProps {
+  /** The name of the job in the processor's bundle (`@pipeline/active-job`). */
+  jobName: string;
+}

@@ -6,10 +6,10 @@ import { PipelineFunction } from '../constructs/pipeline-function';
 import { grantMappingRead } from '../constructs/run-streams';
 import { S3FailureRecords } from '../constructs/on-failure';
 import { consumerFunctionAlarms, StreamConsumer } from '../constructs/stream-consumer';
-import { RESULTS_KEYS } from '../names';
+import { onceClaimsKey, RESULTS_KEYS } from '../names';
 import { acknowledgeWildcard } from '../nag';
 import { SharedRefs } from '../shared-refs';
-import type { AppStackProps } from './app-stack-props';
+import type { ProcessorStackProps } from './app-stack-props';
 
 /**
  * The processor: its function and the event source mapping on the records stream; with a replay
@@ -22,7 +22,7 @@ export class ProcessorStack extends Stack {
   readonly consumer?: StreamConsumer;
   readonly replay?: { processor: PipelineFunction; consumer: StreamConsumer };
 
-  constructor(scope: Construct, id: string, props: AppStackProps) {
+  constructor(scope: Construct, id: string, props: ProcessorStackProps) {
     super(scope, id, props);
     const { config } = props;
     const refs = new SharedRefs(this, config);
@@ -59,7 +59,8 @@ export class ProcessorStack extends Stack {
     const claims = [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead].map((key) => refs.keysArn('results', key));
     const failures = refs.keysArn('results', RESULTS_KEYS.failures);
     const parking = refs.keysArn('results', RESULTS_KEYS.processorParking);
-    const onceClaims = refs.keysArn('results', RESULTS_KEYS.onceClaims);
+    // The job's own claims only: a bundle's transform cannot claim (or read) another job's side effects.
+    const onceClaims = refs.keysArn('results', onceClaimsKey(props.jobName));
     const statements = [
       // Listing lets a missing object read as "not found" rather than "access denied".
       new iam.PolicyStatement({ sid: 'ListSpill', actions: ['s3:ListBucket'], resources: [refs.bucketArn('spill')] }),
@@ -125,7 +126,7 @@ export class ProcessorStack extends Stack {
     acknowledgeWildcard(
       role,
       onceClaims,
-      "context.once claims one object per side effect under once/<job>/<key>, the key being the job's own; conditional put, read back after a 412",
+      `context.once claims one object per side effect under once/${props.jobName}/<key>, the key being the job's own; conditional put, read back after a 412`,
     );
 
     if (config.streams.lifecycle === 'always-on') {

@@ -59,9 +59,12 @@ export class ReaderStack extends Stack {
     // The reader's part of the run ledger, key by key: it plans (manifest) and marks slices read;
     // it reads the kill switch and every slice marker; it never writes the writer's objects.
     const ledger = {
-      // A run with nothing to read is handed to the finisher at once: the reader marks it delivered.
       read: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceMarkers, RESULTS_KEYS.control, RESULTS_KEYS.delivered],
-      write: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead, RESULTS_KEYS.delivered],
+      // Created only if absent (If-None-Match): two readers of one run at once keep the first plan and
+      // the first read marker of each slice, and no reader can replace either.
+      create: [RESULTS_KEYS.manifest, RESULTS_KEYS.sliceRead],
+      // A run with nothing to read is handed to the finisher at once: the reader marks it delivered.
+      write: [RESULTS_KEYS.delivered],
     };
     const ledgerArns = (keys: string[]) => keys.map((key) => refs.keysArn('results', key));
     const spilled = refs.objectsArn('spill', config.spill.prefix);
@@ -77,6 +80,12 @@ export class ReaderStack extends Stack {
         resources: [refs.bucketArn('results')],
       }),
       new iam.PolicyStatement({ sid: 'ReadLedger', actions: ['s3:GetObject'], resources: ledgerArns(ledger.read) }),
+      new iam.PolicyStatement({
+        sid: 'CreateLedger',
+        actions: ['s3:PutObject'],
+        resources: ledgerArns(ledger.create),
+        conditions: { Null: { 's3:if-none-match': 'false' } },
+      }),
       new iam.PolicyStatement({ sid: 'WriteLedger', actions: ['s3:PutObject'], resources: ledgerArns(ledger.write) }),
       new iam.PolicyStatement({ sid: 'Spill', actions: ['s3:PutObject'], resources: [spilled] }),
       new iam.PolicyStatement({
@@ -99,10 +108,11 @@ export class ReaderStack extends Stack {
     );
     const why: Record<string, string> = {
       [RESULTS_KEYS.manifest]:
-        'One manifest per run (runs/<run>/manifest.json): the reader creates it and reads it back',
+        'One manifest per run (runs/<run>/manifest.json): the reader creates it (conditional put) and reads it back',
       [RESULTS_KEYS.sliceMarkers]: 'Slice markers per run and slice: the reader reads them to resume a run; read-only',
       [RESULTS_KEYS.control]: 'The kill switch is one object per run (runs/<run>/control.json); read-only',
-      [RESULTS_KEYS.sliceRead]: 'One read marker per run and slice (runs/<run>/slices/<slice>/read.json); put-only',
+      [RESULTS_KEYS.sliceRead]:
+        'One read marker per run and slice (runs/<run>/slices/<slice>/read.json); created only if absent (conditional put)',
       [RESULTS_KEYS.delivered]:
         'One delivered marker per run (runs/<run>/delivered.json): an empty run is handed to the finisher by the reader',
     };

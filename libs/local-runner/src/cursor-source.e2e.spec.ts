@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { handler as readerHandler } from '@apps/reader';
 import { defineJob } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import { LocalPipeline, type LocalPipelineOptions } from './local-pipeline';
@@ -15,13 +16,17 @@ const INVALID = 77;
 /**
  * A cursor-paginated API on loopback: `/items?after=<cursor>` answers 30 items and the next cursor
  * (opaque: base64 of the next offset), none on the last page; no page count anywhere. While
- * `down(cursor)` is true the API answers 503 for that cursor.
+ * `down(cursor)` is true the API answers 503 for that cursor; `hold(cursor)` delays the answer.
  */
-async function startCursorApi(down: (cursor: string) => boolean = () => false) {
+async function startCursorApi(
+  down: (cursor: string) => boolean = () => false,
+  hold: (cursor: string) => Promise<void> = async () => undefined,
+) {
   const asked: string[] = [];
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer(async (req, res) => {
     const cursor = new URL(req.url ?? '/', 'http://api').searchParams.get('after') ?? '';
     asked.push(cursor);
+    await hold(cursor);
     if (down(cursor)) {
       res.writeHead(503);
       return void res.end('busy');
@@ -103,6 +108,50 @@ describe('a cursor-paginated API, end to end on the embedded stack: a chain of s
       // One invocation per link, none after the last; every page asked once, in order.
       expect(h.pipeline.lambda?.stats()).toMatchObject({ invocations: 5, recursionStops: [], asyncErrors: [] });
       expect(api.asked).toEqual(['', ...Array.from({ length: 8 }, (_, i) => cursorOf((i + 1) * PER_PAGE))]);
+    } finally {
+      await h.close();
+      await api.stop();
+    }
+  });
+
+  it('lets one of two readers of a run triggered at once read the chain on, the other stopping at the link it finds taken', async () => {
+    // The first page is answered once both readers asked for it: both are inside link 0 before either records it.
+    let firstPages = 0;
+    let bothAsked: () => void = () => undefined;
+    const together = new Promise<void>((resolve) => (bothAsked = resolve));
+    const api = await startCursorApi(
+      () => false,
+      async (cursor) => {
+        if (cursor !== '') return;
+        if (++firstPages === 2) bothAsked();
+        await together;
+      },
+    );
+    const job = itemsJob(api.url);
+    const h = await start({ job });
+    try {
+      await h.pipeline.startConsumers();
+      // The schedule's invocation, and a second one at the same time. The local Lambda runs one invocation
+      // at a time, so the second calls the reader's handler itself (the same wiring, under the reader's role).
+      const readers = await Promise.all([
+        h.pipeline.read({ runId: 'run-cursor-twice' }),
+        readerHandler({ runId: 'run-cursor-twice' }),
+      ]);
+      expect(readers.map((r) => [r.slicesReadNow, r.slicesTaken]).sort()).toEqual([
+        [0, 1],
+        [5, 0],
+      ]);
+      // Every page once, and link 0's two pages once more: not the whole chain twice.
+      expect(api.asked).toHaveLength(9 + 2);
+      expect(api.asked.filter((cursor) => cursor === '' || cursor === cursorOf(30))).toHaveLength(4);
+
+      const report = await runJob({ runId: 'run-cursor-twice', pipeline: h.pipeline, job, timeoutMs: 120_000 });
+      expect(report).toMatchObject({ complete: true, conserved: true, read: ITEMS, delivered: ITEMS - 1 });
+      expect(api.asked).toHaveLength(11);
+      const ids = (await collatedLines(h.pipeline.store, 'run-cursor-twice')).map((l) => l.id);
+      expect(new Set(ids).size).toBe(ITEMS - 1);
+      // The reader's role allows the conditional PUTs of the plan and the read markers, and the read-back after a 412.
+      expect(h.pipeline.deniedCalls()).toEqual([]);
     } finally {
       await h.close();
       await api.stop();

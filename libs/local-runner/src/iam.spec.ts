@@ -1,5 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { evaluate, functionCredentials, type LocalIdentity } from '@pipeline/local-stack';
+import { job as activeJob } from '@pipeline/active-job';
 import { s3ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { localIdentities, synthesizedRoles } from './iam';
@@ -65,7 +66,26 @@ describe('IAM on the embedded stack', () => {
     it('is synthesized once and then read from the cache', async () => {
       expect(await synthesizedRoles()).toBe(await synthesizedRoles());
     });
+
+    it('lets the processor claim context.once side effects of the active job only', () => {
+      const processor = identities.get(LOCAL_FUNCTIONS.processor);
+      const claim = (job: string) => s3Object(LOCAL_RESOURCES.resultsBucket, LAYOUT.onceClaimKey(job, 'r1/s1/3'));
+      expect(allowed(processor, 's3:GetObject', claim(activeJob.name))).toBe(true);
+      expect(allowed(processor, 's3:GetObject', claim('weekly-email'))).toBe(false);
+    });
   });
+
+  it('grants the processor the claims of the job a local pipeline runs (--job), and not the active job’s', async () => {
+    const processor = localIdentities(
+      await synthesizedRoles(process.env, 'weekly-email'),
+      LOCAL_FUNCTIONS,
+      LOCAL_RESOURCES,
+      REGION,
+    ).get(LOCAL_FUNCTIONS.processor);
+    const claim = (job: string) => s3Object(LOCAL_RESOURCES.resultsBucket, LAYOUT.onceClaimKey(job, 'r1/s1/3'));
+    expect(allowed(processor, 's3:GetObject', claim('weekly-email'))).toBe(true);
+    expect(allowed(processor, 's3:GetObject', claim(activeJob.name))).toBe(false);
+  }, 120_000);
 
   describe('a local pipeline', () => {
     it('checks every call a function signs by default, and lets the operator’s calls through', async () => {

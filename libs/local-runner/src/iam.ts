@@ -71,10 +71,17 @@ let loaded: { key: string; roles: Promise<LocalRolesFile> } | undefined;
 /**
  * The roles as the CDK app synthesizes them, synthesized once per change of the infrastructure's
  * sources (a few seconds, in a child process: the local runner does not import the CDK app) and
- * cached in `.local/iam-cache/`.
+ * cached in `.local/iam-cache/`. `jobName` names the job the processor runs when it is not the
+ * active one (`--job`): the processor's `context.once` claims are granted for that job alone.
  */
-export async function synthesizedRoles(env: NodeJS.ProcessEnv = process.env): Promise<LocalRolesFile> {
-  const key = await sourcesHash(env);
+export async function synthesizedRoles(
+  env: NodeJS.ProcessEnv = process.env,
+  jobName?: string,
+): Promise<LocalRolesFile> {
+  const sources = await sourcesHash(env);
+  // One synthesis per job run on the same sources: each grants its own job's claims.
+  const job = jobName === undefined ? '' : `-${createHash('sha256').update(jobName).digest('hex').slice(0, 8)}`;
+  const key = `${sources}${job}`;
   if (loaded?.key === key) return loaded.roles;
   const roles = (async () => {
     const file = join(CACHE_DIR, `roles-${key}.json`);
@@ -82,7 +89,8 @@ export async function synthesizedRoles(env: NodeJS.ProcessEnv = process.env): Pr
       await mkdir(CACHE_DIR, { recursive: true });
       const partial = `${file}.${process.pid}.tmp`;
       try {
-        await promisify(execFile)(process.execPath, [require.resolve('tsx/cli'), SCRIPT, partial], {
+        const args = [require.resolve('tsx/cli'), SCRIPT, partial, ...(jobName === undefined ? [] : [jobName])];
+        await promisify(execFile)(process.execPath, args, {
           cwd: WORKSPACE_ROOT,
           env: { ...env, NODE_OPTIONS: '' },
           timeout: SYNTH_TIMEOUT_MS,
@@ -95,9 +103,9 @@ export async function synthesizedRoles(env: NodeJS.ProcessEnv = process.env): Pr
         );
       }
       await rename(partial, file);
-      // Older syntheses are stale: keep the cache to the current one.
+      // Syntheses of older sources are stale: keep the cache to the current sources (any job).
       for (const name of await readdir(CACHE_DIR))
-        if (/^roles-[0-9a-f]+\.json$/.test(name) && join(CACHE_DIR, name) !== file)
+        if (/^roles-[0-9a-f]+(-[0-9a-f]+)?\.json$/.test(name) && !name.startsWith(`roles-${sources}`))
           await rm(join(CACHE_DIR, name), { force: true });
     }
     return JSON.parse(await readFile(file, 'utf8')) as LocalRolesFile;

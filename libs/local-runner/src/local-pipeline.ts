@@ -253,11 +253,12 @@ export class LocalPipeline {
     process.env.AWS_REGION ??= 'us-east-1';
     const perRun = (options.streams ?? DEFAULTS.streamsLifecycle) === 'per-run';
     // Synthesizing (or reading the cached) roles goes on while the servers start; per-run streams
-    // need the roles the CDK app gives that lifecycle (the reader creates streams and mappings).
+    // need the roles the CDK app gives that lifecycle (the reader creates streams and mappings), and
+    // the processor's context.once claims are granted for the job it runs.
     const roles =
       options.iam === false || plan.embedded.length === 0
         ? undefined
-        : synthesizedRoles(perRun ? withStreamsLifecycle(process.env, 'per-run') : process.env);
+        : synthesizedRoles(perRun ? withStreamsLifecycle(process.env, 'per-run') : process.env, options.job?.name);
     roles?.catch(() => undefined);
     const upstreams: Partial<Record<Service, string>> = {};
     const setEndpoint = (service: Service, endpoint: string) => {

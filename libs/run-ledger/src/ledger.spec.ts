@@ -48,6 +48,76 @@ describe('RunLedger against a real S3 server', () => {
     expect(await ledger.status('run-d')).toMatchObject({ read: 7 });
   });
 
+  it('keeps the first of two plans made at once, and gives both planners that plan', async () => {
+    // Two readers, each finding no manifest before either writes one.
+    let looked = 0;
+    let bothLooked: () => void = () => undefined;
+    const together = new Promise<void>((resolve) => (bothLooked = resolve));
+    const planner = () => {
+      let first = true;
+      const store = {
+        ...stack.store,
+        async get(bucket: string, key: string) {
+          const found = await stack.store.get(bucket, key);
+          if (first) {
+            first = false;
+            if (++looked === 2) bothLooked();
+            await together;
+          }
+          return found;
+        },
+      };
+      return new RunLedger(store, BUCKET);
+    };
+    const [a, b] = await Promise.all([
+      planner().createManifest({ ...manifest('run-twice'), runKey: 'a'.repeat(64) }),
+      planner().createManifest({ ...manifest('run-twice', ['s000000']), runKey: 'b'.repeat(64) }),
+    ]);
+    expect([a.created, b.created].sort()).toEqual([false, true]);
+    expect(b.manifest).toEqual(a.manifest);
+    expect(await new RunLedger(stack.store, BUCKET).getManifest('run-twice')).toEqual(a.manifest);
+  });
+
+  it('knows its own plan when S3 kept it but its answer was lost (the retried PUT met it)', async () => {
+    const lostAnswer = { ...stack.store, putIfAbsent: lostAnswerPut };
+    const planned = { ...manifest('run-lost-answer'), runKey: 'c'.repeat(64) };
+    expect(await new RunLedger(lostAnswer, BUCKET).createManifest(planned)).toEqual({
+      manifest: planned,
+      created: true,
+    });
+  });
+
+  describe('claimSliceRead: a read marker, written only if the slice has none', () => {
+    const read = (count: number) => ({
+      run: 'run-claim',
+      slice: 's000000',
+      count,
+      malformed: 0,
+      spilled: 0,
+      at: 'now',
+    });
+
+    it('keeps the first of two markers written at once, and never replaces it', async () => {
+      const claims = await Promise.all([ledger.claimSliceRead(read(10)), ledger.claimSliceRead(read(11))]);
+      expect(claims.sort()).toEqual([false, true]);
+      const kept = (await ledger.getSliceRead('run-claim', 's000000'))!.count;
+      expect(await ledger.claimSliceRead(read(12))).toBe(false);
+      expect((await ledger.getSliceRead('run-claim', 's000000'))!.count).toBe(kept);
+    });
+
+    it("knows its own marker when S3 kept it but its answer was lost, and not another reader's", async () => {
+      const lost = new RunLedger({ ...stack.store, putIfAbsent: lostAnswerPut }, BUCKET);
+      expect(await lost.claimSliceRead({ ...read(5), slice: 's000001' })).toBe(true);
+      expect(await lost.claimSliceRead({ ...read(5), slice: 's000001' })).toBe(false);
+    });
+  });
+
+  /** A conditional PUT that S3 applied, answered as the SDK's retry of it would be: 412. */
+  async function lostAnswerPut(bucket: string, key: string, body: string | Uint8Array) {
+    await stack.store.putIfAbsent(bucket, key, body);
+    return false;
+  }
+
   it('reads the kill switch at most once per interval per run', async () => {
     let reads = 0;
     let now = 0;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { getJson, putJson, type ObjectStore } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { sliceId } from '@pipeline/slices';
@@ -50,6 +51,11 @@ export interface SliceRead {
    * so it is durable before this slice counts as read; null when this slice ends the chain.
    */
   next?: { id: string } | null;
+  /**
+   * A random id of the write that recorded the marker (see `claimSliceRead`): a reader whose
+   * conditional PUT's answer was lost tells its own marker from another reader's.
+   */
+  claim?: string;
 }
 
 /** Written by the writer when a slice's end-of-slice marker arrives: everything before it was handled. */
@@ -123,18 +129,46 @@ export class RunLedger {
     return (await this.frozenManifest(run)) as RunManifest<S> | undefined;
   }
 
-  /** Creates the manifest unless the run already has one; a repeated trigger gets the first plan back. */
+  /**
+   * Creates the manifest unless the run already has one; a repeated trigger gets the first plan back.
+   * The PUT is conditional (If-None-Match): of two readers planning one run at once, the first plan
+   * is kept and the other reader reads it back, so every record of the run is sealed with one key.
+   * A 412 is read back and compared: the SDK retries a PUT whose answer was lost, and the retry meets
+   * this call's own manifest (a planned manifest is unique by its random run key).
+   */
   async createManifest<S extends { id: string }>(
     manifest: RunManifest<S>,
   ): Promise<{ manifest: RunManifest<S>; created: boolean }> {
     const existing = await this.getManifest<S>(manifest.runId);
     if (existing) return { manifest: existing, created: false };
-    await putJson(this.store, this.bucket, LAYOUT.manifestKey(manifest.runId), manifest);
-    return { manifest, created: true };
+    const key = LAYOUT.manifestKey(manifest.runId);
+    const body = JSON.stringify(manifest);
+    if (await this.store.putIfAbsent(this.bucket, key, body)) return { manifest, created: true };
+    const kept = await this.store.get(this.bucket, key);
+    if (kept === undefined) throw new Error(`run ${manifest.runId}: S3 refused the manifest as existing, but has none`);
+    const text = Buffer.from(kept).toString('utf8');
+    return { manifest: JSON.parse(text) as RunManifest<S>, created: text === body };
   }
 
+  /** Writes a read marker whatever is there: the operator's redrive, and tests. The reader claims (claimSliceRead). */
   markSliceRead(read: SliceRead): Promise<void> {
     return putJson(this.store, this.bucket, LAYOUT.sliceReadKey(read.run, read.slice), read);
+  }
+
+  /**
+   * Marks a slice read unless it already is (a conditional PUT, If-None-Match): true when this
+   * call's marker is the one kept. Two readers of one run at once (a schedule firing while a
+   * hand-triggered reader runs) may both read the open slice: the first marker wins and is never
+   * replaced, and the other reader learns that it read the slice twice. A 412 is read back: the SDK
+   * retries a PUT whose answer was lost, and the retry meets the marker the first try wrote, which
+   * carries this call's random claim id.
+   */
+  async claimSliceRead(read: SliceRead): Promise<boolean> {
+    const claim = randomUUID();
+    const key = LAYOUT.sliceReadKey(read.run, read.slice);
+    if (await this.store.putIfAbsent(this.bucket, key, JSON.stringify({ ...read, claim } satisfies SliceRead)))
+      return true;
+    return (await this.getSliceRead(read.run, read.slice))?.claim === claim;
   }
 
   getSliceRead(run: string, slice: string): Promise<SliceRead | undefined> {
