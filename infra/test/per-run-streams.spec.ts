@@ -171,8 +171,16 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
 
     it('THEN it may make, read and remove its mark while it retires the streams', () => {
       const mark = `${ARN.bucket('results')}/${LAYOUT.streamsRetiringKey}`;
-      for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'])
-        expect(allows(finisher, action, mark)).toBe(true);
+      for (const action of ['s3:GetObject', 's3:DeleteObject']) expect(allows(finisher, action, mark)).toBe(true);
+      expect(allows(finisher, 's3:PutObject', mark, { 's3:if-none-match': '*' })).toBe(true);
+    });
+
+    it('THEN it may put its mark only by a conditional write: if absent, or over a stale mark as it read it', () => {
+      const mark = `${ARN.bucket('results')}/${LAYOUT.streamsRetiringKey}`;
+      expect(allows(finisher, 's3:PutObject', mark, { 's3:if-match': '"9b2cf535f27731c974343645a3985328"' })).toBe(
+        true,
+      );
+      expect(allows(finisher, 's3:PutObject', mark)).toBe(false);
     });
   });
 

@@ -133,12 +133,23 @@ export function grantRetireStreams(role: iam.IRole, stack: Stack, refs: SharedRe
       actions: ['s3:PutObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetired)],
     }),
-    // The sweep's mark: put if absent (read when another's is there), removed when the sweep ends.
+    // The sweep's mark: read when another's is there, removed when the sweep ends.
     new iam.PolicyStatement({
       sid: 'StreamsRetiringMark',
-      actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      actions: ['s3:GetObject', 's3:DeleteObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetiring)],
     }),
+    // Put only by a conditional write: if absent (If-None-Match), or over a stale mark as it was read
+    // (If-Match, which also takes s3:GetObject): never over another sweep's mark it did not read.
+    ...(['s3:if-none-match', 's3:if-match'] as const).map(
+      (header) =>
+        new iam.PolicyStatement({
+          sid: header === 's3:if-match' ? 'TakeOverStaleMark' : 'MakeRetiringMark',
+          actions: ['s3:PutObject'],
+          resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetiring)],
+          conditions: { Null: { [header]: 'false' } },
+        }),
+    ),
   ];
   for (const statement of statements) role.addToPrincipalPolicy(statement);
   acknowledgeWildcard(

@@ -1,4 +1,5 @@
-import { countingMemoryStore, putJson } from '@pipeline/object-store';
+import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
+import { countingMemoryStore, type EtagWrites, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { ledgerRunActivity, replayBlocked, streamsRetired } from './activity';
 
@@ -79,6 +80,59 @@ describe('ledgerRunActivity: the mark of a sweep retiring the streams', () => {
     expect(await activity.beginRetiring(minutes(16))).toBe(true);
     expect(await activity.retiringSince()).toEqual(minutes(16));
   });
+});
+
+/**
+ * A store whose first `count` reads of `key` are answered only once all of them were asked: that many
+ * sweeps have all read the mark before any of them writes it.
+ */
+function readTogether<S extends ObjectStore & EtagWrites>(store: S, key: string, count: number): S {
+  const waiting: (() => void)[] = [];
+  const gate = () =>
+    waiting.length >= count
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          if (waiting.length === count) for (const release of waiting) release();
+        });
+  return {
+    ...store,
+    async get(bucket, k) {
+      if (k === key) await gate();
+      return store.get(bucket, k);
+    },
+    async getWithEtag(bucket, k) {
+      if (k === key) await gate();
+      return store.getWithEtag(bucket, k);
+    },
+  };
+}
+
+describe('ledgerRunActivity: two sweeps that find a stale mark', () => {
+  const at = new Date('2026-11-25T06:00:00Z');
+  const minutes = (n: number) => new Date(at.getTime() + n * 60_000);
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ buckets: ['results'] });
+  });
+  afterAll(() => stack.close());
+
+  for (const [name, store] of [
+    ['in memory', () => countingMemoryStore()],
+    ['on the embedded S3', () => stack.store],
+  ] as const) {
+    it(`lets only one of them take it over (${name})`, async () => {
+      const results = store();
+      await putJson(results, 'results', LAYOUT.streamsRetiringKey, { since: at.toISOString() });
+      const racing = readTogether(results, LAYOUT.streamsRetiringKey, 2);
+      const sweeps = [minutes(20), minutes(21)];
+      const took = await Promise.all(sweeps.map((now) => ledgerRunActivity(racing, 'results').beginRetiring(now)));
+      expect(took.filter(Boolean)).toHaveLength(1);
+      const winner = sweeps[took.indexOf(true)];
+      expect(await ledgerRunActivity(results, 'results', () => minutes(22)).retiringSince()).toEqual(winner);
+      await results.delete('results', LAYOUT.streamsRetiringKey);
+    });
+  }
 });
 
 describe('replayBlocked', () => {

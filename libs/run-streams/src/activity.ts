@@ -1,8 +1,8 @@
 import { LAMBDA } from '@pipeline/limits';
-import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
+import { type EtagWrites, getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { leaseEnd, type StreamsLease } from './lease';
-import type { RunActivity, RunUse } from './retire';
+import type { OpeningActivity, RunActivity, RunUse } from './retire';
 
 /** streams/retired.json: when the sweep last deleted the streams. */
 export interface StreamsRetired {
@@ -18,38 +18,19 @@ interface RetiringMark {
 /** A sweep's mark older than the longest a Lambda invocation can run belongs to a sweep that is gone. */
 const STALE_MARK_MS = LAMBDA.maxTimeoutSeconds * 1000;
 
+/** A sweep's mark: when it was made. */
+const markSince = (bytes: Uint8Array) =>
+  new Date((JSON.parse(Buffer.from(bytes).toString('utf8')) as RetiringMark).since);
+const staleMark = (since: Date, now: Date) => now.getTime() - since.getTime() > STALE_MARK_MS;
+
 /**
- * Run activity from the results bucket: a lease object per run that opened the streams
- * (streams/opened/<run>.json, one PUT per run), and each run's end from the finisher's markers
- * (runs/<run>/complete.json or failed.json), or, when a redrive opened the streams again, from the
- * redrive (see leaseEnd). A sweep costs one LIST and at most three GETs per run that opened the
- * streams since they were last retired (four while a redrive is under way): not a scan of every run ever.
+ * What the reader asks of the results bucket when it opens the streams: its run's lease
+ * (streams/opened/<run>.json), and whether a sweep's mark is there.
  *
- * @example const activity = ledgerRunActivity(store, resultsBucket);
+ * @example await openRunStreams(plan, port, ledgerOpeningActivity(store, resultsBucket), runId, options);
  */
-export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = () => new Date()): RunActivity {
-  const mark = async () => {
-    const found = await getJson<RetiringMark>(store, bucket, LAYOUT.streamsRetiringKey);
-    return found ? new Date(found.since) : undefined;
-  };
-  const stale = (since: Date, now: Date) => now.getTime() - since.getTime() > STALE_MARK_MS;
+export function ledgerOpeningActivity(store: ObjectStore, bucket: string, clock = () => new Date()): OpeningActivity {
   return {
-    async beginRetiring(at) {
-      const body = JSON.stringify({ since: at.toISOString() } satisfies RetiringMark);
-      if (await store.putIfAbsent(bucket, LAYOUT.streamsRetiringKey, body)) return true;
-      const since = await mark();
-      if (since && !stale(since, at)) return false;
-      // The mark of a sweep that died (or was removed just now): take it over.
-      await putJson(store, bucket, LAYOUT.streamsRetiringKey, { since: at.toISOString() } satisfies RetiringMark);
-      return true;
-    },
-    async endRetiring() {
-      await store.delete(bucket, LAYOUT.streamsRetiringKey);
-    },
-    async retiringSince() {
-      const since = await mark();
-      return since && !stale(since, clock()) ? since : undefined;
-    },
     async opened(runId, at) {
       const key = LAYOUT.streamsLeaseKey(runId);
       // A redrive of the run may hold the lease: a reader re-triggered meanwhile keeps its part, or
@@ -60,6 +41,48 @@ export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = ()
         openedAt: at.toISOString(),
         ...(redrive ? { redrive } : {}),
       } satisfies StreamsLease);
+    },
+    async retiringSince() {
+      const found = await store.get(bucket, LAYOUT.streamsRetiringKey);
+      const since = found && markSince(found);
+      return since && !staleMark(since, clock()) ? since : undefined;
+    },
+  };
+}
+
+/**
+ * Run activity from the results bucket: a lease object per run that opened the streams
+ * (streams/opened/<run>.json, one PUT per run), and each run's end from the finisher's markers
+ * (runs/<run>/complete.json or failed.json), or, when a redrive opened the streams again, from the
+ * redrive (see leaseEnd). A sweep costs one LIST and at most three GETs per run that opened the
+ * streams since they were last retired (four while a redrive is under way): not a scan of every run ever.
+ *
+ * The sweep's mark is made with conditional writes: put if absent, or, when the mark there is
+ * stale, put only over the mark as it was read (If-Match on its ETag).
+ *
+ * @example const activity = ledgerRunActivity(store, resultsBucket);
+ */
+export function ledgerRunActivity(
+  store: ObjectStore & EtagWrites,
+  bucket: string,
+  clock = () => new Date(),
+): RunActivity {
+  return {
+    ...ledgerOpeningActivity(store, bucket, clock),
+    async beginRetiring(at) {
+      const key = LAYOUT.streamsRetiringKey;
+      const body = JSON.stringify({ since: at.toISOString() } satisfies RetiringMark);
+      if (await store.putIfAbsent(bucket, key, body)) return true;
+      const found = await store.getWithEtag(bucket, key);
+      // Removed just now by the sweep that made it: make it anew, unless another sweep does first.
+      if (!found) return store.putIfAbsent(bucket, key, body);
+      if (!staleMark(markSince(found.bytes), at)) return false;
+      // The mark of a sweep that died: take it over as it was read (If-Match on its ETag). Of two
+      // sweeps that both found it stale, one writes; the other is refused and stops.
+      return store.putIfMatch(bucket, key, body, found.etag);
+    },
+    async endRetiring() {
+      await store.delete(bucket, LAYOUT.streamsRetiringKey);
     },
     async uses() {
       const uses: RunUse[] = [];

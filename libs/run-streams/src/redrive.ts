@@ -1,11 +1,11 @@
 import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { ledgerRunActivity } from './activity';
+import { ledgerOpeningActivity } from './activity';
 import type { StreamsLease } from './lease';
 import { type OpenReport, openRunStreams, type WaitOptions } from './open';
 import type { RunStreamsPlan } from './plan';
 import type { StreamsPort } from './port';
-import type { RunActivity } from './retire';
+import type { OpeningActivity } from './retire';
 
 /**
  * What `redrive` calls in per-run mode before it puts any record: the run's lease, saying a redrive
@@ -24,8 +24,8 @@ export async function openForRedrive(
   options: WaitOptions & { now: Date },
 ): Promise<OpenReport> {
   // The reader's path (openRunStreams), with the lease saying a redrive started.
-  const activity: RunActivity = {
-    ...ledgerRunActivity(store, bucket),
+  const activity: OpeningActivity = {
+    ...ledgerOpeningActivity(store, bucket),
     async opened(id, at) {
       await putJson(store, bucket, LAYOUT.streamsLeaseKey(id), {
         runId: id,

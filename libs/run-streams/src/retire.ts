@@ -9,25 +9,30 @@ export interface RunUse {
   endedAt?: Date;
 }
 
+/** What opening the streams asks of the run ledger: a lease that a sweep sees, and the sweep's mark. */
+export interface OpeningActivity {
+  /** Records that `runId` opens the streams; written before any stream call, so a sweep sees the run. */
+  opened(runId: string, at: Date): Promise<void>;
+  /** When the mark of a sweep retiring the streams was made; undefined when none is. */
+  retiringSince(): Promise<Date | undefined>;
+}
+
 /**
  * What retirement asks of the run ledger: which runs used the streams, whether each has ended,
  * and a place to say the streams were retired (for `replay`'s message).
  */
-export interface RunActivity {
-  /** Records that `runId` opens the streams; written before any stream call, so a sweep sees the run. */
-  opened(runId: string, at: Date): Promise<void>;
+export interface RunActivity extends OpeningActivity {
   uses(): Promise<RunUse[]>;
   /** Forgets runs whose streams were retired. */
   forget(runIds: string[]): Promise<void>;
   retired(at: Date, replayWindowHours: number): Promise<void>;
   /**
    * Marks that a sweep is retiring the streams; false when another sweep's mark is there and not
-   * stale (older than a Lambda invocation can run, so its sweep is gone).
+   * stale (older than a Lambda invocation can run, so its sweep is gone), or when another sweep
+   * took a stale mark over first.
    */
   beginRetiring(at: Date): Promise<boolean>;
   endRetiring(): Promise<void>;
-  /** When the mark of a sweep retiring the streams was made; undefined when none is. */
-  retiringSince(): Promise<Date | undefined>;
 }
 
 export type RetireOutcome =
