@@ -2,6 +2,7 @@ import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import { countingMemoryStore, type EtagWrites, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { ledgerRunActivity, replayBlocked, streamsRetired } from './activity';
+import { redriveLeaseKey } from './lease';
 
 describe('ledgerRunActivity', () => {
   it('sees a run that opened the streams as active until the finisher marks it complete or failed', async () => {
@@ -30,20 +31,61 @@ describe('ledgerRunActivity', () => {
     await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
       detail: { completedAt: '2026-11-25T03:00:00.000Z' },
     });
+    await putJson(store, 'results', redriveLeaseKey('run-1', 'redrive-1'), {
+      runId: 'run-1',
+      slice: 'redrive-1',
+      startedAt: '2026-11-25T09:00:00.000Z',
+    });
+    await activity.opened('run-1', new Date('2026-11-25T09:05:00Z'));
+    expect(await activity.uses()).toEqual([
+      { runId: 'run-1', endedAt: new Date('2026-11-25T03:00:00.000Z') },
+      { runId: 'run-1', slice: 'redrive-1', endedAt: undefined },
+    ]);
+  });
+
+  it("honours the redrive's part of a lease written before each redrive had its own", async () => {
+    const store = countingMemoryStore();
+    await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
+      detail: { completedAt: '2026-11-25T03:00:00.000Z' },
+    });
     await putJson(store, 'results', LAYOUT.streamsLeaseKey('run-1'), {
       runId: 'run-1',
       openedAt: '2026-11-25T02:00:00.000Z',
       redrive: { slice: 'redrive-1', startedAt: '2026-11-25T09:00:00.000Z' },
     });
-    await activity.opened('run-1', new Date('2026-11-25T09:05:00Z'));
-    expect(await activity.uses()).toEqual([{ runId: 'run-1', endedAt: undefined }]);
+    expect(await ledgerRunActivity(store, 'results').uses()).toEqual([{ runId: 'run-1', endedAt: undefined }]);
+  });
+
+  it('a reader writes its lease without reading it, and a sweep reads each run’s end once', async () => {
+    const store = countingMemoryStore();
+    const activity = ledgerRunActivity(store, 'results');
+    await activity.opened('run-1', new Date('2026-11-25T02:00:00Z'));
+    expect(store.calls).toMatchObject({ put: 1, get: 0 });
+    for (const slice of ['redrive-1', 'redrive-2'])
+      await putJson(store, 'results', redriveLeaseKey('run-1', slice), {
+        runId: 'run-1',
+        slice,
+        startedAt: '2026-11-25T09:00:00.000Z',
+        endedAt: '2026-11-25T10:00:00.000Z',
+      });
+    await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
+      detail: { completedAt: '2026-11-25T03:00:00.000Z' },
+    });
+    const before = { ...store.calls };
+    const uses = await activity.uses();
+    expect(uses.map((u) => u.slice)).toEqual([undefined, 'redrive-1', 'redrive-2']);
+    // 3 leases read, and run-1's complete.json once (found, so no failed.json).
+    expect(store.calls.get - before.get).toBe(3 + 1);
+    expect(store.calls.list - before.list).toBe(1);
+    await activity.forget(uses);
+    expect(await activity.uses()).toEqual([]);
   });
 
   it('forgets retired runs and records when the streams were retired', async () => {
     const store = countingMemoryStore();
     const activity = ledgerRunActivity(store, 'results');
     await activity.opened('run-1', new Date());
-    await activity.forget(['run-1']);
+    await activity.forget(await activity.uses());
     await activity.retired(new Date('2026-11-25T06:00:00Z'), 3);
     expect(await activity.uses()).toEqual([]);
     expect(await streamsRetired(store, 'results')).toEqual({

@@ -1,7 +1,7 @@
 import { LAMBDA } from '@pipeline/limits';
 import { type EtagWrites, getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { leaseEnd, type StreamsLease } from './lease';
+import { leaseEnd, leaseHolderOf, type RedriveStreamsLease, redriveLeaseKey, type StreamsLease } from './lease';
 import type { OpeningActivity, RunActivity, RunUse } from './retire';
 
 /** streams/retired.json: when the sweep last deleted the streams. */
@@ -32,14 +32,10 @@ const staleMark = (since: Date, now: Date) => now.getTime() - since.getTime() > 
 export function ledgerOpeningActivity(store: ObjectStore, bucket: string, clock = () => new Date()): OpeningActivity {
   return {
     async opened(runId, at) {
-      const key = LAYOUT.streamsLeaseKey(runId);
-      // A redrive of the run may hold the lease: a reader re-triggered meanwhile keeps its part, or
-      // the run would count as ended while the redrive's records travel.
-      const redrive = (await getJson<StreamsLease>(store, bucket, key))?.redrive;
-      await putJson(store, bucket, key, {
+      // The reader's own object, written whole: a redrive of the run holds a lease of its own.
+      await putJson(store, bucket, LAYOUT.streamsLeaseKey(runId), {
         runId,
         openedAt: at.toISOString(),
-        ...(redrive ? { redrive } : {}),
       } satisfies StreamsLease);
     },
     async retiringSince() {
@@ -51,11 +47,16 @@ export function ledgerOpeningActivity(store: ObjectStore, bucket: string, clock 
 }
 
 /**
- * Run activity from the results bucket: a lease object per run that opened the streams
- * (streams/opened/<run>.json, one PUT per run), and each run's end from the finisher's markers
- * (runs/<run>/complete.json or failed.json), or, when a redrive opened the streams again, from the
- * redrive (see leaseEnd). A sweep costs one LIST and at most three GETs per run that opened the
- * streams since they were last retired (four while a redrive is under way): not a scan of every run ever.
+ * Run activity from the results bucket: a lease object per holder — the reader of each run that
+ * opened the streams since they were last retired (streams/opened/<run>.json) and each redrive that
+ * opened them again (streams/opened/<run>/<slice>.json) — so no holder ever overwrites another's.
+ * A lease ends with its run (runs/<run>/complete.json or failed.json) and, for a redrive, once the
+ * redrive is through (see leaseEnd).
+ *
+ * What a sweep reads: one LIST page per 1,000 leases; per run, up to 2 GETs for its end; per lease,
+ * one GET of the lease, and one more of its end-of-slice marker while a redrive is not through. With
+ * R runs since the last retirement and D redrives among them: at most 2R + (R + D) + D GETs, not a
+ * scan of every run ever.
  *
  * The sweep's mark is made with conditional writes: put if absent, or, when the mark there is
  * stale, put only over the mark as it was read (If-Match on its ETag).
@@ -85,15 +86,22 @@ export function ledgerRunActivity(
       await store.delete(bucket, LAYOUT.streamsRetiringKey);
     },
     async uses() {
+      const ends = new Map<string, Promise<Date | undefined>>();
+      const runEnd = (runId: string) => {
+        if (!ends.has(runId)) ends.set(runId, endedAt(store, bucket, runId));
+        return ends.get(runId) as Promise<Date | undefined>;
+      };
       const uses: RunUse[] = [];
       for await (const object of store.list(bucket, LAYOUT.streamsLeasePrefix)) {
-        const runId = object.key.slice(LAYOUT.streamsLeasePrefix.length, -'.json'.length);
-        uses.push({ runId, endedAt: await useEnd(store, bucket, runId) });
+        const holder = leaseHolderOf(object.key);
+        if (!holder) continue;
+        uses.push({ ...holder, endedAt: await useEnd(store, bucket, object.key, holder, runEnd) });
       }
       return uses;
     },
-    async forget(runIds) {
-      for (const runId of runIds) await store.delete(bucket, LAYOUT.streamsLeaseKey(runId));
+    async forget(uses) {
+      for (const { runId, slice } of uses)
+        await store.delete(bucket, slice === undefined ? LAYOUT.streamsLeaseKey(runId) : redriveLeaseKey(runId, slice));
     },
     async retired(at, replayWindowHours) {
       await putJson(store, bucket, LAYOUT.streamsRetiredKey, {
@@ -104,16 +112,27 @@ export function ledgerRunActivity(
   };
 }
 
-async function useEnd(store: ObjectStore, bucket: string, runId: string): Promise<Date | undefined> {
-  const lease = await getJson<StreamsLease>(store, bucket, LAYOUT.streamsLeaseKey(runId));
-  const ended = await endedAt(store, bucket, runId);
-  const redrive = lease?.redrive;
-  if (!redrive || redrive.endedAt) return leaseEnd(ended, lease);
+/** When one lease stops needing the streams (see leaseEnd); undefined while its holder needs them. */
+async function useEnd(
+  store: ObjectStore,
+  bucket: string,
+  key: string,
+  { runId, slice }: { runId: string; slice?: string },
+  runEnd: (runId: string) => Promise<Date | undefined>,
+): Promise<Date | undefined> {
+  const lease =
+    slice === undefined
+      ? await getJson<StreamsLease>(store, bucket, key)
+      : await getJson<RedriveStreamsLease>(store, bucket, key);
+  // A redrive's own lease, or the part of one in a reader's lease written by an earlier version.
+  const redrive = lease && ('redrive' in lease ? lease.redrive : 'slice' in lease ? lease : undefined);
+  const ended = await runEnd(runId);
+  if (!redrive || redrive.endedAt) return leaseEnd(ended, redrive);
   // A redrive whose tool stopped before saying it was through: its end-of-slice marker still says so.
   const done = await getJson<{ at?: string }>(store, bucket, LAYOUT.sliceDoneKey(runId, redrive.slice));
   return leaseEnd(
     ended,
-    lease,
+    redrive,
     done ? new Date(done.at && !Number.isNaN(Date.parse(done.at)) ? done.at : redrive.startedAt) : undefined,
   );
 }

@@ -2,10 +2,12 @@ import type { RunStreamsPlan } from './plan';
 import { ensureMapping, realSleep, type WaitOptions } from './open';
 import type { StreamsPort } from './port';
 
-/** One run that opened the streams since they were last retired. */
+/** One lease on the streams since they were last retired: a run's reader, or one of its redrives. */
 export interface RunUse {
   runId: string;
-  /** When it completed or failed; undefined while it is being read, processed or delivered. */
+  /** The redrive's slice when a redrive holds this lease; unset for the run's reader. */
+  slice?: string;
+  /** When it stopped needing the streams; undefined while its records are read, processed or delivered. */
   endedAt?: Date;
 }
 
@@ -23,8 +25,8 @@ export interface OpeningActivity {
  */
 export interface RunActivity extends OpeningActivity {
   uses(): Promise<RunUse[]>;
-  /** Forgets runs whose streams were retired. */
-  forget(runIds: string[]): Promise<void>;
+  /** Forgets the leases on streams that were retired. */
+  forget(uses: RunUse[]): Promise<void>;
   retired(at: Date, replayWindowHours: number): Promise<void>;
   /**
    * Marks that a sweep is retiring the streams; false when another sweep's mark is there and not
@@ -42,8 +44,9 @@ export type RetireOutcome =
 const HOUR_MS = 3_600_000;
 
 /**
- * Deletes the run's streams once nothing needs them: every run that opened them has completed or
- * failed, and the last ended more than the replay window ago. Mappings go first (a mapping on a
+ * Deletes the run's streams once nothing needs them: every lease on them has ended (each run that
+ * opened them has completed or failed, each redrive is through), and the last ended more than the
+ * replay window ago. Mappings go first (a mapping on a
  * deleted stream would only fail), then the streams. Between the two it asks the ledger again, so
  * a run that opened the streams meanwhile keeps them.
  *
@@ -51,12 +54,13 @@ const HOUR_MS = 3_600_000;
  * S3 (strongly consistent): the sweep marks `streams/retiring.json`, then reads the leases; the
  * reader writes its lease, then reads the mark. One of them sees the other's write: the sweep sees
  * the lease (and keeps the streams), or the reader sees the mark (and waits for the sweep to end
- * before it opens — see openRunStreams). Two sweeps at once: the second finds the mark and stops.
+ * before it opens — see openRunStreams). Two sweeps at once: the second finds the mark and stops;
+ * two that find a stale mark (its sweep died) take it over by a conditional write, so one goes on.
  *
  * Calls when it retires (default plan, two streams and two mappings): 2 DescribeStreamSummary,
  * 2 ListEventSourceMappings, 2 DeleteEventSourceMapping, 2 DeleteStream; when it keeps them: none
- * beyond the ledger's (one LIST of the leases and a GET or two per run that opened them), and while
- * a run is active 2 DescribeStreamSummary and 2 ListEventSourceMappings more (its mappings checked).
+ * beyond the ledger's (one LIST of the leases and a few GETs per lease, see ledgerRunActivity), and
+ * while a run is active 2 DescribeStreamSummary and 2 ListEventSourceMappings more (its mappings checked).
  *
  * @example await retireStreams(plan, port, activity, new Date());
  */
@@ -131,13 +135,13 @@ async function retireMarked(
     count('DeleteStream');
     await port.deleteStream(name);
   }
-  // Only the runs this sweep decided on: a lease written since belongs to a reader waiting on the mark.
-  await activity.forget(uses.map((u) => u.runId));
+  // Only the leases this sweep decided on: one written since belongs to a reader waiting on the mark.
+  await activity.forget(uses);
   await activity.retired(now, plan.replayWindowHours);
   return { retired: true, streams: [...states.keys()], mappings, calls };
 }
 
-/** Why the streams must stay, given the runs that opened them (one look at the leases), if they must. */
+/** Why the streams must stay, given the leases on them (one look), if they must. */
 function reasonToKeep(plan: RunStreamsPlan, uses: RunUse[], now: Date): { reason: string; active?: true } | undefined {
   const active = uses.find((u) => u.endedAt === undefined);
   if (active) return { reason: `run ${active.runId} is still active`, active: true };

@@ -175,8 +175,8 @@ export class FakeActivity implements RunActivity {
     this.onUses(++this.usesCalls);
     return [...this.leases].map(([runId, endedAt]) => ({ runId, endedAt }));
   }
-  async forget(runIds: string[]): Promise<void> {
-    for (const id of runIds) this.leases.delete(id);
+  async forget(uses: RunUse[]): Promise<void> {
+    for (const { runId } of uses) this.leases.delete(runId);
   }
   async retired(at: Date): Promise<void> {
     this.retiredAt = at;
