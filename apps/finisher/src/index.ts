@@ -62,6 +62,14 @@ export async function sweepStreams(now: Date = new Date()): Promise<RetireOutcom
 export async function handler(event: SQSEvent | typeof SWEEP_EVENT): Promise<SQSBatchResponse> {
   if ('sweep' in event) {
     const outcome = await sweepStreams();
+    for (const lease of outcome?.abandoned ?? [])
+      logger.warn(
+        `streams lease of run ${lease.runId}${lease.slice ? ` (${lease.slice})` : ''} counted as ended: no news from its holder since ${lease.lastActiveAt.toISOString()}; ` +
+          (lease.slice
+            ? 'its redrive was stopped before its end: run `redrive` again for what it left'
+            : 'its reader stopped before the run completed: trigger the run again to resume it'),
+        { ...lease },
+      );
     logger.info('streams sweep', { outcome: outcome ?? 'streams are always on' });
     return { batchItemFailures: [] };
   }

@@ -26,7 +26,14 @@ import {
   type RunStalled,
   type RunStatus,
 } from '@pipeline/run-ledger';
-import { openForRedrive, realSleep, redriveThrough, replayBlocked, streamsRetired } from '@pipeline/run-streams';
+import {
+  openForRedrive,
+  realSleep,
+  redriveRecordsPut,
+  redriveThrough,
+  replayBlocked,
+  streamsRetired,
+} from '@pipeline/run-streams';
 import { Spill } from '@pipeline/spill';
 import { readConfig } from '@pipeline/config';
 import { CommandError } from '@pipeline/local-runner';
@@ -282,7 +289,13 @@ export async function redrive(
         sleep: realSleep,
         now: new Date(),
       });
-    return await redriveOpen(env, runId, reason, wait, { redriveSlice, producer, spill });
+    return await redriveOpen(env, runId, reason, wait, {
+      redriveSlice,
+      producer,
+      spill,
+      // Per-run streams: its lease says when its last record was put (its last activity).
+      recordsPut: plan ? (at) => redriveRecordsPut(env.store, bucket, runId, redriveSlice, at) : async () => {},
+    });
   } finally {
     // Through, or given up: either way the run no longer holds the streams (a redrive run again takes them again).
     if (plan) await redriveThrough(env.store, bucket, runId, redriveSlice, new Date());
@@ -304,7 +317,12 @@ async function redriveOpen(
   runId: string,
   reason: string | undefined,
   wait: WaitOptions,
-  { redriveSlice, producer, spill }: { redriveSlice: string; producer: StreamProducer; spill: Spill },
+  {
+    redriveSlice,
+    producer,
+    spill,
+    recordsPut,
+  }: { redriveSlice: string; producer: StreamProducer; spill: Spill; recordsPut: (at: Date) => Promise<void> },
 ): Promise<RedriveReport> {
   const bucket = env.resources.resultsBucket;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
@@ -345,6 +363,9 @@ async function redriveOpen(
       partitionKey,
     });
     await producer.flush();
+  }
+  if (redriven > 0 || failed.records > 0) await recordsPut(new Date());
+  if (redriven > 0) {
     // The environment's writer says when the redrive is through.
     await waitFor(
       async () => (await getJson(env.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined,

@@ -10,9 +10,10 @@ describe('ledgerRunActivity', () => {
     const activity = ledgerRunActivity(store, 'results');
     await activity.opened('run-1', new Date('2026-11-25T02:00:00Z'));
     await activity.opened('run-2', new Date('2026-11-25T02:00:00Z'));
+    const opened = new Date('2026-11-25T02:00:00Z');
     expect(await activity.uses()).toEqual([
-      { runId: 'run-1', endedAt: undefined },
-      { runId: 'run-2', endedAt: undefined },
+      { runId: 'run-1', lastActiveAt: opened },
+      { runId: 'run-2', lastActiveAt: opened },
     ]);
     await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
       time: 'x',
@@ -39,7 +40,7 @@ describe('ledgerRunActivity', () => {
     await activity.opened('run-1', new Date('2026-11-25T09:05:00Z'));
     expect(await activity.uses()).toEqual([
       { runId: 'run-1', endedAt: new Date('2026-11-25T03:00:00.000Z') },
-      { runId: 'run-1', slice: 'redrive-1', endedAt: undefined },
+      { runId: 'run-1', slice: 'redrive-1', lastActiveAt: new Date('2026-11-25T09:00:00.000Z') },
     ]);
   });
 
@@ -53,7 +54,22 @@ describe('ledgerRunActivity', () => {
       openedAt: '2026-11-25T02:00:00.000Z',
       redrive: { slice: 'redrive-1', startedAt: '2026-11-25T09:00:00.000Z' },
     });
-    expect(await ledgerRunActivity(store, 'results').uses()).toEqual([{ runId: 'run-1', endedAt: undefined }]);
+    expect(await ledgerRunActivity(store, 'results').uses()).toEqual([
+      { runId: 'run-1', lastActiveAt: new Date('2026-11-25T09:00:00.000Z') },
+    ]);
+  });
+
+  it("knows each lease's last activity: when the reader opened, or the redrive started or put its last record", async () => {
+    const store = countingMemoryStore();
+    await putJson(store, 'results', redriveLeaseKey('run-1', 'redrive-1'), {
+      runId: 'run-1',
+      slice: 'redrive-1',
+      startedAt: '2026-11-25T09:00:00.000Z',
+      recordsPutAt: '2026-11-25T09:40:00.000Z',
+    });
+    expect(await ledgerRunActivity(store, 'results').uses()).toEqual([
+      { runId: 'run-1', slice: 'redrive-1', lastActiveAt: new Date('2026-11-25T09:40:00.000Z') },
+    ]);
   });
 
   it('a reader writes its lease without reading it, and a sweep reads each run’s end once', async () => {

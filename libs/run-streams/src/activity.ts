@@ -95,7 +95,7 @@ export function ledgerRunActivity(
       for await (const object of store.list(bucket, LAYOUT.streamsLeasePrefix)) {
         const holder = leaseHolderOf(object.key);
         if (!holder) continue;
-        uses.push({ ...holder, endedAt: await useEnd(store, bucket, object.key, holder, runEnd) });
+        uses.push({ ...holder, ...(await useOf(store, bucket, object.key, holder, runEnd)) });
       }
       return uses;
     },
@@ -112,29 +112,43 @@ export function ledgerRunActivity(
   };
 }
 
-/** When one lease stops needing the streams (see leaseEnd); undefined while its holder needs them. */
-async function useEnd(
+/** When one lease stops needing the streams (see leaseEnd), and when its holder last wrote it. */
+async function useOf(
   store: ObjectStore,
   bucket: string,
   key: string,
   { runId, slice }: { runId: string; slice?: string },
   runEnd: (runId: string) => Promise<Date | undefined>,
-): Promise<Date | undefined> {
+): Promise<Pick<RunUse, 'endedAt' | 'lastActiveAt'>> {
   const lease =
     slice === undefined
       ? await getJson<StreamsLease>(store, bucket, key)
       : await getJson<RedriveStreamsLease>(store, bucket, key);
   // A redrive's own lease, or the part of one in a reader's lease written by an earlier version.
   const redrive = lease && ('redrive' in lease ? lease.redrive : 'slice' in lease ? lease : undefined);
+  const lastActiveAt = latest([
+    lease && 'openedAt' in lease ? lease.openedAt : undefined,
+    redrive?.startedAt,
+    redrive?.recordsPutAt,
+  ]);
+  const active = (endedAt: Date | undefined) => (endedAt ? { endedAt } : { lastActiveAt });
   const ended = await runEnd(runId);
-  if (!redrive || redrive.endedAt) return leaseEnd(ended, redrive);
+  if (!redrive || redrive.endedAt) return active(leaseEnd(ended, redrive));
   // A redrive whose tool stopped before saying it was through: its end-of-slice marker still says so.
   const done = await getJson<{ at?: string }>(store, bucket, LAYOUT.sliceDoneKey(runId, redrive.slice));
-  return leaseEnd(
-    ended,
-    redrive,
-    done ? new Date(done.at && !Number.isNaN(Date.parse(done.at)) ? done.at : redrive.startedAt) : undefined,
+  return active(
+    leaseEnd(
+      ended,
+      redrive,
+      done ? new Date(done.at && !Number.isNaN(Date.parse(done.at)) ? done.at : redrive.startedAt) : undefined,
+    ),
   );
+}
+
+/** The latest of some ISO times, skipping missing or unreadable ones. */
+function latest(times: (string | undefined)[]): Date | undefined {
+  const ms = times.map((t) => (t === undefined ? Number.NaN : Date.parse(t))).filter((t) => !Number.isNaN(t));
+  return ms.length ? new Date(Math.max(...ms)) : undefined;
 }
 
 async function endedAt(store: ObjectStore, bucket: string, runId: string): Promise<Date | undefined> {

@@ -5,6 +5,8 @@ export interface RedriveLease {
   /** The redrive's own slice: its end-of-slice marker says the writer has written its records. */
   slice: string;
   startedAt: string;
+  /** Written by the redrive once it has put all its records: its last activity, if it stops after. */
+  recordsPutAt?: string;
   /** Written by the redrive once it is through (or gave up); unset while its records travel. */
   endedAt?: string;
 }

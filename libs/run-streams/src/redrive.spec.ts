@@ -2,8 +2,9 @@ import { countingMemoryStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { ledgerRunActivity } from './activity';
 import { openRunStreams } from './open';
+import { abandonedLeaseMs } from './plan';
 import { leaseEnd, leaseHolderOf, redriveLeaseKey } from './lease';
-import { openForRedrive, redriveThrough } from './redrive';
+import { openForRedrive, redriveRecordsPut, redriveThrough } from './redrive';
 import { retireStreams } from './retire';
 import { FakeStreams, testPlan } from './testing';
 
@@ -39,7 +40,7 @@ describe('a redrive in per-run mode', () => {
     const start = later(runEnded, 5 * HOUR);
     await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-1', { ...noSleep, now: start });
     // A sweep long after the window, while the redrive's records travel: the run is active.
-    expect(await retireStreams(testPlan(3), aws, activity, later(start, 30 * HOUR))).toEqual({
+    expect(await retireStreams(testPlan(3), aws, activity, later(start, 20 * HOUR))).toEqual({
       retired: false,
       reason: 'run run-1 is still active',
     });
@@ -72,6 +73,37 @@ describe('a redrive in per-run mode', () => {
     expect(await activity.uses()).toEqual([{ runId: 'run-1', slice: 'redrive-1', endedAt: done }]);
   });
 
+  it('ends the lease of a redrive stopped before its end once its records have left the streams', async () => {
+    const { store, aws, activity } = await retiredAfterRun();
+    const start = later(runEnded, 5 * HOUR);
+    await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-1', { ...noSleep, now: start });
+    // The tool was stopped: no end written, no end-of-slice marker. Its lease ends after the bound.
+    const bound = abandonedLeaseMs(testPlan(3));
+    expect(await retireStreams(testPlan(3), aws, activity, later(start, bound + 3 * HOUR - 1))).toMatchObject({
+      retired: false,
+      abandoned: [{ runId: 'run-1', slice: 'redrive-1', lastActiveAt: start }],
+    });
+    expect(await retireStreams(testPlan(3), aws, activity, later(start, bound + 3 * HOUR))).toMatchObject({
+      retired: true,
+    });
+    expect(await activity.uses()).toEqual([]);
+  });
+
+  it('counts from when the redrive put its last record, once it says so, not from when it started', async () => {
+    const { store, aws, activity } = await retiredAfterRun();
+    const start = later(runEnded, 5 * HOUR);
+    await openForRedrive(testPlan(3), aws, store, 'results', 'run-1', 'redrive-1', { ...noSleep, now: start });
+    const put = later(start, 2 * HOUR);
+    await redriveRecordsPut(store, 'results', 'run-1', 'redrive-1', put);
+    expect(await activity.uses()).toEqual([{ runId: 'run-1', slice: 'redrive-1', lastActiveAt: put }]);
+    // Past the bound from its start, within it from its last record: still active.
+    const bound = abandonedLeaseMs(testPlan(3));
+    expect(await retireStreams(testPlan(3), aws, activity, later(start, bound + HOUR))).toEqual({
+      retired: false,
+      reason: 'run run-1 is still active',
+    });
+  });
+
   it("leaves a later redrive's lease to that redrive", async () => {
     const { store, aws, activity } = await retiredAfterRun();
     const start = later(runEnded, 5 * HOUR);
@@ -80,7 +112,7 @@ describe('a redrive in per-run mode', () => {
     await redriveThrough(store, 'results', 'run-1', 'redrive-1', later(start, HOUR));
     expect(await activity.uses()).toEqual([
       { runId: 'run-1', slice: 'redrive-1', endedAt: later(start, HOUR) },
-      { runId: 'run-1', slice: 'redrive-2', endedAt: undefined },
+      { runId: 'run-1', slice: 'redrive-2', lastActiveAt: start },
     ]);
   });
 
@@ -114,7 +146,7 @@ describe('a redrive in per-run mode', () => {
     ]);
     // The run completed long ago, but its redrive's records travel: a sweep keeps the streams.
     expect(
-      await retireStreams(testPlan(3), aws, ledgerRunActivity(results, 'results'), later(start, 30 * HOUR)),
+      await retireStreams(testPlan(3), aws, ledgerRunActivity(results, 'results'), later(start, 20 * HOUR)),
     ).toEqual({
       retired: false,
       reason: 'run run-1 is still active',

@@ -39,6 +39,28 @@ export async function openForRedrive(
 }
 
 /**
+ * What `redrive` calls once it has put all its records, before it waits for them: its last
+ * activity, so a redrive stopped from here on counts as ended when those records have left the
+ * streams (see abandonedLeaseSeconds), however long ago it started.
+ */
+export async function redriveRecordsPut(
+  store: ObjectStore,
+  bucket: string,
+  runId: string,
+  slice: string,
+  at: Date,
+): Promise<void> {
+  const key = redriveLeaseKey(runId, slice);
+  const lease = await getJson<RedriveStreamsLease>(store, bucket, key);
+  await putJson(store, bucket, key, {
+    runId,
+    slice,
+    startedAt: lease?.startedAt ?? at.toISOString(),
+    recordsPutAt: at.toISOString(),
+  } satisfies RedriveStreamsLease);
+}
+
+/**
  * What `redrive` calls once it is through (its records delivered or dead-lettered anew, or it gave
  * up): its lease ends at `at`, and the replay window runs from there. Only this redrive writes its
  * lease, so reading it first (for when it started) races no one.
@@ -56,6 +78,7 @@ export async function redriveThrough(
     runId,
     slice,
     startedAt: lease?.startedAt ?? at.toISOString(),
+    ...(lease?.recordsPutAt ? { recordsPutAt: lease.recordsPutAt } : {}),
     endedAt: at.toISOString(),
   } satisfies RedriveStreamsLease);
 }

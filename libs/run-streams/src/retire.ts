@@ -1,4 +1,4 @@
-import type { RunStreamsPlan } from './plan';
+import { abandonedLeaseMs, type RunStreamsPlan } from './plan';
 import { ensureMapping, realSleep, type WaitOptions } from './open';
 import type { StreamsPort } from './port';
 
@@ -9,6 +9,17 @@ export interface RunUse {
   slice?: string;
   /** When it stopped needing the streams; undefined while its records are read, processed or delivered. */
   endedAt?: Date;
+  /** When its holder last wrote it (reader: opened; redrive: started, or put its last record). */
+  lastActiveAt?: Date;
+}
+
+/** A lease whose holder never said it ended, counted as ended after no news for abandonedLeaseMs. */
+export interface AbandonedLease {
+  runId: string;
+  slice?: string;
+  lastActiveAt: Date;
+  /** When it counts as ended: its records are no longer on the streams; the replay window runs from here. */
+  endedAt: Date;
 }
 
 /** What opening the streams asks of the run ledger: a lease that a sweep sees, and the sweep's mark. */
@@ -37,15 +48,20 @@ export interface RunActivity extends OpeningActivity {
   endRetiring(): Promise<void>;
 }
 
-export type RetireOutcome =
+export type RetireOutcome = (
   | { retired: false; reason: string }
-  | { retired: true; streams: string[]; mappings: number; calls: Record<string, number> };
+  | { retired: true; streams: string[]; mappings: number; calls: Record<string, number> }
+) & {
+  /** Leases counted as ended for want of news (a reader that died, a redrive stopped before its end). */
+  abandoned?: AbandonedLease[];
+};
 
 const HOUR_MS = 3_600_000;
 
 /**
  * Deletes the run's streams once nothing needs them: every lease on them has ended (each run that
- * opened them has completed or failed, each redrive is through), and the last ended more than the
+ * opened them has completed or failed, each redrive is through, or its holder has been silent for
+ * longer than it and its records can use the streams — see settle), and the last ended more than the
  * replay window ago. Mappings go first (a mapping on a
  * deleted stream would only fail), then the streams. Between the two it asks the ledger again, so
  * a run that opened the streams meanwhile keeps them.
@@ -71,14 +87,16 @@ export async function retireStreams(
   now: Date,
   options: Pick<WaitOptions, 'sleep'> = { sleep: realSleep },
 ): Promise<RetireOutcome> {
-  const keep = reasonToKeep(plan, await activity.uses(), now);
+  const { uses, abandoned } = settle(plan, await activity.uses(), now);
+  const keep = reasonToKeep(plan, uses, now);
   if (keep?.active) {
     // A run is using the streams: make sure its mappings are there. A sweep that failed after
     // deleting them, or whose put-back met a mapping still being deleted, is healed within the hour.
     await healMappings(plan, port, options);
   }
-  if (keep) return { retired: false, reason: keep.reason };
-  if (!(await activity.beginRetiring(now))) return { retired: false, reason: 'another sweep is retiring the streams' };
+  if (keep) return withAbandoned({ retired: false, reason: keep.reason }, abandoned);
+  if (!(await activity.beginRetiring(now)))
+    return withAbandoned({ retired: false, reason: 'another sweep is retiring the streams' }, abandoned);
   try {
     return await retireMarked(plan, port, activity, now, options);
   } finally {
@@ -118,7 +136,7 @@ async function retireMarked(
     }
   }
   // The leases looked at after the mark was made: a reader that leases later sees the mark and waits.
-  const uses = await activity.uses();
+  const { uses, abandoned } = settle(plan, await activity.uses(), now);
   const again = reasonToKeep(plan, uses, now);
   if (again) {
     // A run opened the streams meanwhile and may have found the mappings there: put them back.
@@ -126,10 +144,13 @@ async function retireMarked(
       const arn = states.get(mapping.streamName);
       if (arn) await ensureMapping(port, mapping, arn, options);
     }
-    return {
-      retired: false,
-      reason: `${again.reason}; it opened the streams during the sweep, whose mappings were put back`,
-    };
+    return withAbandoned(
+      {
+        retired: false,
+        reason: `${again.reason}; it opened the streams during the sweep, whose mappings were put back`,
+      },
+      abandoned,
+    );
   }
   for (const name of states.keys()) {
     count('DeleteStream');
@@ -138,7 +159,33 @@ async function retireMarked(
   // Only the leases this sweep decided on: one written since belongs to a reader waiting on the mark.
   await activity.forget(uses);
   await activity.retired(now, plan.replayWindowHours);
-  return { retired: true, streams: [...states.keys()], mappings, calls };
+  return withAbandoned({ retired: true, streams: [...states.keys()], mappings, calls }, abandoned);
+}
+
+/**
+ * The leases with the ones whose holder went silent counted as ended: no news for
+ * abandonedLeaseMs(plan) means the holder is gone and the records it put have left the streams,
+ * so the lease ends there and the replay window runs from its end, as after any run.
+ */
+function settle(plan: RunStreamsPlan, uses: RunUse[], now: Date): { uses: RunUse[]; abandoned: AbandonedLease[] } {
+  const bound = abandonedLeaseMs(plan);
+  const abandoned: AbandonedLease[] = [];
+  const settled = uses.map((use) => {
+    if (use.endedAt || !use.lastActiveAt || now.getTime() - use.lastActiveAt.getTime() < bound) return use;
+    const endedAt = new Date(use.lastActiveAt.getTime() + bound);
+    abandoned.push({
+      runId: use.runId,
+      ...(use.slice === undefined ? {} : { slice: use.slice }),
+      lastActiveAt: use.lastActiveAt,
+      endedAt,
+    });
+    return { ...use, endedAt };
+  });
+  return { uses: settled, abandoned };
+}
+
+function withAbandoned<T extends RetireOutcome>(outcome: T, abandoned: AbandonedLease[]): T {
+  return abandoned.length ? { ...outcome, abandoned } : outcome;
 }
 
 /** Why the streams must stay, given the leases on them (one look), if they must. */
