@@ -7,7 +7,10 @@ export interface RedriveLease {
   startedAt: string;
   /** Written by the redrive once it has put all its records: its last activity, if it stops after. */
   recordsPutAt?: string;
-  /** Written by the redrive once it is through (or gave up); unset while its records travel. */
+  /**
+   * Written by the redrive once it is through (or gave up); unset while its records travel. Later
+   * than when it was written when records it put may still be in flight (see redriveThrough).
+   */
   endedAt?: string;
 }
 

@@ -2,7 +2,7 @@ import { countingMemoryStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { ledgerRunActivity } from './activity';
 import { openRunStreams } from './open';
-import { abandonedLeaseMs } from './plan';
+import { abandonedLeaseMs, recordsInFlightMs } from './plan';
 import { leaseEnd, leaseHolderOf, redriveLeaseKey } from './lease';
 import { openForRedrive, redriveRecordsPut, redriveThrough } from './redrive';
 import { retireStreams } from './retire';
@@ -102,6 +102,22 @@ describe('a redrive in per-run mode', () => {
       retired: false,
       reason: 'run run-1 is still active',
     });
+  });
+
+  it('ends, with records it did not see through, only once they are through the streams, whatever the window', async () => {
+    const { store, aws, activity } = await retiredAfterRun();
+    const plan = testPlan(0);
+    const start = later(runEnded, 5 * HOUR);
+    await openForRedrive(plan, aws, store, 'results', 'run-1', 'redrive-1', { ...noSleep, now: start });
+    const put = later(start, 60_000);
+    await redriveRecordsPut(store, 'results', 'run-1', 'redrive-1', put);
+    await redriveThrough(store, 'results', 'run-1', 'redrive-1', later(put, 1_000), { plan, since: put });
+    const through = later(put, recordsInFlightMs(plan));
+    expect(await retireStreams(plan, aws, activity, later(through, -1))).toEqual({
+      retired: false,
+      reason: `run run-1 (redrive-1) holds the streams until ${through.toISOString()}: records it put may still be in flight`,
+    });
+    expect(await retireStreams(plan, aws, activity, through)).toMatchObject({ retired: true });
   });
 
   it("leaves a later redrive's lease to that redrive", async () => {

@@ -2,7 +2,7 @@ import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { ledgerOpeningActivity } from './activity';
 import { type RedriveStreamsLease, redriveLeaseKey } from './lease';
 import { type OpenReport, openRunStreams, type WaitOptions } from './open';
-import type { RunStreamsPlan } from './plan';
+import { type RunStreamsPlan, recordsInFlightMs } from './plan';
 import type { StreamsPort } from './port';
 import type { OpeningActivity } from './retire';
 
@@ -62,8 +62,13 @@ export async function redriveRecordsPut(
 
 /**
  * What `redrive` calls once it is through (its records delivered or dead-lettered anew, or it gave
- * up): its lease ends at `at`, and the replay window runs from there. Only this redrive writes its
- * lease, so reading it first (for when it started) races no one.
+ * up): its lease ends at `at`, and the replay window runs from there. Records it put without seeing
+ * them through (the batches the mappings gave up on travel behind no marker of the redrive's; a
+ * wait that gave up) may still be on the streams: then the lease ends only once those are through,
+ * at `unseen.since` plus recordsInFlightMs(plan), even with a replay window of 0. Only this redrive
+ * writes its lease, so reading it first (for when it started) races no one.
+ *
+ * @example await redriveThrough(store, bucket, 'r1', 'redrive-1', new Date(), { plan, since: recordsPutAt });
  */
 export async function redriveThrough(
   store: ObjectStore,
@@ -71,14 +76,17 @@ export async function redriveThrough(
   runId: string,
   slice: string,
   at: Date,
+  unseen?: { plan: RunStreamsPlan; since: Date },
 ): Promise<void> {
   const key = redriveLeaseKey(runId, slice);
   const lease = await getJson<RedriveStreamsLease>(store, bucket, key);
+  const inFlightUntil = unseen && new Date(unseen.since.getTime() + recordsInFlightMs(unseen.plan));
+  const endedAt = inFlightUntil && inFlightUntil > at ? inFlightUntil : at;
   await putJson(store, bucket, key, {
     runId,
     slice,
     startedAt: lease?.startedAt ?? at.toISOString(),
     ...(lease?.recordsPutAt ? { recordsPutAt: lease.recordsPutAt } : {}),
-    endedAt: at.toISOString(),
+    endedAt: endedAt.toISOString(),
   } satisfies RedriveStreamsLease);
 }

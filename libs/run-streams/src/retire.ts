@@ -193,6 +193,13 @@ function reasonToKeep(plan: RunStreamsPlan, uses: RunUse[], now: Date): { reason
   const active = uses.find((u) => u.endedAt === undefined);
   if (active) return { reason: `run ${active.runId} is still active`, active: true };
   const lastEnded = Math.max(...uses.map((u) => (u.endedAt as Date).getTime()));
+  const last = uses.find((u) => u.endedAt?.getTime() === lastEnded);
+  if (last && lastEnded > now.getTime()) {
+    // A redrive through with records it did not see through: its lease ends once they are.
+    return {
+      reason: `run ${last.runId}${last.slice ? ` (${last.slice})` : ''} holds the streams until ${new Date(lastEnded).toISOString()}: records it put may still be in flight`,
+    };
+  }
   if (uses.length && now.getTime() - lastEnded < plan.replayWindowHours * HOUR_MS) {
     const until = new Date(lastEnded + plan.replayWindowHours * HOUR_MS);
     return {
