@@ -206,8 +206,6 @@ export const DEFAULTS = {
   streamPollCapMs: 5_000,
   /** Per-run streams: creates of a mapping tried while Lambda still holds a deleted one of the same function and stream. */
   mappingCreateAttempts: 8,
-  /** Per-run streams: runs a month assumed for the idle cost (the default schedule runs once a day). */
-  runsPerMonth: 30.4,
   /** Per-run streams: the sweep's period (an hourly EventBridge rule); streams outlive the window by up to this. */
   streamsSweepHours: 1,
 } as const;
