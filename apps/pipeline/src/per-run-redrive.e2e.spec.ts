@@ -101,7 +101,8 @@ describe('redrive with per-run streams', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(new Set(ids)).toEqual(expected.results);
     expect(new Set(await deadLetterIds(pipeline.store, RUN))).toEqual(expected.deadLetters);
-    // The redrive's own lease says when it was through: the replay window runs from there.
+    // The redrive's own lease says when it put its last record and when it was through (all it put
+    // was seen through: no on-failure batch): the replay window runs from there.
     const leases: { endedAt?: string }[] = [];
     for await (const { key } of pipeline.store.list(
       LOCAL_RESOURCES.resultsBucket,
@@ -113,6 +114,7 @@ describe('redrive with per-run streams', () => {
         runId: RUN,
         slice: expect.stringMatching(/^redrive-/),
         startedAt: expect.any(String),
+        recordsPutAt: expect.any(String),
         endedAt: expect.any(String),
       },
     ]);
