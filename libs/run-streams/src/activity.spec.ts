@@ -97,6 +97,19 @@ describe('ledgerRunActivity', () => {
     expect(await activity.uses()).toEqual([]);
   });
 
+  it('skips a lease removed between the listing and its read', async () => {
+    const store = countingMemoryStore();
+    await ledgerRunActivity(store, 'results').opened('run-1', new Date('2026-11-25T02:00:00Z'));
+    const vanishing: typeof store = {
+      ...store,
+      async get(bucket, key) {
+        if (key === LAYOUT.streamsLeaseKey('run-1')) await store.delete(bucket, key);
+        return store.get(bucket, key);
+      },
+    };
+    expect(await ledgerRunActivity(vanishing, 'results').uses()).toEqual([]);
+  });
+
   it('forgets retired runs and records when the streams were retired', async () => {
     const store = countingMemoryStore();
     const activity = ledgerRunActivity(store, 'results');

@@ -95,7 +95,9 @@ export function ledgerRunActivity(
       for await (const object of store.list(bucket, LAYOUT.streamsLeasePrefix)) {
         const holder = leaseHolderOf(object.key);
         if (!holder) continue;
-        uses.push({ ...holder, ...(await useOf(store, bucket, object.key, holder, runEnd)) });
+        const use = await useOf(store, bucket, object.key, holder, runEnd);
+        // Removed since the listing (by another sweep that retired the streams): no longer a lease.
+        if (use) uses.push({ ...holder, ...use });
       }
       return uses;
     },
@@ -119,15 +121,16 @@ async function useOf(
   key: string,
   { runId, slice }: { runId: string; slice?: string },
   runEnd: (runId: string) => Promise<Date | undefined>,
-): Promise<Pick<RunUse, 'endedAt' | 'lastActiveAt'>> {
+): Promise<Pick<RunUse, 'endedAt' | 'lastActiveAt'> | undefined> {
   const lease =
     slice === undefined
       ? await getJson<StreamsLease>(store, bucket, key)
       : await getJson<RedriveStreamsLease>(store, bucket, key);
+  if (!lease) return undefined;
   // A redrive's own lease, or the part of one in a reader's lease written by an earlier version.
-  const redrive = lease && ('redrive' in lease ? lease.redrive : 'slice' in lease ? lease : undefined);
+  const redrive = 'redrive' in lease ? lease.redrive : 'slice' in lease ? lease : undefined;
   const lastActiveAt = latest([
-    lease && 'openedAt' in lease ? lease.openedAt : undefined,
+    'openedAt' in lease ? lease.openedAt : undefined,
     redrive?.startedAt,
     redrive?.recordsPutAt,
   ]);
