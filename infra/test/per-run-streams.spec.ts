@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { KINESIS } from '@pipeline/limits';
 import { LAYOUT } from '@pipeline/records';
-import { runStreamsPlan as parsePlan, SWEEP_EVENT } from '@pipeline/run-streams';
+import { runStreamsPlan as parsePlan, redriveLeaseKey, SWEEP_EVENT } from '@pipeline/run-streams';
 import { pipelineNames } from '../src/names';
 import {
   allows,
@@ -130,9 +130,9 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       ).toBe(false);
     });
 
-    it("THEN it may read and put its run's lease, and nothing else under streams/", () => {
+    it("THEN it may put its run's lease, never read it, and nothing else under streams/", () => {
       expect(allows(reader, 's3:PutObject', lease)).toBe(true);
-      expect(allows(reader, 's3:GetObject', lease)).toBe(true);
+      expect(allows(reader, 's3:GetObject', lease)).toBe(false);
       expect(allows(reader, 's3:DeleteObject', lease)).toBe(false);
       expect(allows(reader, 's3:PutObject', `${ARN.bucket('results')}/${LAYOUT.streamsRetiredKey}`)).toBe(false);
     });
@@ -162,17 +162,28 @@ describe('per-run streams (streams.lifecycle: per-run)', () => {
       expect(del(ARN.fn('another-function'))).toBe(false);
     });
 
-    it('THEN it may read and remove leases and record the retirement', () => {
-      expect(allows(finisher, 's3:GetObject', lease)).toBe(true);
-      expect(allows(finisher, 's3:DeleteObject', lease)).toBe(true);
+    it("THEN it may read and remove leases, a redrive's included, and record the retirement", () => {
+      const redriveLease = `${ARN.bucket('results')}/${redriveLeaseKey('r1', 'redrive-1')}`;
+      for (const key of [lease, redriveLease]) {
+        expect(allows(finisher, 's3:GetObject', key)).toBe(true);
+        expect(allows(finisher, 's3:DeleteObject', key)).toBe(true);
+      }
       expect(allows(finisher, 's3:PutObject', `${ARN.bucket('results')}/${LAYOUT.streamsRetiredKey}`)).toBe(true);
       expect(allows(finisher, 's3:PutObject', lease)).toBe(false);
     });
 
     it('THEN it may make, read and remove its mark while it retires the streams', () => {
       const mark = `${ARN.bucket('results')}/${LAYOUT.streamsRetiringKey}`;
-      for (const action of ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'])
-        expect(allows(finisher, action, mark)).toBe(true);
+      for (const action of ['s3:GetObject', 's3:DeleteObject']) expect(allows(finisher, action, mark)).toBe(true);
+      expect(allows(finisher, 's3:PutObject', mark, { 's3:if-none-match': '*' })).toBe(true);
+    });
+
+    it('THEN it may put its mark only by a conditional write: if absent, or over a stale mark as it read it', () => {
+      const mark = `${ARN.bucket('results')}/${LAYOUT.streamsRetiringKey}`;
+      expect(allows(finisher, 's3:PutObject', mark, { 's3:if-match': '"9b2cf535f27731c974343645a3985328"' })).toBe(
+        true,
+      );
+      expect(allows(finisher, 's3:PutObject', mark)).toBe(false);
     });
   });
 

@@ -3,7 +3,7 @@ import { kinesisClient, lambdaClient, s3Client, type FunctionClients } from '@pi
 import { checkOutput } from '@pipeline/collation';
 import { readConfig } from '@pipeline/config';
 import { MetricUnit, observability } from '@pipeline/observability';
-import { s3ObjectStore } from '@pipeline/object-store';
+import { type EtagWrites, type ObjectStore, s3ObjectStore } from '@pipeline/object-store';
 import { finishRun, type FinishOutcome, RunLedger } from '@pipeline/run-ledger';
 import {
   awsStreamsPort,
@@ -20,6 +20,8 @@ export type { FinisherDeps } from './finish-messages';
 
 const { logger, metrics, captureClient } = observability('finisher');
 let deps: FinisherDeps | undefined;
+/** The results bucket's store as the sweep needs it: with compare-and-swap for its mark. */
+let sweepStore: (ObjectStore & EtagWrites) | undefined;
 let overrides: Partial<FinisherDeps> = {};
 let clientOptions: FunctionClients = {};
 
@@ -27,6 +29,7 @@ function wire(): FinisherDeps {
   if (deps) return deps;
   const config = readConfig(['resultsBucket']);
   const store = s3ObjectStore(captureClient(s3Client(process.env, clientOptions.s3)));
+  sweepStore = store;
   deps = {
     store,
     bucket: config.resultsBucket,
@@ -46,7 +49,8 @@ function wire(): FinisherDeps {
 export async function sweepStreams(now: Date = new Date()): Promise<RetireOutcome | undefined> {
   const plan = runStreamsPlan(process.env);
   if (!plan) return undefined;
-  const { store, bucket } = wire();
+  const { bucket } = wire();
+  const store = sweepStore as ObjectStore & EtagWrites;
   const port = awsStreamsPort(
     captureClient(kinesisClient(process.env, clientOptions.kinesis)),
     captureClient(lambdaClient(clientOptions.lambda)),
@@ -58,6 +62,14 @@ export async function sweepStreams(now: Date = new Date()): Promise<RetireOutcom
 export async function handler(event: SQSEvent | typeof SWEEP_EVENT): Promise<SQSBatchResponse> {
   if ('sweep' in event) {
     const outcome = await sweepStreams();
+    for (const lease of outcome?.abandoned ?? [])
+      logger.warn(
+        `streams lease of run ${lease.runId}${lease.slice ? ` (${lease.slice})` : ''} counted as ended: no news from its holder since ${lease.lastActiveAt.toISOString()}; ` +
+          (lease.slice
+            ? 'its redrive was stopped before its end: run `redrive` again for what it left'
+            : 'its reader stopped before the run completed: trigger the run again to resume it'),
+        { ...lease },
+      );
     logger.info('streams sweep', { outcome: outcome ?? 'streams are always on' });
     return { batchItemFailures: [] };
   }
@@ -88,6 +100,7 @@ export async function finish(run: string, now: Date = new Date()): Promise<Finis
  */
 export function resetFinisher(replace: Partial<FinisherDeps> = {}, clients: FunctionClients = {}): void {
   deps = undefined;
+  sweepStore = undefined;
   overrides = replace;
   clientOptions = clients;
 }

@@ -26,7 +26,14 @@ import {
   type RunStalled,
   type RunStatus,
 } from '@pipeline/run-ledger';
-import { openForRedrive, realSleep, redriveThrough, replayBlocked, streamsRetired } from '@pipeline/run-streams';
+import {
+  openForRedrive,
+  realSleep,
+  redriveRecordsPut,
+  redriveThrough,
+  replayBlocked,
+  streamsRetired,
+} from '@pipeline/run-streams';
 import { Spill } from '@pipeline/spill';
 import { readConfig } from '@pipeline/config';
 import { CommandError } from '@pipeline/local-runner';
@@ -248,7 +255,9 @@ export interface WaitOptions {
  *
  * Per-run streams: before it puts a record, the redrive takes the run's lease (the run counts as
  * active until the redrive is through, so no sweep retires the streams under it) and opens the
- * streams and mappings as the reader does; once through, the replay window runs from its end.
+ * streams and mappings as the reader does; once through, the replay window runs from its end — or,
+ * when it put records it could not see through (on-failure batches, or a wait that gave up), from
+ * when those must be through the streams (see redriveThrough).
  */
 export async function redrive(
   env: Environment,
@@ -276,17 +285,38 @@ export async function redrive(
     thresholdBytes: config.spillThresholdBytes,
   });
   const plan = perRunPlan(env);
+  const progress: RedriveProgress = { seenThrough: false };
   try {
     if (plan)
       await openForRedrive(plan, env.streamsPort(), env.store, bucket, runId, redriveSlice, {
         sleep: realSleep,
         now: new Date(),
       });
-    return await redriveOpen(env, runId, reason, wait, { redriveSlice, producer, spill });
+    return await redriveOpen(env, runId, reason, wait, {
+      redriveSlice,
+      producer,
+      spill,
+      progress,
+      // Per-run streams: its lease says when its last record was put (its last activity).
+      recordsPut: plan ? (at) => redriveRecordsPut(env.store, bucket, runId, redriveSlice, at) : async () => {},
+    });
   } finally {
-    // Through, or given up: either way the run no longer holds the streams (a redrive run again takes them again).
-    if (plan) await redriveThrough(env.store, bucket, runId, redriveSlice, new Date());
+    // Through, or given up: either way the redrive no longer holds the streams (run again, it takes them
+    // again) — once the records it put and did not see through are through too. Stopped before it knew
+    // what it had put, it counts from now: whatever it put was put before.
+    if (plan) {
+      const now = new Date();
+      const since = progress.seenThrough ? undefined : (progress.recordsPutAt ?? now);
+      await redriveThrough(env.store, bucket, runId, redriveSlice, now, since && { plan, since });
+    }
   }
+}
+
+/** How far a redrive got: when it had put every record, and whether it saw them all through. */
+interface RedriveProgress {
+  recordsPutAt?: Date;
+  /** True once every record it put is known delivered or dead-lettered anew (or it put none). */
+  seenThrough: boolean;
 }
 
 /** Per-run streams: the plan to open them with; undefined when the streams are always on. */
@@ -304,7 +334,19 @@ async function redriveOpen(
   runId: string,
   reason: string | undefined,
   wait: WaitOptions,
-  { redriveSlice, producer, spill }: { redriveSlice: string; producer: StreamProducer; spill: Spill },
+  {
+    redriveSlice,
+    producer,
+    spill,
+    progress,
+    recordsPut,
+  }: {
+    redriveSlice: string;
+    producer: StreamProducer;
+    spill: Spill;
+    progress: RedriveProgress;
+    recordsPut: (at: Date) => Promise<void>;
+  },
 ): Promise<RedriveReport> {
   const bucket = env.resources.resultsBucket;
   const partitionKey = partitionKeyOf(runId, redriveSlice);
@@ -345,6 +387,12 @@ async function redriveOpen(
       partitionKey,
     });
     await producer.flush();
+  }
+  if (redriven > 0 || failed.records > 0) {
+    progress.recordsPutAt = new Date();
+    await recordsPut(progress.recordsPutAt);
+  }
+  if (redriven > 0) {
     // The environment's writer says when the redrive is through.
     await waitFor(
       async () => (await getJson(env.store, bucket, LAYOUT.sliceDoneKey(runId, redriveSlice))) !== undefined,
@@ -352,6 +400,9 @@ async function redriveOpen(
       wait.timeoutMs,
     );
   }
+  // The dead letters' marker says they are through; the batches the mappings gave up on went back on
+  // their own slices' keys, behind no marker of the redrive's, so nothing says when they are.
+  progress.seenThrough = failed.records === 0;
   await env.pipeline?.drain();
   // Only now is each redriven record delivered or dead-lettered anew: remove the old dead letters,
   // but not one the writer has just written again at the same key (the record failed again).

@@ -101,13 +101,23 @@ describe('redrive with per-run streams', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect(new Set(ids)).toEqual(expected.results);
     expect(new Set(await deadLetterIds(pipeline.store, RUN))).toEqual(expected.deadLetters);
-    // The lease says when the redrive was through: the replay window runs from there.
-    const lease = await getJson<{ redrive?: { endedAt?: string } }>(
-      pipeline.store,
+    // The redrive's own lease says when it put its last record and when it was through (all it put
+    // was seen through: no on-failure batch): the replay window runs from there.
+    const leases: { endedAt?: string }[] = [];
+    for await (const { key } of pipeline.store.list(
       LOCAL_RESOURCES.resultsBucket,
-      LAYOUT.streamsLeaseKey(RUN),
-    );
-    expect(lease?.redrive?.endedAt).toEqual(expect.any(String));
+      `${LAYOUT.streamsLeasePrefix}${RUN}/`,
+    ))
+      leases.push((await getJson<{ endedAt?: string }>(pipeline.store, LOCAL_RESOURCES.resultsBucket, key)) ?? {});
+    expect(leases).toEqual([
+      {
+        runId: RUN,
+        slice: expect.stringMatching(/^redrive-/),
+        startedAt: expect.any(String),
+        recordsPutAt: expect.any(String),
+        endedAt: expect.any(String),
+      },
+    ]);
     expect(pipeline.deniedCalls()).toEqual([]);
   });
 

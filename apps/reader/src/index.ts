@@ -6,7 +6,13 @@ import { readConfig } from '@pipeline/config';
 import { observability, MetricUnit } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
 import { RunLedger } from '@pipeline/run-ledger';
-import { awsStreamsPort, ledgerRunActivity, openRunStreams, realSleep, runStreamsPlan } from '@pipeline/run-streams';
+import {
+  awsStreamsPort,
+  ledgerOpeningActivity,
+  openRunStreams,
+  realSleep,
+  runStreamsPlan,
+} from '@pipeline/run-streams';
 import { s3ObjectSource } from '@pipeline/sources';
 import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
 import { readRun, type ReaderDeps, type ReaderRequest, type ReaderResult } from './read-run';
@@ -47,7 +53,7 @@ function wire(): Omit<ReaderDeps, 'remainingMs' | 'continueRun'> {
     openStreams: streams
       ? async (runId) => {
           const port = awsStreamsPort(kinesis, captureClient(lambdaClient(clientOptions.lambda)));
-          const activity = ledgerRunActivity(store, config.resultsBucket);
+          const activity = ledgerOpeningActivity(store, config.resultsBucket);
           const opened = await openRunStreams(streams, port, activity, runId, { sleep: realSleep, now: new Date() });
           logger.info('streams open', { runId, ...opened });
         }

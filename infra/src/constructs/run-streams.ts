@@ -66,7 +66,7 @@ function mappingArns(stack: Stack): string {
 /**
  * What opening needs (the reader): create, describe and encrypt the two streams (and lengthen
  * their retention); list the mappings and create them for the processor and the writer only
- * (`lambda:FunctionArn`, the condition key CreateEventSourceMapping supports); a lease per run.
+ * (`lambda:FunctionArn`, the condition key CreateEventSourceMapping supports); a lease per run, put only.
  */
 export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
   const streams = [refs.recordsStreamArn, refs.resultsStreamArn];
@@ -81,10 +81,10 @@ export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
       ],
       resources: streams,
     }),
-    // The lease is read first: a redrive of the run may hold it, and keeps its part.
+    // The reader's lease is its own object, written whole, never read: a redrive holds a lease of its own.
     new iam.PolicyStatement({
       sid: 'StreamsLease',
-      actions: ['s3:GetObject', 's3:PutObject'],
+      actions: ['s3:PutObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsLeases)],
     }),
     // After its lease, the reader looks for a sweep's mark, and waits while there is one.
@@ -99,7 +99,7 @@ export function grantOpenStreams(role: iam.IRole, refs: SharedRefs): void {
   acknowledgeWildcard(
     role,
     refs.keysArn('results', RESULTS_KEYS.streamsLeases),
-    'One lease per run (streams/opened/<run>.json); read and put, never deleted by the reader',
+    'One lease per run (streams/opened/<run>.json); put, never read or deleted by the reader',
   );
 }
 
@@ -133,12 +133,23 @@ export function grantRetireStreams(role: iam.IRole, stack: Stack, refs: SharedRe
       actions: ['s3:PutObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetired)],
     }),
-    // The sweep's mark: put if absent (read when another's is there), removed when the sweep ends.
+    // The sweep's mark: read when another's is there, removed when the sweep ends.
     new iam.PolicyStatement({
       sid: 'StreamsRetiringMark',
-      actions: ['s3:PutObject', 's3:GetObject', 's3:DeleteObject'],
+      actions: ['s3:GetObject', 's3:DeleteObject'],
       resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetiring)],
     }),
+    // Put only by a conditional write: if absent (If-None-Match), or over a stale mark as it was read
+    // (If-Match, which also takes s3:GetObject): never over another sweep's mark it did not read.
+    ...(['s3:if-none-match', 's3:if-match'] as const).map(
+      (header) =>
+        new iam.PolicyStatement({
+          sid: header === 's3:if-match' ? 'TakeOverStaleMark' : 'MakeRetiringMark',
+          actions: ['s3:PutObject'],
+          resources: [refs.keysArn('results', RESULTS_KEYS.streamsRetiring)],
+          conditions: { Null: { [header]: 'false' } },
+        }),
+    ),
   ];
   for (const statement of statements) role.addToPrincipalPolicy(statement);
   acknowledgeWildcard(
@@ -151,7 +162,7 @@ export function grantRetireStreams(role: iam.IRole, stack: Stack, refs: SharedRe
   acknowledgeWildcard(
     role,
     refs.keysArn('results', RESULTS_KEYS.streamsLeases),
-    'The sweep reads and removes the leases of runs whose streams it retired',
+    'The sweep reads and removes the leases (streams/opened/<run>.json, streams/opened/<run>/<slice>.json) of the streams it retired',
   );
 }
 

@@ -206,8 +206,6 @@ export const DEFAULTS = {
   streamPollCapMs: 5_000,
   /** Per-run streams: creates of a mapping tried while Lambda still holds a deleted one of the same function and stream. */
   mappingCreateAttempts: 8,
-  /** Per-run streams: runs a month assumed for the idle cost (the default schedule runs once a day). */
-  runsPerMonth: 30.4,
   /** Per-run streams: the sweep's period (an hourly EventBridge rule); streams outlive the window by up to this. */
   streamsSweepHours: 1,
 } as const;
@@ -255,4 +253,40 @@ export * from './prices';
  */
 export function deliveryBoundSeconds(bufferIntervalSeconds: number): number {
   return Math.ceil(bufferIntervalSeconds * FIREHOSE.deliveryDelayFactor) + DEFAULTS.deliveryMarginSeconds;
+}
+
+/** One hop of a record through per-run streams: a stream and the event source mapping that reads it. */
+export interface StreamHop {
+  retentionHours: number;
+  maxRecordAgeSeconds: number;
+}
+
+/**
+ * Per-run streams: the longest records put at one moment can keep the streams busy. Each hop in turn
+ * (records stream → processor, results stream → writer) sends a record to its function until it is
+ * older than the mapping's MaximumRecordAgeInSeconds or than the stream's retention, whichever comes
+ * first, in an invocation that runs at most Lambda's longest timeout; after the last hop nothing of
+ * those records is on a stream. One formula for the sweep and the redrive.
+ *
+ * @example recordsInFlightSeconds([{ retentionHours: 24, maxRecordAgeSeconds: 3600 }]) // 4500
+ */
+export function recordsInFlightSeconds(hops: readonly StreamHop[]): number {
+  return hops.reduce(
+    (sum, hop) => sum + Math.min(hop.maxRecordAgeSeconds, hop.retentionHours * 3_600) + LAMBDA.maxTimeoutSeconds,
+    0,
+  );
+}
+
+/**
+ * Per-run streams: how long after its last activity a lease counts as ended though its holder never
+ * said so (a reader that died before its run completed, a redrive stopped before its end): the
+ * longest a holder goes on putting records after writing its lease (a reader chain of
+ * `DEFAULTS.readerMaxHops` invocations of Lambda's longest timeout; a redrive writes its lease again
+ * once its records are put), then the longest those records stay in flight. The replay window runs
+ * from there, as after any run.
+ *
+ * @example abandonedLeaseSeconds([records, results]) // 90,000 + 2 × (3,600 + 900) with the defaults
+ */
+export function abandonedLeaseSeconds(hops: readonly StreamHop[]): number {
+  return DEFAULTS.readerMaxHops * LAMBDA.maxTimeoutSeconds + recordsInFlightSeconds(hops);
 }

@@ -1,4 +1,14 @@
-import { DEFAULTS, deliveryBoundSeconds, EVENT_SOURCE_MAPPING, FIREHOSE, KINESIS, MiB } from './index';
+import {
+  abandonedLeaseSeconds,
+  DEFAULTS,
+  deliveryBoundSeconds,
+  EVENT_SOURCE_MAPPING,
+  FIREHOSE,
+  KINESIS,
+  LAMBDA,
+  MiB,
+  recordsInFlightSeconds,
+} from './index';
 
 describe('Limits and defaults', () => {
   it('states the AWS limits as documented', () => {
@@ -21,6 +31,23 @@ describe('Limits and defaults', () => {
   it('bounds the delivery of a run by 1.5 buffer intervals plus a margin', () => {
     expect(deliveryBoundSeconds(300)).toBe(450 + DEFAULTS.deliveryMarginSeconds);
     expect(deliveryBoundSeconds(0.5)).toBe(1 + DEFAULTS.deliveryMarginSeconds);
+  });
+
+  it("bounds the time records stay in flight on per-run streams by each hop's record age or retention, plus an invocation", () => {
+    const hop = { retentionHours: DEFAULTS.streamRetentionHours, maxRecordAgeSeconds: DEFAULTS.maxRecordAgeSeconds };
+    expect(recordsInFlightSeconds([hop, hop])).toBe(2 * (3_600 + LAMBDA.maxTimeoutSeconds));
+    // A record age longer than the retention: the stream drops the record first.
+    expect(recordsInFlightSeconds([{ retentionHours: 24, maxRecordAgeSeconds: 604_800 }])).toBe(
+      24 * 3_600 + LAMBDA.maxTimeoutSeconds,
+    );
+  });
+
+  it('ends a lease with no news after the longest reader chain and its records in flight', () => {
+    const hop = { retentionHours: DEFAULTS.streamRetentionHours, maxRecordAgeSeconds: DEFAULTS.maxRecordAgeSeconds };
+    expect(abandonedLeaseSeconds([hop, hop])).toBe(
+      DEFAULTS.readerMaxHops * LAMBDA.maxTimeoutSeconds + recordsInFlightSeconds([hop, hop]),
+    );
+    expect(abandonedLeaseSeconds([hop, hop]) / 3_600).toBe(27.5);
   });
 
   it('keeps the default spill threshold small enough that a spilled-or-not record always fits on the stream', () => {

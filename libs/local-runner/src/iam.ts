@@ -178,14 +178,17 @@ export interface DeployedCapacity {
   /** By app name (reader, processor, writer, finisher). */
   functions: Record<string, { memoryMiB: number; architecture: 'arm64' | 'x86_64' }>;
   streams: { mode: 'provisioned' | 'on-demand'; shards: number[] };
+  /** The reader's schedule (AWS::Scheduler::Schedule), when the CDK app deploys one: how often runs start. */
+  schedule?: { expression: string; enabled: boolean };
 }
 
-/** Reads the deployed capacity from the synthesized templates (AWS::Lambda::Function, AWS::Kinesis::Stream). */
+/** Reads the deployed capacity from the synthesized templates (AWS::Lambda::Function, AWS::Kinesis::Stream, AWS::Scheduler::Schedule). */
 export function deployedCapacity(roles: Pick<LocalRolesFile, 'templates' | 'functions'>): DeployedCapacity {
   const byName = new Map(Object.entries(roles.functions).map(([app, deployed]) => [deployed, app]));
   const functions: DeployedCapacity['functions'] = {};
   const shards: number[] = [];
   let mode: DeployedCapacity['streams']['mode'] = 'provisioned';
+  let schedule: DeployedCapacity['schedule'];
   for (const template of roles.templates)
     for (const resource of Object.values(template.Resources ?? {})) {
       const props = (resource.Properties ?? {}) as Record<string, unknown>;
@@ -199,7 +202,9 @@ export function deployedCapacity(roles: Pick<LocalRolesFile, 'templates' | 'func
         const details = props.StreamModeDetails as { StreamMode?: string } | undefined;
         if (details?.StreamMode === 'ON_DEMAND') mode = 'on-demand';
         shards.push(Number(props.ShardCount ?? 0));
+      } else if (resource.Type === 'AWS::Scheduler::Schedule' && typeof props.ScheduleExpression === 'string') {
+        schedule = { expression: props.ScheduleExpression, enabled: props.State !== 'DISABLED' };
       }
     }
-  return { functions, streams: { mode, shards } };
+  return { functions, streams: { mode, shards }, ...(schedule ? { schedule } : {}) };
 }

@@ -1,6 +1,6 @@
-import { DEFAULTS, PRICE_TABLE } from '@pipeline/limits';
+import { PRICE_TABLE } from '@pipeline/limits';
 import { formatReport, jsonReport } from './format';
-import type { DeployedCapacity } from './iam';
+import { type DeployedCapacity, deployedCapacity } from './iam';
 import { type MeteredRun, runCostReport, usageOf } from './run-cost';
 import type { RunReport } from './run-job';
 
@@ -70,22 +70,45 @@ describe('the cost report of a run, from the calls the embedded stack metered', 
     expect(cost.unconfirmedUsd).toBeLessThanOrEqual(cost.totalUsd);
   });
 
-  it('with per-run streams, shows the month of streams around each run at a daily schedule, and says how it was counted', () => {
-    const perRun: MeteredRun = {
+  it('with per-run streams, shows the month of streams around each run of the deployed schedule, and says how it was counted', () => {
+    const perRun = (schedule?: DeployedCapacity['schedule']): MeteredRun => ({
       ...run,
-      deployed: { ...deployed, streams: { mode: 'provisioned', shards: [1, 1] } },
+      deployed: { ...deployed, streams: { mode: 'provisioned', shards: [1, 1] }, ...(schedule ? { schedule } : {}) },
       elapsedMs: 15 * 60_000,
       streams: { lifecycle: 'per-run', replayWindowHours: 3 },
-    };
-    const cost = runCostReport(perRun);
-    if ('error' in cost) throw new Error(cost.error);
-    // 2 shards × (0.25 h run + 3 h window + 1 h sweep) × 30.4 runs × $0.015 ≈ $3.88.
-    expect(cost.idlePerMonth.totalUsd).toBeCloseTo(
-      2 * 4.25 * DEFAULTS.runsPerMonth * PRICE_TABLE.kinesis.shardHour.usd,
-      6,
-    );
-    expect(cost.idleBasis).toContain('per-run streams');
-    expect(cost.idleBasis).toContain('3 h replay window');
+    });
+    const daily = runCostReport(perRun({ expression: 'cron(0 2 * * ? *)', enabled: true }));
+    if ('error' in daily) throw new Error(daily.error);
+    // 2 shards × (0.25 h run + 3 h window + 1 h sweep) × 30.42 runs × $0.015 ≈ $3.88.
+    expect(daily.idlePerMonth.totalUsd).toBeCloseTo(2 * 4.25 * (730 / 24) * PRICE_TABLE.kinesis.shardHour.usd, 6);
+    expect(daily.idleBasis).toContain('per-run streams: 30.42 runs a month (the schedule cron(0 2 * * ? *))');
+    expect(daily.idleBasis).toContain('3 h replay window');
+    // Four runs a day: four times the streams' hours.
+    const fourADay = runCostReport(perRun({ expression: 'cron(0 0/6 * * ? *)', enabled: true }));
+    if ('error' in fourADay) throw new Error(fourADay.error);
+    expect(fourADay.idlePerMonth.totalUsd).toBeCloseTo(4 * daily.idlePerMonth.totalUsd, 6);
+    // No schedule deployed: daily, and the basis says it was assumed.
+    const unscheduled = runCostReport(perRun());
+    if ('error' in unscheduled) throw new Error(unscheduled.error);
+    expect(unscheduled.idlePerMonth.totalUsd).toBeCloseTo(daily.idlePerMonth.totalUsd, 6);
+    expect(unscheduled.idleBasis).toContain('a daily schedule assumed');
+  });
+
+  it("reads the reader's schedule from the synthesized templates, as the CDK app writes it", () => {
+    const template = (state: string) => ({
+      Resources: {
+        Schedule: {
+          Type: 'AWS::Scheduler::Schedule',
+          Properties: { ScheduleExpression: 'cron(0 2 * * ? *)', ScheduleExpressionTimezone: 'UTC', State: state },
+        },
+      },
+    });
+    expect(deployedCapacity({ templates: [template('ENABLED')], functions: {} }).schedule).toEqual({
+      expression: 'cron(0 2 * * ? *)',
+      enabled: true,
+    });
+    expect(deployedCapacity({ templates: [template('DISABLED')], functions: {} }).schedule?.enabled).toBe(false);
+    expect(deployedCapacity({ templates: [], functions: {} }).schedule).toBeUndefined();
   });
 
   it('says so for a region the price table does not hold, rather than guess', () => {

@@ -6,6 +6,7 @@ import {
   ALWAYS_ON,
   idleCostPerMonth,
   runCost,
+  runsPerMonth,
   type StreamsLifecycle,
   type StreamCapacity,
   type Usage,
@@ -139,6 +140,7 @@ export function runCostReport(run: MeteredRun, region: string = PRICE_TABLE.regi
   const capacity = streamCapacity(run.deployed);
   const cost = runCost(usageOf(run), capacity, run.elapsedMs / 3_600_000);
   const lines = cost.lines.filter((l) => l.quantity > 0);
+  const runs = runsPerMonth(run.deployed.schedule);
   const lifecycle: StreamsLifecycle =
     run.streams?.lifecycle === 'per-run'
       ? {
@@ -146,7 +148,7 @@ export function runCostReport(run: MeteredRun, region: string = PRICE_TABLE.regi
           runHours: run.elapsedMs / 3_600_000,
           replayWindowHours: run.streams.replayWindowHours,
           sweepHours: DEFAULTS.streamsSweepHours,
-          runsPerMonth: DEFAULTS.runsPerMonth,
+          runsPerMonth: runs.runs,
         }
       : ALWAYS_ON;
   return {
@@ -155,7 +157,7 @@ export function runCostReport(run: MeteredRun, region: string = PRICE_TABLE.regi
     idlePerMonth: idleCostPerMonth(capacity, PRICE_TABLE, lifecycle),
     idleBasis:
       lifecycle.kind === 'per-run'
-        ? `with per-run streams: ${DEFAULTS.runsPerMonth} runs a month (a daily schedule) × (this run's ${(lifecycle.runHours).toFixed(2)} h + ${lifecycle.replayWindowHours} h replay window + up to ${lifecycle.sweepHours} h until the sweep)`
+        ? `with per-run streams: ${runs.basis} × (this run's ${(lifecycle.runHours).toFixed(2)} h + ${lifecycle.replayWindowHours} h replay window + up to ${lifecycle.sweepHours} h until the sweep)`
         : 'with no run (always-on streams)',
     unconfirmedUsd: lines.filter((l) => UNCONFIRMED_PRICES.has(priceOf(l))).reduce((sum, l) => sum + l.usd, 0),
     notes: [

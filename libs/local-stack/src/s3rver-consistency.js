@@ -11,6 +11,9 @@
 // `If-None-Match: *` answers 412 PreconditionFailed when the key exists, PUTs of one key are applied
 // one at a time (of concurrent conditional PUTs exactly one writes), and any other If-None-Match
 // value is refused as S3 refuses a header it does not implement (501 NotImplemented).
+// `If-Match: <ETag>` writes only over the object whose ETag that is: 412 PreconditionFailed when the
+// object has another ETag, 404 NoSuchKey when there is none (of concurrent PUTs that read one ETag,
+// exactly one writes); `If-Match: *` is not an ETag and is refused with 501 as well.
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -67,10 +70,26 @@ async function oneAtATime(id, work) {
   }
 }
 
-/** The request's If-None-Match header, when the body is a request (a PutObject); copies have none. */
-function ifNoneMatchOf(object) {
+/** The request's conditional headers, when the body is a request (a PutObject); copies have none. */
+function conditionsOf(object) {
   const headers = object.content && !Buffer.isBuffer(object.content) ? object.content.headers : undefined;
-  return headers?.['if-none-match'];
+  return { ifNoneMatch: headers?.['if-none-match'], ifMatch: headers?.['if-match'] };
+}
+
+/** S3 compares ETags without their quotes. */
+const unquoted = (etag) => etag.trim().replace(/^W\//, '').replace(/"/g, '');
+
+/** The MD5 (s3rver's ETag) of the object as stored, or undefined when there is none. */
+async function storedEtag(objectPath) {
+  if (!(await exists(objectPath))) return undefined;
+  try {
+    return (await fs.promises.readFile(`${objectPath}.md5`, 'utf8')).trim();
+  } catch (error) {
+    if (error.code !== 'ENOENT') throw error;
+    const md5 = crypto.createHash('md5');
+    await pipeline(fs.createReadStream(objectPath), md5);
+    return md5.digest('hex');
+  }
 }
 
 const exists = (file) =>
@@ -81,16 +100,25 @@ const exists = (file) =>
 
 FilesystemStore.prototype.putObject = async function putObject(object) {
   const objectPath = this.getResourcePath(object.bucket, object.key, 'object');
-  const condition = ifNoneMatchOf(object);
-  if (condition !== undefined && condition !== '*')
-    throw new S3Error('NotImplemented', 'A header you provided implies functionality that is not implemented', {
-      Header: 'If-None-Match',
+  const { ifNoneMatch, ifMatch } = conditionsOf(object);
+  const notImplemented = (header) =>
+    new S3Error('NotImplemented', 'A header you provided implies functionality that is not implemented', {
+      Header: header,
+    });
+  if (ifNoneMatch !== undefined && ifNoneMatch !== '*') throw notImplemented('If-None-Match');
+  if (ifMatch !== undefined && unquoted(ifMatch) === '*') throw notImplemented('If-Match');
+  const preconditionFailed = (condition) =>
+    new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
+      Condition: condition,
     });
   return oneAtATime(objectPath, async () => {
-    if (condition === '*' && (await exists(objectPath)))
-      throw new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', {
-        Condition: 'If-None-Match',
-      });
+    if (ifNoneMatch === '*' && (await exists(objectPath))) throw preconditionFailed('If-None-Match');
+    if (ifMatch !== undefined) {
+      const current = await storedEtag(objectPath);
+      if (current === undefined)
+        throw new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: object.key });
+      if (unquoted(ifMatch) !== current) throw preconditionFailed('If-Match');
+    }
     return putWhole.call(this, object, objectPath);
   });
 };

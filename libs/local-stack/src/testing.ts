@@ -11,7 +11,7 @@ import {
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { KinesisStreamEvent } from 'aws-lambda';
-import { s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
+import { type EtagWrites, s3ObjectStore, type ObjectStore } from '@pipeline/object-store';
 import { LOCAL_S3_CREDENTIALS, startLocalKinesis, startLocalS3 } from './servers';
 
 const REGION = 'us-east-1';
@@ -19,7 +19,7 @@ const REGION = 'us-east-1';
 export interface TestStack {
   kinesis: KinesisClient;
   s3: S3Client;
-  store: ObjectStore;
+  store: ObjectStore & EtagWrites;
   /** Every record on a stream, shard by shard, in order. */
   readStream(streamName: string): Promise<{ partitionKey: string; sequenceNumber: string; data: Uint8Array }[]>;
   close(): Promise<void>;

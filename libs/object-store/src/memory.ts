@@ -1,6 +1,10 @@
 import { Readable } from 'node:stream';
 import { S3 } from '@pipeline/limits';
-import type { ObjectStore } from './object-store';
+import { createHash } from 'node:crypto';
+import type { EtagWrites, ObjectStore } from './object-store';
+
+/** What S3 answers as the ETag of an object put in one part without SSE-KMS: its MD5, quoted. */
+const etagOf = (bytes: Uint8Array) => JSON.stringify(createHash('md5').update(bytes).digest('hex'));
 
 /** The S3 requests a store was asked for, by request class. */
 export interface StoreCalls {
@@ -15,7 +19,8 @@ export interface StoreCalls {
  * An ObjectStore in a Map that counts the S3 requests it stands for: for tests of call counts and
  * for simulations with no server. Listings are charged per page as S3 pages them.
  */
-export function countingMemoryStore(): ObjectStore & { calls: StoreCalls; objects: Map<string, Uint8Array> } {
+export function countingMemoryStore(): ObjectStore &
+  EtagWrites & { calls: StoreCalls; objects: Map<string, Uint8Array> } {
   const objects = new Map<string, Uint8Array>();
   const calls: StoreCalls = { put: 0, get: 0, list: 0, delete: 0 };
   const at = (bucket: string, key: string) => `${bucket}/${key}`;
@@ -31,6 +36,18 @@ export function countingMemoryStore(): ObjectStore & { calls: StoreCalls; object
       if (objects.has(at(bucket, key))) return false;
       objects.set(at(bucket, key), typeof body === 'string' ? Buffer.from(body) : body);
       return true;
+    },
+    async putIfMatch(bucket, key, body, etag) {
+      calls.put += 1;
+      const current = objects.get(at(bucket, key));
+      if (current === undefined || etagOf(current) !== etag) return false;
+      objects.set(at(bucket, key), typeof body === 'string' ? Buffer.from(body) : body);
+      return true;
+    },
+    async getWithEtag(bucket, key) {
+      calls.get += 1;
+      const bytes = objects.get(at(bucket, key));
+      return bytes === undefined ? undefined : { bytes, etag: etagOf(bytes) };
     },
     async putFile() {
       throw new Error('countingMemoryStore holds no files: put the bytes instead');

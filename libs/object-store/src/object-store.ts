@@ -8,6 +8,7 @@ import {
   ListObjectsV2Command,
   NoSuchKey,
   PutObjectCommand,
+  type PutObjectCommandInput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { DEFAULTS } from '@pipeline/limits';
@@ -37,6 +38,28 @@ export interface ObjectStore {
   delete(bucket: string, key: string): Promise<void>;
 }
 
+/**
+ * Compare-and-swap on one object by its ETag (S3 conditional writes, `If-Match`): what a writer
+ * needs to replace an object only as it read it. Apart from ObjectStore, so stores that never swap
+ * need not implement it.
+ */
+export interface EtagWrites {
+  /** The object's bytes and ETag (as S3 answers it, quoted), or undefined when it does not exist. */
+  getWithEtag(bucket: string, key: string): Promise<{ bytes: Uint8Array; etag: string } | undefined>;
+  /**
+   * Overwrites the object only if its ETag is still `etag` (`If-Match`): true when this call wrote
+   * it; false when the object has changed (412 PreconditionFailed) or is gone (404 NoSuchKey). Of
+   * concurrent calls given one ETag, at most one returns true.
+   */
+  putIfMatch(
+    bucket: string,
+    key: string,
+    body: Uint8Array | string,
+    etag: string,
+    contentType?: string,
+  ): Promise<boolean>;
+}
+
 export type BoundedObject = { bytes: Uint8Array; size: number } | { bytes?: undefined; size: number };
 
 /** Thrown when a body turns out longer than the length its response announced. */
@@ -59,28 +82,63 @@ function isMissing(error: unknown): boolean {
   return error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey';
 }
 
-export function s3ObjectStore(client: S3Client): ObjectStore {
+/**
+ * A conditional PUT: true when written, false when its condition did not hold (412, or 404 for an
+ * If-Match on a key that is gone). A 409 met a concurrent write of the key: PutObject's reference
+ * says to retry, which then writes or is refused; a few times, with the same condition (an If-Match
+ * retried with a fresh ETag would overwrite what it never read).
+ */
+async function putConditionally(client: S3Client, input: PutObjectCommandInput): Promise<boolean> {
+  const { Bucket: bucket, Key: key } = input;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.send(new PutObjectCommand(input));
+      return true;
+    } catch (error) {
+      if (isPreconditionFailed(error)) return false;
+      if (input.IfMatch !== undefined && (isMissing(error) || statusOf(error) === 404)) return false;
+      if (!isConditionalConflict(error)) throw error;
+      if (attempt >= DEFAULTS.conditionalPutAttempts)
+        throw new ConditionalWriteConflictError(
+          `s3://${bucket}/${key}: ${attempt} conditional PUTs met a concurrent write of the key (409 ConditionalRequestConflict); ` +
+            'check what else writes or deletes under that key',
+        );
+    }
+  }
+}
+
+export function s3ObjectStore(client: S3Client): ObjectStore & EtagWrites {
   return {
     async put(bucket, key, body, contentType = 'application/json') {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
     },
-    async putIfAbsent(bucket, key, body, contentType = 'application/json') {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await client.send(
-            new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, IfNoneMatch: '*' }),
-          );
-          return true;
-        } catch (error) {
-          if (isPreconditionFailed(error)) return false;
-          if (!isConditionalConflict(error)) throw error;
-          // A 409 met a concurrent write of the key: retry, as PutObject's reference advises, a few times.
-          if (attempt >= DEFAULTS.conditionalPutAttempts)
-            throw new ConditionalWriteConflictError(
-              `s3://${bucket}/${key}: ${attempt} conditional PUTs met a concurrent write of the key (409 ConditionalRequestConflict); ` +
-                'check what else writes or deletes under that key',
-            );
-        }
+    putIfAbsent(bucket, key, body, contentType = 'application/json') {
+      return putConditionally(client, {
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentType: contentType,
+        IfNoneMatch: '*',
+      });
+    },
+    putIfMatch(bucket, key, body, etag, contentType = 'application/json') {
+      return putConditionally(client, {
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentType: contentType,
+        IfMatch: etag,
+      });
+    },
+    async getWithEtag(bucket, key) {
+      try {
+        const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const bytes = response.Body ? await response.Body.transformToByteArray() : new Uint8Array();
+        if (!response.ETag) throw new Error(`s3://${bucket}/${key}: GetObject answered without an ETag`);
+        return { bytes, etag: response.ETag };
+      } catch (error) {
+        if (isMissing(error)) return undefined;
+        throw error;
       }
     },
     async putFile(bucket, key, path, contentType = 'application/octet-stream') {

@@ -1,6 +1,8 @@
-import { countingMemoryStore, putJson } from '@pipeline/object-store';
+import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
+import { countingMemoryStore, type EtagWrites, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
 import { ledgerRunActivity, replayBlocked, streamsRetired } from './activity';
+import { redriveLeaseKey } from './lease';
 
 describe('ledgerRunActivity', () => {
   it('sees a run that opened the streams as active until the finisher marks it complete or failed', async () => {
@@ -8,9 +10,10 @@ describe('ledgerRunActivity', () => {
     const activity = ledgerRunActivity(store, 'results');
     await activity.opened('run-1', new Date('2026-11-25T02:00:00Z'));
     await activity.opened('run-2', new Date('2026-11-25T02:00:00Z'));
+    const opened = new Date('2026-11-25T02:00:00Z');
     expect(await activity.uses()).toEqual([
-      { runId: 'run-1', endedAt: undefined },
-      { runId: 'run-2', endedAt: undefined },
+      { runId: 'run-1', lastActiveAt: opened },
+      { runId: 'run-2', lastActiveAt: opened },
     ]);
     await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
       time: 'x',
@@ -29,20 +32,89 @@ describe('ledgerRunActivity', () => {
     await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
       detail: { completedAt: '2026-11-25T03:00:00.000Z' },
     });
+    await putJson(store, 'results', redriveLeaseKey('run-1', 'redrive-1'), {
+      runId: 'run-1',
+      slice: 'redrive-1',
+      startedAt: '2026-11-25T09:00:00.000Z',
+    });
+    await activity.opened('run-1', new Date('2026-11-25T09:05:00Z'));
+    expect(await activity.uses()).toEqual([
+      { runId: 'run-1', endedAt: new Date('2026-11-25T03:00:00.000Z') },
+      { runId: 'run-1', slice: 'redrive-1', lastActiveAt: new Date('2026-11-25T09:00:00.000Z') },
+    ]);
+  });
+
+  it("honours the redrive's part of a lease written before each redrive had its own", async () => {
+    const store = countingMemoryStore();
+    await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
+      detail: { completedAt: '2026-11-25T03:00:00.000Z' },
+    });
     await putJson(store, 'results', LAYOUT.streamsLeaseKey('run-1'), {
       runId: 'run-1',
       openedAt: '2026-11-25T02:00:00.000Z',
       redrive: { slice: 'redrive-1', startedAt: '2026-11-25T09:00:00.000Z' },
     });
-    await activity.opened('run-1', new Date('2026-11-25T09:05:00Z'));
-    expect(await activity.uses()).toEqual([{ runId: 'run-1', endedAt: undefined }]);
+    expect(await ledgerRunActivity(store, 'results').uses()).toEqual([
+      { runId: 'run-1', lastActiveAt: new Date('2026-11-25T09:00:00.000Z') },
+    ]);
+  });
+
+  it("knows each lease's last activity: when the reader opened, or the redrive started or put its last record", async () => {
+    const store = countingMemoryStore();
+    await putJson(store, 'results', redriveLeaseKey('run-1', 'redrive-1'), {
+      runId: 'run-1',
+      slice: 'redrive-1',
+      startedAt: '2026-11-25T09:00:00.000Z',
+      recordsPutAt: '2026-11-25T09:40:00.000Z',
+    });
+    expect(await ledgerRunActivity(store, 'results').uses()).toEqual([
+      { runId: 'run-1', slice: 'redrive-1', lastActiveAt: new Date('2026-11-25T09:40:00.000Z') },
+    ]);
+  });
+
+  it('a reader writes its lease without reading it, and a sweep reads each run’s end once', async () => {
+    const store = countingMemoryStore();
+    const activity = ledgerRunActivity(store, 'results');
+    await activity.opened('run-1', new Date('2026-11-25T02:00:00Z'));
+    expect(store.calls).toMatchObject({ put: 1, get: 0 });
+    for (const slice of ['redrive-1', 'redrive-2'])
+      await putJson(store, 'results', redriveLeaseKey('run-1', slice), {
+        runId: 'run-1',
+        slice,
+        startedAt: '2026-11-25T09:00:00.000Z',
+        endedAt: '2026-11-25T10:00:00.000Z',
+      });
+    await putJson(store, 'results', LAYOUT.completeKey('run-1'), {
+      detail: { completedAt: '2026-11-25T03:00:00.000Z' },
+    });
+    const before = { ...store.calls };
+    const uses = await activity.uses();
+    expect(uses.map((u) => u.slice)).toEqual([undefined, 'redrive-1', 'redrive-2']);
+    // 3 leases read, and run-1's complete.json once (found, so no failed.json).
+    expect(store.calls.get - before.get).toBe(3 + 1);
+    expect(store.calls.list - before.list).toBe(1);
+    await activity.forget(uses);
+    expect(await activity.uses()).toEqual([]);
+  });
+
+  it('skips a lease removed between the listing and its read', async () => {
+    const store = countingMemoryStore();
+    await ledgerRunActivity(store, 'results').opened('run-1', new Date('2026-11-25T02:00:00Z'));
+    const vanishing: typeof store = {
+      ...store,
+      async get(bucket, key) {
+        if (key === LAYOUT.streamsLeaseKey('run-1')) await store.delete(bucket, key);
+        return store.get(bucket, key);
+      },
+    };
+    expect(await ledgerRunActivity(vanishing, 'results').uses()).toEqual([]);
   });
 
   it('forgets retired runs and records when the streams were retired', async () => {
     const store = countingMemoryStore();
     const activity = ledgerRunActivity(store, 'results');
     await activity.opened('run-1', new Date());
-    await activity.forget(['run-1']);
+    await activity.forget(await activity.uses());
     await activity.retired(new Date('2026-11-25T06:00:00Z'), 3);
     expect(await activity.uses()).toEqual([]);
     expect(await streamsRetired(store, 'results')).toEqual({
@@ -79,6 +151,59 @@ describe('ledgerRunActivity: the mark of a sweep retiring the streams', () => {
     expect(await activity.beginRetiring(minutes(16))).toBe(true);
     expect(await activity.retiringSince()).toEqual(minutes(16));
   });
+});
+
+/**
+ * A store whose first `count` reads of `key` are answered only once all of them were asked: that many
+ * sweeps have all read the mark before any of them writes it.
+ */
+function readTogether<S extends ObjectStore & EtagWrites>(store: S, key: string, count: number): S {
+  const waiting: (() => void)[] = [];
+  const gate = () =>
+    waiting.length >= count
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          waiting.push(resolve);
+          if (waiting.length === count) for (const release of waiting) release();
+        });
+  return {
+    ...store,
+    async get(bucket, k) {
+      if (k === key) await gate();
+      return store.get(bucket, k);
+    },
+    async getWithEtag(bucket, k) {
+      if (k === key) await gate();
+      return store.getWithEtag(bucket, k);
+    },
+  };
+}
+
+describe('ledgerRunActivity: two sweeps that find a stale mark', () => {
+  const at = new Date('2026-11-25T06:00:00Z');
+  const minutes = (n: number) => new Date(at.getTime() + n * 60_000);
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startTestStack({ buckets: ['results'] });
+  });
+  afterAll(() => stack.close());
+
+  for (const [name, store] of [
+    ['in memory', () => countingMemoryStore()],
+    ['on the embedded S3', () => stack.store],
+  ] as const) {
+    it(`lets only one of them take it over (${name})`, async () => {
+      const results = store();
+      await putJson(results, 'results', LAYOUT.streamsRetiringKey, { since: at.toISOString() });
+      const racing = readTogether(results, LAYOUT.streamsRetiringKey, 2);
+      const sweeps = [minutes(20), minutes(21)];
+      const took = await Promise.all(sweeps.map((now) => ledgerRunActivity(racing, 'results').beginRetiring(now)));
+      expect(took.filter(Boolean)).toHaveLength(1);
+      const winner = sweeps[took.indexOf(true)];
+      expect(await ledgerRunActivity(results, 'results', () => minutes(22)).retiringSince()).toEqual(winner);
+      await results.delete('results', LAYOUT.streamsRetiringKey);
+    });
+  }
 });
 
 describe('replayBlocked', () => {

@@ -1,8 +1,8 @@
 import { LAMBDA } from '@pipeline/limits';
-import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
+import { type EtagWrites, getJson, type ObjectStore, putJson } from '@pipeline/object-store';
 import { LAYOUT } from '@pipeline/records';
-import { leaseEnd, type StreamsLease } from './lease';
-import type { RunActivity, RunUse } from './retire';
+import { leaseEnd, leaseHolderOf, type RedriveStreamsLease, redriveLeaseKey, type StreamsLease } from './lease';
+import type { OpeningActivity, RunActivity, RunUse } from './retire';
 
 /** streams/retired.json: when the sweep last deleted the streams. */
 export interface StreamsRetired {
@@ -18,59 +18,92 @@ interface RetiringMark {
 /** A sweep's mark older than the longest a Lambda invocation can run belongs to a sweep that is gone. */
 const STALE_MARK_MS = LAMBDA.maxTimeoutSeconds * 1000;
 
+/** A sweep's mark: when it was made. */
+const markSince = (bytes: Uint8Array) =>
+  new Date((JSON.parse(Buffer.from(bytes).toString('utf8')) as RetiringMark).since);
+const staleMark = (since: Date, now: Date) => now.getTime() - since.getTime() > STALE_MARK_MS;
+
 /**
- * Run activity from the results bucket: a lease object per run that opened the streams
- * (streams/opened/<run>.json, one PUT per run), and each run's end from the finisher's markers
- * (runs/<run>/complete.json or failed.json), or, when a redrive opened the streams again, from the
- * redrive (see leaseEnd). A sweep costs one LIST and at most three GETs per run that opened the
- * streams since they were last retired (four while a redrive is under way): not a scan of every run ever.
+ * What the reader asks of the results bucket when it opens the streams: its run's lease
+ * (streams/opened/<run>.json), and whether a sweep's mark is there.
+ *
+ * @example await openRunStreams(plan, port, ledgerOpeningActivity(store, resultsBucket), runId, options);
+ */
+export function ledgerOpeningActivity(store: ObjectStore, bucket: string, clock = () => new Date()): OpeningActivity {
+  return {
+    async opened(runId, at) {
+      // The reader's own object, written whole: a redrive of the run holds a lease of its own.
+      await putJson(store, bucket, LAYOUT.streamsLeaseKey(runId), {
+        runId,
+        openedAt: at.toISOString(),
+      } satisfies StreamsLease);
+    },
+    async retiringSince() {
+      const found = await store.get(bucket, LAYOUT.streamsRetiringKey);
+      const since = found && markSince(found);
+      return since && !staleMark(since, clock()) ? since : undefined;
+    },
+  };
+}
+
+/**
+ * Run activity from the results bucket: a lease object per holder — the reader of each run that
+ * opened the streams since they were last retired (streams/opened/<run>.json) and each redrive that
+ * opened them again (streams/opened/<run>/<slice>.json) — so no holder ever overwrites another's.
+ * A lease ends with its run (runs/<run>/complete.json or failed.json) and, for a redrive, once the
+ * redrive is through (see leaseEnd).
+ *
+ * What a sweep reads: one LIST page per 1,000 leases; per run, up to 2 GETs for its end; per lease,
+ * one GET of the lease, and one more of its end-of-slice marker while a redrive is not through. With
+ * R runs since the last retirement and D redrives among them: at most 2R + (R + D) + D GETs, not a
+ * scan of every run ever.
+ *
+ * The sweep's mark is made with conditional writes: put if absent, or, when the mark there is
+ * stale, put only over the mark as it was read (If-Match on its ETag).
  *
  * @example const activity = ledgerRunActivity(store, resultsBucket);
  */
-export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = () => new Date()): RunActivity {
-  const mark = async () => {
-    const found = await getJson<RetiringMark>(store, bucket, LAYOUT.streamsRetiringKey);
-    return found ? new Date(found.since) : undefined;
-  };
-  const stale = (since: Date, now: Date) => now.getTime() - since.getTime() > STALE_MARK_MS;
+export function ledgerRunActivity(
+  store: ObjectStore & EtagWrites,
+  bucket: string,
+  clock = () => new Date(),
+): RunActivity {
   return {
+    ...ledgerOpeningActivity(store, bucket, clock),
     async beginRetiring(at) {
+      const key = LAYOUT.streamsRetiringKey;
       const body = JSON.stringify({ since: at.toISOString() } satisfies RetiringMark);
-      if (await store.putIfAbsent(bucket, LAYOUT.streamsRetiringKey, body)) return true;
-      const since = await mark();
-      if (since && !stale(since, at)) return false;
-      // The mark of a sweep that died (or was removed just now): take it over.
-      await putJson(store, bucket, LAYOUT.streamsRetiringKey, { since: at.toISOString() } satisfies RetiringMark);
-      return true;
+      if (await store.putIfAbsent(bucket, key, body)) return true;
+      const found = await store.getWithEtag(bucket, key);
+      // Removed just now by the sweep that made it: make it anew, unless another sweep does first.
+      if (!found) return store.putIfAbsent(bucket, key, body);
+      if (!staleMark(markSince(found.bytes), at)) return false;
+      // The mark of a sweep that died: take it over as it was read (If-Match on its ETag). Of two
+      // sweeps that both found it stale, one writes; the other is refused and stops.
+      return store.putIfMatch(bucket, key, body, found.etag);
     },
     async endRetiring() {
       await store.delete(bucket, LAYOUT.streamsRetiringKey);
     },
-    async retiringSince() {
-      const since = await mark();
-      return since && !stale(since, clock()) ? since : undefined;
-    },
-    async opened(runId, at) {
-      const key = LAYOUT.streamsLeaseKey(runId);
-      // A redrive of the run may hold the lease: a reader re-triggered meanwhile keeps its part, or
-      // the run would count as ended while the redrive's records travel.
-      const redrive = (await getJson<StreamsLease>(store, bucket, key))?.redrive;
-      await putJson(store, bucket, key, {
-        runId,
-        openedAt: at.toISOString(),
-        ...(redrive ? { redrive } : {}),
-      } satisfies StreamsLease);
-    },
     async uses() {
+      const ends = new Map<string, Promise<Date | undefined>>();
+      const runEnd = (runId: string) => {
+        if (!ends.has(runId)) ends.set(runId, endedAt(store, bucket, runId));
+        return ends.get(runId) as Promise<Date | undefined>;
+      };
       const uses: RunUse[] = [];
       for await (const object of store.list(bucket, LAYOUT.streamsLeasePrefix)) {
-        const runId = object.key.slice(LAYOUT.streamsLeasePrefix.length, -'.json'.length);
-        uses.push({ runId, endedAt: await useEnd(store, bucket, runId) });
+        const holder = leaseHolderOf(object.key);
+        if (!holder) continue;
+        const use = await useOf(store, bucket, object.key, holder, runEnd);
+        // Removed since the listing (by another sweep that retired the streams): no longer a lease.
+        if (use) uses.push({ ...holder, ...use });
       }
       return uses;
     },
-    async forget(runIds) {
-      for (const runId of runIds) await store.delete(bucket, LAYOUT.streamsLeaseKey(runId));
+    async forget(uses) {
+      for (const { runId, slice } of uses)
+        await store.delete(bucket, slice === undefined ? LAYOUT.streamsLeaseKey(runId) : redriveLeaseKey(runId, slice));
     },
     async retired(at, replayWindowHours) {
       await putJson(store, bucket, LAYOUT.streamsRetiredKey, {
@@ -81,18 +114,44 @@ export function ledgerRunActivity(store: ObjectStore, bucket: string, clock = ()
   };
 }
 
-async function useEnd(store: ObjectStore, bucket: string, runId: string): Promise<Date | undefined> {
-  const lease = await getJson<StreamsLease>(store, bucket, LAYOUT.streamsLeaseKey(runId));
-  const ended = await endedAt(store, bucket, runId);
-  const redrive = lease?.redrive;
-  if (!redrive || redrive.endedAt) return leaseEnd(ended, lease);
+/** When one lease stops needing the streams (see leaseEnd), and when its holder last wrote it. */
+async function useOf(
+  store: ObjectStore,
+  bucket: string,
+  key: string,
+  { runId, slice }: { runId: string; slice?: string },
+  runEnd: (runId: string) => Promise<Date | undefined>,
+): Promise<Pick<RunUse, 'endedAt' | 'lastActiveAt'> | undefined> {
+  const lease =
+    slice === undefined
+      ? await getJson<StreamsLease>(store, bucket, key)
+      : await getJson<RedriveStreamsLease>(store, bucket, key);
+  if (!lease) return undefined;
+  // A redrive's own lease, or the part of one in a reader's lease written by an earlier version.
+  const redrive = 'redrive' in lease ? lease.redrive : 'slice' in lease ? lease : undefined;
+  const lastActiveAt = latest([
+    'openedAt' in lease ? lease.openedAt : undefined,
+    redrive?.startedAt,
+    redrive?.recordsPutAt,
+  ]);
+  const active = (endedAt: Date | undefined) => (endedAt ? { endedAt } : { lastActiveAt });
+  const ended = await runEnd(runId);
+  if (!redrive || redrive.endedAt) return active(leaseEnd(ended, redrive));
   // A redrive whose tool stopped before saying it was through: its end-of-slice marker still says so.
   const done = await getJson<{ at?: string }>(store, bucket, LAYOUT.sliceDoneKey(runId, redrive.slice));
-  return leaseEnd(
-    ended,
-    lease,
-    done ? new Date(done.at && !Number.isNaN(Date.parse(done.at)) ? done.at : redrive.startedAt) : undefined,
+  return active(
+    leaseEnd(
+      ended,
+      redrive,
+      done ? new Date(done.at && !Number.isNaN(Date.parse(done.at)) ? done.at : redrive.startedAt) : undefined,
+    ),
   );
+}
+
+/** The latest of some ISO times, skipping missing or unreadable ones. */
+function latest(times: (string | undefined)[]): Date | undefined {
+  const ms = times.map((t) => (t === undefined ? Number.NaN : Date.parse(t))).filter((t) => !Number.isNaN(t));
+  return ms.length ? new Date(Math.max(...ms)) : undefined;
 }
 
 async function endedAt(store: ObjectStore, bucket: string, runId: string): Promise<Date | undefined> {

@@ -1,7 +1,7 @@
 import { DEFAULTS } from '@pipeline/limits';
 import type { MappingSpec, RunStreamsPlan, StreamSpec } from './plan';
 import type { StreamState, StreamsPort } from './port';
-import type { RunActivity } from './retire';
+import type { OpeningActivity } from './retire';
 
 export interface WaitOptions {
   sleep: (ms: number) => Promise<void>;
@@ -171,7 +171,7 @@ export async function openStreams(plan: RunStreamsPlan, port: StreamsPort, optio
 export async function openRunStreams(
   plan: RunStreamsPlan,
   port: StreamsPort,
-  activity: RunActivity,
+  activity: OpeningActivity,
   runId: string,
   options: WaitOptions & { now: Date },
 ): Promise<OpenReport> {
@@ -182,7 +182,7 @@ export async function openRunStreams(
 }
 
 /** Waits while a sweep's mark is there; true if there was one. */
-async function waitForSweep(activity: RunActivity, options: WaitOptions): Promise<boolean> {
+async function waitForSweep(activity: OpeningActivity, options: WaitOptions): Promise<boolean> {
   const maxWaitMs = options.maxWaitMs ?? DEFAULTS.streamActiveWaitMs;
   let waited = 0;
   for (let attempt = 0; ; attempt++) {

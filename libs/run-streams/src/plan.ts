@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { DEFAULTS, EVENT_SOURCE_MAPPING, KINESIS } from '@pipeline/limits';
+import {
+  abandonedLeaseSeconds,
+  DEFAULTS,
+  EVENT_SOURCE_MAPPING,
+  KINESIS,
+  recordsInFlightSeconds,
+  type StreamHop,
+} from '@pipeline/limits';
 
 /**
  * What per-run streams are: the two streams and their event source mappings, with the settings the
@@ -82,4 +89,24 @@ export function runStreamsPlan(env: NodeJS.ProcessEnv = process.env): RunStreams
       );
   }
   return parsed.data;
+}
+
+/** Each hop a record takes through the plan's streams: a mapping, with the stream it reads. */
+function hopsOf(plan: RunStreamsPlan): StreamHop[] {
+  return plan.mappings.map((mapping) => ({
+    maxRecordAgeSeconds: mapping.maxRecordAgeSeconds,
+    retentionHours:
+      plan.streams.find((stream) => stream.name === mapping.streamName)?.retentionHours ??
+      KINESIS.defaultRetentionHours,
+  }));
+}
+
+/** How long records put at one moment may keep the plan's streams busy (see recordsInFlightSeconds). */
+export function recordsInFlightMs(plan: RunStreamsPlan): number {
+  return recordsInFlightSeconds(hopsOf(plan)) * 1000;
+}
+
+/** How long after its last activity a lease on the plan's streams counts as ended (see abandonedLeaseSeconds). */
+export function abandonedLeaseMs(plan: RunStreamsPlan): number {
+  return abandonedLeaseSeconds(hopsOf(plan)) * 1000;
 }

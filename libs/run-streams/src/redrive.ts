@@ -1,16 +1,17 @@
 import { getJson, type ObjectStore, putJson } from '@pipeline/object-store';
-import { LAYOUT } from '@pipeline/records';
-import { ledgerRunActivity } from './activity';
-import type { StreamsLease } from './lease';
+import { ledgerOpeningActivity } from './activity';
+import { type RedriveStreamsLease, redriveLeaseKey } from './lease';
 import { type OpenReport, openRunStreams, type WaitOptions } from './open';
-import type { RunStreamsPlan } from './plan';
+import { type RunStreamsPlan, recordsInFlightMs } from './plan';
 import type { StreamsPort } from './port';
-import type { RunActivity } from './retire';
+import type { OpeningActivity } from './retire';
 
 /**
- * What `redrive` calls in per-run mode before it puts any record: the run's lease, saying a redrive
- * started (so a sweep counts the run active however long ago it ended), then the streams and
- * mappings, opened as the reader opens them (same plan, same settings).
+ * What `redrive` calls in per-run mode before it puts any record: its own lease
+ * (streams/opened/<run>/<slice>.json, see redriveLeaseKey), saying a redrive started (so a sweep
+ * counts the run active however long ago it ended), then the streams and mappings, opened as the
+ * reader opens them (same plan, same settings). Its lease is its own object: a reader re-triggered
+ * meanwhile, or another redrive of the run, writes its own and never overwrites this one.
  *
  * @example await openForRedrive(plan, port, store, bucket, 'r1', 'redrive-1', { sleep: realSleep, now: new Date() });
  */
@@ -23,23 +24,51 @@ export async function openForRedrive(
   slice: string,
   options: WaitOptions & { now: Date },
 ): Promise<OpenReport> {
-  // The reader's path (openRunStreams), with the lease saying a redrive started.
-  const activity: RunActivity = {
-    ...ledgerRunActivity(store, bucket),
+  // The reader's path (openRunStreams), with the redrive's lease for the reader's.
+  const activity: OpeningActivity = {
+    ...ledgerOpeningActivity(store, bucket),
     async opened(id, at) {
-      await putJson(store, bucket, LAYOUT.streamsLeaseKey(id), {
+      await putJson(store, bucket, redriveLeaseKey(id, slice), {
         runId: id,
-        openedAt: at.toISOString(),
-        redrive: { slice, startedAt: at.toISOString() },
-      } satisfies StreamsLease);
+        slice,
+        startedAt: at.toISOString(),
+      } satisfies RedriveStreamsLease);
     },
   };
   return openRunStreams(plan, port, activity, runId, options);
 }
 
 /**
+ * What `redrive` calls once it has put all its records, before it waits for them: its last
+ * activity, so a redrive stopped from here on counts as ended when those records have left the
+ * streams (see abandonedLeaseSeconds), however long ago it started.
+ */
+export async function redriveRecordsPut(
+  store: ObjectStore,
+  bucket: string,
+  runId: string,
+  slice: string,
+  at: Date,
+): Promise<void> {
+  const key = redriveLeaseKey(runId, slice);
+  const lease = await getJson<RedriveStreamsLease>(store, bucket, key);
+  await putJson(store, bucket, key, {
+    runId,
+    slice,
+    startedAt: lease?.startedAt ?? at.toISOString(),
+    recordsPutAt: at.toISOString(),
+  } satisfies RedriveStreamsLease);
+}
+
+/**
  * What `redrive` calls once it is through (its records delivered or dead-lettered anew, or it gave
- * up): the run counts as ended at `at`, and the replay window runs from there.
+ * up): its lease ends at `at`, and the replay window runs from there. Records it put without seeing
+ * them through (the batches the mappings gave up on travel behind no marker of the redrive's; a
+ * wait that gave up) may still be on the streams: then the lease ends only once those are through,
+ * at `unseen.since` plus recordsInFlightMs(plan), even with a replay window of 0. Only this redrive
+ * writes its lease, so reading it first (for when it started) races no one.
+ *
+ * @example await redriveThrough(store, bucket, 'r1', 'redrive-1', new Date(), { plan, since: recordsPutAt });
  */
 export async function redriveThrough(
   store: ObjectStore,
@@ -47,14 +76,17 @@ export async function redriveThrough(
   runId: string,
   slice: string,
   at: Date,
+  unseen?: { plan: RunStreamsPlan; since: Date },
 ): Promise<void> {
-  const key = LAYOUT.streamsLeaseKey(runId);
-  const lease = await getJson<StreamsLease>(store, bucket, key);
-  // Another redrive of the run took the lease since: its own end is its to write.
-  if (lease?.redrive && lease.redrive.slice !== slice) return;
+  const key = redriveLeaseKey(runId, slice);
+  const lease = await getJson<RedriveStreamsLease>(store, bucket, key);
+  const inFlightUntil = unseen && new Date(unseen.since.getTime() + recordsInFlightMs(unseen.plan));
+  const endedAt = inFlightUntil && inFlightUntil > at ? inFlightUntil : at;
   await putJson(store, bucket, key, {
     runId,
-    openedAt: lease?.openedAt ?? at.toISOString(),
-    redrive: { slice, startedAt: lease?.redrive?.startedAt ?? at.toISOString(), endedAt: at.toISOString() },
-  } satisfies StreamsLease);
+    slice,
+    startedAt: lease?.startedAt ?? at.toISOString(),
+    ...(lease?.recordsPutAt ? { recordsPutAt: lease.recordsPutAt } : {}),
+    endedAt: endedAt.toISOString(),
+  } satisfies RedriveStreamsLease);
 }

@@ -1,4 +1,5 @@
 import { type OpenReport, openRunStreams, openStreams } from './open';
+import { abandonedLeaseMs } from './plan';
 import { retireStreams } from './retire';
 import { FakeActivity, FakeStreams, testPlan } from './testing';
 
@@ -158,6 +159,32 @@ describe('retireStreams', () => {
       'throttled',
     );
     expect(activity.retiring).toBeUndefined();
+  });
+
+  it('counts a lease with no news for longer than its holder and its records can use the streams as ended, and says so', async () => {
+    const { aws, activity } = await openedAndEnded();
+    // The reader of run-2 opened the streams and died: its run never completes.
+    const silent = new Date('2026-11-25T04:00:00Z');
+    await activity.opened('run-2', silent);
+    const bound = abandonedLeaseMs(testPlan(3));
+    const at = (ms: number) => new Date(silent.getTime() + ms);
+    expect(await retireStreams(testPlan(3), aws, activity, at(bound - 1))).toEqual({
+      retired: false,
+      reason: 'run run-2 is still active',
+    });
+    // Its lease ends where its records have left the streams; the replay window runs from there.
+    const abandoned = [{ runId: 'run-2', lastActiveAt: silent, endedAt: at(bound) }];
+    expect(await retireStreams(testPlan(3), aws, activity, at(bound + 3 * HOUR - 1))).toEqual({
+      retired: false,
+      reason: `the replay window of 3 h after the last run ends at ${at(bound + 3 * HOUR).toISOString()}`,
+      abandoned,
+    });
+    expect(await retireStreams(testPlan(3), aws, activity, at(bound + 3 * HOUR))).toMatchObject({
+      retired: true,
+      abandoned,
+    });
+    expect(aws.mappings.size).toBe(0);
+    expect(activity.leases.size).toBe(0);
   });
 
   it('does nothing when the streams are already gone', async () => {

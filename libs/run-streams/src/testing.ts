@@ -165,18 +165,24 @@ export class FakeActivity implements RunActivity {
   onUses: (count: number) => void = () => {};
   private usesCalls = 0;
 
-  async opened(runId: string): Promise<void> {
+  /** When each run's lease was last written, for the runs opened with a time. */
+  readonly lastActive = new Map<string, Date>();
+  async opened(runId: string, at?: Date): Promise<void> {
     if (!this.leases.has(runId)) this.leases.set(runId, undefined);
+    if (at) this.lastActive.set(runId, at);
   }
   end(runId: string, at: Date): void {
     this.leases.set(runId, at);
   }
   async uses(): Promise<RunUse[]> {
     this.onUses(++this.usesCalls);
-    return [...this.leases].map(([runId, endedAt]) => ({ runId, endedAt }));
+    return [...this.leases].map(([runId, endedAt]) => {
+      const lastActiveAt = this.lastActive.get(runId);
+      return { runId, endedAt, ...(lastActiveAt ? { lastActiveAt } : {}) };
+    });
   }
-  async forget(runIds: string[]): Promise<void> {
-    for (const id of runIds) this.leases.delete(id);
+  async forget(uses: RunUse[]): Promise<void> {
+    for (const { runId } of uses) this.leases.delete(runId);
   }
   async retired(at: Date): Promise<void> {
     this.retiredAt = at;

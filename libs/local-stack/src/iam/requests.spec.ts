@@ -45,6 +45,18 @@ describe('IAM actions and resources of HTTP requests', () => {
       expect(s3('PUT', '/results/once/job/r1/s1/7')[0].context).toBeUndefined();
     });
 
+    it('gives a compare-and-swap PUT its If-Match as the condition key s3:if-match', () => {
+      expect(s3('PUT', '/results/streams/retiring.json', { 'if-match': '"9b2cf535f27731c974343645a3985328"' })).toEqual(
+        [
+          {
+            action: 's3:PutObject',
+            resource: 'arn:aws:s3:::results/streams/retiring.json',
+            context: { 's3:if-match': '"9b2cf535f27731c974343645a3985328"' },
+          },
+        ],
+      );
+    });
+
     it('authorizes a copy as a put of the target and a get of the source', () => {
       expect(s3('PUT', '/results/b', { 'x-amz-copy-source': '/spill/a%3D1' })).toEqual([
         { action: 's3:PutObject', resource: 'arn:aws:s3:::results/b' },

@@ -100,11 +100,16 @@ export function s3Requests(
     case 'POST': {
       const copySource = headerOf(headers, 'x-amz-copy-source');
       // A conditional write carries its header as a condition key, so a policy can allow only those.
-      const ifNoneMatch = headerOf(headers, 'if-none-match');
+      const conditions = Object.fromEntries(
+        (['if-none-match', 'if-match'] as const).flatMap((header) => {
+          const value = headerOf(headers, header);
+          return value === undefined ? [] : [[`s3:${header}`, value]];
+        }),
+      );
       const put: IamRequest = {
         action: 's3:PutObject',
         resource: objectArn,
-        ...(ifNoneMatch === undefined ? {} : { context: { 's3:if-none-match': ifNoneMatch } }),
+        ...(Object.keys(conditions).length === 0 ? {} : { context: conditions }),
       };
       if (!copySource) return [put];
       const source = decodeURIComponent(copySource.replace(/^\//, '').split('?')[0]);
