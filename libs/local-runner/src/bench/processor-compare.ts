@@ -51,7 +51,7 @@ const run = promisify(execFile);
 export async function compareProcessors(options: {
   envelopes: number;
   rounds: number;
-  /** Processes per contender (default 3). */
+  /** Processes per contender (default 3; the bench asks for 5). */
   processes?: number;
 }): Promise<CompareResult> {
   const processes = options.processes ?? 3;
