@@ -1,24 +1,6 @@
-import { type PutObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { s3Error, scriptedClient } from './scripted-s3';
 import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import { ConditionalWriteConflictError, countingMemoryStore, s3ObjectStore, type ObjectStore } from './index';
-
-/** An S3 error as the SDK raises it for a status and code. */
-const s3Error = (status: number, name: string) =>
-  new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
-
-/** An S3 client whose PutObject answers from a script, recording what it was sent. */
-function scriptedClient(answers: (Error | undefined)[]) {
-  const sent: PutObjectCommand[] = [];
-  const client = {
-    async send(command: PutObjectCommand) {
-      sent.push(command);
-      const answer = answers.shift();
-      if (answer) throw answer;
-      return {};
-    },
-  } as unknown as S3Client;
-  return { client, sent };
-}
 
 /** What every ObjectStore must do with putIfAbsent, whatever holds the objects. */
 function putIfAbsentRules(name: string, store: () => ObjectStore, bucket: string) {

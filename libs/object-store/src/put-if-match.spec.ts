@@ -1,4 +1,4 @@
-import { type PutObjectCommand, type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { s3Error, scriptedClient } from './scripted-s3';
 import { startTestStack, type TestStack } from '@pipeline/local-stack/testing';
 import {
   ConditionalWriteConflictError,
@@ -7,22 +7,6 @@ import {
   type ObjectStore,
   s3ObjectStore,
 } from './index';
-
-const s3Error = (status: number, name: string) =>
-  new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
-
-function scriptedClient(answers: (Error | undefined)[]) {
-  const sent: PutObjectCommand[] = [];
-  const client = {
-    async send(command: PutObjectCommand) {
-      sent.push(command);
-      const answer = answers.shift();
-      if (answer) throw answer;
-      return {};
-    },
-  } as unknown as S3Client;
-  return { client, sent };
-}
 
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : Buffer.from(bytes).toString());
 
