@@ -13,23 +13,26 @@ import {
 import { deployedResources, type Environment } from './environment';
 import { redrive } from './operations';
 
+/** A deployed environment with per-run streams over an in-memory store: what `redrive` is given. */
+function deployedEnvironment(
+  store: ReturnType<typeof countingMemoryStore>,
+  extra: { kinesis: KinesisClient; streamsPort?: () => StreamsPort },
+  runStreams?: RunStreamsPlan,
+) {
+  const resources = {
+    ...deployedResources('dev', undefined, '123456789012', 'eu-west-1'),
+    streamsLifecycle: 'per-run' as const,
+    ...(runStreams ? { runStreams } : {}),
+  };
+  const ledger = new RunLedger(store, resources.resultsBucket);
+  return { name: 'dev', kind: 'deployed', resources, store, ledger, ...extra } as unknown as Environment;
+}
+
 describe('redrive in an environment whose streams are per run', () => {
   it('refuses, before it puts anything, when the outputs lack the plan to open the streams with', async () => {
     const store = countingMemoryStore();
-    const resources = {
-      ...deployedResources('dev', undefined, '123456789012', 'eu-west-1'),
-      streamsLifecycle: 'per-run' as const,
-    };
-    const ledger = new RunLedger(store, resources.resultsBucket);
-    await ledger.createManifest({ runId: 'r1', createdAt: '2026-11-25T02:00:00Z', slices: [] } as never);
-    const env = {
-      name: 'dev',
-      kind: 'deployed',
-      resources,
-      store,
-      ledger,
-      kinesis: new KinesisClient({}),
-    } as unknown as Environment;
+    const env = deployedEnvironment(store, { kinesis: new KinesisClient({}) });
+    await env.ledger.createManifest({ runId: 'r1', createdAt: '2026-11-25T02:00:00Z', slices: [] } as never);
     await expect(redrive(env, 'r1')).rejects.toThrow(/opens its streams per run.*no RunStreams plan.*--outputs/);
     expect(store.objects.size).toBe(1); // the manifest alone: no lease taken
   });
@@ -61,7 +64,6 @@ describe('an on-failure-only redrive with per-run streams and a replay window of
       mappings: [mapping('processor', base.recordsStream), mapping('writer', base.resultsStream)],
       replayWindowHours: 0,
     };
-    const resources = { ...base, streamsLifecycle: 'per-run' as const, runStreams: plan };
     const deleted: string[] = [];
     const port: StreamsPort = {
       describeStream: async (name) =>
@@ -95,16 +97,7 @@ describe('an on-failure-only redrive with per-run streams and a replay window of
         };
       },
     } as unknown as KinesisClient;
-    const ledger = new RunLedger(store, resources.resultsBucket);
-    const env = {
-      name: 'dev',
-      kind: 'deployed',
-      resources,
-      store,
-      ledger,
-      kinesis,
-      streamsPort: () => port,
-    } as unknown as Environment;
+    const env = deployedEnvironment(store, { kinesis, streamsPort: () => port }, plan);
     return { env, store, plan, port, deleted, put };
   }
 

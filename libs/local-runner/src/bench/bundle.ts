@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 
 /** The workspace's root, where tsconfig.base.json and node_modules are. */
 export const WORKSPACE = resolve(__dirname, '../../../..');
@@ -34,7 +34,7 @@ export async function bundleForNode(options: {
         name: 'source-paths',
         setup(plugin) {
           plugin.onLoad({ filter: /\.[cm]?[jt]s$/ }, async (args) => {
-            if (args.path.includes(`${join('node_modules', '')}`)) return undefined;
+            if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
             const source = await readFile(args.path, 'utf8');
             if (!/\b__(dirname|filename)\b/.test(source)) return undefined;
             const contents = source
