@@ -5,7 +5,7 @@ import { readConfig } from '@pipeline/config';
 import { observability, MetricUnit } from '@pipeline/observability';
 import { s3ObjectStore } from '@pipeline/object-store';
 import { ControlCache, RunLedger } from '@pipeline/run-ledger';
-import { kinesisPutRecordsPort } from '@pipeline/stream-producer';
+import { kinesisPutRecordsPort, SlabPool } from '@pipeline/stream-producer';
 import { processBatch, type ProcessorDeps } from './process-batch';
 import { selectRun } from './replay-selection';
 
@@ -37,6 +37,8 @@ function wire(): ProcessorDeps {
     },
     control: new ControlCache(new RunLedger(store, config.resultsBucket)),
     parking: { store, bucket: config.resultsBucket },
+    // The SDK's port keeps no record's data once PutRecords has answered.
+    slabs: new SlabPool(),
     log: (message, fields) => logger.warn(message, fields ?? {}),
     ...overrides,
   };

@@ -16,7 +16,7 @@ import {
 } from '@pipeline/records';
 import { countFailure, parkRecords, RunLedger, type ControlCache } from '@pipeline/run-ledger';
 import { Spill } from '@pipeline/spill';
-import { PutRecordsError, StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
+import { PutRecordsError, type SlabPool, StreamProducer, type PutRecordsPort } from '@pipeline/stream-producer';
 
 export interface ProcessorDeps {
   job: Job;
@@ -29,6 +29,12 @@ export interface ProcessorDeps {
    * claims of `context.once` written (`once/<job>/<key>`, put only if absent).
    */
   parking: { store: ObjectStore; bucket: string };
+  /**
+   * Where the results' packed records are cut from, kept across invocations of a warm function (see
+   * SlabPool); only with a port that keeps no record's data once its call resolves. Fresh buffers
+   * per invocation when absent.
+   */
+  slabs?: SlabPool;
   /** Invocations a record may fail in before it is dead-lettered as retries-exhausted. */
   recordInvocations?: number;
   recordAttempts?: number;
@@ -71,6 +77,7 @@ export async function processBatch(
     streamName: deps.resultsStream,
     port: deps.putRecords,
     aggregateBytes: DEFAULTS.aggregateBytes,
+    slabs: deps.slabs,
   });
   const counts = { results: 0, deadLettered: 0, forwarded: 0 };
   /** `scratch`: the bytes are a view of the encoder's scratch buffer, copied by the producer at once. */

@@ -16,7 +16,7 @@ import { ItemTooLargeError, type EntryFailure } from '@pipeline/batching';
 import { DEFAULTS, KINESIS } from '@pipeline/limits';
 import { kinesisPutRecordsPort, type PutRecordsPort } from './port';
 import { hasValidSeal, newRunKey, recordSealer, unpackLines } from '@pipeline/records';
-import { PutRecordsError, StreamProducer } from './producer';
+import { PutRecordsError, SlabPool, StreamProducer } from './producer';
 import { InvalidPartitionKeyError, recordSize, type StreamRecord } from './record';
 
 // kinesalite ships no types.
@@ -401,5 +401,83 @@ describe('StreamProducer packing (aggregateBytes)', () => {
       expect(record.data.byteLength <= 3 * 11 + seal.bytes || unpackLines(record.data).length === 1).toBe(true);
       expect(hasValidSeal(record.data, key)).toBe(true);
     }
+  });
+});
+
+describe('StreamProducer slabs reused across producers (SlabPool)', () => {
+  const line = (i: number) => `{"n":${i},"pad":"${'p'.repeat(200)}"}`;
+  const lines = (from: number, count: number) => Array.from({ length: count }, (_, i) => line(from + i));
+  const written = (records: StreamRecord[]) =>
+    records.flatMap((r) => unpackLines(r.data).map((l) => Buffer.from(l).toString()));
+
+  it('gives its slabs back once a flush has written every record, and what Kinesis holds is what was put', async () => {
+    const stream = await createStream();
+    const slabs = new SlabPool();
+    // Two producers one after the other, as two invocations of a warm processor: the second cuts its
+    // records from the first one's slabs, which its records overwrite.
+    for (const from of [0, 1000]) {
+      const producer = new StreamProducer({ streamName: stream, port: realPort, aggregateBytes: 1024, slabs });
+      for (const text of lines(from, 100)) await producer.addLine({ data: text, partitionKey: 'k' });
+      await producer.flush();
+      expect(slabs.size).toBeGreaterThan(0);
+    }
+    expect(written(await readAll(stream))).toEqual([...lines(0, 100), ...lines(1000, 100)]);
+  });
+
+  it('reuses nothing while records cut since the last flush may still be unwritten', async () => {
+    const slabs = new SlabPool();
+    const producer = new StreamProducer({
+      streamName: 's',
+      port: { putRecords: async () => [] },
+      aggregateBytes: 1024,
+      slabs,
+    });
+    for (const text of lines(0, 100)) await producer.addLine({ data: text, partitionKey: 'k' });
+    expect(slabs.size).toBe(0);
+    await producer.flush();
+    expect(slabs.size).toBeGreaterThan(0);
+  });
+
+  it('never reuses the slabs of records a failed flush could not write: the error keeps them intact', async () => {
+    const slabs = new SlabPool();
+    const refusing: PutRecordsPort = {
+      putRecords: async (_s, records) =>
+        records.map((_, index) => ({ index, code: throttled, message: 'Rate exceeded' })),
+    };
+    const failing = new StreamProducer({
+      streamName: 's',
+      port: refusing,
+      aggregateBytes: 1024,
+      slabs,
+      attempts: 2,
+      sleep: noWait,
+    });
+    for (const text of lines(0, 10)) await failing.addLine({ data: text, partitionKey: 'k' });
+    const error = await failing.flush().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(PutRecordsError);
+    expect(slabs.size).toBe(0);
+    // Another producer of the same pool writes over whatever it is given: the failed records stay as they were.
+    const next = new StreamProducer({
+      streamName: 's',
+      port: { putRecords: async () => [] },
+      aggregateBytes: 1024,
+      slabs,
+    });
+    for (const text of lines(500, 100)) await next.addLine({ data: text, partitionKey: 'k' });
+    await next.flush();
+    expect(written((error as PutRecordsError).failed.map((f) => f.item))).toEqual(lines(0, 10));
+  });
+
+  it('keeps at most its bound of slabs, and hands out only slabs of the size asked for', () => {
+    const slabs = new SlabPool(2);
+    slabs.give([Buffer.alloc(8), Buffer.alloc(8), Buffer.alloc(8)]);
+    expect(slabs.size).toBe(2);
+    expect(slabs.take(16).byteLength).toBe(16);
+    expect(slabs.size).toBe(2);
+    expect(slabs.take(8).byteLength).toBe(8);
+    expect(slabs.size).toBe(1);
   });
 });

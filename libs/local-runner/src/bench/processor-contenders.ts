@@ -7,6 +7,7 @@ import { DEFAULTS } from '@pipeline/limits';
 import type { ObjectStore } from '@pipeline/object-store';
 import { encodeResultBytes, hasValidSeal } from '@pipeline/records';
 import { ControlCache, RunLedger } from '@pipeline/run-ledger';
+import { SlabPool } from '@pipeline/stream-producer';
 import { loadExampleData } from '../example-data';
 import { benchData } from './data';
 import { asFetched, memoryObjectSource, memoryObjectStore, memoryPutRecordsPort, toEvents } from './memory';
@@ -67,6 +68,8 @@ export async function readerEvents(envelopes: number, store: ObjectStore & { obj
 export function processBatchContender(store: ObjectStore, job: Job = exampleJob as Job): Contender {
   let out = memoryPutRecordsPort({ keep: false });
   let results = 0;
+  // As the handler wires it: one pool for the warm function's life (the port keeps nothing).
+  const slabs = new SlabPool();
   const deps = (): ProcessorDeps => ({
     job,
     putRecords: out,
@@ -74,6 +77,7 @@ export function processBatchContender(store: ObjectStore, job: Job = exampleJob 
     spill: { store, bucket: BUCKETS.spill, prefix: DEFAULTS.spillPrefix, thresholdBytes: DEFAULTS.spillThresholdBytes },
     control: new ControlCache(new RunLedger(store, BUCKETS.results)),
     parking: { store, bucket: BUCKETS.results },
+    slabs,
   });
   let wired = deps();
   return {
