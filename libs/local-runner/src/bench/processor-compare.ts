@@ -18,7 +18,7 @@ export { POWERTOOLS_MISSING } from './processor-contenders';
  * inherits another's garbage, heap size or JIT feedback, and none runs through a run-time TypeScript
  * loader the deployed code never sees. The processes take turns (processBatch, Powertools, plain loop,
  * floor, then again), so load drifts hit them alike; a contender's figure is the median of all its
- * passes.
+ * passes after the warm-up (WARM_UP_PASSES), its first pass reported apart.
  */
 
 export interface CompareResult {
@@ -39,6 +39,8 @@ export interface CompareResult {
     rounds: number[];
     /** Each process's median pass. */
     perProcess: number[];
+    /** Median over the processes of their first pass, the code still cold (not in `micros`). */
+    firstPass: number;
     results: number;
   }[];
   skipped: string[];
@@ -96,6 +98,7 @@ export async function compareProcessors(options: {
         micros: median(runs.flatMap((r) => r.passes)),
         rounds: runs.flatMap((r) => r.passes),
         perProcess: runs.map((r) => median(r.passes)),
+        firstPass: median(runs.map((r) => r.firstPass)),
         results: runs[runs.length - 1].results,
       })),
       skipped: skipped.size ? [POWERTOOLS_MISSING] : [],

@@ -237,13 +237,18 @@ export interface ContenderPasses {
   readerMicros: number;
   /** CPU µs per envelope of each measured pass. */
   passes: number[];
+  /** CPU µs per envelope of the very first pass: the code still cold, compiled as it runs. */
+  firstPass: number;
   results: number;
 }
 
+/** Passes before the measured ones: the processor's code takes 3 or 4 (60,000–80,000 envelopes) to be optimized. */
+export const WARM_UP_PASSES = 5;
+
 /**
  * Measures one contender in this process: the events are made first (the reader's own output), then
- * `warmUp` passes, then `rounds` measured ones, back to back as a warm function takes batch after
- * batch. The process is the contender's alone, so the garbage a pass collects is its own. No full GC
+ * `warmUp` passes (the first is reported apart, as the cold cost), then `rounds` measured ones, back
+ * to back as a warm function takes batch after batch. The process is the contender's alone, so the garbage a pass collects is its own. No full GC
  * is forced between passes: it would free what the optimized code holds on to (each invocation's
  * objects) and throw that code away, which Lambda never does between two invocations. Undefined when
  * the contender is not installed (Powertools).
@@ -259,13 +264,16 @@ export async function measureContender(
   const contender = await contenderNamed(name, store);
   if (!contender) return undefined;
   const passes: number[] = [];
-  for (let pass = 0; pass < (options.warmUp ?? 2) + options.rounds; pass++) {
+  const warmUp = options.warmUp ?? WARM_UP_PASSES;
+  let firstPass = Number.NaN;
+  for (let pass = 0; pass < warmUp + options.rounds; pass++) {
     const micros = await cpuOfPass(contender, events);
     if (contender.results() !== dataEnvelopes)
       throw new Error(
         `${contender.name} made ${contender.results()} results of ${dataEnvelopes} envelopes: the harness no longer drives it as the handler does (check bench/processor-contenders.ts against its deps)`,
       );
-    if (pass >= (options.warmUp ?? 2)) passes.push(micros / read.read);
+    if (pass === 0) firstPass = micros / read.read;
+    if (pass >= warmUp) passes.push(micros / read.read);
   }
   return {
     name,
@@ -276,6 +284,7 @@ export async function measureContender(
     events: events.length,
     readerMicros,
     passes,
+    firstPass,
     results: contender.results(),
   };
 }

@@ -41,6 +41,7 @@ const contender = (name: string, micros: number) => ({
   micros,
   rounds: [micros],
   perProcess: [micros],
+  firstPass: 2 * micros,
   results: 100,
 });
 const compare = (processBatch: number, powertools?: number, floor?: number): CompareResult => ({
