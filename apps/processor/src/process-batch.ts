@@ -1,7 +1,7 @@
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { runBatch, type BatchStage } from '@pipeline/batch';
 import { backoffDelay } from '@pipeline/batching';
-import { PermanentError, transformContext, type Job, type TransformContext } from '@pipeline/job';
+import { type ClaimPort, PermanentError, transformContext, type Job, type TransformContext } from '@pipeline/job';
 import { DEFAULTS } from '@pipeline/limits';
 import type { ObjectStore } from '@pipeline/object-store';
 import {
@@ -108,12 +108,13 @@ export async function processBatch(
       `job ${deps.job.name}: concurrency ${concurrency} is not a positive integer; check the job's module`,
     );
 
+  const claim = claimPort(deps);
   const stage: BatchStage = {
     name: 'processor',
     checkSeals: true,
     concurrency,
     // The transform (with its in-handler retries) runs ahead, up to `concurrency` records at once.
-    prepare: (envelope) => (envelope.kind === 'data' ? processData(envelope, deps) : undefined),
+    prepare: (envelope) => (envelope.kind === 'data' ? processData(envelope, deps, claim) : undefined),
     handle(envelope, at, prepared) {
       switch (envelope.kind) {
         case 'dead-letter': {
@@ -207,7 +208,7 @@ const isPromise = (value: unknown): value is Promise<unknown> =>
  * Validates, transforms and validates again; returns the result or the dead letter that explains
  * why not. Synchronous when the transform is: nothing is awaited that need not be.
  */
-function processData(envelope: DataEnvelope, deps: ProcessorDeps): Outcome | Promise<Outcome> {
+function processData(envelope: DataEnvelope, deps: ProcessorDeps, claim: ClaimPort): Outcome | Promise<Outcome> {
   const { job, id } = { job: deps.job, id: envelope.id };
   const input = job.input.safeParse(envelope.body);
   if (!input.success)
@@ -218,7 +219,7 @@ function processData(envelope: DataEnvelope, deps: ProcessorDeps): Outcome | Pro
       envelope.body,
     );
   // One context for every attempt at the record: a retry finds the claims of the attempts before it.
-  const context = contextFor(id, deps);
+  const context = transformContext(id, job.name, claim);
   let output: unknown;
   try {
     output = job.transform(input.data, context);
@@ -261,17 +262,17 @@ async function retryTransform(
 }
 
 /**
- * The record's id, and `once` claiming in the results bucket with a conditional PUT. A 412 is read
- * back: the SDK retries a PUT whose answer was lost, and the retry meets the claim the first try
- * made. The body names this claim alone (see transformContext), so it tells whose the claim is.
+ * `once` claiming in the results bucket with a conditional PUT. A 412 is read back: the SDK retries a
+ * PUT whose answer was lost, and the retry meets the claim the first try made. The body names this
+ * claim alone (see transformContext), so it tells whose the claim is.
  */
-function contextFor(id: RecordId, deps: ProcessorDeps): TransformContext {
+function claimPort(deps: ProcessorDeps): ClaimPort {
   const { store, bucket } = deps.parking;
-  return transformContext(id, deps.job.name, async (key, body) => {
+  return async (key, body) => {
     if (await store.putIfAbsent(bucket, key, body)) return true;
     const held = await store.get(bucket, key);
     return held !== undefined && Buffer.from(held).toString('utf8') === body;
-  });
+  };
 }
 
 function checkResult(envelope: DataEnvelope, output: unknown, deps: ProcessorDeps): Outcome {

@@ -151,7 +151,9 @@ function recordEnvelope(json: unknown, checked: { run: string; slice: string }):
     checked.run = run;
     checked.slice = slice;
   }
-  return { v: 1, kind, id: { run, slice, pos }, body };
+  // The record's lines share one string of each id: a Map keyed by run or slice hashes it once, and
+  // comparing two envelopes' ids compares pointers.
+  return { v: 1, kind, id: { run: checked.run, slice: checked.slice, pos }, body };
 }
 
 /**
