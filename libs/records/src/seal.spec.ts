@@ -1,6 +1,6 @@
 import { decodeEnvelope, encodeEnvelope, UnencodableError, type DataEnvelope } from './envelope';
 import { decodeStreamRecord, packLines } from './packing';
-import { hasValidSeal, newRunKey, sealEnvelopeBytes, withoutSeal } from './seal';
+import { hasValidSeal, hmacSealEnvelopeBytes, newRunKey, SEAL_BYTES, sealEnvelopeBytes, withoutSeal } from './seal';
 
 const envelope: DataEnvelope = { v: 1, kind: 'data', id: { run: 'run-1', slice: 's000000', pos: 3 }, body: { a: 1 } };
 
@@ -35,6 +35,43 @@ describe('seals', () => {
     expect(hasValidSeal(changed, key)).toBe(false);
     expect(Buffer.from(withoutSeal(sealed))).toEqual(Buffer.from(packed));
     expect(withoutSeal(packed)).toBe(packed);
+  });
+
+  it('are AES-256-GMAC tags under a fresh 96-bit nonce each: the same bytes sealed twice carry different seals, both valid', () => {
+    const bytes = encodeEnvelope(envelope);
+    const [first, second] = [sealEnvelopeBytes(bytes, key), sealEnvelopeBytes(bytes, key)];
+    const seal = (sealed: Uint8Array) => /"seal":"([0-9a-f]*)"}$/.exec(Buffer.from(sealed).toString())?.[1];
+    expect(seal(first)).toHaveLength(24 + 32);
+    expect(seal(first)?.slice(0, 24)).not.toBe(seal(second)?.slice(0, 24));
+    expect(first.byteLength - bytes.byteLength).toBe(SEAL_BYTES);
+    expect([hasValidSeal(first, key), hasValidSeal(second, key)]).toEqual([true, true]);
+  });
+
+  it('fail when the nonce is changed, or the tag is another nonce’s', () => {
+    const bytes = encodeEnvelope(envelope);
+    const sealed = Buffer.from(sealEnvelopeBytes(bytes, key));
+    const nonceAt = sealed.indexOf('"seal":"') + 8;
+    const changed = Buffer.from(sealed);
+    changed[nonceAt] = changed[nonceAt] === 0x30 ? 0x31 : 0x30;
+    expect(hasValidSeal(changed, key)).toBe(false);
+    const other = Buffer.from(sealEnvelopeBytes(bytes, key));
+    const swapped = Buffer.concat([sealed.subarray(0, nonceAt + 24), other.subarray(nonceAt + 24)]);
+    expect(hasValidSeal(swapped, key)).toBe(false);
+    const notHex = Buffer.from(sealed);
+    notHex[nonceAt] = 'g'.charCodeAt(0);
+    expect(hasValidSeal(notHex, key)).toBe(false);
+  });
+
+  it('made before GMAC (HMAC-SHA256, 64 hex) are still checked, and still come off', () => {
+    const bytes = encodeEnvelope(envelope);
+    const sealed = hmacSealEnvelopeBytes(bytes, key);
+    expect(hasValidSeal(sealed, key)).toBe(true);
+    expect(hasValidSeal(sealed, newRunKey())).toBe(false);
+    const changed = Buffer.from(sealed);
+    changed[changed.indexOf('"a":1') + 4] = '2'.charCodeAt(0);
+    expect(hasValidSeal(changed, key)).toBe(false);
+    expect(decodeEnvelope(sealed)).toEqual(envelope);
+    expect(Buffer.from(withoutSeal(sealed))).toEqual(Buffer.from(bytes));
   });
 });
 

@@ -175,7 +175,7 @@ export function powertoolsContender(): Contender | undefined {
 
 /**
  * The floor: what any processor of these events must do to each record, with the fastest means at
- * hand and nothing around it — base64, the seal's HMAC, UTF-8 decode, JSON.parse, zod in, the
+ * hand and nothing around it — base64, the seal's GMAC, UTF-8 decode, JSON.parse, zod in, the
  * transform, zod out, the result encoded to bytes (the processor's encoder) and copied into a packed
  * buffer. No pointers, markers, pause checks, dead letters, retries or puts: it throws on anything
  * the bench data does not hold. It is not a processor; it shows how low a processor could go.
@@ -187,7 +187,7 @@ export function floorContender(runKey: string): Contender {
   let results = 0;
   return {
     name: FLOOR,
-    does: 'base64, seal HMAC, UTF-8 decode, JSON.parse, zod in, transform, zod out, encode, copy; nothing else',
+    does: 'base64, seal GMAC, UTF-8 decode, JSON.parse, zod in, transform, zod out, encode, copy; nothing else',
     async handle(event) {
       for (const record of event.Records) {
         const data = Buffer.from(record.kinesis.data, 'base64');
