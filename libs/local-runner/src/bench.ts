@@ -29,7 +29,7 @@ export { benchData } from './bench/data';
  * README's "Benchmark" section for what each figure measures.
  */
 
-const USAGE = `npm run bench -- [--sizes 100000,1000000] [--shards 4] [--compare 20000] [--rounds 5] [--processes 5] [--minutes-per-size N]`;
+const USAGE = `npm run bench -- [--sizes 100000,1000000] [--shards 4] [--compare 20000] [--rounds 5] [--processes 7] [--minutes-per-size N]`;
 
 type ChildMessage =
   | { phase: Phase; edge: 'start' | 'end' }
@@ -141,7 +141,7 @@ async function main(): Promise<void> {
       shards: { type: 'string', default: '4' },
       compare: { type: 'string', default: '20000' },
       rounds: { type: 'string', default: '5' },
-      processes: { type: 'string', default: '5' },
+      processes: { type: 'string', default: '7' },
       'minutes-per-size': { type: 'string' },
       help: { type: 'boolean' },
     },

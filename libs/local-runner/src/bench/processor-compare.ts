@@ -59,7 +59,7 @@ const run = promisify(execFile);
 export async function compareProcessors(options: {
   envelopes: number;
   rounds: number;
-  /** Processes per contender (default 3; the bench asks for 5). */
+  /** Processes per contender (default 3; the bench asks for 7). */
   processes?: number;
 }): Promise<CompareResult> {
   const processes = options.processes ?? 3;
