@@ -235,7 +235,7 @@ async function main(): Promise<void> {
     ...(compare
       ? [
           `${compare.envelopes.toLocaleString('en-US')} envelopes in ${compare.records.toLocaleString('en-US')} packed records (the reader’s own output, in-memory ports) in ${compare.events} events cut as the event source mapping cuts them; ports in memory (PutRecords and S3). The reader itself took ${compare.readerMicros.toFixed(1)} µs per envelope there.`,
-          `Each contender ran in ${compare.processes} processes of its own, taking turns, from one bundle built as the Lambda build bundles a function (no run-time TypeScript loader), passes back to back as a warm function takes batches; each process’s figure is the median of its passes after ${WARM_UP_PASSES} warm-up passes (${(WARM_UP_PASSES * compare.envelopes).toLocaleString('en-US')} envelopes: the processor’s code is optimized after 3 or 4), its first pass shown apart as the cold cost. A contender’s figure is its quietest process: on a shared machine a whole process at times runs half again slower, whichever contender it is, and such noise only adds time; the median of all passes is shown beside it.`,
+          `Each contender ran in ${compare.processes} processes of its own, taking turns, from one bundle built as the Lambda build bundles a function (no run-time TypeScript loader), passes back to back as a warm function takes batches; the figure is the median of its passes after ${WARM_UP_PASSES} warm-up passes (${(WARM_UP_PASSES * compare.envelopes).toLocaleString('en-US')} envelopes: the processor’s code is optimized after 3 or 4), the first pass shown apart as the cold cost.`,
           '',
           ...compareTable(compare),
           ...(compare.skipped.length ? ['', ...compare.skipped] : []),

@@ -17,7 +17,6 @@ describe('processor comparison', () => {
       expect(c.results).toBe(300);
       expect(c.rounds).toHaveLength(4); // 2 passes in each of 2 processes
       expect(c.perProcess).toHaveLength(2);
-      expect(c.quietest).toBe(Math.min(...c.perProcess));
       expect(c.micros).toBeGreaterThan(0);
       expect(c.firstPass).toBeGreaterThan(0); // the cold pass, reported apart from the measured ones
     }

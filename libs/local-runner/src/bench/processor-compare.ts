@@ -35,12 +35,6 @@ export interface CompareResult {
     does: string;
     /** Median CPU µs per envelope over every pass of every process. */
     micros: number;
-    /**
-     * The median pass of its quietest process (the lowest of `perProcess`): what the verdict uses.
-     * On a shared machine a whole process at times runs half again slower, whichever contender it
-     * is (another tenant, not the code); such noise only adds time.
-     */
-    quietest: number;
     /** Every measured pass, process after process. */
     rounds: number[];
     /** Each process's median pass. */
@@ -104,7 +98,6 @@ export async function compareProcessors(options: {
         micros: median(runs.flatMap((r) => r.passes)),
         rounds: runs.flatMap((r) => r.passes),
         perProcess: runs.map((r) => median(r.passes)),
-        quietest: Math.min(...runs.map((r) => median(r.passes))),
         firstPass: median(runs.map((r) => r.firstPass)),
         results: runs[runs.length - 1].results,
       })),

@@ -41,7 +41,6 @@ const contender = (name: string, micros: number) => ({
   micros,
   rounds: [micros],
   perProcess: [micros],
-  quietest: micros,
   firstPass: 2 * micros,
   results: 100,
 });
@@ -95,15 +94,6 @@ describe('bench targets', () => {
       value: POWERTOOLS_MISSING,
       pass: undefined,
     });
-  });
-
-  it('judges each contender by its quietest process, and gives the ratio of the medians of all passes beside it', () => {
-    const noisy = compare(10, 20);
-    // processBatch's processes: one quiet (10), two slowed by another tenant (15); Powertools' all quiet.
-    noisy.contenders[0] = { ...noisy.contenders[0], perProcess: [15, 10, 15], quietest: 10, micros: 15 };
-    const verdict = find(verdicts([], noisy), 'processBatch');
-    expect(verdict).toMatchObject({ value: '0.50', pass: true });
-    expect(verdict?.why).toMatch(/quietest process; over the medians of all passes 0\.75/);
   });
 
   it('says where the target lies against the floor, the mandatory work alone', () => {
