@@ -407,6 +407,9 @@ describe('StreamProducer packing (aggregateBytes)', () => {
 describe('StreamProducer slabs reused across producers (SlabPool)', () => {
   const line = (i: number) => `{"n":${i},"pad":"${'p'.repeat(200)}"}`;
   const lines = (from: number, count: number) => Array.from({ length: count }, (_, i) => line(from + i));
+  /** A producer of the pool whose port accepts every record and keeps none. */
+  const accepting = (slabs: SlabPool) =>
+    new StreamProducer({ streamName: 's', port: { putRecords: async () => [] }, aggregateBytes: 1024, slabs });
   const written = (records: StreamRecord[]) =>
     records.flatMap((r) => unpackLines(r.data).map((l) => Buffer.from(l).toString()));
 
@@ -426,12 +429,7 @@ describe('StreamProducer slabs reused across producers (SlabPool)', () => {
 
   it('reuses nothing while records cut since the last flush may still be unwritten', async () => {
     const slabs = new SlabPool();
-    const producer = new StreamProducer({
-      streamName: 's',
-      port: { putRecords: async () => [] },
-      aggregateBytes: 1024,
-      slabs,
-    });
+    const producer = accepting(slabs);
     for (const text of lines(0, 100)) await producer.addLine({ data: text, partitionKey: 'k' });
     expect(slabs.size).toBe(0);
     await producer.flush();
@@ -460,12 +458,7 @@ describe('StreamProducer slabs reused across producers (SlabPool)', () => {
     expect(error).toBeInstanceOf(PutRecordsError);
     expect(slabs.size).toBe(0);
     // Another producer of the same pool writes over whatever it is given: the failed records stay as they were.
-    const next = new StreamProducer({
-      streamName: 's',
-      port: { putRecords: async () => [] },
-      aggregateBytes: 1024,
-      slabs,
-    });
+    const next = accepting(slabs);
     for (const text of lines(500, 100)) await next.addLine({ data: text, partitionKey: 'k' });
     await next.flush();
     expect(written((error as PutRecordsError).failed.map((f) => f.item))).toEqual(lines(0, 10));
