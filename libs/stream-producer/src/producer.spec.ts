@@ -464,6 +464,40 @@ describe('StreamProducer slabs reused across producers (SlabPool)', () => {
     expect(written((error as PutRecordsError).failed.map((f) => f.item))).toEqual(lines(0, 10));
   });
 
+  it('never reuses the slabs of records an add could not write, even after a later flush succeeds', async () => {
+    const slabs = new SlabPool();
+    let refuse = true;
+    const flaky: PutRecordsPort = {
+      putRecords: async (_s, records) =>
+        refuse ? records.map((_, index) => ({ index, code: throttled, message: 'Rate exceeded' })) : [],
+    };
+    const producer = new StreamProducer({
+      streamName: 's',
+      port: flaky,
+      aggregateBytes: 1024,
+      slabs,
+      attempts: 2,
+      sleep: noWait,
+    });
+    // Lines of about 1,000 bytes, a record each, added when the next line starts a record: the 502nd
+    // line sends the 501st record, which closes a full PutRecords batch, and that batch is refused.
+    const long = (i: number) => `{"n":${i},"pad":"${'p'.repeat(980)}"}`;
+    let error: unknown;
+    for (let i = 0; i < KINESIS.maxRecordsPerPut + 2 && !error; i++)
+      error = await producer.addLine({ data: long(i), partitionKey: 'k' })?.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(PutRecordsError);
+    refuse = false;
+    await producer.flush(); // the line after the refused batch is written
+    const next = accepting(slabs);
+    for (const text of lines(500, 2000)) await next.addLine({ data: text, partitionKey: 'k' });
+    await next.flush();
+    const failed = (error as PutRecordsError).failed.map((f) => f.item);
+    expect(written(failed)).toEqual(Array.from({ length: KINESIS.maxRecordsPerPut }, (_, i) => long(i)));
+  });
+
   it('keeps at most its bound of slabs, and hands out only slabs of the size asked for', () => {
     const slabs = new SlabPool(2);
     slabs.give([Buffer.alloc(8), Buffer.alloc(8), Buffer.alloc(8)]);

@@ -148,7 +148,12 @@ export class StreamProducer {
         sleep: opts.sleep,
         random: opts.random,
       }),
-      failure: (failed, attempts, cause) => new PutRecordsError(streamName, failed, attempts, cause),
+      failure: (failed, attempts, cause) => {
+        // The error holds the records not written, whoever it reaches and whenever: from here on, no
+        // slab cut so far is ever reused (this runs before any later send can start).
+        this.forgetSlabs();
+        return new PutRecordsError(streamName, failed, attempts, cause);
+      },
     });
   }
 
@@ -248,24 +253,22 @@ export class StreamProducer {
       const packed = this.unpack(partitionKey);
       if (packed) await this.sender.add(packed);
     }
-    try {
-      await this.sender.flush();
-    } catch (error) {
-      // The error holds the records not written: their slabs are never reused.
-      this.cut = [];
-      this.slab = Buffer.alloc(0);
-      throw error;
-    }
+    await this.sender.flush();
     this.reuseSlabs();
+  }
+
+  /** Slabs records of a failed send may still be held in: left to the garbage collector, never reused. */
+  private forgetSlabs(): void {
+    this.cut = [];
+    this.slab = Buffer.alloc(0);
+    this.slabUsed = 0;
   }
 
   /** Every record cut so far is written: the slabs go back to the pool, the next record takes one again. */
   private reuseSlabs(): void {
     if (!this.slabs || this.packing.size > 0 || this.cut.length === 0) return;
     this.slabs.give(this.cut);
-    this.cut = [];
-    this.slab = Buffer.alloc(0);
-    this.slabUsed = 0;
+    this.forgetSlabs();
   }
 
   /** Adds every record (a stream is read one record at a time) and flushes. */
