@@ -228,21 +228,6 @@ export async function runBatch(
     }
   };
 
-  /** `attempt` of the stage's handle with no closure to make: the hot path of a synchronous transform. */
-  const handleNow = (i: number, envelope: StageEnvelope, at: Line, prepared: unknown): Step => {
-    try {
-      const pending = stage.handle(envelope, at, prepared);
-      return pending instanceof Promise
-        ? pending.then(
-            () => true,
-            (error) => fail(i, envelope, at, error),
-          )
-        : true;
-    } catch (error) {
-      return fail(i, envelope, at, error);
-    }
-  };
-
   const fail = async (i: number, envelope: Envelope, at: Line, error: unknown): Promise<boolean> => {
     if (stage.isFatal(error)) throw error;
     if (await settle(error as Error, envelope, at)) return true;
@@ -297,7 +282,8 @@ export async function runBatch(
       return true;
     }
     // Nothing before it in flight and nothing to wait for (a synchronous transform): handled at once.
-    if (window.length === 0 && !(prepared instanceof Promise)) return handleNow(i, envelope, at, prepared);
+    if (window.length === 0 && !(prepared instanceof Promise))
+      return attempt(i, envelope, at, () => stage.handle(envelope, at, prepared));
     // Settled in order by drain; never an unhandled rejection meanwhile.
     if (prepared instanceof Promise) prepared.catch(() => undefined);
     window.push({ i, envelope, at, prepared });

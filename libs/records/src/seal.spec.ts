@@ -1,6 +1,14 @@
 import { decodeEnvelope, encodeEnvelope, UnencodableError, type DataEnvelope } from './envelope';
 import { decodeStreamRecord, packLines } from './packing';
-import { hasValidSeal, hmacSealEnvelopeBytes, newRunKey, SEAL_BYTES, sealEnvelopeBytes, withoutSeal } from './seal';
+import { createHmac } from 'node:crypto';
+import { hasValidSeal, newRunKey, SEAL_BYTES, sealEnvelopeBytes, withoutSeal } from './seal';
+
+/** A seal as records carried it before GMAC: `,"seal":"<HMAC-SHA256, 64 hex>"}` over every byte before it. */
+function hmacSealEnvelopeBytes(bytes: Uint8Array, runKey: string): Uint8Array {
+  const body = bytes.subarray(0, bytes.byteLength - 1);
+  const digest = createHmac('sha256', runKey).update(body).digest('hex');
+  return Buffer.concat([body, Buffer.from(`,"seal":"${digest}"}`)]);
+}
 
 const envelope: DataEnvelope = { v: 1, kind: 'data', id: { run: 'run-1', slice: 's000000', pos: 3 }, body: { a: 1 } };
 

@@ -174,10 +174,3 @@ export function withoutSeal(bytes: Uint8Array): Uint8Array {
 export function recordSealer(runKey: string): { bytes: number; apply(data: Uint8Array): Uint8Array } {
   return { bytes: SEAL_BYTES, apply: (data) => sealEnvelopeBytes(data, runKey) };
 }
-
-/** A seal as records carried it before GMAC (HMAC-SHA256, 64 hex): for the tests that they are still checked. */
-export function hmacSealEnvelopeBytes(bytes: Uint8Array, runKey: string): Uint8Array {
-  const body = bytes.subarray(0, bytes.byteLength - 1);
-  const digest = createHmac('sha256', runKey).update(body).digest('hex');
-  return Buffer.concat([body, SEAL_HEAD, Buffer.from(digest, 'latin1'), SEAL_TAIL]);
-}

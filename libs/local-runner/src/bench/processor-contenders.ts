@@ -248,10 +248,10 @@ export const WARM_UP_PASSES = 5;
 /**
  * Measures one contender in this process: the events are made first (the reader's own output), then
  * `warmUp` passes (the first is reported apart, as the cold cost), then `rounds` measured ones, back
- * to back as a warm function takes batch after batch. The process is the contender's alone, so the garbage a pass collects is its own. No full GC
- * is forced between passes: it would free what the optimized code holds on to (each invocation's
- * objects) and throw that code away, which Lambda never does between two invocations. Undefined when
- * the contender is not installed (Powertools).
+ * to back as a warm function takes batch after batch. The process is the contender's alone, so the
+ * garbage a pass collects is its own. No full GC is forced between passes: it would free what the
+ * optimized code holds on to (each invocation's objects) and throw that code away, which Lambda never
+ * does between two invocations. Undefined when the contender is not installed (Powertools).
  */
 export async function measureContender(
   name: ContenderName,
