@@ -49,19 +49,21 @@ export function boundedHttp(options: BoundedHttpOptions): SourceHttp {
   const pacer = options.load.requestsPerSecond ? new RatePacer(options.load.requestsPerSecond) : undefined;
   const slots = new Semaphore(options.load.concurrency);
   // Requests pass the pacer one at a time, each waiting until its start is far enough from the last.
-  let gate: Promise<void> = Promise.resolve();
-  const paced = (): Promise<void> => {
-    if (!pacer) return Promise.resolve();
+  // Resolves with the instant the pacer counted the request as started: the one its `start` event names.
+  let gate: Promise<number> = Promise.resolve(0);
+  const paced = (): Promise<number> => {
+    if (!pacer) return Promise.resolve(now());
     gate = gate.then(async () => {
       for (let wait = pacer.delay(now()); wait > 0; wait = pacer.delay(now())) await sleep(wait);
-      pacer.started(now());
+      const startedAt = now();
+      pacer.started(startedAt);
+      return startedAt;
     });
     return gate;
   };
 
   const once = async (url: string, init: RequestInit, attempt: number): Promise<Outcome> => {
-    await paced();
-    emit({ type: 'start', url, attempt, at: now() });
+    emit({ type: 'start', url, attempt, at: await paced() });
     let response: Response;
     try {
       response = await doFetch(url, { ...init, signal: AbortSignal.timeout(SOURCE_LIMITS.httpRequestTimeoutMs) });

@@ -22,7 +22,9 @@ export class RatePacer {
 
   /** Milliseconds to wait before a request may start at `now` (0 or less: it may start). */
   delay(now: number): number {
-    return this.last + this.spacingMs - now;
+    // Written as the spacing less the time since the last start: 0 or less exactly when
+    // `now - last >= spacingMs` in floating point too, which is how starts are compared.
+    return this.spacingMs - (now - this.last);
   }
 
   /** Records that a request started at `now`. */
